@@ -6,3 +6,4 @@
 
 pub mod content;
 pub mod grid;
+pub mod path;

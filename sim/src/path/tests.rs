@@ -1,0 +1,326 @@
+//! Unit tests for the flow field and A*: the Moving AI oracle, the movement
+//! rules, unreachable cells, goal sets, determinism.
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+
+/// `arena.map` from the shared Moving AI sample, as (width, height, walkable).
+fn arena() -> (u16, u16, Vec<bool>) {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/testdata/movingai"
+    );
+    let text = std::fs::read_to_string(format!("{dir}/arena.map")).unwrap();
+    let mut lines = text.lines();
+    let mut width = 0;
+    let mut height = 0;
+    for line in lines.by_ref() {
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some("height"), Some(h)) => height = h.parse().unwrap(),
+            (Some("width"), Some(w)) => width = w.parse().unwrap(),
+            (Some("map"), None) => break,
+            _ => {}
+        }
+    }
+    let walkable: Vec<bool> = lines
+        .take(usize::from(height))
+        .flat_map(|row| row.chars().map(|c| matches!(c, '.' | 'G' | 'S')))
+        .collect();
+    assert_eq!(walkable.len(), usize::from(width) * usize::from(height));
+    (width, height, walkable)
+}
+
+/// Scenarios of `arena.map.scen` as (start, goal, optimal length) with
+/// start and goal as row-major indices.
+fn arena_scenarios(width: u16) -> Vec<(usize, usize, f64)> {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/testdata/movingai"
+    );
+    let text = std::fs::read_to_string(format!("{dir}/arena.map.scen")).unwrap();
+    let w = usize::from(width);
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let f: Vec<&str> = line.split('\t').collect();
+            let n = |i: usize| f[i].parse::<usize>().unwrap();
+            (n(5) * w + n(4), n(7) * w + n(6), f[8].parse().unwrap())
+        })
+        .collect()
+}
+
+/// Checks every cell of `field` against the movement rules: goals have
+/// distance 0 and no step, every other reachable cell steps legally to a
+/// neighbour exactly one edge cost closer, unreachable cells have no step.
+fn assert_consistent(field: &FlowField, walkable: &[bool], goals: &[usize]) {
+    let (w, h) = (field.width(), field.height());
+    for i in 0..walkable.len() {
+        match field.distance(i) {
+            None => {
+                assert!(
+                    field.next(i).is_none(),
+                    "unreachable cell {i} has a next step"
+                );
+                assert!(!field.reachable(i));
+                assert!(field.route_length(i).is_none());
+            }
+            Some(0) => {
+                assert!(goals.contains(&i), "cell {i} at distance 0 is not a goal");
+                assert!(field.next(i).is_none());
+            }
+            Some(d) => {
+                let n = field.next(i).unwrap();
+                let m = MOVES
+                    .iter()
+                    .copied()
+                    .find(|&m| step(walkable, w, h, i, m) == Some(n));
+                let m = m.unwrap_or_else(|| panic!("step {i} -> {n} is not a legal move"));
+                let cost = if m.diagonal() {
+                    DIAGONAL_COST
+                } else {
+                    STRAIGHT_COST
+                };
+                assert_eq!(
+                    field.distance(n),
+                    Some(d - cost),
+                    "cell {i} steps to {n} off the shortest route"
+                );
+            }
+        }
+    }
+}
+
+/// Tiny deterministic PRNG (xorshift64*) so tests need no extra crates.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn random_map(rng: &mut Rng, width: u16, height: u16, blocked_percent: usize) -> Vec<bool> {
+    (0..usize::from(width) * usize::from(height))
+        .map(|_| rng.below(100) >= blocked_percent)
+        .collect()
+}
+
+#[test]
+fn flow_field_matches_moving_ai_oracle() {
+    let (width, height, walkable) = arena();
+    let scenarios = arena_scenarios(width);
+    assert_eq!(scenarios.len(), 160);
+    let mut field = FlowField::new(width, height);
+    for &(start, goal, optimal) in &scenarios {
+        field.compute(&walkable, &[goal]);
+        let length = field.route_length(start).unwrap();
+        assert!(
+            (length - optimal).abs() < 1e-3,
+            "{start} -> {goal}: got {length}, optimal {optimal}"
+        );
+        assert_consistent(&field, &walkable, &[goal]);
+    }
+}
+
+#[test]
+fn astar_matches_moving_ai_oracle() {
+    let (width, height, walkable) = arena();
+    let mut astar = AStar::new(width, height);
+    for (start, goal, optimal) in arena_scenarios(width) {
+        let length = astar.search(&walkable, start, goal).unwrap();
+        assert!(
+            (length - optimal).abs() < 1e-3,
+            "{start} -> {goal}: got {length}, optimal {optimal}"
+        );
+        let one_off = shortest_path_length(&walkable, width, height, start, goal).unwrap();
+        assert_eq!(one_off, length);
+    }
+}
+
+#[test]
+fn no_corner_cutting() {
+    // S at (0,0), goal at (1,1); the wall at (1,0) and (0,1) forbids the
+    // diagonal, and there is no other way round.
+    #[rustfmt::skip]
+    let walkable = [
+        true,  false, true,
+        false, true,  true,
+        true,  true,  true,
+    ];
+    let mut field = FlowField::new(3, 3);
+    field.compute(&walkable, &[4]);
+    assert!(!field.reachable(0));
+    assert_eq!(shortest_path_length(&walkable, 3, 3, 0, 4), None);
+
+    // One wall beside the diagonal is enough to forbid it: (0,0) -> (1,1)
+    // must go round through (1,0), cost 2 instead of sqrt(2).
+    #[rustfmt::skip]
+    let walkable = [
+        true,  true, true,
+        false, true, true,
+        true,  true, true,
+    ];
+    field.compute(&walkable, &[4]);
+    assert_eq!(field.next(0), Some(1));
+    assert_eq!(field.distance(0), Some(2 * STRAIGHT_COST));
+    assert_eq!(field.route_length(0), Some(2.0));
+    assert_eq!(shortest_path_length(&walkable, 3, 3, 0, 4), Some(2.0));
+    assert_consistent(&field, &walkable, &[4]);
+
+    // With both sides open the diagonal is taken.
+    let walkable = [true; 9];
+    field.compute(&walkable, &[4]);
+    assert_eq!(field.next(0), Some(4));
+    assert_eq!(field.distance(0), Some(DIAGONAL_COST));
+    assert_eq!(field.route_length(0), Some(SQRT_2));
+}
+
+#[test]
+fn random_maps_are_consistent_and_agree_with_astar() {
+    let mut rng = Rng(0x5EED);
+    for round in 0..20 {
+        let (width, height) = (17 + round as u16, 23);
+        let walkable = random_map(&mut rng, width, height, 30);
+        let len = walkable.len();
+        let goal = rng.below(len);
+        let mut field = FlowField::new(width, height);
+        field.compute(&walkable, &[goal]);
+        assert_consistent(&field, &walkable, &[goal]);
+        let mut astar = AStar::new(width, height);
+        for start in 0..len {
+            let exact = astar.search(&walkable, start, goal);
+            let routed = field.route_length(start);
+            match (exact, routed) {
+                (None, None) => {}
+                (Some(a), Some(b)) => {
+                    assert!((a - b).abs() < 1e-9, "{start} -> {goal}: A* {a}, field {b}")
+                }
+                other => {
+                    panic!("{start} -> {goal}: A* and field disagree on reachability: {other:?}")
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn unreachable_cells_and_bad_input() {
+    // A walled-in pocket at the right; goal on the left.
+    #[rustfmt::skip]
+    let walkable = [
+        true, true, false, true,
+        true, true, false, true,
+        true, true, false, false,
+    ];
+    let mut field = FlowField::new(4, 3);
+    field.compute(&walkable, &[0]);
+    assert_consistent(&field, &walkable, &[0]);
+    for i in [3, 7] {
+        assert!(!field.reachable(i));
+        assert_eq!(field.distance(i), None);
+        assert_eq!(field.next(i), None);
+        assert_eq!(field.route_length(i), None);
+    }
+    // Blocked cells are unreachable too.
+    assert!(!field.reachable(2));
+    // The goal itself: distance 0, nowhere to go.
+    assert_eq!(field.distance(0), Some(0));
+    assert_eq!(field.next(0), None);
+    assert_eq!(field.route_length(0), Some(0.0));
+    // Off the map.
+    assert_eq!(field.distance(12), None);
+    assert_eq!(field.next(usize::MAX), None);
+    assert!(!field.reachable(100));
+
+    // Goals off the map or on blocked cells are ignored; so is a short mask.
+    field.compute(&walkable, &[99, 2]);
+    assert!((0..12).all(|i| !field.reachable(i)));
+    field.compute(&walkable[..4], &[0]);
+    assert!(field.reachable(1) && !field.reachable(4));
+    field.compute(&walkable, &[]);
+    assert!((0..12).all(|i| !field.reachable(i)));
+
+    assert_eq!(shortest_path_length(&walkable, 4, 3, 0, 3), None);
+    assert_eq!(shortest_path_length(&walkable, 4, 3, 0, 2), None);
+    assert_eq!(shortest_path_length(&walkable, 4, 3, 0, 12), None);
+    assert_eq!(shortest_path_length(&walkable, 4, 3, 0, 0), Some(0.0));
+
+    // Degenerate sizes do not panic.
+    let mut empty = FlowField::new(0, 0);
+    empty.compute(&[], &[0]);
+    assert!(!empty.reachable(0));
+}
+
+#[test]
+fn multiple_goals_take_the_nearest() {
+    let mut rng = Rng(42);
+    let (width, height) = (40, 30);
+    let walkable = random_map(&mut rng, width, height, 25);
+    let goals: Vec<usize> = (0..4)
+        .map(|_| rng.below(walkable.len()))
+        .filter(|&g| walkable[g])
+        .collect();
+    assert!(goals.len() >= 2);
+    let mut all = FlowField::new(width, height);
+    all.compute(&walkable, &goals);
+    assert_consistent(&all, &walkable, &goals);
+    let singles: Vec<FlowField> = goals
+        .iter()
+        .map(|&g| {
+            let mut f = FlowField::new(width, height);
+            f.compute(&walkable, &[g]);
+            f
+        })
+        .collect();
+    for i in 0..walkable.len() {
+        let nearest = singles.iter().filter_map(|f| f.distance(i)).min();
+        assert_eq!(all.distance(i), nearest, "cell {i}");
+    }
+    // Duplicate goals change nothing.
+    let mut doubled = goals.clone();
+    doubled.extend_from_slice(&goals);
+    let mut again = FlowField::new(width, height);
+    again.compute(&walkable, &doubled);
+    for i in 0..walkable.len() {
+        assert_eq!(again.distance(i), all.distance(i));
+        assert_eq!(again.next(i), all.next(i));
+    }
+}
+
+#[test]
+fn deterministic_and_reusable() {
+    let mut rng = Rng(7);
+    let (width, height) = (50, 50);
+    let a = random_map(&mut rng, width, height, 20);
+    let b = random_map(&mut rng, width, height, 35);
+    let goal = 25 * 50 + 25;
+    let (mut a2, mut b2) = (a.clone(), b.clone());
+    a2[goal] = true;
+    b2[goal] = true;
+
+    let mut fresh = FlowField::new(width, height);
+    fresh.compute(&a2, &[goal]);
+    let snapshot = fresh.clone();
+
+    // A field reused across different maps gives the same answers as a fresh one.
+    let mut reused = FlowField::new(width, height);
+    reused.compute(&b2, &[goal, 0]);
+    reused.compute(&a2, &[goal]);
+    for _ in 0..3 {
+        fresh.compute(&a2, &[goal]);
+    }
+    for i in 0..a2.len() {
+        assert_eq!(reused.next(i), snapshot.next(i));
+        assert_eq!(reused.distance(i), snapshot.distance(i));
+        assert_eq!(fresh.next(i), snapshot.next(i));
+    }
+}
