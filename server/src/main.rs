@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod path;
+
 /// rampart: an authoritative tower-defense game server and its tools.
 #[derive(Parser)]
 #[command(version, about)]
@@ -13,11 +15,16 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Answer `sx sy gx gy` shortest-path queries from standard input on a map file.
+    Path(path::PathArgs),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let outcome: anyhow::Result<ExitCode> = match cli.command {};
+    let outcome: anyhow::Result<ExitCode> = match cli.command {
+        Command::Path(args) => path::run(args),
+    };
     match outcome {
         Ok(code) => code,
         Err(error) => {
