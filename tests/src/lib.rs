@@ -1,1 +1,83 @@
 //! Shared helpers for end-to-end tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The workspace root, so tests find files regardless of the directory
+/// `cargo test` was started from.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `shared/` directory beside the repository, where large test data
+/// (such as the Moving AI benchmark sample) lives outside version control.
+pub fn shared_dir() -> PathBuf {
+    workspace_root().join("..").join("shared")
+}
+
+/// Path of the `rampart` binary, built for the profile of the running test.
+///
+/// Cargo only builds a package's binaries for that package's own
+/// integration tests (`CARGO_BIN_EXE_*` does not cross packages, and a
+/// binary-only crate cannot be a dependency), so the first call runs
+/// `cargo build -p rampart-server --bin rampart` into the same target
+/// directory. Cargo releases its build lock while tests run, so this does
+/// not deadlock, and it is a no-op when the binary is already fresh. If cargo
+/// is not available (a test binary run by hand) an existing binary is used.
+///
+/// # Panics
+/// If the binary can neither be built nor found.
+pub fn rampart_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        // Test executables live in <target>/<profile dir>/deps/.
+        let exe = std::env::current_exe().expect("path of the running test executable");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test executable under <target>/<profile>/deps");
+        let target_dir = profile_dir
+            .parent()
+            .expect("profile directory under the target directory");
+        let bin = profile_dir.join(format!("rampart{}", std::env::consts::EXE_SUFFIX));
+
+        let mut build =
+            Command::new(std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into()));
+        build
+            .current_dir(workspace_root())
+            .env("CARGO_TARGET_DIR", target_dir);
+        build.args([
+            "build",
+            "--quiet",
+            "-p",
+            "rampart-server",
+            "--bin",
+            "rampart",
+        ]);
+        match profile_dir.file_name().and_then(|name| name.to_str()) {
+            Some("debug") | None => {}
+            Some("release") => {
+                build.arg("--release");
+            }
+            Some(other) => {
+                build.args(["--profile", other]);
+            }
+        }
+        match build.status() {
+            Ok(status) if status.success() => {}
+            Ok(status) => panic!("building the rampart binary failed: {status}"),
+            Err(error) if bin.exists() => eprintln!(
+                "cannot run cargo ({error}); using existing {}",
+                bin.display()
+            ),
+            Err(error) => panic!(
+                "cannot run cargo to build rampart ({error}) and {} does not exist",
+                bin.display()
+            ),
+        }
+        assert!(bin.exists(), "{} missing after build", bin.display());
+        bin
+    })
+    .clone()
+}

@@ -1,0 +1,291 @@
+//! End-to-end tests of `rampart path`: the real binary against the Moving AI
+//! benchmark's published optimal lengths, and against an independent
+//! Dijkstra on a large generated maze.
+#![allow(clippy::unwrap_used)]
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use rampart_tests::{rampart_bin, shared_dir};
+
+/// Runs `rampart path --map <map>` with `input` on standard input.
+fn run_path(map: &Path, input: &str) -> Output {
+    let mut child = Command::new(rampart_bin())
+        .args(["path", "--map"])
+        .arg(map)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_owned();
+    // Write from another thread so a full stdout pipe cannot deadlock us.
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    output
+}
+
+fn stdout_lines(output: &Output) -> Vec<String> {
+    assert!(
+        output.status.success(),
+        "rampart path failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn arena_scenarios_match_published_optimal_lengths() {
+    let dir = shared_dir().join("testdata/movingai");
+    let scen = std::fs::read_to_string(dir.join("arena.map.scen")).unwrap();
+    let mut input = String::new();
+    let mut expected = Vec::new();
+    for line in scen.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields.len(), 9, "bad scenario line {line:?}");
+        input.push_str(&fields[4..8].join(" "));
+        input.push('\n');
+        expected.push(fields[8].parse::<f64>().unwrap());
+    }
+    assert_eq!(expected.len(), 160);
+
+    let lines = stdout_lines(&run_path(&dir.join("arena.map"), &input));
+    assert_eq!(lines.len(), expected.len());
+    for (i, (line, optimal)) in lines.iter().zip(&expected).enumerate() {
+        let cost: f64 = line
+            .parse()
+            .unwrap_or_else(|_| panic!("scenario {}: got {line:?}", i + 1));
+        assert!(
+            (cost - optimal).abs() < 1e-3,
+            "scenario {}: got {cost}, optimal {optimal}",
+            i + 1
+        );
+    }
+}
+
+/// xorshift64*: deterministic test data without extra dependencies.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n as u64) as usize
+    }
+}
+
+/// A `size` x `size` maze: a randomized depth-first-search perfect maze on
+/// the odd cells, with extra walls knocked out (loops) and rectangular rooms
+/// cleared (open areas where diagonal moves and corner rules matter).
+fn maze(size: usize, rng: &mut Rng) -> Vec<bool> {
+    let mut open = vec![false; size * size];
+    let cells = (size - 1) / 2; // maze cells per side, at odd coordinates
+    let at = |cx: usize, cy: usize| (2 * cy + 1) * size + 2 * cx + 1;
+    let mut visited = vec![false; cells * cells];
+    let mut stack = vec![(0usize, 0usize)];
+    visited[0] = true;
+    open[at(0, 0)] = true;
+    while let Some(&(cx, cy)) = stack.last() {
+        let mut choices = [(0usize, 0usize); 4];
+        let mut count = 0;
+        for (dx, dy) in [(1isize, 0isize), (-1, 0), (0, 1), (0, -1)] {
+            let (nx, ny) = (cx as isize + dx, cy as isize + dy);
+            if nx >= 0 && ny >= 0 && (nx as usize) < cells && (ny as usize) < cells {
+                let (nx, ny) = (nx as usize, ny as usize);
+                if !visited[ny * cells + nx] {
+                    choices[count] = (nx, ny);
+                    count += 1;
+                }
+            }
+        }
+        if count == 0 {
+            stack.pop();
+            continue;
+        }
+        let (nx, ny) = choices[rng.below(count)];
+        visited[ny * cells + nx] = true;
+        open[at(nx, ny)] = true;
+        open[(cy + ny + 1) * size + cx + nx + 1] = true; // the wall between
+        stack.push((nx, ny));
+    }
+    // Knock out some inner walls and pillars.
+    for y in 1..size - 2 {
+        for x in 1..size - 2 {
+            if !open[y * size + x] && rng.below(12) == 0 {
+                open[y * size + x] = true;
+            }
+        }
+    }
+    // Clear some rooms.
+    for _ in 0..150 {
+        let (w, h) = (3 + rng.below(12), 3 + rng.below(12));
+        let (x0, y0) = (1 + rng.below(size - 3 - w), 1 + rng.below(size - 3 - h));
+        for y in y0..y0 + h {
+            open[y * size + x0..y * size + x0 + w].fill(true);
+        }
+    }
+    open
+}
+
+/// Plain Dijkstra with exact `f64` costs from `start` to every cell, written
+/// independently of rampart's pathfinding: 8 moves, cost 1 or sqrt(2), a
+/// diagonal only when both orthogonal cells it passes are open.
+fn dijkstra(open: &[bool], size: usize, start: usize) -> Vec<f64> {
+    let mut dist = vec![f64::INFINITY; open.len()];
+    let mut heap = BinaryHeap::new();
+    dist[start] = 0.0;
+    // Non-negative f64s order like their bit patterns.
+    heap.push(Reverse((0f64.to_bits(), start)));
+    while let Some(Reverse((bits, u))) = heap.pop() {
+        let d = f64::from_bits(bits);
+        if d > dist[u] {
+            continue;
+        }
+        let (x, y) = ((u % size) as isize, (u / size) as isize);
+        let free = |x: isize, y: isize| {
+            x >= 0
+                && y >= 0
+                && (x as usize) < size
+                && (y as usize) < size
+                && open[y as usize * size + x as usize]
+        };
+        for dy in -1..=1 {
+            for dx in -1..=1 {
+                if (dx, dy) == (0, 0) || !free(x + dx, y + dy) {
+                    continue;
+                }
+                let diagonal = dx != 0 && dy != 0;
+                if diagonal && !(free(x + dx, y) && free(x, y + dy)) {
+                    continue;
+                }
+                let v = (y + dy) as usize * size + (x + dx) as usize;
+                let nd = d + if diagonal {
+                    std::f64::consts::SQRT_2
+                } else {
+                    1.0
+                };
+                if nd < dist[v] {
+                    dist[v] = nd;
+                    heap.push(Reverse((nd.to_bits(), v)));
+                }
+            }
+        }
+    }
+    dist
+}
+
+/// A fresh path under the system temp dir, removed when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        Self(std::env::temp_dir().join(format!("rampart-{name}-{}-{nanos}", std::process::id())))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn large_maze_matches_independent_dijkstra() {
+    const SIZE: usize = 512;
+    let mut rng = Rng(0x0123_4567_89AB_CDEF);
+    let open = maze(SIZE, &mut rng);
+
+    let mut text = format!("type octile\nheight {SIZE}\nwidth {SIZE}\nmap\n");
+    for row in open.chunks(SIZE) {
+        text.extend(row.iter().map(|&o| if o { '.' } else { '@' }));
+        text.push('\n');
+    }
+    let map = TempFile::new("maze.map");
+    std::fs::write(&map.0, text).unwrap();
+
+    let open_cells: Vec<usize> = (0..open.len()).filter(|&i| open[i]).collect();
+    let blocked = (0..open.len()).find(|&i| !open[i]).unwrap();
+    let mut input = String::new();
+    let mut expected: Vec<Option<f64>> = Vec::new();
+    // 10 starts x 20 goals: one Dijkstra per start answers 20 queries.
+    for _ in 0..10 {
+        let start = open_cells[rng.below(open_cells.len())];
+        let dist = dijkstra(&open, SIZE, start);
+        for _ in 0..20 {
+            let goal = open_cells[rng.below(open_cells.len())];
+            input.push_str(&format!(
+                "{} {} {} {}\n",
+                start % SIZE,
+                start / SIZE,
+                goal % SIZE,
+                goal / SIZE
+            ));
+            expected.push(dist[goal].is_finite().then_some(dist[goal]));
+        }
+    }
+    // Blocked and off-map ends are unreachable, not errors.
+    let (bx, by) = (blocked % SIZE, blocked / SIZE);
+    input.push_str(&format!(
+        "{bx} {by} 1 1\n1 1 {bx} {by}\n-1 0 1 1\n1 1 {SIZE} 0\n1 1 0 99999\n"
+    ));
+    expected.extend([None; 5]);
+
+    let lines = stdout_lines(&run_path(&map.0, &input));
+    assert_eq!(lines.len(), expected.len());
+    let mut answered = 0;
+    for (i, (line, want)) in lines.iter().zip(&expected).enumerate() {
+        match want {
+            None => assert_eq!(line, "unreachable", "query {}", i + 1),
+            Some(want) => {
+                let got: f64 = line
+                    .parse()
+                    .unwrap_or_else(|_| panic!("query {}: got {line:?}, want {want}", i + 1));
+                assert!(
+                    (got - want).abs() < 1e-4,
+                    "query {}: got {got}, want {want}",
+                    i + 1
+                );
+                answered += 1;
+            }
+        }
+    }
+    // The generated maze is connected, so the 200 random queries all have routes.
+    assert_eq!(answered, 200);
+}
+
+#[test]
+fn malformed_query_names_the_line_and_fails() {
+    let map = shared_dir().join("testdata/movingai/arena.map");
+    let output = run_path(&map, "1 11 1 12\n\n1 2 three 4\n1 11 1 12\n");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("line 3"),
+        "stderr does not name the line: {stderr}"
+    );
+    assert!(
+        stderr.contains("three"),
+        "stderr does not show the bad field: {stderr}"
+    );
+}
+
+#[test]
+fn missing_map_is_an_error() {
+    let output = run_path(Path::new("/nonexistent/rampart/no.map"), "");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no.map"));
+}
