@@ -1,0 +1,85 @@
+//! Step 1 of the tick: the players' commands, one module per command, each
+//! validating in a documented order and answering with a typed rejection.
+
+mod call_wave;
+mod place;
+mod ready;
+mod sell;
+mod targeting;
+mod upgrade;
+
+use bevy_ecs::prelude::*;
+use bevy_ecs::system::SystemParam;
+
+use crate::command::{Command, PlayerId, Rejection, TowerId};
+use crate::event::Event;
+use crate::world::{Board, Clock, Enemy, Events, Ids, Inbox, Match, Players, Position, SessionRules, Tower, TowerOrder, Waves};
+
+pub(crate) use place::place_tower;
+
+/// Everything a command may read or change.
+#[derive(SystemParam)]
+pub(crate) struct CommandContext<'w, 's> {
+    pub commands: Commands<'w, 's>,
+    pub clock: Res<'w, Clock>,
+    pub rules: Res<'w, SessionRules>,
+    pub state: Res<'w, Match>,
+    pub board: ResMut<'w, Board>,
+    pub players: ResMut<'w, Players>,
+    pub waves: ResMut<'w, Waves>,
+    pub ids: ResMut<'w, Ids>,
+    pub order: ResMut<'w, TowerOrder>,
+    pub events: ResMut<'w, Events>,
+    pub towers: Query<'w, 's, &'static mut Tower>,
+    pub enemies: Query<'w, 's, (&'static Enemy, &'static Position)>,
+}
+
+impl CommandContext<'_, '_> {
+    /// The tower `id` if it exists and belongs to `player`.
+    fn own_tower(&mut self, player: PlayerId, id: TowerId) -> Result<Entity, Rejection> {
+        let entity = self.order.find(id.0).ok_or(Rejection::NoSuchTower)?;
+        let tower = self.towers.get(entity).map_err(|_| Rejection::NoSuchTower)?;
+        if tower.owner != player {
+            return Err(Rejection::NotYourTower);
+        }
+        Ok(entity)
+    }
+}
+
+/// Applies this tick's commands. They are sorted by player (stably, so each
+/// player's own order holds): the result does not depend on how the players'
+/// messages interleaved on the way in.
+pub(crate) fn apply_commands(mut inbox: ResMut<Inbox>, mut context: CommandContext) {
+    inbox.pending.sort_by_key(|pending| pending.player);
+    for pending in inbox.pending.drain(..) {
+        let result = apply(&mut context, pending.player, pending.command);
+        context.events.0.push(Event::CommandResult { ticket: pending.ticket, player: pending.player, result });
+    }
+}
+
+fn apply(context: &mut CommandContext, player: PlayerId, command: Command) -> Result<(), Rejection> {
+    if context.state.outcome.is_some() {
+        return Err(Rejection::GameOver);
+    }
+    if usize::from(player.0) >= context.players.0.len() {
+        return Err(Rejection::UnknownPlayer);
+    }
+    match command {
+        Command::PlaceTower { kind, cell } => place::apply(context, player, kind, cell),
+        Command::UpgradeTower { tower } => upgrade::apply(context, player, tower),
+        Command::SellTower { tower } => sell::apply(context, player, tower),
+        Command::SetTargeting { tower, mode } => targeting::apply(context, player, tower, mode),
+        Command::CallNextWave => call_wave::apply(context),
+        Command::Ready => ready::apply(context, player),
+    }
+}
+
+/// Takes `price` from `player`'s gold, or says how much is missing.
+fn charge(players: &mut Players, player: PlayerId, price: u32) -> Result<(), Rejection> {
+    let gold = &mut players.0[usize::from(player.0)].gold;
+    if *gold < price {
+        return Err(Rejection::NotEnoughGold { needed: price, available: *gold });
+    }
+    *gold -= price;
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! `PlaceTower`: build a tower on a free buildable cell, unless it would cut
+//! a spawn or a walking enemy off from every goal.
+//!
+//! Checks, in order: known kind, on the map, buildable terrain, no tower and
+//! no walking enemy on the cell, gold, and finally the path (the only costly
+//! check, a flow field computation, which becomes the live field on success).
+
+use bevy_ecs::prelude::*;
+
+use crate::command::{PlayerId, Rejection, Targeting, TowerId};
+use crate::content::TowerKindId;
+use crate::event::Event;
+use crate::grid::Cell;
+use crate::world::{Board, Tower};
+
+use super::{CommandContext, charge};
+
+pub(super) fn apply(context: &mut CommandContext, player: PlayerId, kind: TowerKindId, cell: Cell) -> Result<(), Rejection> {
+    let rules = &context.rules.0;
+    let Some(tower_rules) = rules.towers.get(usize::from(kind.0)) else {
+        return Err(Rejection::UnknownTowerKind);
+    };
+    let board = &mut *context.board;
+    if cell.x >= board.width || cell.y >= board.height {
+        return Err(Rejection::OutOfBounds);
+    }
+    let index = board.index(cell);
+    if !board.buildable[index] {
+        return Err(Rejection::CellNotBuildable);
+    }
+    if board.towers[index].is_some() {
+        return Err(Rejection::CellOccupied);
+    }
+    // Every cell a walking enemy stands on or heads for must stay free and
+    // keep its way to a goal.
+    board.occupied.clear();
+    for (enemy, position) in context.enemies.iter().filter(|(enemy, _)| !enemy.flying) {
+        board.occupied.push(enemy.heading as usize);
+        board.occupied.push(board.index_at(position.0));
+    }
+    if board.occupied.contains(&index) {
+        return Err(Rejection::CellOccupied);
+    }
+    let price = tower_rules.levels[0].cost;
+    let gold = context.players.0[usize::from(player.0)].gold;
+    if gold < price {
+        return Err(Rejection::NotEnoughGold { needed: price, available: gold });
+    }
+    if !try_block(board, index) {
+        return Err(Rejection::WouldBlockPath);
+    }
+    charge(&mut context.players, player, price)?;
+    context.ids.next_tower += 1;
+    let id = context.ids.next_tower;
+    let entity = context.commands.spawn(new_tower(id, player, kind, cell, price)).id();
+    finish_placement(board, &mut context.order.0, index, id, entity);
+    let player_state = &mut context.players.0[usize::from(player.0)];
+    player_state.towers_built += 1;
+    context.events.0.push(Event::TowerPlaced { tower: TowerId(id), player, kind, cell });
+    Ok(())
+}
+
+fn new_tower(id: u32, owner: PlayerId, kind: TowerKindId, cell: Cell, invested: u32) -> Tower {
+    Tower { id, owner, kind, level: 0, cell, targeting: Targeting::First, cooldown: 0, invested }
+}
+
+/// Blocks `index` in the trial field and checks that every spawn and every
+/// occupied cell still reaches a goal. On success the trial becomes the
+/// live field; on failure nothing changes.
+fn try_block(board: &mut Board, index: usize) -> bool {
+    board.walkable[index] = false;
+    board.trial.compute(&board.walkable, &board.goals);
+    let trial = &board.trial;
+    let connected = board.spawns.iter().chain(&board.occupied).all(|&cell| trial.reachable(cell));
+    if !connected {
+        board.walkable[index] = true;
+        return false;
+    }
+    std::mem::swap(&mut board.field, &mut board.trial);
+    board.field_version += 1;
+    true
+}
+
+/// Records a tower on the board and in id order.
+fn finish_placement(board: &mut Board, order: &mut Vec<(u32, Entity)>, index: usize, id: u32, entity: Entity) {
+    board.towers[index] = Some(entity);
+    // Ids only grow, so pushing keeps the order sorted.
+    order.push((id, entity));
+}
+
+/// Places a scenario tower before the first tick: no gold changes hands, and
+/// the caller recomputes the field once after the last one. Returns false if
+/// the cell cannot take a tower.
+pub(crate) fn place_tower(world: &mut World, owner: PlayerId, kind: TowerKindId, cell: Cell, level: u8, invested: u32) -> bool {
+    let mut board = world.resource_mut::<Board>();
+    if cell.x >= board.width || cell.y >= board.height {
+        return false;
+    }
+    let index = board.index(cell);
+    if !board.buildable[index] || board.towers[index].is_some() {
+        return false;
+    }
+    board.walkable[index] = false;
+    let id = {
+        let mut ids = world.resource_mut::<crate::world::Ids>();
+        ids.next_tower += 1;
+        ids.next_tower
+    };
+    let mut tower = new_tower(id, owner, kind, cell, invested);
+    tower.level = level;
+    let entity = world.spawn(tower).id();
+    world.resource_scope(|world, mut board: Mut<Board>| {
+        let mut order = world.resource_mut::<crate::world::TowerOrder>();
+        finish_placement(&mut board, &mut order.0, index, id, entity);
+    });
+    true
+}

@@ -1,0 +1,157 @@
+//! Content converted to tick units once per session, so the tick never
+//! divides seconds by the tick rate.
+
+use std::sync::Arc;
+
+use crate::content::{Content, DamageType, Flight, MapDef, Resistances, TargetFilter};
+
+/// One tower level in tick units.
+#[derive(Clone, Debug)]
+pub(crate) struct LevelRules {
+    pub cost: u32,
+    pub range: f32,
+    pub reload_ticks: u32,
+    pub damage: f32,
+    pub damage_type: DamageType,
+    pub projectile_speed: f32,
+    pub splash_radius: f32,
+    /// Speed multiplier and duration in ticks.
+    pub slow: Option<(f32, u32)>,
+    /// Damage per tick and duration in ticks.
+    pub dot: Option<(f32, u32)>,
+}
+
+/// One tower kind in tick units.
+#[derive(Clone, Debug)]
+pub(crate) struct TowerRules {
+    pub targets: TargetFilter,
+    pub flight: Flight,
+    pub sell_refund: f32,
+    pub levels: Vec<LevelRules>,
+}
+
+/// One enemy kind in tick units.
+#[derive(Clone, Debug)]
+pub(crate) struct EnemyRules {
+    pub hp: f32,
+    pub armour: f32,
+    pub speed: f32,
+    pub bounty: u32,
+    pub lives_cost: u32,
+    pub flying: bool,
+    pub resist: Resistances,
+}
+
+/// One spawn group in tick units.
+#[derive(Clone, Debug)]
+pub(crate) struct GroupRules {
+    pub enemy: u16,
+    pub count: u32,
+    pub interval_ticks: u32,
+    pub delay_ticks: u32,
+    pub spawn: u8,
+}
+
+/// One wave in tick units.
+#[derive(Clone, Debug)]
+pub(crate) struct WaveRules {
+    pub duration_ticks: u32,
+    pub groups: Vec<GroupRules>,
+}
+
+/// Everything a session reads from content during a tick.
+#[derive(Clone, Debug)]
+pub(crate) struct Rules {
+    pub content: Arc<Content>,
+    pub map_index: usize,
+    pub tick_hz: u32,
+    pub towers: Vec<TowerRules>,
+    pub enemies: Vec<EnemyRules>,
+    pub waves: Vec<WaveRules>,
+    pub prep_ticks: u32,
+    pub early_bonus_per_tick: f32,
+    pub endless_hp_growth: Option<f32>,
+}
+
+/// Seconds to whole ticks, at least one.
+fn ticks(seconds: f32, tick_hz: u32) -> u32 {
+    ((seconds * tick_hz as f32).round() as u32).max(1)
+}
+
+impl Rules {
+    pub(crate) fn new(content: Arc<Content>, map_index: usize, tick_hz: u32) -> Self {
+        let hz = tick_hz as f32;
+        let towers = content
+            .towers
+            .iter()
+            .map(|kind| TowerRules {
+                targets: kind.targets,
+                flight: kind.flight,
+                sell_refund: kind.sell_refund,
+                levels: kind
+                    .levels
+                    .iter()
+                    .map(|level| LevelRules {
+                        cost: level.cost,
+                        range: level.range,
+                        reload_ticks: ticks(level.reload, tick_hz),
+                        damage: level.damage,
+                        damage_type: level.damage_type,
+                        projectile_speed: level.projectile_speed / hz,
+                        splash_radius: level.splash_radius,
+                        slow: level.slow.map(|slow| (slow.factor, ticks(slow.seconds, tick_hz))),
+                        dot: level.dot.map(|dot| (dot.per_second / hz, ticks(dot.seconds, tick_hz))),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let enemies = content
+            .enemies
+            .iter()
+            .map(|kind| EnemyRules {
+                hp: kind.hp,
+                armour: kind.armour,
+                speed: kind.speed / hz,
+                bounty: kind.bounty,
+                lives_cost: kind.lives_cost,
+                flying: kind.flying,
+                resist: kind.resist,
+            })
+            .collect();
+        let map = &content.maps[map_index];
+        let waves = map
+            .waves
+            .waves
+            .iter()
+            .map(|wave| WaveRules {
+                duration_ticks: ticks(wave.duration, tick_hz),
+                groups: wave
+                    .groups
+                    .iter()
+                    .map(|group| GroupRules {
+                        enemy: group.enemy.0,
+                        count: group.count,
+                        interval_ticks: ticks(group.interval, tick_hz),
+                        delay_ticks: (group.delay * hz).round() as u32,
+                        spawn: group.spawn,
+                    })
+                    .collect(),
+            })
+            .collect();
+        Self {
+            prep_ticks: ticks(map.waves.prep_seconds, tick_hz),
+            early_bonus_per_tick: map.waves.early_call_bonus_per_second / hz,
+            endless_hp_growth: map.waves.endless.map(|endless| endless.hp_growth),
+            map_index,
+            tick_hz,
+            towers,
+            enemies,
+            waves,
+            content,
+        }
+    }
+
+    pub(crate) fn map(&self) -> &MapDef {
+        &self.content.maps[self.map_index]
+    }
+}

@@ -1,0 +1,540 @@
+//! A session: one ECS world and its tick schedule, with a small face for its
+//! owner: build, submit commands, step, read events, snapshot, hash.
+
+use std::sync::Arc;
+
+use bevy_ecs::prelude::*;
+use bevy_ecs::query::QueryState;
+use rand_core::Rng;
+use rand_pcg::Pcg32;
+
+use crate::command::{Command, CommandTicket, PlayerId, Rejection};
+use crate::content::Content;
+use crate::event::{Event, Outcome};
+use crate::grid::{Cell, Tile};
+use crate::hash::StableHasher;
+use crate::path::{FlowField, STRAIGHT_COST};
+use crate::rules::Rules;
+use crate::snapshot::{EnemyView, PlayerView, ProjectileView, Snapshot, TowerView};
+use crate::systems::{EnemyIndex, tick_schedule};
+use crate::world::{
+    Board, Clock, Enemy, Events, Ids, Inbox, Match, Pending, PlayerState, Players, Position, Projectile, SessionRules,
+    SimRng, Tower, TowerOrder, Waves,
+};
+
+/// The most seats a session has.
+pub const MAX_PLAYERS: u8 = 8;
+
+/// The default tick rate.
+pub const DEFAULT_TICK_HZ: u32 = 30;
+
+/// What a session is built from (with the content): together with the
+/// ordered command log, this determines everything that happens in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Map key.
+    pub map: String,
+    /// Scenario key; its map must be `map`.
+    pub scenario: Option<String>,
+    /// Seats, 1 to [`MAX_PLAYERS`].
+    pub players: u8,
+    /// Seed of the session's randomness.
+    pub seed: u64,
+    /// Ticks per second, 1 to 120.
+    pub tick_hz: u32,
+}
+
+/// Why a session could not be built.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SessionError {
+    /// The map key is not in the content.
+    #[error("unknown map `{0}`")]
+    UnknownMap(String),
+    /// The scenario key is not in the content.
+    #[error("unknown scenario `{0}`")]
+    UnknownScenario(String),
+    /// The scenario is for another map.
+    #[error("scenario `{scenario}` is for map `{expected}`, not `{map}`")]
+    ScenarioMap {
+        /// Scenario key.
+        scenario: String,
+        /// Its map.
+        expected: String,
+        /// The map asked for.
+        map: String,
+    },
+    /// Seats outside 1 to 8, or fewer than a scenario's towers need.
+    #[error("a session has 1 to {MAX_PLAYERS} players (scenario needs {needed}), not {players}")]
+    Players {
+        /// Asked for.
+        players: u8,
+        /// The scenario's seat count, or 1.
+        needed: u8,
+    },
+    /// Tick rate outside 1 to 120.
+    #[error("tick rate must be 1 to 120 Hz, not {0}")]
+    TickRate(u32),
+    /// A scenario tower cannot stand where it was put.
+    #[error("scenario tower at ({x}, {y}) is on an unbuildable or taken cell, or blocks every path")]
+    ScenarioTower {
+        /// Column.
+        x: u16,
+        /// Row.
+        y: u16,
+    },
+}
+
+/// A player's record at the end (or so far).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlayerResult {
+    /// Seat.
+    pub player: PlayerId,
+    /// Bounty earned plus 10 per kill: rewards killing over hoarding.
+    pub score: u32,
+    /// Enemies killed.
+    pub kills: u32,
+    /// Gold earned (bounties and early-wave bonuses).
+    pub gold_earned: u32,
+    /// Towers built.
+    pub towers_built: u32,
+}
+
+/// The headline numbers of a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// Ticks stepped.
+    pub tick: u64,
+    /// Waves started.
+    pub wave: u32,
+    /// Lives left.
+    pub lives: u32,
+    /// Enemies killed.
+    pub kills: u32,
+    /// Enemies that reached a goal.
+    pub leaks: u32,
+    /// Decided outcome.
+    pub outcome: Option<Outcome>,
+    /// Enemies alive now.
+    pub enemies: u32,
+    /// Towers standing now.
+    pub towers: u32,
+}
+
+/// Cached queries for reading the world without a system.
+struct Views {
+    enemies: QueryState<(Entity, &'static Enemy, &'static Position)>,
+    towers: QueryState<&'static Tower>,
+    projectiles: QueryState<(&'static Projectile, &'static Position)>,
+}
+
+/// One game: a world, its schedule, and reusable buffers.
+pub struct Session {
+    world: World,
+    schedule: Schedule,
+    views: Views,
+    digests: Vec<(u32, u64)>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("summary", &self.summary()).finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Builds a session at tick 0, scenario towers in place.
+    ///
+    /// # Errors
+    /// When the config names unknown content or is out of range.
+    pub fn new(content: Arc<Content>, config: &SessionConfig) -> Result<Self, SessionError> {
+        let map_index = content
+            .maps
+            .iter()
+            .position(|map| map.key == config.map)
+            .ok_or_else(|| SessionError::UnknownMap(config.map.clone()))?;
+        let scenario = match &config.scenario {
+            None => None,
+            Some(key) => {
+                let scenario = content.scenario(key).ok_or_else(|| SessionError::UnknownScenario(key.clone()))?;
+                if scenario.map != config.map {
+                    return Err(SessionError::ScenarioMap {
+                        scenario: key.clone(),
+                        expected: scenario.map.clone(),
+                        map: config.map.clone(),
+                    });
+                }
+                Some(scenario.clone())
+            }
+        };
+        let needed = scenario.as_ref().map_or(1, |scenario| scenario.players);
+        if config.players < needed.max(1) || config.players > MAX_PLAYERS {
+            return Err(SessionError::Players { players: config.players, needed });
+        }
+        if !(1..=120).contains(&config.tick_hz) {
+            return Err(SessionError::TickRate(config.tick_hz));
+        }
+        let rules = Rules::new(content.clone(), map_index, config.tick_hz);
+        let map = rules.map();
+        let start_gold = scenario.as_ref().and_then(|s| s.start_gold).unwrap_or(map.start_gold);
+        let lives = scenario.as_ref().and_then(|s| s.lives).unwrap_or(map.lives);
+
+        let mut world = World::new();
+        world.insert_resource(new_board(&map.grid));
+        world.insert_resource(EnemyIndex::new(map.grid.width(), map.grid.height()));
+        world.insert_resource(Players(vec![PlayerState { gold: start_gold, ..Default::default() }; usize::from(config.players)]));
+        world.insert_resource(Match { lives, kills: 0, leaks: 0, outcome: None });
+        world.insert_resource(Waves {
+            started: 0,
+            next_start: Some(u64::from(rules.prep_ticks)),
+            hp_scale: 1.0,
+            spawners: Vec::new(),
+        });
+        world.insert_resource(Clock::default());
+        world.insert_resource(Ids::default());
+        world.insert_resource(SimRng(Pcg32::new(config.seed, RNG_STREAM)));
+        world.insert_resource(Inbox::default());
+        world.insert_resource(Events::default());
+        world.insert_resource(TowerOrder::default());
+        world.insert_resource(SessionRules(rules));
+
+        if let Some(scenario) = &scenario {
+            for tower in &scenario.towers {
+                let levels = &content.tower(tower.kind).levels;
+                let invested = levels.iter().take(usize::from(tower.level) + 1).map(|level| level.cost).sum();
+                let placed = usize::from(tower.level) < levels.len()
+                    && crate::commands::place_tower(&mut world, PlayerId(tower.player), tower.kind, tower.cell, tower.level, invested);
+                if !placed {
+                    return Err(SessionError::ScenarioTower { x: tower.cell.x, y: tower.cell.y });
+                }
+            }
+        }
+        let mut board = world.resource_mut::<Board>();
+        let board = &mut *board;
+        board.field.compute(&board.walkable, &board.goals);
+        if let Some(blocked) = board.spawns.iter().find(|&&spawn| !board.field.reachable(spawn)) {
+            let cell = map_cell(board.width, *blocked);
+            return Err(SessionError::ScenarioTower { x: cell.x, y: cell.y });
+        }
+
+        let mut schedule = tick_schedule();
+        // Build now so an ambiguous or conflicting system fails at once, not
+        // mid-game.
+        if let Err(error) = schedule.initialize(&mut world) {
+            unreachable!("the tick schedule is fixed and valid: {error}");
+        }
+        let views = Views { enemies: world.query(), towers: world.query(), projectiles: world.query() };
+        Ok(Self { world, schedule, views, digests: Vec::new() })
+    }
+
+    /// Queues a command for the next tick and returns the ticket its result
+    /// event will carry.
+    pub fn submit(&mut self, player: PlayerId, command: Command) -> CommandTicket {
+        let mut inbox = self.world.resource_mut::<Inbox>();
+        let ticket = CommandTicket(inbox.next_ticket);
+        inbox.next_ticket += 1;
+        inbox.pending.push(Pending { ticket, player, command });
+        ticket
+    }
+
+    /// Advances one tick: applies queued commands, then runs every system.
+    /// Once the game is over, commands are rejected and time stands still.
+    pub fn step(&mut self) {
+        self.world.resource_mut::<Events>().0.clear();
+        if self.world.resource::<Match>().outcome.is_some() {
+            self.world.resource_scope(|world, mut inbox: Mut<Inbox>| {
+                let mut events = world.resource_mut::<Events>();
+                for pending in inbox.pending.drain(..) {
+                    events.0.push(Event::CommandResult {
+                        ticket: pending.ticket,
+                        player: pending.player,
+                        result: Err(Rejection::GameOver),
+                    });
+                }
+            });
+            return;
+        }
+        self.schedule.run(&mut self.world);
+        self.world.clear_trackers();
+        self.world.resource_mut::<Clock>().tick += 1;
+    }
+
+    /// What happened during the last step, in order.
+    pub fn events(&self) -> &[Event] {
+        &self.world.resource::<Events>().0
+    }
+
+    /// Ticks stepped so far; commands submitted now apply at this tick.
+    pub fn tick(&self) -> u64 {
+        self.world.resource::<Clock>().tick
+    }
+
+    /// The tick rate this session was built for.
+    pub fn tick_hz(&self) -> u32 {
+        self.world.resource::<SessionRules>().0.tick_hz
+    }
+
+    /// Set once the game is won or lost.
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.world.resource::<Match>().outcome
+    }
+
+    /// The content this session plays.
+    pub fn content(&self) -> &Arc<Content> {
+        &self.world.resource::<SessionRules>().0.content
+    }
+
+    /// Number of seats.
+    pub fn players(&self) -> u8 {
+        self.world.resource::<Players>().0.len() as u8
+    }
+
+    /// Headline numbers.
+    pub fn summary(&self) -> Summary {
+        let state = self.world.resource::<Match>();
+        Summary {
+            tick: self.tick(),
+            wave: self.world.resource::<Waves>().started,
+            lives: state.lives,
+            kills: state.kills,
+            leaks: state.leaks,
+            outcome: state.outcome,
+            enemies: self.world.try_query::<&Enemy>().map_or(0, |mut query| query.iter(&self.world).count() as u32),
+            towers: self.world.resource::<TowerOrder>().0.len() as u32,
+        }
+    }
+
+    /// Every player's record so far.
+    pub fn results(&self) -> Vec<PlayerResult> {
+        let players = self.world.resource::<Players>();
+        players
+            .0
+            .iter()
+            .enumerate()
+            .map(|(seat, state)| PlayerResult {
+                player: PlayerId(seat as u8),
+                score: state.bounty_earned + 10 * state.kills,
+                kills: state.kills,
+                gold_earned: state.gold_earned,
+                towers_built: state.towers_built,
+            })
+            .collect()
+    }
+
+    /// The map as it stands, for tools and scripted players.
+    pub fn board(&self) -> BoardView<'_> {
+        BoardView { board: self.world.resource::<Board>() }
+    }
+
+    /// Fills `out` with the visible state, every list sorted by id. Reuses
+    /// `out`'s buffers.
+    pub fn snapshot(&mut self, out: &mut Snapshot) {
+        let world = &self.world;
+        let state = world.resource::<Match>();
+        out.tick = self.tick();
+        out.wave = world.resource::<Waves>().started;
+        out.lives = state.lives;
+        out.outcome = state.outcome;
+        out.players.clear();
+        out.players.extend(world.resource::<Players>().0.iter().enumerate().map(|(seat, player)| PlayerView {
+            id: PlayerId(seat as u8),
+            gold: player.gold,
+            ready: player.ready,
+            kills: player.kills,
+        }));
+        let now = out.tick;
+        out.enemies.clear();
+        out.enemies.extend(self.views.enemies.iter(world).map(|(_, enemy, position)| EnemyView {
+            id: enemy.id,
+            kind: enemy.kind,
+            position: position.0,
+            hp: enemy.hp,
+            max_hp: enemy.max_hp,
+            flying: enemy.flying,
+            slowed: enemy.slow_until > now,
+            burning: enemy.dot_until > now,
+        }));
+        out.enemies.sort_unstable_by_key(|enemy| enemy.id);
+        out.towers.clear();
+        out.towers.extend(self.views.towers.iter(world).map(|tower| TowerView {
+            id: crate::command::TowerId(tower.id),
+            owner: tower.owner,
+            kind: tower.kind,
+            level: tower.level,
+            cell: tower.cell,
+            targeting: tower.targeting,
+        }));
+        out.towers.sort_unstable_by_key(|tower| tower.id);
+        out.projectiles.clear();
+        out.projectiles.extend(self.views.projectiles.iter(world).map(|(projectile, position)| ProjectileView {
+            id: projectile.id,
+            tower_kind: projectile.tower_kind,
+            position: position.0,
+            aim: projectile.aim,
+        }));
+        out.projectiles.sort_unstable_by_key(|projectile| projectile.id);
+    }
+
+    /// A hash of the whole game state (not of ECS bookkeeping such as change
+    /// ticks or entity slots): equal hashes mean equal games. The same
+    /// content, seed and command log give the same hash on every run.
+    pub fn state_hash(&mut self) -> u64 {
+        let world = &self.world;
+        let mut hash = StableHasher::new();
+        hash.u64(world.resource::<Clock>().tick);
+        let state = world.resource::<Match>();
+        hash.u32(state.lives);
+        hash.u32(state.kills);
+        hash.u32(state.leaks);
+        hash.u32(state.outcome.map_or(0, |outcome| outcome as u32 + 1));
+        let waves = world.resource::<Waves>();
+        hash.u32(waves.started);
+        hash.u64(waves.next_start.unwrap_or(u64::MAX));
+        hash.f32(waves.hp_scale);
+        for spawner in &waves.spawners {
+            hash.u64(spawner.wave_slot as u64);
+            hash.u64(spawner.group as u64);
+            hash.u32(spawner.remaining);
+            hash.u64(spawner.next_tick);
+            hash.f32(spawner.hp_scale);
+        }
+        let ids = world.resource::<Ids>();
+        hash.u32(ids.next_enemy);
+        hash.u32(ids.next_tower);
+        hash.u32(ids.next_projectile);
+        for player in &world.resource::<Players>().0 {
+            for value in [player.gold, u32::from(player.ready), player.kills, player.gold_earned, player.bounty_earned, player.towers_built] {
+                hash.u32(value);
+            }
+        }
+        // The generator's position, read from a copy so hashing changes nothing.
+        hash.u64(world.resource::<SimRng>().0.clone().next_u64());
+
+        let digests = &mut self.digests;
+        digests.clear();
+        for (_, enemy, position) in self.views.enemies.iter(world) {
+            let mut entity = StableHasher::new();
+            entity.u32(u32::from(enemy.kind.0));
+            for value in [enemy.hp, enemy.max_hp, position.0.x, position.0.y, enemy.remaining, enemy.slow_factor, enemy.dot_per_tick] {
+                entity.f32(value);
+            }
+            entity.u32(enemy.heading);
+            entity.u64(enemy.slow_until);
+            entity.u64(enemy.dot_until);
+            entity.bytes(&[u8::from(enemy.flying), enemy.dot_owner.0, enemy.last_hit_by.0]);
+            digests.push((enemy.id, entity.finish()));
+        }
+        fold_sorted(&mut hash, digests);
+        for tower in self.views.towers.iter(world) {
+            let mut entity = StableHasher::new();
+            entity.bytes(&[tower.owner.0, tower.level, tower.targeting as u8]);
+            entity.u32(u32::from(tower.kind.0));
+            entity.u32(u32::from(tower.cell.x) << 16 | u32::from(tower.cell.y));
+            entity.u32(tower.cooldown);
+            entity.u32(tower.invested);
+            digests.push((tower.id, entity.finish()));
+        }
+        fold_sorted(&mut hash, digests);
+        for (projectile, position) in self.views.projectiles.iter(world) {
+            let mut entity = StableHasher::new();
+            entity.bytes(&[projectile.owner.0, projectile.level]);
+            entity.u32(u32::from(projectile.tower_kind.0));
+            for value in [position.0.x, position.0.y, projectile.aim.x, projectile.aim.y] {
+                entity.f32(value);
+            }
+            let target = projectile.target.and_then(|target| world.get::<Enemy>(target)).map_or(0, |enemy| enemy.id);
+            entity.u32(target);
+            digests.push((projectile.id, entity.finish()));
+        }
+        fold_sorted(&mut hash, digests);
+        hash.finish()
+    }
+}
+
+/// Arbitrary fixed PCG stream: sessions differ by seed only.
+const RNG_STREAM: u64 = 0x7261_6d70_6172_7421;
+
+/// Folds per-entity digests into `hash` in id order, then empties them.
+fn fold_sorted(hash: &mut StableHasher, digests: &mut Vec<(u32, u64)>) {
+    digests.sort_unstable_by_key(|&(id, _)| id);
+    hash.u64(digests.len() as u64);
+    for &(id, digest) in digests.iter() {
+        hash.u32(id);
+        hash.u64(digest);
+    }
+    digests.clear();
+}
+
+fn map_cell(width: u16, index: usize) -> Cell {
+    let width = usize::from(width);
+    Cell::new((index % width) as u16, (index / width) as u16)
+}
+
+fn new_board(grid: &crate::grid::Grid) -> Board {
+    let goals: Vec<usize> = grid.goals().iter().map(|&cell| grid.index(cell)).collect();
+    Board {
+        width: grid.width(),
+        height: grid.height(),
+        buildable: grid.tiles().iter().map(|&tile| tile == Tile::Buildable).collect(),
+        walkable: grid.walkable_mask(),
+        towers: vec![None; grid.len()],
+        spawns: grid.spawns().iter().map(|&cell| grid.index(cell)).collect(),
+        goal_points: goals.iter().map(|&goal| crate::world::cell_centre(goal % usize::from(grid.width()), goal / usize::from(grid.width()))).collect(),
+        goals,
+        field: FlowField::new(grid.width(), grid.height()),
+        trial: FlowField::new(grid.width(), grid.height()),
+        occupied: Vec::new(),
+        field_version: 0,
+    }
+}
+
+/// Read access to the map as it stands: terrain, towers, the flow field.
+#[derive(Clone, Copy)]
+pub struct BoardView<'a> {
+    board: &'a Board,
+}
+
+impl BoardView<'_> {
+    /// Cells per row.
+    pub fn width(&self) -> u16 {
+        self.board.width
+    }
+
+    /// Rows.
+    pub fn height(&self) -> u16 {
+        self.board.height
+    }
+
+    /// Whether a tower could stand on `cell`'s terrain (ignoring towers and enemies).
+    pub fn buildable(&self, cell: Cell) -> bool {
+        cell.x < self.board.width && cell.y < self.board.height && self.board.buildable[self.board.index(cell)]
+    }
+
+    /// Whether a tower stands on `cell`.
+    pub fn has_tower(&self, cell: Cell) -> bool {
+        cell.x < self.board.width && cell.y < self.board.height && self.board.towers[self.board.index(cell)].is_some()
+    }
+
+    /// Walking distance from `cell` to the nearest goal, in cells.
+    pub fn distance_to_goal(&self, cell: Cell) -> Option<f32> {
+        if cell.x >= self.board.width || cell.y >= self.board.height {
+            return None;
+        }
+        self.board.field.distance(self.board.index(cell)).map(|cost| cost as f32 / STRAIGHT_COST as f32)
+    }
+
+    /// Changes whenever towers reshape the field; cache route analysis by it.
+    pub fn field_version(&self) -> u64 {
+        self.board.field_version
+    }
+
+    /// Appends to `out` every cell a ground enemy walks from each spawn to a goal.
+    pub fn routes(&self, out: &mut Vec<Cell>) {
+        for &spawn in &self.board.spawns {
+            let mut at = Some(spawn);
+            while let Some(index) = at {
+                out.push(map_cell(self.board.width, index));
+                at = self.board.field.next(index);
+            }
+        }
+    }
+}

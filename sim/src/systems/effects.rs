@@ -1,0 +1,20 @@
+//! Step 4: damage over time.
+
+use bevy_ecs::prelude::*;
+
+use crate::world::{Clock, Enemy, Match};
+
+/// Burns every enemy with an active damage-over-time effect. Deaths are
+/// settled by step 8 with the burner as the killer.
+pub(crate) fn burn_enemies(clock: Res<Clock>, state: Res<Match>, mut enemies: Query<&mut Enemy>) {
+    if state.outcome.is_some() {
+        return;
+    }
+    let now = clock.tick;
+    for mut enemy in &mut enemies {
+        if enemy.dot_until > now && enemy.hp > 0.0 {
+            enemy.hp -= enemy.dot_per_tick;
+            enemy.last_hit_by = enemy.dot_owner;
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Step 3: enemies walk the flow field (or fly straight) and leak at a goal.
+
+use bevy_ecs::prelude::*;
+
+use crate::content::EnemyKindId;
+use crate::event::Event;
+use crate::path::STRAIGHT_COST;
+use crate::world::{Board, Clock, Enemy, Events, Match, Position, SessionRules};
+
+/// A leak found this tick, applied in id order once all enemies have moved.
+pub(crate) struct Leak {
+    id: u32,
+    entity: Entity,
+    kind: EnemyKindId,
+    lives: u32,
+}
+
+/// Moves every enemy by its speed (slowed if a slow is active).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn move_enemies(
+    mut commands: Commands,
+    clock: Res<Clock>,
+    rules: Res<SessionRules>,
+    board: Res<Board>,
+    mut state: ResMut<Match>,
+    mut events: ResMut<Events>,
+    mut enemies: Query<(Entity, &mut Enemy, &mut Position)>,
+    mut leaks: Local<Vec<Leak>>,
+) {
+    if state.outcome.is_some() {
+        return;
+    }
+    let now = clock.tick;
+    for (entity, mut enemy, mut position) in &mut enemies {
+        let kind = &rules.0.enemies[usize::from(enemy.kind.0)];
+        let slow = if enemy.slow_until > now { enemy.slow_factor } else { 1.0 };
+        let budget = kind.speed * slow;
+        let arrived = if enemy.flying {
+            fly(&board, &mut enemy, &mut position, budget)
+        } else {
+            walk(&board, &mut enemy, &mut position, budget)
+        };
+        if arrived {
+            leaks.push(Leak { id: enemy.id, entity, kind: enemy.kind, lives: kind.lives_cost });
+        }
+    }
+    leaks.sort_unstable_by_key(|leak| leak.id);
+    for leak in leaks.drain(..) {
+        state.lives = state.lives.saturating_sub(leak.lives);
+        state.leaks += 1;
+        events.0.push(Event::EnemyLeaked { enemy: leak.id, kind: leak.kind, lives_lost: leak.lives });
+        commands.entity(leak.entity).despawn();
+    }
+}
+
+/// Fliers head for the nearest goal in a straight line. Returns true on arrival.
+fn fly(board: &Board, enemy: &mut Enemy, position: &mut Position, budget: f32) -> bool {
+    let goal = board.nearest_goal(position.0);
+    let offset = goal - position.0;
+    let distance = offset.length();
+    if distance <= budget {
+        position.0 = goal;
+        enemy.remaining = 0.0;
+        return true;
+    }
+    position.0 += offset * (budget / distance);
+    enemy.remaining = distance - budget;
+    false
+}
+
+/// Ground enemies walk from cell centre to cell centre along the flow field,
+/// spending their whole step even across several centres. Returns true on
+/// reaching a goal centre.
+fn walk(board: &Board, enemy: &mut Enemy, position: &mut Position, mut budget: f32) -> bool {
+    loop {
+        let heading = enemy.heading as usize;
+        let target = board.centre(heading);
+        let offset = target - position.0;
+        let distance = offset.length();
+        if distance > budget {
+            position.0 += offset * (budget / distance);
+            enemy.remaining = remaining(board, heading) + distance - budget;
+            return false;
+        }
+        position.0 = target;
+        budget -= distance;
+        match board.field.next(heading) {
+            Some(next) => enemy.heading = next as u32,
+            None => {
+                // At a goal (or, were the map ever cut, stranded: wait there).
+                enemy.remaining = remaining(board, heading);
+                return board.field.distance(heading) == Some(0);
+            }
+        }
+    }
+}
+
+/// Distance from a cell's centre to the goal along the field, in cells.
+fn remaining(board: &Board, index: usize) -> f32 {
+    board.field.distance(index).map_or(f32::MAX, |cost| cost as f32 / STRAIGHT_COST as f32)
+}

@@ -1,0 +1,131 @@
+//! Step 7: projectiles fly, hit, splash, and apply their effects.
+
+use bevy_ecs::prelude::*;
+use glam::Vec2;
+
+use crate::command::PlayerId;
+use crate::content::DamageType;
+use crate::rules::{EnemyRules, LevelRules};
+use crate::world::{Clock, Enemy, Match, Position, Projectile, SessionRules};
+
+use super::EnemyIndex;
+
+/// Radius within which a ballistic shot without splash still hits the
+/// enemy nearest its landing point.
+const DIRECT_HIT_RADIUS: f32 = 0.5;
+
+/// A projectile that arrived this tick; impacts are applied in projectile id
+/// order so simultaneous hits resolve the same way every run.
+pub(crate) struct Impact {
+    id: u32,
+    owner: PlayerId,
+    point: Vec2,
+    target: Option<Entity>,
+    tower_kind: u16,
+    level: u8,
+}
+
+/// Moves every projectile and applies the impacts of those that arrive.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fly_projectiles(
+    mut commands: Commands,
+    clock: Res<Clock>,
+    rules: Res<SessionRules>,
+    state: Res<Match>,
+    index: Res<EnemyIndex>,
+    mut projectiles: Query<(Entity, &mut Projectile, &mut Position), Without<Enemy>>,
+    mut enemies: Query<(&mut Enemy, &Position), Without<Projectile>>,
+    mut impacts: Local<Vec<Impact>>,
+    mut victims: Local<Vec<Entity>>,
+) {
+    if state.outcome.is_some() {
+        return;
+    }
+    let rules = &rules.0;
+    for (entity, mut projectile, mut position) in &mut projectiles {
+        if let Some(target) = projectile.target {
+            match enemies.get(target) {
+                Ok((enemy, target_position)) if enemy.hp > 0.0 => projectile.aim = target_position.0,
+                // The target died or leaked: land where it was last seen.
+                _ => projectile.target = None,
+            }
+        }
+        let level = &rules.towers[usize::from(projectile.tower_kind.0)].levels[usize::from(projectile.level)];
+        let offset = projectile.aim - position.0;
+        let distance = offset.length();
+        if distance > level.projectile_speed {
+            position.0 += offset * (level.projectile_speed / distance);
+            continue;
+        }
+        position.0 = projectile.aim;
+        impacts.push(Impact {
+            id: projectile.id,
+            owner: projectile.owner,
+            point: projectile.aim,
+            target: projectile.target,
+            tower_kind: projectile.tower_kind.0,
+            level: projectile.level,
+        });
+        commands.entity(entity).despawn();
+    }
+    impacts.sort_unstable_by_key(|impact| impact.id);
+    let now = clock.tick;
+    for impact in impacts.drain(..) {
+        let level = &rules.towers[usize::from(impact.tower_kind)].levels[usize::from(impact.level)];
+        victims.clear();
+        if let Some(target) = impact.target {
+            victims.push(target);
+        }
+        if level.splash_radius > 0.0 {
+            index.for_each_within(impact.point, level.splash_radius, |enemy| {
+                if Some(enemy.entity) != impact.target {
+                    victims.push(enemy.entity);
+                }
+            });
+        } else if impact.target.is_none() {
+            let mut nearest: Option<(f32, u32, Entity)> = None;
+            index.for_each_within(impact.point, DIRECT_HIT_RADIUS, |enemy| {
+                let key = (enemy.position.distance_squared(impact.point), enemy.id, enemy.entity);
+                if nearest.is_none_or(|best| (key.0, key.1) < (best.0, best.1)) {
+                    nearest = Some(key);
+                }
+            });
+            victims.extend(nearest.map(|(_, _, entity)| entity));
+        }
+        for &victim in victims.iter() {
+            if let Ok((mut enemy, _)) = enemies.get_mut(victim)
+                && enemy.hp > 0.0
+            {
+                let kind = &rules.enemies[usize::from(enemy.kind.0)];
+                hurt(&mut enemy, kind, level, impact.owner, now);
+            }
+        }
+    }
+}
+
+/// Applies one hit: damage after resistance (and armour, for physical
+/// damage; a hit always deals at least 1), then slow and burn.
+fn hurt(enemy: &mut Enemy, kind: &EnemyRules, level: &LevelRules, owner: PlayerId, now: u64) {
+    let mut damage = level.damage * (1.0 - kind.resist.against(level.damage_type));
+    if level.damage_type == DamageType::Physical {
+        damage -= kind.armour;
+    }
+    enemy.hp -= damage.max(1.0);
+    enemy.last_hit_by = owner;
+    if let Some((factor, ticks)) = level.slow {
+        let active = enemy.slow_until > now;
+        // The strongest slow wins; an equal or weaker one only refreshes it.
+        if !active || factor <= enemy.slow_factor {
+            enemy.slow_factor = if active { factor.min(enemy.slow_factor) } else { factor };
+            enemy.slow_until = enemy.slow_until.max(now + u64::from(ticks));
+        }
+    }
+    if let Some((per_tick, ticks)) = level.dot {
+        let per_tick = per_tick * (1.0 - kind.resist.fire);
+        if enemy.dot_until <= now || per_tick >= enemy.dot_per_tick {
+            enemy.dot_per_tick = per_tick;
+            enemy.dot_until = now + u64::from(ticks);
+            enemy.dot_owner = owner;
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The components and resources of a session's ECS world.
+//!
+//! Every entity carries its own stable id (never bevy's `Entity`, which is
+//! recycled) because ids reach players and the state hash.
+
+use bevy_ecs::prelude::*;
+use glam::Vec2;
+use rand_pcg::Pcg32;
+
+use crate::command::{CommandTicket, PlayerId, Targeting};
+use crate::content::{EnemyKindId, TowerKindId};
+use crate::event::{Event, Outcome};
+use crate::grid::Cell;
+use crate::path::FlowField;
+use crate::rules::Rules;
+
+/// Centre of a cell in world units (one unit per cell).
+pub(crate) fn cell_centre(x: usize, y: usize) -> Vec2 {
+    Vec2::new(x as f32 + 0.5, y as f32 + 0.5)
+}
+
+/// A walking or flying enemy.
+#[derive(Component, Clone, Debug)]
+pub(crate) struct Enemy {
+    pub id: u32,
+    pub kind: EnemyKindId,
+    pub hp: f32,
+    pub max_hp: f32,
+    pub flying: bool,
+    /// Ground enemies: the cell whose centre they walk towards. Fliers: unused.
+    pub heading: u32,
+    /// Distance left to a goal in cells, refreshed by movement; drives the
+    /// `first` and `last` targeting modes.
+    pub remaining: f32,
+    /// Speed multiplier while slowed, and the tick the slow wears off.
+    pub slow_factor: f32,
+    pub slow_until: u64,
+    /// Burn damage per tick, the tick it stops, and whose tower lit it.
+    pub dot_per_tick: f32,
+    pub dot_until: u64,
+    pub dot_owner: PlayerId,
+    /// Who hurt it last: the killer, should it die.
+    pub last_hit_by: PlayerId,
+}
+
+/// Where an enemy or a projectile is, in cells.
+#[derive(Component, Clone, Copy, Debug)]
+pub(crate) struct Position(pub Vec2);
+
+/// A built tower.
+#[derive(Component, Clone, Debug)]
+pub(crate) struct Tower {
+    pub id: u32,
+    pub owner: PlayerId,
+    pub kind: TowerKindId,
+    pub level: u8,
+    pub cell: Cell,
+    pub targeting: Targeting,
+    /// Ticks until it may fire again.
+    pub cooldown: u32,
+    /// Gold put into it (build plus upgrades), the base of its refund.
+    pub invested: u32,
+}
+
+/// A shot in flight.
+#[derive(Component, Clone, Debug)]
+pub(crate) struct Projectile {
+    pub id: u32,
+    pub owner: PlayerId,
+    pub tower_kind: TowerKindId,
+    pub level: u8,
+    /// Homing shots follow this enemy while it lives.
+    pub target: Option<Entity>,
+    /// Where it is going (refreshed from a living homing target).
+    pub aim: Vec2,
+}
+
+/// The tick counter: the session's only notion of time.
+#[derive(Resource, Debug, Default)]
+pub(crate) struct Clock {
+    pub tick: u64,
+}
+
+/// Content in tick units.
+#[derive(Resource, Debug)]
+pub(crate) struct SessionRules(pub Rules);
+
+/// The map as it stands now: terrain, towers, and the flow field enemies follow.
+#[derive(Resource, Debug)]
+pub(crate) struct Board {
+    pub width: u16,
+    pub height: u16,
+    pub buildable: Vec<bool>,
+    /// Terrain walkable and no tower on it.
+    pub walkable: Vec<bool>,
+    /// The tower standing on each cell.
+    pub towers: Vec<Option<Entity>>,
+    pub spawns: Vec<usize>,
+    pub goals: Vec<usize>,
+    pub goal_points: Vec<Vec2>,
+    /// The field every ground enemy follows toward the goal set.
+    pub field: FlowField,
+    /// Where a placement is tried before it is accepted; swapped with
+    /// `field` on success, so a placement costs exactly one field computation.
+    pub trial: FlowField,
+    /// Cells walking enemies stand on or head for: scratch for placement checks.
+    pub occupied: Vec<usize>,
+    /// Bumped whenever `field` changes; tools cache route analysis by it.
+    pub field_version: u64,
+}
+
+impl Board {
+    pub(crate) fn index(&self, cell: Cell) -> usize {
+        usize::from(cell.y) * usize::from(self.width) + usize::from(cell.x)
+    }
+
+    pub(crate) fn centre(&self, index: usize) -> Vec2 {
+        let width = usize::from(self.width);
+        cell_centre(index % width, index / width)
+    }
+
+    /// The cell index under a position, clamped to the grid.
+    pub(crate) fn index_at(&self, position: Vec2) -> usize {
+        let x = (position.x.max(0.0) as usize).min(usize::from(self.width) - 1);
+        let y = (position.y.max(0.0) as usize).min(usize::from(self.height) - 1);
+        y * usize::from(self.width) + x
+    }
+
+    /// The goal nearest `position` in a straight line (fliers head there).
+    pub(crate) fn nearest_goal(&self, position: Vec2) -> Vec2 {
+        let mut best = self.goal_points[0];
+        for &goal in &self.goal_points[1..] {
+            if goal.distance_squared(position) < best.distance_squared(position) {
+                best = goal;
+            }
+        }
+        best
+    }
+}
+
+/// One seat's economy and record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PlayerState {
+    pub gold: u32,
+    pub ready: bool,
+    pub kills: u32,
+    pub gold_earned: u32,
+    pub bounty_earned: u32,
+    pub towers_built: u32,
+}
+
+/// Every seat, indexed by [`PlayerId`].
+#[derive(Resource, Debug)]
+pub(crate) struct Players(pub Vec<PlayerState>);
+
+/// Shared lives, tallies, and the outcome once decided.
+#[derive(Resource, Debug)]
+pub(crate) struct Match {
+    pub lives: u32,
+    pub kills: u32,
+    pub leaks: u32,
+    pub outcome: Option<Outcome>,
+}
+
+/// A group still spawning.
+#[derive(Clone, Debug)]
+pub(crate) struct Spawner {
+    pub wave_slot: usize,
+    pub group: usize,
+    pub remaining: u32,
+    pub next_tick: u64,
+    pub hp_scale: f32,
+}
+
+/// Wave progress.
+#[derive(Resource, Debug)]
+pub(crate) struct Waves {
+    /// Waves started so far (the 1-based number of the current wave).
+    pub started: u32,
+    /// When the next wave starts by itself; `None` once none is left.
+    pub next_start: Option<u64>,
+    /// Hit point multiplier of the current endless cycle.
+    pub hp_scale: f32,
+    pub spawners: Vec<Spawner>,
+}
+
+/// Id counters: ids are never reused, so a stale id in a command is caught.
+#[derive(Resource, Debug, Default)]
+pub(crate) struct Ids {
+    pub next_enemy: u32,
+    pub next_tower: u32,
+    pub next_projectile: u32,
+}
+
+/// The session's only randomness, seeded from the session seed.
+#[derive(Resource, Debug)]
+pub(crate) struct SimRng(pub Pcg32);
+
+/// A command waiting for the next tick.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pending {
+    pub ticket: CommandTicket,
+    pub player: PlayerId,
+    pub command: crate::command::Command,
+}
+
+/// Commands submitted since the last tick.
+#[derive(Resource, Debug, Default)]
+pub(crate) struct Inbox {
+    pub pending: Vec<Pending>,
+    pub next_ticket: u64,
+}
+
+/// Events of the last tick.
+#[derive(Resource, Debug, Default)]
+pub(crate) struct Events(pub Vec<Event>);
+
+/// Towers in id order, so towers fire (and draw projectile ids) in an order
+/// that does not depend on ECS storage.
+#[derive(Resource, Debug, Default)]
+pub(crate) struct TowerOrder(pub Vec<(u32, Entity)>);
+
+impl TowerOrder {
+    pub(crate) fn find(&self, id: u32) -> Option<Entity> {
+        self.0.binary_search_by_key(&id, |&(tower, _)| tower).ok().map(|slot| self.0[slot].1)
+    }
+}
