@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod path;
+mod simulate;
 
 /// rampart: an authoritative tower-defense game server and its tools.
 #[derive(Parser)]
@@ -18,12 +19,18 @@ struct Cli {
 enum Command {
     /// Answer `sx sy gx gy` shortest-path queries from standard input on a map file.
     Path(path::PathArgs),
+    /// Play a whole session headless with scripted players and report the result.
+    Simulate(simulate::SimulateArgs),
+    /// Re-run a recorded command log and check it reaches the recorded state hash.
+    Replay(simulate::ReplayArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome: anyhow::Result<ExitCode> = match cli.command {
         Command::Path(args) => path::run(args),
+        Command::Simulate(args) => simulate::simulate(args),
+        Command::Replay(args) => simulate::replay(args),
     };
     match outcome {
         Ok(code) => code,

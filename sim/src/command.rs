@@ -36,7 +36,12 @@ pub enum Targeting {
 
 impl Targeting {
     /// Every mode, in wire order.
-    pub const ALL: [Targeting; 4] = [Targeting::First, Targeting::Last, Targeting::Strongest, Targeting::Closest];
+    pub const ALL: [Targeting; 4] = [
+        Targeting::First,
+        Targeting::Last,
+        Targeting::Strongest,
+        Targeting::Closest,
+    ];
 
     /// The mode's name in logs and tools.
     pub fn name(self) -> &'static str {

@@ -56,11 +56,30 @@ impl Grid {
     /// # Panics
     /// If `tiles.len() != width * height` or a spawn or goal lies outside the
     /// grid: callers (the content loader) validate files before building.
-    pub fn new(width: u16, height: u16, tiles: Vec<Tile>, spawns: Vec<Cell>, goals: Vec<Cell>) -> Self {
-        assert_eq!(tiles.len(), usize::from(width) * usize::from(height), "tile count must be width * height");
-        let grid = Self { width, height, tiles, spawns, goals };
+    pub fn new(
+        width: u16,
+        height: u16,
+        tiles: Vec<Tile>,
+        spawns: Vec<Cell>,
+        goals: Vec<Cell>,
+    ) -> Self {
+        assert_eq!(
+            tiles.len(),
+            usize::from(width) * usize::from(height),
+            "tile count must be width * height"
+        );
+        let grid = Self {
+            width,
+            height,
+            tiles,
+            spawns,
+            goals,
+        };
         for cell in grid.spawns.iter().chain(&grid.goals) {
-            assert!(grid.contains(i32::from(cell.x), i32::from(cell.y)), "spawn or goal {cell:?} outside the grid");
+            assert!(
+                grid.contains(i32::from(cell.x), i32::from(cell.y)),
+                "spawn or goal {cell:?} outside the grid"
+            );
         }
         grid
     }

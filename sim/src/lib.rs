@@ -9,12 +9,14 @@
 //! [`Session::events`], take a [`Snapshot`], compare [`Session::state_hash`].
 //! [`step_all`] steps many sessions in parallel.
 
+pub mod bots;
 mod command;
 mod commands;
 pub mod content;
 mod event;
 pub mod grid;
 mod hash;
+pub mod log;
 pub mod path;
 mod rules;
 mod session;
@@ -25,7 +27,10 @@ mod world;
 pub use command::{Command, CommandTicket, PlayerId, Rejection, Targeting, TowerId};
 pub use content::Content;
 pub use event::{Event, Outcome};
-pub use session::{BoardView, DEFAULT_TICK_HZ, MAX_PLAYERS, PlayerResult, Session, SessionConfig, SessionError, Summary};
+pub use session::{
+    BoardView, DEFAULT_TICK_HZ, MAX_PLAYERS, PlayerResult, Session, SessionConfig, SessionError,
+    Summary,
+};
 pub use snapshot::{EnemyView, PlayerView, ProjectileView, Snapshot, TowerView};
 
 use rayon::prelude::*;

@@ -99,8 +99,12 @@ impl Rules {
                         damage_type: level.damage_type,
                         projectile_speed: level.projectile_speed / hz,
                         splash_radius: level.splash_radius,
-                        slow: level.slow.map(|slow| (slow.factor, ticks(slow.seconds, tick_hz))),
-                        dot: level.dot.map(|dot| (dot.per_second / hz, ticks(dot.seconds, tick_hz))),
+                        slow: level
+                            .slow
+                            .map(|slow| (slow.factor, ticks(slow.seconds, tick_hz))),
+                        dot: level
+                            .dot
+                            .map(|dot| (dot.per_second / hz, ticks(dot.seconds, tick_hz))),
                     })
                     .collect(),
             })

@@ -18,8 +18,8 @@ use crate::rules::Rules;
 use crate::snapshot::{EnemyView, PlayerView, ProjectileView, Snapshot, TowerView};
 use crate::systems::{EnemyIndex, tick_schedule};
 use crate::world::{
-    Board, Clock, Enemy, Events, Ids, Inbox, Match, Pending, PlayerState, Players, Position, Projectile, SessionRules,
-    SimRng, Tower, TowerOrder, Waves,
+    Board, Clock, Enemy, Events, Ids, Inbox, Match, Pending, PlayerState, Players, Position,
+    Projectile, SessionRules, SimRng, Tower, TowerOrder, Waves,
 };
 
 /// The most seats a session has.
@@ -75,7 +75,9 @@ pub enum SessionError {
     #[error("tick rate must be 1 to 120 Hz, not {0}")]
     TickRate(u32),
     /// A scenario tower cannot stand where it was put.
-    #[error("scenario tower at ({x}, {y}) is on an unbuildable or taken cell, or blocks every path")]
+    #[error(
+        "scenario tower at ({x}, {y}) is on an unbuildable or taken cell, or blocks every path"
+    )]
     ScenarioTower {
         /// Column.
         x: u16,
@@ -137,7 +139,9 @@ pub struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("summary", &self.summary()).finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("summary", &self.summary())
+            .finish_non_exhaustive()
     }
 }
 
@@ -155,7 +159,9 @@ impl Session {
         let scenario = match &config.scenario {
             None => None,
             Some(key) => {
-                let scenario = content.scenario(key).ok_or_else(|| SessionError::UnknownScenario(key.clone()))?;
+                let scenario = content
+                    .scenario(key)
+                    .ok_or_else(|| SessionError::UnknownScenario(key.clone()))?;
                 if scenario.map != config.map {
                     return Err(SessionError::ScenarioMap {
                         scenario: key.clone(),
@@ -168,21 +174,38 @@ impl Session {
         };
         let needed = scenario.as_ref().map_or(1, |scenario| scenario.players);
         if config.players < needed.max(1) || config.players > MAX_PLAYERS {
-            return Err(SessionError::Players { players: config.players, needed });
+            return Err(SessionError::Players {
+                players: config.players,
+                needed,
+            });
         }
         if !(1..=120).contains(&config.tick_hz) {
             return Err(SessionError::TickRate(config.tick_hz));
         }
         let rules = Rules::new(content.clone(), map_index, config.tick_hz);
         let map = rules.map();
-        let start_gold = scenario.as_ref().and_then(|s| s.start_gold).unwrap_or(map.start_gold);
+        let start_gold = scenario
+            .as_ref()
+            .and_then(|s| s.start_gold)
+            .unwrap_or(map.start_gold);
         let lives = scenario.as_ref().and_then(|s| s.lives).unwrap_or(map.lives);
 
         let mut world = World::new();
         world.insert_resource(new_board(&map.grid));
         world.insert_resource(EnemyIndex::new(map.grid.width(), map.grid.height()));
-        world.insert_resource(Players(vec![PlayerState { gold: start_gold, ..Default::default() }; usize::from(config.players)]));
-        world.insert_resource(Match { lives, kills: 0, leaks: 0, outcome: None });
+        world.insert_resource(Players(vec![
+            PlayerState {
+                gold: start_gold,
+                ..Default::default()
+            };
+            usize::from(config.players)
+        ]));
+        world.insert_resource(Match {
+            lives,
+            kills: 0,
+            leaks: 0,
+            outcome: None,
+        });
         world.insert_resource(Waves {
             started: 0,
             next_start: Some(u64::from(rules.prep_ticks)),
@@ -200,20 +223,41 @@ impl Session {
         if let Some(scenario) = &scenario {
             for tower in &scenario.towers {
                 let levels = &content.tower(tower.kind).levels;
-                let invested = levels.iter().take(usize::from(tower.level) + 1).map(|level| level.cost).sum();
+                let invested = levels
+                    .iter()
+                    .take(usize::from(tower.level) + 1)
+                    .map(|level| level.cost)
+                    .sum();
                 let placed = usize::from(tower.level) < levels.len()
-                    && crate::commands::place_tower(&mut world, PlayerId(tower.player), tower.kind, tower.cell, tower.level, invested);
+                    && crate::commands::place_tower(
+                        &mut world,
+                        PlayerId(tower.player),
+                        tower.kind,
+                        tower.cell,
+                        tower.level,
+                        invested,
+                    );
                 if !placed {
-                    return Err(SessionError::ScenarioTower { x: tower.cell.x, y: tower.cell.y });
+                    return Err(SessionError::ScenarioTower {
+                        x: tower.cell.x,
+                        y: tower.cell.y,
+                    });
                 }
             }
         }
         let mut board = world.resource_mut::<Board>();
         let board = &mut *board;
         board.field.compute(&board.walkable, &board.goals);
-        if let Some(blocked) = board.spawns.iter().find(|&&spawn| !board.field.reachable(spawn)) {
+        if let Some(blocked) = board
+            .spawns
+            .iter()
+            .find(|&&spawn| !board.field.reachable(spawn))
+        {
             let cell = map_cell(board.width, *blocked);
-            return Err(SessionError::ScenarioTower { x: cell.x, y: cell.y });
+            return Err(SessionError::ScenarioTower {
+                x: cell.x,
+                y: cell.y,
+            });
         }
 
         let mut schedule = tick_schedule();
@@ -222,8 +266,17 @@ impl Session {
         if let Err(error) = schedule.initialize(&mut world) {
             unreachable!("the tick schedule is fixed and valid: {error}");
         }
-        let views = Views { enemies: world.query(), towers: world.query(), projectiles: world.query() };
-        Ok(Self { world, schedule, views, digests: Vec::new() })
+        let views = Views {
+            enemies: world.query(),
+            towers: world.query(),
+            projectiles: world.query(),
+        };
+        Ok(Self {
+            world,
+            schedule,
+            views,
+            digests: Vec::new(),
+        })
     }
 
     /// Queues a command for the next tick and returns the ticket its result
@@ -232,7 +285,11 @@ impl Session {
         let mut inbox = self.world.resource_mut::<Inbox>();
         let ticket = CommandTicket(inbox.next_ticket);
         inbox.next_ticket += 1;
-        inbox.pending.push(Pending { ticket, player, command });
+        inbox.pending.push(Pending {
+            ticket,
+            player,
+            command,
+        });
         ticket
     }
 
@@ -298,7 +355,10 @@ impl Session {
             kills: state.kills,
             leaks: state.leaks,
             outcome: state.outcome,
-            enemies: self.world.try_query::<&Enemy>().map_or(0, |mut query| query.iter(&self.world).count() as u32),
+            enemies: self
+                .world
+                .try_query::<&Enemy>()
+                .map_or(0, |mut query| query.iter(&self.world).count() as u32),
             towers: self.world.resource::<TowerOrder>().0.len() as u32,
         }
     }
@@ -322,7 +382,9 @@ impl Session {
 
     /// The map as it stands, for tools and scripted players.
     pub fn board(&self) -> BoardView<'_> {
-        BoardView { board: self.world.resource::<Board>() }
+        BoardView {
+            board: self.world.resource::<Board>(),
+        }
     }
 
     /// Fills `out` with the visible state, every list sorted by id. Reuses
@@ -335,43 +397,63 @@ impl Session {
         out.lives = state.lives;
         out.outcome = state.outcome;
         out.players.clear();
-        out.players.extend(world.resource::<Players>().0.iter().enumerate().map(|(seat, player)| PlayerView {
-            id: PlayerId(seat as u8),
-            gold: player.gold,
-            ready: player.ready,
-            kills: player.kills,
-        }));
+        out.players
+            .extend(
+                world
+                    .resource::<Players>()
+                    .0
+                    .iter()
+                    .enumerate()
+                    .map(|(seat, player)| PlayerView {
+                        id: PlayerId(seat as u8),
+                        gold: player.gold,
+                        ready: player.ready,
+                        kills: player.kills,
+                    }),
+            );
         let now = out.tick;
         out.enemies.clear();
-        out.enemies.extend(self.views.enemies.iter(world).map(|(_, enemy, position)| EnemyView {
-            id: enemy.id,
-            kind: enemy.kind,
-            position: position.0,
-            hp: enemy.hp,
-            max_hp: enemy.max_hp,
-            flying: enemy.flying,
-            slowed: enemy.slow_until > now,
-            burning: enemy.dot_until > now,
-        }));
+        out.enemies.extend(
+            self.views
+                .enemies
+                .iter(world)
+                .map(|(_, enemy, position)| EnemyView {
+                    id: enemy.id,
+                    kind: enemy.kind,
+                    position: position.0,
+                    hp: enemy.hp,
+                    max_hp: enemy.max_hp,
+                    flying: enemy.flying,
+                    slowed: enemy.slow_until > now,
+                    burning: enemy.dot_until > now,
+                }),
+        );
         out.enemies.sort_unstable_by_key(|enemy| enemy.id);
         out.towers.clear();
-        out.towers.extend(self.views.towers.iter(world).map(|tower| TowerView {
-            id: crate::command::TowerId(tower.id),
-            owner: tower.owner,
-            kind: tower.kind,
-            level: tower.level,
-            cell: tower.cell,
-            targeting: tower.targeting,
-        }));
+        out.towers
+            .extend(self.views.towers.iter(world).map(|tower| TowerView {
+                id: crate::command::TowerId(tower.id),
+                owner: tower.owner,
+                kind: tower.kind,
+                level: tower.level,
+                cell: tower.cell,
+                targeting: tower.targeting,
+            }));
         out.towers.sort_unstable_by_key(|tower| tower.id);
         out.projectiles.clear();
-        out.projectiles.extend(self.views.projectiles.iter(world).map(|(projectile, position)| ProjectileView {
-            id: projectile.id,
-            tower_kind: projectile.tower_kind,
-            position: position.0,
-            aim: projectile.aim,
-        }));
-        out.projectiles.sort_unstable_by_key(|projectile| projectile.id);
+        out.projectiles.extend(
+            self.views
+                .projectiles
+                .iter(world)
+                .map(|(projectile, position)| ProjectileView {
+                    id: projectile.id,
+                    tower_kind: projectile.tower_kind,
+                    position: position.0,
+                    aim: projectile.aim,
+                }),
+        );
+        out.projectiles
+            .sort_unstable_by_key(|projectile| projectile.id);
     }
 
     /// A hash of the whole game state (not of ECS bookkeeping such as change
@@ -402,7 +484,14 @@ impl Session {
         hash.u32(ids.next_tower);
         hash.u32(ids.next_projectile);
         for player in &world.resource::<Players>().0 {
-            for value in [player.gold, u32::from(player.ready), player.kills, player.gold_earned, player.bounty_earned, player.towers_built] {
+            for value in [
+                player.gold,
+                u32::from(player.ready),
+                player.kills,
+                player.gold_earned,
+                player.bounty_earned,
+                player.towers_built,
+            ] {
                 hash.u32(value);
             }
         }
@@ -414,13 +503,25 @@ impl Session {
         for (_, enemy, position) in self.views.enemies.iter(world) {
             let mut entity = StableHasher::new();
             entity.u32(u32::from(enemy.kind.0));
-            for value in [enemy.hp, enemy.max_hp, position.0.x, position.0.y, enemy.remaining, enemy.slow_factor, enemy.dot_per_tick] {
+            for value in [
+                enemy.hp,
+                enemy.max_hp,
+                position.0.x,
+                position.0.y,
+                enemy.remaining,
+                enemy.slow_factor,
+                enemy.dot_per_tick,
+            ] {
                 entity.f32(value);
             }
             entity.u32(enemy.heading);
             entity.u64(enemy.slow_until);
             entity.u64(enemy.dot_until);
-            entity.bytes(&[u8::from(enemy.flying), enemy.dot_owner.0, enemy.last_hit_by.0]);
+            entity.bytes(&[
+                u8::from(enemy.flying),
+                enemy.dot_owner.0,
+                enemy.last_hit_by.0,
+            ]);
             digests.push((enemy.id, entity.finish()));
         }
         fold_sorted(&mut hash, digests);
@@ -438,10 +539,18 @@ impl Session {
             let mut entity = StableHasher::new();
             entity.bytes(&[projectile.owner.0, projectile.level]);
             entity.u32(u32::from(projectile.tower_kind.0));
-            for value in [position.0.x, position.0.y, projectile.aim.x, projectile.aim.y] {
+            for value in [
+                position.0.x,
+                position.0.y,
+                projectile.aim.x,
+                projectile.aim.y,
+            ] {
                 entity.f32(value);
             }
-            let target = projectile.target.and_then(|target| world.get::<Enemy>(target)).map_or(0, |enemy| enemy.id);
+            let target = projectile
+                .target
+                .and_then(|target| world.get::<Enemy>(target))
+                .map_or(0, |enemy| enemy.id);
             entity.u32(target);
             digests.push((projectile.id, entity.finish()));
         }
@@ -474,11 +583,23 @@ fn new_board(grid: &crate::grid::Grid) -> Board {
     Board {
         width: grid.width(),
         height: grid.height(),
-        buildable: grid.tiles().iter().map(|&tile| tile == Tile::Buildable).collect(),
+        buildable: grid
+            .tiles()
+            .iter()
+            .map(|&tile| tile == Tile::Buildable)
+            .collect(),
         walkable: grid.walkable_mask(),
         towers: vec![None; grid.len()],
         spawns: grid.spawns().iter().map(|&cell| grid.index(cell)).collect(),
-        goal_points: goals.iter().map(|&goal| crate::world::cell_centre(goal % usize::from(grid.width()), goal / usize::from(grid.width()))).collect(),
+        goal_points: goals
+            .iter()
+            .map(|&goal| {
+                crate::world::cell_centre(
+                    goal % usize::from(grid.width()),
+                    goal / usize::from(grid.width()),
+                )
+            })
+            .collect(),
         goals,
         field: FlowField::new(grid.width(), grid.height()),
         trial: FlowField::new(grid.width(), grid.height()),
@@ -506,12 +627,16 @@ impl BoardView<'_> {
 
     /// Whether a tower could stand on `cell`'s terrain (ignoring towers and enemies).
     pub fn buildable(&self, cell: Cell) -> bool {
-        cell.x < self.board.width && cell.y < self.board.height && self.board.buildable[self.board.index(cell)]
+        cell.x < self.board.width
+            && cell.y < self.board.height
+            && self.board.buildable[self.board.index(cell)]
     }
 
     /// Whether a tower stands on `cell`.
     pub fn has_tower(&self, cell: Cell) -> bool {
-        cell.x < self.board.width && cell.y < self.board.height && self.board.towers[self.board.index(cell)].is_some()
+        cell.x < self.board.width
+            && cell.y < self.board.height
+            && self.board.towers[self.board.index(cell)].is_some()
     }
 
     /// Walking distance from `cell` to the nearest goal, in cells.
@@ -519,7 +644,10 @@ impl BoardView<'_> {
         if cell.x >= self.board.width || cell.y >= self.board.height {
             return None;
         }
-        self.board.field.distance(self.board.index(cell)).map(|cost| cost as f32 / STRAIGHT_COST as f32)
+        self.board
+            .field
+            .distance(self.board.index(cell))
+            .map(|cost| cost as f32 / STRAIGHT_COST as f32)
     }
 
     /// Changes whenever towers reshape the field; cache route analysis by it.

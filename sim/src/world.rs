@@ -222,6 +222,9 @@ pub(crate) struct TowerOrder(pub Vec<(u32, Entity)>);
 
 impl TowerOrder {
     pub(crate) fn find(&self, id: u32) -> Option<Entity> {
-        self.0.binary_search_by_key(&id, |&(tower, _)| tower).ok().map(|slot| self.0[slot].1)
+        self.0
+            .binary_search_by_key(&id, |&(tower, _)| tower)
+            .ok()
+            .map(|slot| self.0[slot].1)
     }
 }

@@ -11,7 +11,11 @@ use super::CommandContext;
 
 pub(super) fn apply(context: &mut CommandContext) -> Result<(), Rejection> {
     let now = context.clock.tick;
-    let waiting = context.waves.next_start.ok_or(Rejection::NoMoreWaves)?.saturating_sub(now);
+    let waiting = context
+        .waves
+        .next_start
+        .ok_or(Rejection::NoMoreWaves)?
+        .saturating_sub(now);
     let rules = &context.rules.0;
     if !start_next_wave(&mut context.waves, rules, now) {
         return Err(Rejection::NoMoreWaves);
@@ -21,6 +25,9 @@ pub(super) fn apply(context: &mut CommandContext) -> Result<(), Rejection> {
         player.gold += bonus;
         player.gold_earned += bonus;
     }
-    context.events.0.push(Event::WaveStarted { wave: context.waves.started, early_bonus: bonus });
+    context.events.0.push(Event::WaveStarted {
+        wave: context.waves.started,
+        early_bonus: bonus,
+    });
     Ok(())
 }

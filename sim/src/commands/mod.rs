@@ -13,7 +13,10 @@ use bevy_ecs::system::SystemParam;
 
 use crate::command::{Command, PlayerId, Rejection, TowerId};
 use crate::event::Event;
-use crate::world::{Board, Clock, Enemy, Events, Ids, Inbox, Match, Players, Position, SessionRules, Tower, TowerOrder, Waves};
+use crate::world::{
+    Board, Clock, Enemy, Events, Ids, Inbox, Match, Players, Position, SessionRules, Tower,
+    TowerOrder, Waves,
+};
 
 pub(crate) use place::place_tower;
 
@@ -38,7 +41,10 @@ impl CommandContext<'_, '_> {
     /// The tower `id` if it exists and belongs to `player`.
     fn own_tower(&mut self, player: PlayerId, id: TowerId) -> Result<Entity, Rejection> {
         let entity = self.order.find(id.0).ok_or(Rejection::NoSuchTower)?;
-        let tower = self.towers.get(entity).map_err(|_| Rejection::NoSuchTower)?;
+        let tower = self
+            .towers
+            .get(entity)
+            .map_err(|_| Rejection::NoSuchTower)?;
         if tower.owner != player {
             return Err(Rejection::NotYourTower);
         }
@@ -53,11 +59,19 @@ pub(crate) fn apply_commands(mut inbox: ResMut<Inbox>, mut context: CommandConte
     inbox.pending.sort_by_key(|pending| pending.player);
     for pending in inbox.pending.drain(..) {
         let result = apply(&mut context, pending.player, pending.command);
-        context.events.0.push(Event::CommandResult { ticket: pending.ticket, player: pending.player, result });
+        context.events.0.push(Event::CommandResult {
+            ticket: pending.ticket,
+            player: pending.player,
+            result,
+        });
     }
 }
 
-fn apply(context: &mut CommandContext, player: PlayerId, command: Command) -> Result<(), Rejection> {
+fn apply(
+    context: &mut CommandContext,
+    player: PlayerId,
+    command: Command,
+) -> Result<(), Rejection> {
     if context.state.outcome.is_some() {
         return Err(Rejection::GameOver);
     }
@@ -78,7 +92,10 @@ fn apply(context: &mut CommandContext, player: PlayerId, command: Command) -> Re
 fn charge(players: &mut Players, player: PlayerId, price: u32) -> Result<(), Rejection> {
     let gold = &mut players.0[usize::from(player.0)].gold;
     if *gold < price {
-        return Err(Rejection::NotEnoughGold { needed: price, available: *gold });
+        return Err(Rejection::NotEnoughGold {
+            needed: price,
+            available: *gold,
+        });
     }
     *gold -= price;
     Ok(())

@@ -15,7 +15,12 @@ use crate::world::{Board, Tower};
 
 use super::{CommandContext, charge};
 
-pub(super) fn apply(context: &mut CommandContext, player: PlayerId, kind: TowerKindId, cell: Cell) -> Result<(), Rejection> {
+pub(super) fn apply(
+    context: &mut CommandContext,
+    player: PlayerId,
+    kind: TowerKindId,
+    cell: Cell,
+) -> Result<(), Rejection> {
     let rules = &context.rules.0;
     let Some(tower_rules) = rules.towers.get(usize::from(kind.0)) else {
         return Err(Rejection::UnknownTowerKind);
@@ -44,7 +49,10 @@ pub(super) fn apply(context: &mut CommandContext, player: PlayerId, kind: TowerK
     let price = tower_rules.levels[0].cost;
     let gold = context.players.0[usize::from(player.0)].gold;
     if gold < price {
-        return Err(Rejection::NotEnoughGold { needed: price, available: gold });
+        return Err(Rejection::NotEnoughGold {
+            needed: price,
+            available: gold,
+        });
     }
     if !try_block(board, index) {
         return Err(Rejection::WouldBlockPath);
@@ -52,16 +60,33 @@ pub(super) fn apply(context: &mut CommandContext, player: PlayerId, kind: TowerK
     charge(&mut context.players, player, price)?;
     context.ids.next_tower += 1;
     let id = context.ids.next_tower;
-    let entity = context.commands.spawn(new_tower(id, player, kind, cell, price)).id();
+    let entity = context
+        .commands
+        .spawn(new_tower(id, player, kind, cell, price))
+        .id();
     finish_placement(board, &mut context.order.0, index, id, entity);
     let player_state = &mut context.players.0[usize::from(player.0)];
     player_state.towers_built += 1;
-    context.events.0.push(Event::TowerPlaced { tower: TowerId(id), player, kind, cell });
+    context.events.0.push(Event::TowerPlaced {
+        tower: TowerId(id),
+        player,
+        kind,
+        cell,
+    });
     Ok(())
 }
 
 fn new_tower(id: u32, owner: PlayerId, kind: TowerKindId, cell: Cell, invested: u32) -> Tower {
-    Tower { id, owner, kind, level: 0, cell, targeting: Targeting::First, cooldown: 0, invested }
+    Tower {
+        id,
+        owner,
+        kind,
+        level: 0,
+        cell,
+        targeting: Targeting::First,
+        cooldown: 0,
+        invested,
+    }
 }
 
 /// Blocks `index` in the trial field and checks that every spawn and every
@@ -71,7 +96,11 @@ fn try_block(board: &mut Board, index: usize) -> bool {
     board.walkable[index] = false;
     board.trial.compute(&board.walkable, &board.goals);
     let trial = &board.trial;
-    let connected = board.spawns.iter().chain(&board.occupied).all(|&cell| trial.reachable(cell));
+    let connected = board
+        .spawns
+        .iter()
+        .chain(&board.occupied)
+        .all(|&cell| trial.reachable(cell));
     if !connected {
         board.walkable[index] = true;
         return false;
@@ -82,7 +111,13 @@ fn try_block(board: &mut Board, index: usize) -> bool {
 }
 
 /// Records a tower on the board and in id order.
-fn finish_placement(board: &mut Board, order: &mut Vec<(u32, Entity)>, index: usize, id: u32, entity: Entity) {
+fn finish_placement(
+    board: &mut Board,
+    order: &mut Vec<(u32, Entity)>,
+    index: usize,
+    id: u32,
+    entity: Entity,
+) {
     board.towers[index] = Some(entity);
     // Ids only grow, so pushing keeps the order sorted.
     order.push((id, entity));
@@ -91,7 +126,14 @@ fn finish_placement(board: &mut Board, order: &mut Vec<(u32, Entity)>, index: us
 /// Places a scenario tower before the first tick: no gold changes hands, and
 /// the caller recomputes the field once after the last one. Returns false if
 /// the cell cannot take a tower.
-pub(crate) fn place_tower(world: &mut World, owner: PlayerId, kind: TowerKindId, cell: Cell, level: u8, invested: u32) -> bool {
+pub(crate) fn place_tower(
+    world: &mut World,
+    owner: PlayerId,
+    kind: TowerKindId,
+    cell: Cell,
+    level: u8,
+    invested: u32,
+) -> bool {
     let mut board = world.resource_mut::<Board>();
     if cell.x >= board.width || cell.y >= board.height {
         return false;

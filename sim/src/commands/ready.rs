@@ -16,8 +16,14 @@ pub(super) fn apply(context: &mut CommandContext, player: PlayerId) -> Result<()
     }
     seat.ready = true;
     let everyone = context.players.0.iter().all(|seat| seat.ready);
-    if everyone && context.waves.started == 0 && start_next_wave(&mut context.waves, &context.rules.0, context.clock.tick) {
-        context.events.0.push(Event::WaveStarted { wave: 1, early_bonus: 0 });
+    if everyone
+        && context.waves.started == 0
+        && start_next_wave(&mut context.waves, &context.rules.0, context.clock.tick)
+    {
+        context.events.0.push(Event::WaveStarted {
+            wave: 1,
+            early_bonus: 0,
+        });
     }
     Ok(())
 }

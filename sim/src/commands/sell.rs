@@ -8,9 +8,16 @@ use crate::event::Event;
 
 use super::CommandContext;
 
-pub(super) fn apply(context: &mut CommandContext, player: PlayerId, id: TowerId) -> Result<(), Rejection> {
+pub(super) fn apply(
+    context: &mut CommandContext,
+    player: PlayerId,
+    id: TowerId,
+) -> Result<(), Rejection> {
     let entity = context.own_tower(player, id)?;
-    let tower = context.towers.get(entity).map_err(|_| Rejection::NoSuchTower)?;
+    let tower = context
+        .towers
+        .get(entity)
+        .map_err(|_| Rejection::NoSuchTower)?;
     let refund_share = context.rules.0.towers[usize::from(tower.kind.0)].sell_refund;
     let refund = (tower.invested as f32 * refund_share) as u32;
     let board = &mut *context.board;
@@ -22,6 +29,9 @@ pub(super) fn apply(context: &mut CommandContext, player: PlayerId, id: TowerId)
     context.order.0.retain(|&(tower, _)| tower != id.0);
     context.commands.entity(entity).despawn();
     context.players.0[usize::from(player.0)].gold += refund;
-    context.events.0.push(Event::TowerSold { tower: id, refund });
+    context
+        .events
+        .0
+        .push(Event::TowerSold { tower: id, refund });
     Ok(())
 }

@@ -7,9 +7,16 @@ use crate::event::Event;
 
 use super::{CommandContext, charge};
 
-pub(super) fn apply(context: &mut CommandContext, player: PlayerId, id: TowerId) -> Result<(), Rejection> {
+pub(super) fn apply(
+    context: &mut CommandContext,
+    player: PlayerId,
+    id: TowerId,
+) -> Result<(), Rejection> {
     let entity = context.own_tower(player, id)?;
-    let mut tower = context.towers.get_mut(entity).map_err(|_| Rejection::NoSuchTower)?;
+    let mut tower = context
+        .towers
+        .get_mut(entity)
+        .map_err(|_| Rejection::NoSuchTower)?;
     let levels = &context.rules.0.towers[usize::from(tower.kind.0)].levels;
     let next = usize::from(tower.level) + 1;
     let Some(level) = levels.get(next) else {
@@ -18,6 +25,9 @@ pub(super) fn apply(context: &mut CommandContext, player: PlayerId, id: TowerId)
     charge(&mut context.players, player, level.cost)?;
     tower.level += 1;
     tower.invested += level.cost;
-    context.events.0.push(Event::TowerUpgraded { tower: id, level: tower.level });
+    context.events.0.push(Event::TowerUpgraded {
+        tower: id,
+        level: tower.level,
+    });
     Ok(())
 }

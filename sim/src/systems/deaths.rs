@@ -29,7 +29,12 @@ pub(crate) fn remove_dead(
         enemies
             .iter()
             .filter(|(_, enemy)| enemy.hp <= 0.0)
-            .map(|(entity, enemy)| Death { id: enemy.id, entity, kind: enemy.kind, killer: enemy.last_hit_by }),
+            .map(|(entity, enemy)| Death {
+                id: enemy.id,
+                entity,
+                kind: enemy.kind,
+                killer: enemy.last_hit_by,
+            }),
     );
     deaths.sort_unstable_by_key(|death| death.id);
     for death in deaths.drain(..) {
@@ -41,7 +46,12 @@ pub(crate) fn remove_dead(
             player.kills += 1;
         }
         state.kills += 1;
-        events.0.push(Event::EnemyKilled { enemy: death.id, kind: death.kind, player: death.killer, bounty });
+        events.0.push(Event::EnemyKilled {
+            enemy: death.id,
+            kind: death.kind,
+            player: death.killer,
+            bounty,
+        });
         commands.entity(death.entity).despawn();
     }
 }

@@ -33,7 +33,11 @@ pub(crate) fn move_enemies(
     let now = clock.tick;
     for (entity, mut enemy, mut position) in &mut enemies {
         let kind = &rules.0.enemies[usize::from(enemy.kind.0)];
-        let slow = if enemy.slow_until > now { enemy.slow_factor } else { 1.0 };
+        let slow = if enemy.slow_until > now {
+            enemy.slow_factor
+        } else {
+            1.0
+        };
         let budget = kind.speed * slow;
         let arrived = if enemy.flying {
             fly(&board, &mut enemy, &mut position, budget)
@@ -41,14 +45,23 @@ pub(crate) fn move_enemies(
             walk(&board, &mut enemy, &mut position, budget)
         };
         if arrived {
-            leaks.push(Leak { id: enemy.id, entity, kind: enemy.kind, lives: kind.lives_cost });
+            leaks.push(Leak {
+                id: enemy.id,
+                entity,
+                kind: enemy.kind,
+                lives: kind.lives_cost,
+            });
         }
     }
     leaks.sort_unstable_by_key(|leak| leak.id);
     for leak in leaks.drain(..) {
         state.lives = state.lives.saturating_sub(leak.lives);
         state.leaks += 1;
-        events.0.push(Event::EnemyLeaked { enemy: leak.id, kind: leak.kind, lives_lost: leak.lives });
+        events.0.push(Event::EnemyLeaked {
+            enemy: leak.id,
+            kind: leak.kind,
+            lives_lost: leak.lives,
+        });
         commands.entity(leak.entity).despawn();
     }
 }
@@ -97,5 +110,8 @@ fn walk(board: &Board, enemy: &mut Enemy, position: &mut Position, mut budget: f
 
 /// Distance from a cell's centre to the goal along the field, in cells.
 fn remaining(board: &Board, index: usize) -> f32 {
-    board.field.distance(index).map_or(f32::MAX, |cost| cost as f32 / STRAIGHT_COST as f32)
+    board
+        .field
+        .distance(index)
+        .map_or(f32::MAX, |cost| cost as f32 / STRAIGHT_COST as f32)
 }

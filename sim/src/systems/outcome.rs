@@ -18,7 +18,11 @@ pub(crate) fn decide_outcome(
     }
     let outcome = if state.lives == 0 {
         Outcome::Defeat
-    } else if waves.started > 0 && waves.next_start.is_none() && waves.spawners.is_empty() && enemies.is_empty() {
+    } else if waves.started > 0
+        && waves.next_start.is_none()
+        && waves.spawners.is_empty()
+        && enemies.is_empty()
+    {
         Outcome::Victory
     } else {
         return;

@@ -45,12 +45,15 @@ pub(crate) fn fly_projectiles(
     for (entity, mut projectile, mut position) in &mut projectiles {
         if let Some(target) = projectile.target {
             match enemies.get(target) {
-                Ok((enemy, target_position)) if enemy.hp > 0.0 => projectile.aim = target_position.0,
+                Ok((enemy, target_position)) if enemy.hp > 0.0 => {
+                    projectile.aim = target_position.0
+                }
                 // The target died or leaked: land where it was last seen.
                 _ => projectile.target = None,
             }
         }
-        let level = &rules.towers[usize::from(projectile.tower_kind.0)].levels[usize::from(projectile.level)];
+        let level = &rules.towers[usize::from(projectile.tower_kind.0)].levels
+            [usize::from(projectile.level)];
         let offset = projectile.aim - position.0;
         let distance = offset.length();
         if distance > level.projectile_speed {
@@ -85,7 +88,11 @@ pub(crate) fn fly_projectiles(
         } else if impact.target.is_none() {
             let mut nearest: Option<(f32, u32, Entity)> = None;
             index.for_each_within(impact.point, DIRECT_HIT_RADIUS, |enemy| {
-                let key = (enemy.position.distance_squared(impact.point), enemy.id, enemy.entity);
+                let key = (
+                    enemy.position.distance_squared(impact.point),
+                    enemy.id,
+                    enemy.entity,
+                );
                 if nearest.is_none_or(|best| (key.0, key.1) < (best.0, best.1)) {
                     nearest = Some(key);
                 }
@@ -116,7 +123,11 @@ fn hurt(enemy: &mut Enemy, kind: &EnemyRules, level: &LevelRules, owner: PlayerI
         let active = enemy.slow_until > now;
         // The strongest slow wins; an equal or weaker one only refreshes it.
         if !active || factor <= enemy.slow_factor {
-            enemy.slow_factor = if active { factor.min(enemy.slow_factor) } else { factor };
+            enemy.slow_factor = if active {
+                factor.min(enemy.slow_factor)
+            } else {
+                factor
+            };
             enemy.slow_until = enemy.slow_until.max(now + u64::from(ticks));
         }
     }

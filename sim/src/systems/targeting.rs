@@ -6,7 +6,9 @@ use glam::Vec2;
 
 use crate::command::Targeting;
 use crate::content::Flight;
-use crate::world::{Board, Enemy, Ids, Match, Position, Projectile, SessionRules, Tower, TowerOrder};
+use crate::world::{
+    Board, Enemy, Ids, Match, Position, Projectile, SessionRules, Tower, TowerOrder,
+};
 
 /// Side of an index bucket, in cells: about a typical tower range, so a range
 /// query touches a handful of buckets.
@@ -39,7 +41,13 @@ impl EnemyIndex {
     pub(crate) fn new(width: u16, height: u16) -> Self {
         let columns = (f32::from(width) / BUCKET_CELLS).ceil() as usize;
         let rows = (f32::from(height) / BUCKET_CELLS).ceil() as usize;
-        Self { columns, rows, starts: vec![0; columns * rows + 1], entries: Vec::new(), staging: Vec::new() }
+        Self {
+            columns,
+            rows,
+            starts: vec![0; columns * rows + 1],
+            entries: Vec::new(),
+            staging: Vec::new(),
+        }
     }
 
     fn bucket_of(&self, position: Vec2) -> (usize, usize) {
@@ -57,7 +65,10 @@ impl EnemyIndex {
             self.starts[bucket] += self.starts[bucket - 1];
         }
         self.entries.clear();
-        self.entries.resize(self.staging.len(), self.staging.first().map_or(PLACEHOLDER, |(_, e)| *e));
+        self.entries.resize(
+            self.staging.len(),
+            self.staging.first().map_or(PLACEHOLDER, |(_, e)| *e),
+        );
         // `starts` doubles as the fill cursor, then is shifted back.
         for (bucket, entry) in &self.staging {
             let slot = &mut self.starts[*bucket as usize];
@@ -71,7 +82,12 @@ impl EnemyIndex {
     }
 
     /// Calls `visit` for every indexed enemy within `radius` of `centre`.
-    pub(crate) fn for_each_within(&self, centre: Vec2, radius: f32, mut visit: impl FnMut(&Indexed)) {
+    pub(crate) fn for_each_within(
+        &self,
+        centre: Vec2,
+        radius: f32,
+        mut visit: impl FnMut(&Indexed),
+    ) {
         let (low_column, low_row) = self.bucket_of(centre - Vec2::splat(radius));
         let (high_column, high_row) = self.bucket_of(centre + Vec2::splat(radius));
         let radius_squared = radius * radius;
@@ -87,11 +103,20 @@ impl EnemyIndex {
     }
 }
 
-const PLACEHOLDER: Indexed =
-    Indexed { entity: Entity::PLACEHOLDER, id: 0, position: Vec2::ZERO, hp: 0.0, remaining: 0.0, flying: false };
+const PLACEHOLDER: Indexed = Indexed {
+    entity: Entity::PLACEHOLDER,
+    id: 0,
+    position: Vec2::ZERO,
+    hp: 0.0,
+    remaining: 0.0,
+    flying: false,
+};
 
 /// Step 5: index every living enemy.
-pub(crate) fn index_enemies(mut index: ResMut<EnemyIndex>, enemies: Query<(Entity, &Enemy, &Position)>) {
+pub(crate) fn index_enemies(
+    mut index: ResMut<EnemyIndex>,
+    enemies: Query<(Entity, &Enemy, &Position)>,
+) {
     let index = &mut *index;
     index.staging.clear();
     for (entity, enemy, position) in &enemies {
@@ -105,7 +130,9 @@ pub(crate) fn index_enemies(mut index: ResMut<EnemyIndex>, enemies: Query<(Entit
                 remaining: enemy.remaining,
                 flying: enemy.flying,
             };
-            index.staging.push(((row * index.columns + column) as u32, entry));
+            index
+                .staging
+                .push(((row * index.columns + column) as u32, entry));
         }
     }
     index.rebuild();
@@ -118,7 +145,10 @@ fn better(mode: Targeting, tower: Vec2, candidate: &Indexed, best: &Indexed) -> 
         Targeting::First => (candidate.remaining, best.remaining),
         Targeting::Last => (-candidate.remaining, -best.remaining),
         Targeting::Strongest => (-candidate.hp, -best.hp),
-        Targeting::Closest => (candidate.position.distance_squared(tower), best.position.distance_squared(tower)),
+        Targeting::Closest => (
+            candidate.position.distance_squared(tower),
+            best.position.distance_squared(tower),
+        ),
     };
     a < b || (a == b && candidate.id < best.id)
 }
@@ -140,7 +170,9 @@ pub(crate) fn fire_towers(
         return;
     }
     for &(_, entity) in &order.0 {
-        let Ok(mut tower) = towers.get_mut(entity) else { continue };
+        let Ok(mut tower) = towers.get_mut(entity) else {
+            continue;
+        };
         if tower.cooldown > 0 {
             tower.cooldown -= 1;
             if tower.cooldown > 0 {
@@ -152,8 +184,16 @@ pub(crate) fn fire_towers(
         let origin = board.centre(board.index(tower.cell));
         let mut best: Option<Indexed> = None;
         index.for_each_within(origin, level.range, |candidate| {
-            let shootable = if candidate.flying { kind.targets.air } else { kind.targets.ground };
-            if shootable && best.as_ref().is_none_or(|best| better(tower.targeting, origin, candidate, best)) {
+            let shootable = if candidate.flying {
+                kind.targets.air
+            } else {
+                kind.targets.ground
+            };
+            if shootable
+                && best
+                    .as_ref()
+                    .is_none_or(|best| better(tower.targeting, origin, candidate, best))
+            {
                 best = Some(*candidate);
             }
         });

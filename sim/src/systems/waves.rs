@@ -7,7 +7,9 @@ use rand_core::Rng;
 use crate::content::EnemyKindId;
 use crate::event::Event;
 use crate::rules::Rules;
-use crate::world::{Board, Clock, Enemy, Events, Ids, Match, Position, SessionRules, SimRng, Spawner, Waves};
+use crate::world::{
+    Board, Clock, Enemy, Events, Ids, Match, Position, SessionRules, SimRng, Spawner, Waves,
+};
 
 /// Starts the next wave at tick `now`. Returns false when no wave is left.
 pub(crate) fn start_next_wave(waves: &mut Waves, rules: &Rules, now: u64) -> bool {
@@ -55,7 +57,10 @@ pub(crate) fn advance_waves(
     let rules = &rules.0;
     let now = clock.tick;
     if waves.next_start.is_some_and(|at| now >= at) && start_next_wave(&mut waves, rules, now) {
-        events.0.push(Event::WaveStarted { wave: waves.started, early_bonus: 0 });
+        events.0.push(Event::WaveStarted {
+            wave: waves.started,
+            early_bonus: 0,
+        });
     }
     let waves = &mut *waves;
     for spawner in &mut waves.spawners {

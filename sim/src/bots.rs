@@ -1,0 +1,166 @@
+//! Built-in scripted players: they ready up, build towers where the route
+//! passes most, upgrade, and call waves early when the board is clear.
+//!
+//! They are deterministic (their own seeded generator, decisions from the
+//! snapshot only), so a simulated game with bots replays from its command
+//! log like any other. `rampart simulate`, load tests and server-side bot
+//! seats all use them.
+
+use rand_core::Rng;
+use rand_pcg::Pcg32;
+
+use crate::command::{Command, PlayerId};
+use crate::content::TowerKindId;
+use crate::grid::Cell;
+use crate::session::Session;
+use crate::snapshot::Snapshot;
+
+/// How a scripted player behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BotStyle {
+    /// Builds, upgrades and calls waves.
+    Builder,
+    /// Only declares ready: for scripted scenarios whose towers are given.
+    Passive,
+}
+
+/// Ticks between two decisions of one bot (staggered across seats).
+const THINK_EVERY: u64 = 10;
+
+/// How far from a route cell a tower site still counts as covering it.
+const COVER_RADIUS: i32 = 3;
+
+/// Tower sites considered, best first.
+const SITES: usize = 48;
+
+/// One scripted seat.
+#[derive(Clone, Debug)]
+pub struct ScriptedPlayer {
+    player: PlayerId,
+    style: BotStyle,
+    rng: Pcg32,
+    field_version: Option<u64>,
+    sites: Vec<Cell>,
+    next_site: usize,
+    route: Vec<Cell>,
+}
+
+impl ScriptedPlayer {
+    /// A bot for seat `player`, seeded from the session seed so each seat
+    /// plays differently but reproducibly.
+    pub fn new(player: PlayerId, style: BotStyle, seed: u64) -> Self {
+        Self {
+            player,
+            style,
+            rng: Pcg32::new(seed ^ 0x5eed_b075, u64::from(player.0)),
+            field_version: None,
+            sites: Vec::new(),
+            next_site: 0,
+            route: Vec::new(),
+        }
+    }
+
+    /// The seat it plays.
+    pub fn player(&self) -> PlayerId {
+        self.player
+    }
+
+    /// Decides what to do this tick, if anything. `snapshot` must be the
+    /// session's current one.
+    pub fn think(&mut self, session: &Session, snapshot: &Snapshot) -> Option<Command> {
+        if snapshot.outcome.is_some()
+            || (snapshot.tick + u64::from(self.player.0)) % THINK_EVERY != 0
+        {
+            return None;
+        }
+        let me = snapshot.players.get(usize::from(self.player.0))?;
+        if !me.ready {
+            return Some(Command::Ready);
+        }
+        if self.style == BotStyle::Passive {
+            return None;
+        }
+        self.refresh_sites(session);
+        let content = session.content();
+        let gold = me.gold;
+        let build = self.rng.next_u32() % 10 < 6;
+        let upgrade = snapshot
+            .towers
+            .iter()
+            .filter(|tower| tower.owner == self.player)
+            .filter_map(|tower| {
+                let levels = &content.tower(tower.kind).levels;
+                levels
+                    .get(usize::from(tower.level) + 1)
+                    .map(|next| (tower.level, next.cost, tower.id))
+            })
+            .filter(|&(_, cost, _)| cost <= gold)
+            .min();
+        if !build && let Some((_, _, tower)) = upgrade {
+            return Some(Command::UpgradeTower { tower });
+        }
+        let affordable: Vec<TowerKindId> = (0..content.towers.len())
+            .map(|kind| TowerKindId(kind as u16))
+            .filter(|&kind| {
+                let tower = content.tower(kind);
+                tower.targets.ground && tower.levels[0].cost <= gold
+            })
+            .collect();
+        if !affordable.is_empty() && self.next_site < self.sites.len() {
+            let kind = affordable[self.rng.next_u32() as usize % affordable.len()];
+            let board = session.board();
+            while let Some(&cell) = self.sites.get(self.next_site) {
+                self.next_site += 1;
+                if !board.has_tower(cell) {
+                    return Some(Command::PlaceTower { kind, cell });
+                }
+            }
+        }
+        if let Some((_, _, tower)) = upgrade {
+            return Some(Command::UpgradeTower { tower });
+        }
+        let calm = snapshot.enemies.is_empty() && snapshot.wave > 0;
+        (self.player.0 == 0 && calm && self.rng.next_u32() % 4 == 0)
+            .then_some(Command::CallNextWave)
+    }
+
+    /// Ranks buildable cells by how many route cells they overlook, whenever
+    /// the route has changed.
+    fn refresh_sites(&mut self, session: &Session) {
+        let board = session.board();
+        if self.field_version == Some(board.field_version()) {
+            return;
+        }
+        self.field_version = Some(board.field_version());
+        self.route.clear();
+        board.routes(&mut self.route);
+        let mut ranked: Vec<(u32, u32, Cell)> = Vec::new();
+        for y in 0..board.height() {
+            for x in 0..board.width() {
+                let cell = Cell::new(x, y);
+                if !board.buildable(cell) || board.has_tower(cell) {
+                    continue;
+                }
+                let covered = self
+                    .route
+                    .iter()
+                    .filter(|step| {
+                        let dx = i32::from(step.x) - i32::from(x);
+                        let dy = i32::from(step.y) - i32::from(y);
+                        dx * dx + dy * dy <= COVER_RADIUS * COVER_RADIUS
+                    })
+                    .count() as u32;
+                if covered > 0 {
+                    // Random tie-break so seats spread out instead of queueing
+                    // for the same cell.
+                    ranked.push((u32::MAX - covered, self.rng.next_u32(), cell));
+                }
+            }
+        }
+        ranked.sort_unstable();
+        self.sites.clear();
+        self.sites
+            .extend(ranked.iter().take(SITES).map(|&(_, _, cell)| cell));
+        self.next_site = 0;
+    }
+}
