@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check;
+
 /// rampart: an authoritative tower-defense game server and its tools.
 #[derive(Parser)]
 #[command(version, about)]
@@ -13,11 +15,17 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Validate a content directory and list every problem with its file,
+    /// line and column; exits 1 if there is any.
+    Check(check::CheckArgs),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let outcome: anyhow::Result<ExitCode> = match cli.command {};
+    let outcome: anyhow::Result<ExitCode> = match cli.command {
+        Command::Check(args) => check::run(args),
+    };
     match outcome {
         Ok(code) => code,
         Err(error) => {

@@ -18,8 +18,9 @@ use toml::de::{DeArray, DeTable, DeValue};
 
 use super::movingai::{MovingAiError, parse_movingai_map};
 use super::{
-    Content, DamageOverTime, DamageType, EnemyKind, EnemyKindId, Endless, Flight, MapDef, Resistances, Scenario,
-    ScenarioTower, Slow, SpawnGroup, TargetFilter, TowerKind, TowerKindId, TowerLevel, Tribe, TribeId, Wave, WaveSet,
+    Content, DamageOverTime, DamageType, Endless, EnemyKind, EnemyKindId, Flight, MapDef,
+    Resistances, Scenario, ScenarioTower, Slow, SpawnGroup, TargetFilter, TowerKind, TowerKindId,
+    TowerLevel, Tribe, TribeId, Wave, WaveSet,
 };
 use crate::grid::{Cell, Grid, Tile};
 
@@ -38,7 +39,14 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )
     }
 }
 
@@ -96,7 +104,10 @@ pub fn load_dir(dir: &Path) -> Result<Content, ContentError> {
 
 fn list_files(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), ContentError> {
     let full = dir.join(rel);
-    let io = |source| ContentError::Io { path: full.clone(), source };
+    let io = |source| ContentError::Io {
+        path: full.clone(),
+        source,
+    };
     for entry in std::fs::read_dir(&full).map_err(io)? {
         let entry = entry.map_err(io)?;
         let rel = rel.join(entry.file_name());
@@ -128,7 +139,10 @@ impl Fnv1a {
 
 /// The path with `/` separators, so the version is the same on every OS.
 fn slash_path(path: &Path) -> String {
-    path.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+    path.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// A content file's text and where its lines start, to turn byte offsets
@@ -141,16 +155,31 @@ struct Source {
 
 impl Source {
     fn new(rel: PathBuf, text: String) -> Self {
-        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
-        Self { rel, text, line_starts }
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self {
+            rel,
+            text,
+            line_starts,
+        }
     }
 
     fn position(&self, offset: usize) -> (u32, u32) {
         let offset = offset.min(self.text.len());
-        let line = self.line_starts.partition_point(|&start| start <= offset).saturating_sub(1);
+        let line = self
+            .line_starts
+            .partition_point(|&start| start <= offset)
+            .saturating_sub(1);
         let start = self.line_starts[line];
-        let column = self.text.get(start..offset).map_or(offset - start, |s| s.chars().count());
-        (u32::try_from(line + 1).unwrap_or(u32::MAX), u32::try_from(column + 1).unwrap_or(u32::MAX))
+        let column = self
+            .text
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count());
+        (
+            u32::try_from(line + 1).unwrap_or(u32::MAX),
+            u32::try_from(column + 1).unwrap_or(u32::MAX),
+        )
     }
 }
 
@@ -179,7 +208,12 @@ struct Cx<'r> {
 impl<'r> Cx<'r> {
     fn error(&mut self, offset: usize, message: impl Into<String>) {
         let (line, column) = self.source.position(offset);
-        self.report.push(Diagnostic { file: self.source.rel.clone(), line, column, message: message.into() });
+        self.report.push(Diagnostic {
+            file: self.source.rel.clone(),
+            line,
+            column,
+            message: message.into(),
+        });
     }
 
     /// Flags every key not in `allowed`, at the key itself.
@@ -188,22 +222,41 @@ impl<'r> Cx<'r> {
             if !allowed.contains(&key.get_ref().as_ref()) {
                 self.error(
                     key.span().start,
-                    format!("unknown key `{}` in {}; expected one of: {}", key.get_ref(), tab.what, allowed.join(", ")),
+                    format!(
+                        "unknown key `{}` in {}; expected one of: {}",
+                        key.get_ref(),
+                        tab.what,
+                        allowed.join(", ")
+                    ),
                 );
             }
         }
     }
 
-    fn get<'a, 'i>(&mut self, tab: &Tab<'a, 'i>, key: &str, required: bool) -> Option<&'a Spanned<DeValue<'i>>> {
+    fn get<'a, 'i>(
+        &mut self,
+        tab: &Tab<'a, 'i>,
+        key: &str,
+        required: bool,
+    ) -> Option<&'a Spanned<DeValue<'i>>> {
         let value = tab.table.get(key);
         if value.is_none() && required {
-            self.error(tab.at, format!("missing required key `{key}` in {}", tab.what));
+            self.error(
+                tab.at,
+                format!("missing required key `{key}` in {}", tab.what),
+            );
         }
         value
     }
 
     fn wrong_type(&mut self, value: &Spanned<DeValue<'_>>, key: &str, expected: &str) {
-        self.error(value.span().start, format!("`{key}` must be {expected}, found {}", value.get_ref().type_str()));
+        self.error(
+            value.span().start,
+            format!(
+                "`{key}` must be {expected}, found {}",
+                value.get_ref().type_str()
+            ),
+        );
     }
 
     /// A number (integer or float) in `range`; `default` makes it optional.
@@ -212,7 +265,9 @@ impl<'r> Cx<'r> {
             return default.unwrap_or(0.0) as f32;
         };
         let number = match value.get_ref() {
-            DeValue::Integer(int) => i64::from_str_radix(int.as_str(), int.radix()).ok().map(|n| n as f64),
+            DeValue::Integer(int) => i64::from_str_radix(int.as_str(), int.radix())
+                .ok()
+                .map(|n| n as f64),
             DeValue::Float(float) => float.as_str().parse::<f64>().ok(),
             _ => {
                 self.wrong_type(value, key, "a number");
@@ -224,7 +279,12 @@ impl<'r> Cx<'r> {
             _ => {
                 self.error(
                     value.span().start,
-                    format!("`{key}` = {} is out of range {}..={}", value_text(value), range.start(), range.end()),
+                    format!(
+                        "`{key}` = {} is out of range {}..={}",
+                        value_text(value),
+                        range.start(),
+                        range.end()
+                    ),
                 );
                 0.0
             }
@@ -232,14 +292,25 @@ impl<'r> Cx<'r> {
     }
 
     /// A whole number in `range`; `default` makes it optional.
-    fn integer(&mut self, tab: &Tab<'_, '_>, key: &str, range: RangeInclusive<i64>, default: Option<i64>) -> i64 {
+    fn integer(
+        &mut self,
+        tab: &Tab<'_, '_>,
+        key: &str,
+        range: RangeInclusive<i64>,
+        default: Option<i64>,
+    ) -> i64 {
         let Some(value) = self.get(tab, key, default.is_none()) else {
             return default.unwrap_or(0);
         };
         self.integer_value(value, key, range)
     }
 
-    fn integer_value(&mut self, value: &Spanned<DeValue<'_>>, key: &str, range: RangeInclusive<i64>) -> i64 {
+    fn integer_value(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+        key: &str,
+        range: RangeInclusive<i64>,
+    ) -> i64 {
         let DeValue::Integer(int) = value.get_ref() else {
             self.wrong_type(value, key, "a whole number");
             return 0;
@@ -249,7 +320,12 @@ impl<'r> Cx<'r> {
             _ => {
                 self.error(
                     value.span().start,
-                    format!("`{key}` = {} is out of range {}..={}", value_text(value), range.start(), range.end()),
+                    format!(
+                        "`{key}` = {} is out of range {}..={}",
+                        value_text(value),
+                        range.start(),
+                        range.end()
+                    ),
                 );
                 0
             }
@@ -291,24 +367,48 @@ impl<'r> Cx<'r> {
     }
 
     /// One of `options`, by index.
-    fn choice(&mut self, tab: &Tab<'_, '_>, key: &str, options: &[&str], default: Option<usize>) -> usize {
+    fn choice(
+        &mut self,
+        tab: &Tab<'_, '_>,
+        key: &str,
+        options: &[&str],
+        default: Option<usize>,
+    ) -> usize {
         let Some((text, at)) = self.string(tab, key, default.is_none()) else {
             return default.unwrap_or(0);
         };
         options.iter().position(|o| *o == text).unwrap_or_else(|| {
-            self.error(at, format!("`{key}` = \"{text}\" is not one of: {}", options.join(", ")));
+            self.error(
+                at,
+                format!("`{key}` = \"{text}\" is not one of: {}", options.join(", ")),
+            );
             0
         })
     }
 
-    fn subtable<'a, 'i>(&mut self, tab: &Tab<'a, 'i>, key: &str, required: bool, what: String) -> Option<Tab<'a, 'i>> {
+    fn subtable<'a, 'i>(
+        &mut self,
+        tab: &Tab<'a, 'i>,
+        key: &str,
+        required: bool,
+        what: String,
+    ) -> Option<Tab<'a, 'i>> {
         let value = self.get(tab, key, required)?;
         self.as_tab(value, key, what)
     }
 
-    fn as_tab<'a, 'i>(&mut self, value: &'a Spanned<DeValue<'i>>, key: &str, what: String) -> Option<Tab<'a, 'i>> {
+    fn as_tab<'a, 'i>(
+        &mut self,
+        value: &'a Spanned<DeValue<'i>>,
+        key: &str,
+        what: String,
+    ) -> Option<Tab<'a, 'i>> {
         match value.get_ref() {
-            DeValue::Table(table) => Some(Tab { table, at: value.span().start, what }),
+            DeValue::Table(table) => Some(Tab {
+                table,
+                at: value.span().start,
+                what,
+            }),
             _ => {
                 self.wrong_type(value, key, "a table");
                 None
@@ -316,7 +416,12 @@ impl<'r> Cx<'r> {
         }
     }
 
-    fn array<'a, 'i>(&mut self, tab: &Tab<'a, 'i>, key: &str, required: bool) -> Option<(&'a DeArray<'i>, usize)> {
+    fn array<'a, 'i>(
+        &mut self,
+        tab: &Tab<'a, 'i>,
+        key: &str,
+        required: bool,
+    ) -> Option<(&'a DeArray<'i>, usize)> {
         let value = self.get(tab, key, required)?;
         match value.get_ref() {
             DeValue::Array(array) => Some((array, value.span().start)),
@@ -340,15 +445,27 @@ impl<'r> Cx<'r> {
             return Vec::new();
         };
         if !(min..=max).contains(&array.len()) {
-            self.error(at, format!("`{key}` has {} entries; allowed {min}..={max}", array.len()));
+            self.error(
+                at,
+                format!("`{key}` has {} entries; allowed {min}..={max}", array.len()),
+            );
         }
-        array.iter().enumerate().filter_map(|(i, value)| self.as_tab(value, key, what(i))).collect()
+        array
+            .iter()
+            .enumerate()
+            .filter_map(|(i, value)| self.as_tab(value, key, what(i)))
+            .collect()
     }
 
     /// A key for other files to reference: lowercase ASCII, digits, `_`.
     fn check_key(&mut self, key: &str, at: usize, what: &str) {
         if !valid_key(key) {
-            self.error(at, format!("{what} key `{key}` must be 1 to 32 of a-z, 0-9 and _, starting with a letter"));
+            self.error(
+                at,
+                format!(
+                    "{what} key `{key}` must be 1 to 32 of a-z, 0-9 and _, starting with a letter"
+                ),
+            );
         }
     }
 
@@ -398,9 +515,19 @@ enum Kind {
 }
 
 fn classify(rel: &Path) -> Option<Kind> {
-    let parts: Vec<_> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    let parts: Vec<_> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
     let ext = rel.extension().and_then(|e| e.to_str());
-    match (parts.iter().map(String::as_str).collect::<Vec<_>>().as_slice(), ext) {
+    match (
+        parts
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice(),
+        ext,
+    ) {
         (["towers.toml"], _) => Some(Kind::Towers),
         (["README.md"], _) => Some(Kind::Readme),
         (["tribes", _], Some("toml")) => Some(Kind::Tribe),
@@ -430,7 +557,12 @@ struct Loader {
 
 impl Loader {
     fn file_error(&mut self, rel: &Path, message: impl Into<String>) {
-        self.report.push(Diagnostic { file: rel.to_path_buf(), line: 1, column: 1, message: message.into() });
+        self.report.push(Diagnostic {
+            file: rel.to_path_buf(),
+            line: 1,
+            column: 1,
+            message: message.into(),
+        });
     }
 
     fn load(&mut self, files: &[(PathBuf, Vec<u8>)]) -> Content {
@@ -462,24 +594,42 @@ impl Loader {
                 Err(_) => self.file_error(rel, "file is not valid UTF-8"),
             }
         }
-        let of = |kind: Kind| sources.iter().filter(move |(k, _)| *k == kind).map(|(_, s)| s);
+        let of = |kind: Kind| {
+            sources
+                .iter()
+                .filter(move |(k, _)| *k == kind)
+                .map(|(_, s)| s)
+        };
 
         let towers = match of(Kind::Towers).next() {
             Some(source) => self.towers(source),
             None => {
-                self.file_error(Path::new("towers.toml"), "missing: every content directory needs towers.toml");
+                self.file_error(
+                    Path::new("towers.toml"),
+                    "missing: every content directory needs towers.toml",
+                );
                 Vec::new()
             }
         };
         let (tribes, enemies) = self.tribes(of(Kind::Tribe));
-        let movingai: BTreeMap<&str, &Source> =
-            of(Kind::MovingAi).filter_map(|s| Some((s.rel.file_name()?.to_str()?, s))).collect();
+        let movingai: BTreeMap<&str, &Source> = of(Kind::MovingAi)
+            .filter_map(|s| Some((s.rel.file_name()?.to_str()?, s)))
+            .collect();
         let mut imported = BTreeSet::new();
-        let mut drafts: Vec<MapDraft> = of(Kind::Map).map(|s| self.map(s, &movingai, &mut imported)).collect();
+        let mut drafts: Vec<MapDraft> = of(Kind::Map)
+            .map(|s| self.map(s, &movingai, &mut imported))
+            .collect();
         for source in movingai.values() {
-            let name = source.rel.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let name = source
+                .rel
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("");
             if !imported.contains(name) {
-                self.file_error(&source.rel, "no map imports this file; name it in a map's `import`");
+                self.file_error(
+                    &source.rel,
+                    "no map imports this file; name it in a map's `import`",
+                );
             }
         }
         drafts.sort_by(|a, b| a.key.cmp(&b.key));
@@ -489,7 +639,10 @@ impl Loader {
         for source in of(Kind::Waves) {
             let key = stem_of(source);
             let Some(draft) = drafts.iter().find(|d| d.key == key) else {
-                self.file_error(&source.rel, format!("no map `{key}` for these waves (expected maps/{key}.toml)"));
+                self.file_error(
+                    &source.rel,
+                    format!("no map `{key}` for these waves (expected maps/{key}.toml)"),
+                );
                 continue;
             };
             let spawns = draft.grid.as_ref().map(|g| g.spawns().len());
@@ -500,9 +653,17 @@ impl Loader {
             let waves = wave_sets.remove(&draft.key);
             if waves.is_none() {
                 let rel = PathBuf::from("maps").join(format!("{}.toml", draft.key));
-                self.file_error(&rel, format!("map `{0}` has no waves file (expected waves/{0}.toml)", draft.key));
+                self.file_error(
+                    &rel,
+                    format!(
+                        "map `{0}` has no waves file (expected waves/{0}.toml)",
+                        draft.key
+                    ),
+                );
             }
-            let grid = draft.grid.unwrap_or_else(|| Grid::new(0, 0, Vec::new(), Vec::new(), Vec::new()));
+            let grid = draft
+                .grid
+                .unwrap_or_else(|| Grid::new(0, 0, Vec::new(), Vec::new(), Vec::new()));
             let waves = waves.unwrap_or(WaveSet {
                 prep_seconds: 0.0,
                 early_call_bonus_per_second: 0.0,
@@ -519,10 +680,19 @@ impl Loader {
             });
         }
 
-        let mut scenarios: Vec<Scenario> = of(Kind::Scenario).map(|s| self.scenario(s, &towers, &maps)).collect();
+        let mut scenarios: Vec<Scenario> = of(Kind::Scenario)
+            .map(|s| self.scenario(s, &towers, &maps))
+            .collect();
         scenarios.sort_by(|a, b| a.key.cmp(&b.key));
 
-        Content { towers, enemies, tribes, maps, scenarios, version: hash.0 }
+        Content {
+            towers,
+            enemies,
+            tribes,
+            maps,
+            scenarios,
+            version: hash.0,
+        }
     }
 
     fn towers(&mut self, source: &Source) -> Vec<TowerKind> {
@@ -536,18 +706,29 @@ impl Loader {
             };
             cx.known_keys(&tab, &["name", "targets", "flight", "sell_refund", "level"]);
             let name = cx.name(&tab);
-            let mut targets = TargetFilter { ground: false, air: false };
+            let mut targets = TargetFilter {
+                ground: false,
+                air: false,
+            };
             if let Some((array, at)) = cx.array(&tab, "targets", true) {
                 for item in array.iter() {
                     match item.get_ref().as_str() {
                         Some("ground") if !targets.ground => targets.ground = true,
                         Some("air") if !targets.air => targets.air = true,
-                        Some(other @ ("ground" | "air")) => cx.error(item.span().start, format!("`{other}` listed twice")),
-                        _ => cx.error(item.span().start, "`targets` entries must be \"ground\" or \"air\""),
+                        Some(other @ ("ground" | "air")) => {
+                            cx.error(item.span().start, format!("`{other}` listed twice"))
+                        }
+                        _ => cx.error(
+                            item.span().start,
+                            "`targets` entries must be \"ground\" or \"air\"",
+                        ),
                     }
                 }
                 if array.is_empty() {
-                    cx.error(at, "`targets` must name at least one of \"ground\", \"air\"");
+                    cx.error(
+                        at,
+                        "`targets` must name at least one of \"ground\", \"air\"",
+                    );
                 }
             }
             let flight = match cx.choice(&tab, "flight", &["homing", "ballistic"], None) {
@@ -556,11 +737,20 @@ impl Loader {
             };
             let sell_refund = cx.number(&tab, "sell_refund", 0.0..=1.0, None);
             let levels = cx
-                .tables(&tab, "level", 1, 5, |i| format!("level {i} of tower `{key_text}`"))
+                .tables(&tab, "level", 1, 5, |i| {
+                    format!("level {i} of tower `{key_text}`")
+                })
                 .iter()
                 .map(|level| tower_level(&mut cx, level))
                 .collect();
-            towers.push(TowerKind { key: key_text, name, targets, flight, sell_refund, levels });
+            towers.push(TowerKind {
+                key: key_text,
+                name,
+                targets,
+                flight,
+                sell_refund,
+                levels,
+            });
         }
         towers.sort_by(|a, b| a.key.cmp(&b.key));
         towers
@@ -568,7 +758,10 @@ impl Loader {
 
     fn parse<'a, 's: 'a>(&'a mut self, source: &'s Source) -> (DeTable<'s>, Cx<'a>) {
         let (root, errors) = DeTable::parse_recoverable(&source.text);
-        let mut cx = Cx { source, report: &mut self.report };
+        let mut cx = Cx {
+            source,
+            report: &mut self.report,
+        };
         for error in errors {
             let at = error.span().map_or(0, |span| span.start);
             cx.error(at, format!("TOML syntax: {}", error.message().trim()));
@@ -576,7 +769,10 @@ impl Loader {
         (root.into_inner(), cx)
     }
 
-    fn tribes<'s>(&mut self, sources: impl Iterator<Item = &'s Source>) -> (Vec<Tribe>, Vec<EnemyKind>) {
+    fn tribes<'s>(
+        &mut self,
+        sources: impl Iterator<Item = &'s Source>,
+    ) -> (Vec<Tribe>, Vec<EnemyKind>) {
         // Enemy drafts carry their tribe key until tribe ids are known.
         let mut drafts: Vec<(String, EnemyKind)> = Vec::new();
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
@@ -584,12 +780,24 @@ impl Loader {
         for source in sources {
             let tribe_key = stem_of(source);
             let (root, mut cx) = self.parse(source);
-            let tab = Tab { table: &root, at: 0, what: format!("tribe `{tribe_key}`") };
+            let tab = Tab {
+                table: &root,
+                at: 0,
+                what: format!("tribe `{tribe_key}`"),
+            };
             cx.known_keys(&tab, &["name", "enemy"]);
             let name = cx.name(&tab);
-            if let Some(enemies) = cx.subtable(&tab, "enemy", true, format!("enemies of tribe `{tribe_key}`")) {
+            if let Some(enemies) = cx.subtable(
+                &tab,
+                "enemy",
+                true,
+                format!("enemies of tribe `{tribe_key}`"),
+            ) {
                 if enemies.table.is_empty() {
-                    cx.error(enemies.at, format!("tribe `{tribe_key}` has no enemy kinds"));
+                    cx.error(
+                        enemies.at,
+                        format!("tribe `{tribe_key}` has no enemy kinds"),
+                    );
                 }
                 for (key, value) in enemies.table.iter() {
                     let key_text = key.get_ref().to_string();
@@ -597,17 +805,27 @@ impl Loader {
                     let (line, column) = source.position(key.span().start);
                     let here = format!("{}:{line}:{column}", source.rel.display());
                     if let Some(first) = seen.insert(key_text.clone(), here.clone()) {
-                        cx.error(key.span().start, format!("duplicate enemy kind `{key_text}` (first declared at {first})"));
+                        cx.error(
+                            key.span().start,
+                            format!(
+                                "duplicate enemy kind `{key_text}` (first declared at {first})"
+                            ),
+                        );
                         seen.insert(key_text.clone(), first);
                         continue;
                     }
-                    let Some(enemy) = cx.as_tab(value, &key_text, format!("enemy `{key_text}`")) else {
+                    let Some(enemy) = cx.as_tab(value, &key_text, format!("enemy `{key_text}`"))
+                    else {
                         continue;
                     };
                     drafts.push((tribe_key.clone(), enemy_kind(&mut cx, &enemy, key_text)));
                 }
             }
-            tribes.push(Tribe { key: tribe_key, name, enemies: Vec::new() });
+            tribes.push(Tribe {
+                key: tribe_key,
+                name,
+                enemies: Vec::new(),
+            });
         }
         tribes.sort_by(|a, b| a.key.cmp(&b.key));
         drafts.sort_by(|a, b| a.1.key.cmp(&b.1.key));
@@ -621,11 +839,31 @@ impl Loader {
         (tribes, enemies)
     }
 
-    fn map(&mut self, source: &Source, movingai: &BTreeMap<&str, &Source>, imported: &mut BTreeSet<String>) -> MapDraft {
+    fn map(
+        &mut self,
+        source: &Source,
+        movingai: &BTreeMap<&str, &Source>,
+        imported: &mut BTreeSet<String>,
+    ) -> MapDraft {
         let key = stem_of(source);
         let (root, mut cx) = self.parse(source);
-        let tab = Tab { table: &root, at: 0, what: format!("map `{key}`") };
-        cx.known_keys(&tab, &["name", "start_gold", "lives", "grid", "import", "spawns", "goals"]);
+        let tab = Tab {
+            table: &root,
+            at: 0,
+            what: format!("map `{key}`"),
+        };
+        cx.known_keys(
+            &tab,
+            &[
+                "name",
+                "start_gold",
+                "lives",
+                "grid",
+                "import",
+                "spawns",
+                "goals",
+            ],
+        );
         let name = cx.name(&tab);
         let start_gold = cx.integer(&tab, "start_gold", 0..=1_000_000, None) as u32;
         let lives = cx.integer(&tab, "lives", 1..=1_000_000, None) as u32;
@@ -633,7 +871,10 @@ impl Loader {
             (Some(grid), None) => {
                 for key in ["spawns", "goals"] {
                     if let Some(value) = root.get(key) {
-                        cx.error(value.span().start, format!("`{key}` is only for imported maps; draw S and G in `grid`"));
+                        cx.error(
+                            value.span().start,
+                            format!("`{key}` is only for imported maps; draw S and G in `grid`"),
+                        );
                     }
                 }
                 drawn_grid(&mut cx, grid)
@@ -647,7 +888,11 @@ impl Loader {
                             Ok(grid) => imported_grid(&mut cx, &tab, grid),
                             Err(error) => {
                                 let (line, column, message) = match error {
-                                    MovingAiError::Syntax { line, column, message } => (line, column, message),
+                                    MovingAiError::Syntax {
+                                        line,
+                                        column,
+                                        message,
+                                    } => (line, column, message),
                                     MovingAiError::Io { source, .. } => (1, 1, source.to_string()),
                                 };
                                 cx.report.push(Diagnostic {
@@ -667,11 +912,17 @@ impl Loader {
                 }
             }
             (Some(_), Some(import)) => {
-                cx.error(import.span().start, "a map has either `grid` or `import`, not both");
+                cx.error(
+                    import.span().start,
+                    "a map has either `grid` or `import`, not both",
+                );
                 None
             }
             (None, None) => {
-                cx.error(0, format!("missing required key `grid` (or `import`) in map `{key}`"));
+                cx.error(
+                    0,
+                    format!("missing required key `grid` (or `import`) in map `{key}`"),
+                );
                 None
             }
         };
@@ -680,52 +931,98 @@ impl Loader {
             let reached = reaches_goal(grid, &walkable);
             for (index, spawn) in grid.spawns().iter().enumerate() {
                 if !reached[grid.index(*spawn)] {
-                    let at = root.get("grid").or(root.get("spawns")).map_or(0, |v| v.span().start);
+                    let at = root
+                        .get("grid")
+                        .or(root.get("spawns"))
+                        .map_or(0, |v| v.span().start);
                     cx.error(
                         at,
-                        format!("spawn {index} at ({}, {}) has no path to any goal", spawn.x, spawn.y),
+                        format!(
+                            "spawn {index} at ({}, {}) has no path to any goal",
+                            spawn.x, spawn.y
+                        ),
                     );
                 }
             }
         }
-        MapDraft { key, name, grid, start_gold, lives }
+        MapDraft {
+            key,
+            name,
+            grid,
+            start_gold,
+            lives,
+        }
     }
 
-    fn waves(&mut self, source: &Source, enemies: &[&str], map: &str, spawns: Option<usize>) -> WaveSet {
+    fn waves(
+        &mut self,
+        source: &Source,
+        enemies: &[&str],
+        map: &str,
+        spawns: Option<usize>,
+    ) -> WaveSet {
         let (root, mut cx) = self.parse(source);
-        let tab = Tab { table: &root, at: 0, what: format!("waves of map `{map}`") };
-        cx.known_keys(&tab, &["prep_seconds", "early_call_bonus_per_second", "endless", "wave"]);
+        let tab = Tab {
+            table: &root,
+            at: 0,
+            what: format!("waves of map `{map}`"),
+        };
+        cx.known_keys(
+            &tab,
+            &[
+                "prep_seconds",
+                "early_call_bonus_per_second",
+                "endless",
+                "wave",
+            ],
+        );
         let prep_seconds = cx.number(&tab, "prep_seconds", 0.0..=600.0, None);
-        let early_call_bonus_per_second = cx.number(&tab, "early_call_bonus_per_second", 0.0..=1000.0, None);
-        let endless = cx.subtable(&tab, "endless", false, "`[endless]`".into()).map(|endless| {
-            cx.known_keys(&endless, &["hp_growth"]);
-            Endless { hp_growth: cx.number(&endless, "hp_growth", 1.0..=10.0, None) }
-        });
+        let early_call_bonus_per_second =
+            cx.number(&tab, "early_call_bonus_per_second", 0.0..=1000.0, None);
+        let endless = cx
+            .subtable(&tab, "endless", false, "`[endless]`".into())
+            .map(|endless| {
+                cx.known_keys(&endless, &["hp_growth"]);
+                Endless {
+                    hp_growth: cx.number(&endless, "hp_growth", 1.0..=10.0, None),
+                }
+            });
         let mut waves = Vec::new();
-        for (w, wave) in cx.tables(&tab, "wave", 1, 1000, |i| format!("wave {}", i + 1)).iter().enumerate() {
+        for (w, wave) in cx
+            .tables(&tab, "wave", 1, 1000, |i| format!("wave {}", i + 1))
+            .iter()
+            .enumerate()
+        {
             cx.known_keys(wave, &["duration", "group"]);
             let duration = cx.number(wave, "duration", 1.0..=3600.0, None);
             let mut groups = Vec::new();
-            for group in cx.tables(wave, "group", 1, 100, |i| format!("group {} of wave {}", i + 1, w + 1)) {
+            for group in cx.tables(wave, "group", 1, 100, |i| {
+                format!("group {} of wave {}", i + 1, w + 1)
+            }) {
                 cx.known_keys(&group, &["enemy", "count", "interval", "delay", "spawn"]);
                 let enemy = match cx.string(&group, "enemy", true) {
-                    Some((key, at)) => enemies.iter().position(|e| *e == key).unwrap_or_else(|| {
-                        cx.error(at, format!("unknown enemy kind `{key}`; no tribe declares it"));
-                        0
-                    }),
+                    Some((key, at)) => {
+                        enemies.iter().position(|e| *e == key).unwrap_or_else(|| {
+                            cx.error(
+                                at,
+                                format!("unknown enemy kind `{key}`; no tribe declares it"),
+                            );
+                            0
+                        })
+                    }
                     None => 0,
                 };
                 let count = cx.integer(&group, "count", 1..=10_000, None) as u32;
                 let interval = cx.number(&group, "interval", 0.0..=60.0, None);
                 let delay = cx.number(&group, "delay", 0.0..=3600.0, Some(0.0));
                 let spawn = cx.integer(&group, "spawn", 0..=(MAX_ENDPOINTS as i64 - 1), Some(0));
-                if let (Some(spawns), Some(value)) = (spawns, group.table.get("spawn")) {
-                    if spawn as usize >= spawns {
-                        cx.error(
-                            value.span().start,
-                            format!("spawn {spawn} does not exist: map `{map}` has {spawns} spawn(s), numbered from 0"),
-                        );
-                    }
+                if let (Some(spawns), Some(value)) = (spawns, group.table.get("spawn"))
+                    && spawn as usize >= spawns
+                {
+                    cx.error(
+                        value.span().start,
+                        format!("spawn {spawn} does not exist: map `{map}` has {spawns} spawn(s), numbered from 0"),
+                    );
                 }
                 groups.push(SpawnGroup {
                     enemy: EnemyKindId(to_u16(enemy)),
@@ -737,13 +1034,22 @@ impl Loader {
             }
             waves.push(Wave { duration, groups });
         }
-        WaveSet { prep_seconds, early_call_bonus_per_second, waves, endless }
+        WaveSet {
+            prep_seconds,
+            early_call_bonus_per_second,
+            waves,
+            endless,
+        }
     }
 
     fn scenario(&mut self, source: &Source, towers: &[TowerKind], maps: &[MapDef]) -> Scenario {
         let key = stem_of(source);
         let (root, mut cx) = self.parse(source);
-        let tab = Tab { table: &root, at: 0, what: format!("scenario `{key}`") };
+        let tab = Tab {
+            table: &root,
+            at: 0,
+            what: format!("scenario `{key}`"),
+        };
         cx.known_keys(&tab, &["map", "players", "start_gold", "lives", "tower"]);
         let map = cx.string(&tab, "map", true).and_then(|(name, at)| {
             let found = maps.iter().find(|m| m.key == name);
@@ -753,21 +1059,37 @@ impl Loader {
             found
         });
         let players = cx.integer(&tab, "players", 1..=8, None) as u8;
-        let start_gold = tab.table.get("start_gold").map(|_| cx.integer(&tab, "start_gold", 0..=1_000_000_000, None) as u32);
-        let lives = tab.table.get("lives").map(|_| cx.integer(&tab, "lives", 1..=1_000_000_000, None) as u32);
+        let start_gold = tab
+            .table
+            .get("start_gold")
+            .map(|_| cx.integer(&tab, "start_gold", 0..=1_000_000_000, None) as u32);
+        let lives = tab
+            .table
+            .get("lives")
+            .map(|_| cx.integer(&tab, "lives", 1..=1_000_000_000, None) as u32);
         // Map cells taken so far, to reject a second tower on one cell and to
         // check that the towers leave every spawn a way out.
         let grid = map.map(|m| &m.grid).filter(|g| !g.is_empty());
         let mut walkable = grid.map(Grid::walkable_mask).unwrap_or_default();
+        // A spawn the map itself cuts off is the map's problem, reported
+        // there; only blame towers for spawns that could reach a goal.
+        let open_spawns: Vec<bool> = grid.map_or(Vec::new(), |g| {
+            let reached = reaches_goal(g, &walkable);
+            g.spawns().iter().map(|s| reached[g.index(*s)]).collect()
+        });
         let mut placed = Vec::new();
         for tower in cx.tables(&tab, "tower", 0, 100_000, |i| format!("tower {}", i + 1)) {
             cx.known_keys(&tower, &["player", "kind", "x", "y", "level"]);
             let player_value = tower.table.get("player");
             let player = cx.integer(&tower, "player", 0..=7, None);
-            if let Some(value) = player_value {
-                if player >= i64::from(players) && players > 0 {
-                    cx.error(value.span().start, format!("player {player} does not exist: players are 0..{players}"));
-                }
+            if let Some(value) = player_value
+                && player >= i64::from(players)
+                && players > 0
+            {
+                cx.error(
+                    value.span().start,
+                    format!("player {player} does not exist: players are 0..{players}"),
+                );
             }
             let kind = cx.string(&tower, "kind", true).and_then(|(name, at)| {
                 let found = towers.iter().position(|t| t.key == name);
@@ -782,15 +1104,32 @@ impl Loader {
             if let Some(kind) = kind {
                 let levels = towers[kind].levels.len();
                 if level as usize >= levels && levels > 0 {
-                    let at = tower.table.get("level").map_or(tower.at, |v| v.span().start);
-                    cx.error(at, format!("tower `{}` has levels 0..={}, not {level}", towers[kind].key, levels - 1));
+                    let at = tower
+                        .table
+                        .get("level")
+                        .map_or(tower.at, |v| v.span().start);
+                    cx.error(
+                        at,
+                        format!(
+                            "tower `{}` has levels 0..={}, not {level}",
+                            towers[kind].key,
+                            levels - 1
+                        ),
+                    );
                 }
             }
             let cell = Cell::new(x as u16, y as u16);
             if let Some(grid) = grid {
                 let at = tower.table.get("x").map_or(tower.at, |v| v.span().start);
                 if !grid.contains(x as i32, y as i32) {
-                    cx.error(at, format!("({x}, {y}) is outside the {}x{} map", grid.width(), grid.height()));
+                    cx.error(
+                        at,
+                        format!(
+                            "({x}, {y}) is outside the {}x{} map",
+                            grid.width(),
+                            grid.height()
+                        ),
+                    );
                 } else if grid.tile(cell) != Tile::Buildable {
                     cx.error(at, format!("({x}, {y}) is not a buildable cell"));
                 } else if !walkable[grid.index(cell)] {
@@ -798,7 +1137,12 @@ impl Loader {
                 } else {
                     walkable[grid.index(cell)] = false;
                     let reached = reaches_goal(grid, &walkable);
-                    if let Some(spawn) = grid.spawns().iter().position(|s| !reached[grid.index(*s)]) {
+                    if let Some(spawn) = grid
+                        .spawns()
+                        .iter()
+                        .zip(&open_spawns)
+                        .position(|(s, open)| *open && !reached[grid.index(*s)])
+                    {
                         cx.error(
                             at,
                             format!("a tower at ({x}, {y}) would cut every path from spawn {spawn} to the goals"),
@@ -826,30 +1170,52 @@ impl Loader {
 }
 
 fn stem_of(source: &Source) -> String {
-    source.rel.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_owned()
+    source
+        .rel
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("")
+        .to_owned()
 }
 
 fn tower_level(cx: &mut Cx<'_>, tab: &Tab<'_, '_>) -> TowerLevel {
     cx.known_keys(
         tab,
-        &["cost", "range", "reload", "damage", "damage_type", "projectile_speed", "splash_radius", "slow", "dot"],
+        &[
+            "cost",
+            "range",
+            "reload",
+            "damage",
+            "damage_type",
+            "projectile_speed",
+            "splash_radius",
+            "slow",
+            "dot",
+        ],
     );
     let damage_type = match cx.choice(tab, "damage_type", &["physical", "magic", "fire"], None) {
         1 => DamageType::Magic,
         2 => DamageType::Fire,
         _ => DamageType::Physical,
     };
-    let slow = cx.subtable(tab, "slow", false, format!("`slow` of {}", tab.what)).map(|slow| {
-        cx.known_keys(&slow, &["factor", "seconds"]);
-        Slow { factor: cx.number(&slow, "factor", 0.05..=0.95, None), seconds: cx.number(&slow, "seconds", 0.1..=30.0, None) }
-    });
-    let dot = cx.subtable(tab, "dot", false, format!("`dot` of {}", tab.what)).map(|dot| {
-        cx.known_keys(&dot, &["per_second", "seconds"]);
-        DamageOverTime {
-            per_second: cx.number(&dot, "per_second", 0.1..=10_000.0, None),
-            seconds: cx.number(&dot, "seconds", 0.1..=30.0, None),
-        }
-    });
+    let slow = cx
+        .subtable(tab, "slow", false, format!("`slow` of {}", tab.what))
+        .map(|slow| {
+            cx.known_keys(&slow, &["factor", "seconds"]);
+            Slow {
+                factor: cx.number(&slow, "factor", 0.05..=0.95, None),
+                seconds: cx.number(&slow, "seconds", 0.1..=30.0, None),
+            }
+        });
+    let dot = cx
+        .subtable(tab, "dot", false, format!("`dot` of {}", tab.what))
+        .map(|dot| {
+            cx.known_keys(&dot, &["per_second", "seconds"]);
+            DamageOverTime {
+                per_second: cx.number(&dot, "per_second", 0.1..=10_000.0, None),
+                seconds: cx.number(&dot, "seconds", 0.1..=30.0, None),
+            }
+        });
     TowerLevel {
         cost: cx.integer(tab, "cost", 0..=100_000, None) as u32,
         range: cx.number(tab, "range", 0.5..=20.0, None),
@@ -864,15 +1230,29 @@ fn tower_level(cx: &mut Cx<'_>, tab: &Tab<'_, '_>) -> TowerLevel {
 }
 
 fn enemy_kind(cx: &mut Cx<'_>, tab: &Tab<'_, '_>, key: String) -> EnemyKind {
-    cx.known_keys(tab, &["name", "hp", "armour", "speed", "bounty", "lives_cost", "flying", "resist"]);
-    let resist = cx.subtable(tab, "resist", false, format!("`resist` of {}", tab.what)).map(|resist| {
-        cx.known_keys(&resist, &["physical", "magic", "fire"]);
-        Resistances {
-            physical: cx.number(&resist, "physical", 0.0..=0.95, Some(0.0)),
-            magic: cx.number(&resist, "magic", 0.0..=0.95, Some(0.0)),
-            fire: cx.number(&resist, "fire", 0.0..=0.95, Some(0.0)),
-        }
-    });
+    cx.known_keys(
+        tab,
+        &[
+            "name",
+            "hp",
+            "armour",
+            "speed",
+            "bounty",
+            "lives_cost",
+            "flying",
+            "resist",
+        ],
+    );
+    let resist = cx
+        .subtable(tab, "resist", false, format!("`resist` of {}", tab.what))
+        .map(|resist| {
+            cx.known_keys(&resist, &["physical", "magic", "fire"]);
+            Resistances {
+                physical: cx.number(&resist, "physical", 0.0..=0.95, Some(0.0)),
+                magic: cx.number(&resist, "magic", 0.0..=0.95, Some(0.0)),
+                fire: cx.number(&resist, "fire", 0.0..=0.95, Some(0.0)),
+            }
+        });
     EnemyKind {
         key,
         name: cx.name(tab),
@@ -890,7 +1270,11 @@ fn enemy_kind(cx: &mut Cx<'_>, tab: &Tab<'_, '_>, key: String) -> EnemyKind {
 /// Byte offset in the file of each character of a multi-line string value,
 /// when the source spells the string literally (no escapes); otherwise every
 /// character is blamed on the start of the value.
-fn string_offsets(source: &Source, value: &Spanned<DeValue<'_>>, text: &str) -> impl Fn(usize) -> usize {
+fn string_offsets(
+    source: &Source,
+    value: &Spanned<DeValue<'_>>,
+    text: &str,
+) -> impl Fn(usize) -> usize {
     let span = value.span();
     let raw = source.text.get(span.clone()).unwrap_or("");
     let mut start = None;
@@ -937,7 +1321,11 @@ fn drawn_grid(cx: &mut Cx<'_>, value: &Spanned<DeValue<'_>>) -> Option<Grid> {
     if !MAP_SIDE.contains(&height) || !MAP_SIDE.contains(&width) {
         cx.error(
             value.span().start,
-            format!("grid is {width}x{height}; width and height must each be {}..={}", MAP_SIDE.start(), MAP_SIDE.end()),
+            format!(
+                "grid is {width}x{height}; width and height must each be {}..={}",
+                MAP_SIDE.start(),
+                MAP_SIDE.end()
+            ),
         );
         ok = false;
     }
@@ -946,9 +1334,16 @@ fn drawn_grid(cx: &mut Cx<'_>, value: &Spanned<DeValue<'_>>) -> Option<Grid> {
     for (y, (row_start, row)) in rows.iter().enumerate() {
         let count = row.chars().count();
         if count != width {
-            cx.error(at(*row_start), format!("grid row {} has {count} cells; the first row has {width}", y + 1));
+            // Still read the row so its spawns and goals count: one short
+            // row should not also report a missing goal.
+            cx.error(
+                at(*row_start),
+                format!(
+                    "grid row {} has {count} cells; the first row has {width}",
+                    y + 1
+                ),
+            );
             ok = false;
-            continue;
         }
         for (x, (byte, ch)) in row.char_indices().enumerate() {
             let cell = Cell::new(to_u16(x), to_u16(y));
@@ -987,7 +1382,10 @@ fn endpoint_counts(cx: &mut Cx<'_>, at: usize, spawns: usize, goals: usize) -> b
             cx.error(at, format!("map has no {what}"));
             ok = false;
         } else if count > MAX_ENDPOINTS {
-            cx.error(at, format!("map has {count} {what}s; at most {MAX_ENDPOINTS}"));
+            cx.error(
+                at,
+                format!("map has {count} {what}s; at most {MAX_ENDPOINTS}"),
+            );
             ok = false;
         }
     }
@@ -997,9 +1395,18 @@ fn endpoint_counts(cx: &mut Cx<'_>, at: usize, spawns: usize, goals: usize) -> b
 /// Adds the file's `spawns` and `goals` to an imported grid; they become
 /// path cells so no tower can sit on them.
 fn imported_grid(cx: &mut Cx<'_>, tab: &Tab<'_, '_>, grid: Grid) -> Option<Grid> {
-    if !MAP_SIDE.contains(&usize::from(grid.width())) || !MAP_SIDE.contains(&usize::from(grid.height())) {
+    if !MAP_SIDE.contains(&usize::from(grid.width()))
+        || !MAP_SIDE.contains(&usize::from(grid.height()))
+    {
         let at = tab.table.get("import").map_or(0, |v| v.span().start);
-        cx.error(at, format!("imported grid is {}x{}; sides must be 4..=1024", grid.width(), grid.height()));
+        cx.error(
+            at,
+            format!(
+                "imported grid is {}x{}; sides must be 4..=1024",
+                grid.width(),
+                grid.height()
+            ),
+        );
         return None;
     }
     let mut tiles = grid.tiles().to_vec();
@@ -1016,7 +1423,14 @@ fn imported_grid(cx: &mut Cx<'_>, tab: &Tab<'_, '_>, grid: Grid) -> Option<Grid>
                 continue;
             };
             if !grid.contains(x as i32, y as i32) {
-                cx.error(at, format!("({x}, {y}) is outside the {}x{} grid", grid.width(), grid.height()));
+                cx.error(
+                    at,
+                    format!(
+                        "({x}, {y}) is outside the {}x{} grid",
+                        grid.width(),
+                        grid.height()
+                    ),
+                );
                 ok = false;
                 continue;
             }
@@ -1057,10 +1471,21 @@ fn reaches_goal(grid: &Grid, walkable: &[bool]) -> Vec<bool> {
             queue.push_back(*goal);
         }
     }
-    let open = |x: i32, y: i32| x >= 0 && y >= 0 && x < width && y < height && walkable[(y * width + x) as usize];
+    let open = |x: i32, y: i32| {
+        x >= 0 && y >= 0 && x < width && y < height && walkable[(y * width + x) as usize]
+    };
     while let Some(cell) = queue.pop_front() {
         let (x, y) = (i32::from(cell.x), i32::from(cell.y));
-        for (dx, dy) in [(-1, -1), (0, -1), (1, -1), (-1, 0), (1, 0), (-1, 1), (0, 1), (1, 1)] {
+        for (dx, dy) in [
+            (-1, -1),
+            (0, -1),
+            (1, -1),
+            (-1, 0),
+            (1, 0),
+            (-1, 1),
+            (0, 1),
+            (1, 1),
+        ] {
             let (nx, ny) = (x + dx, y + dy);
             if !open(nx, ny) || (dx != 0 && dy != 0 && !(open(x + dx, y) && open(x, y + dy))) {
                 continue;
@@ -1075,3 +1500,5 @@ fn reaches_goal(grid: &Grid, walkable: &[bool]) -> Vec<bool> {
     reached
 }
 
+#[cfg(test)]
+mod tests;

@@ -46,12 +46,18 @@ pub struct Content {
 impl Content {
     /// The tower kind with this key.
     pub fn tower_id(&self, key: &str) -> Option<TowerKindId> {
-        self.towers.iter().position(|t| t.key == key).map(|i| TowerKindId(i as u16))
+        self.towers
+            .iter()
+            .position(|t| t.key == key)
+            .map(|i| TowerKindId(i as u16))
     }
 
     /// The enemy kind with this key.
     pub fn enemy_id(&self, key: &str) -> Option<EnemyKindId> {
-        self.enemies.iter().position(|e| e.key == key).map(|i| EnemyKindId(i as u16))
+        self.enemies
+            .iter()
+            .position(|e| e.key == key)
+            .map(|i| EnemyKindId(i as u16))
     }
 
     /// The tower kind `id` names.

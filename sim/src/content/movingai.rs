@@ -50,22 +50,41 @@ fn syntax(line: usize, column: usize, message: impl Into<String>) -> MovingAiErr
 
 /// Parses the text of a `.map` file into a grid without spawns or goals.
 pub fn parse_movingai_map(text: &str) -> Result<Grid, MovingAiError> {
-    let mut lines = text.lines().map(|line| line.strip_suffix('\r').unwrap_or(line)).enumerate();
+    let mut lines = text
+        .lines()
+        .map(|line| line.strip_suffix('\r').unwrap_or(line))
+        .enumerate();
     let mut header = |expected: &str| -> Result<Option<u32>, MovingAiError> {
         let Some((index, line)) = lines.next() else {
-            return Err(syntax(0, 0, format!("file ends before the `{expected}` header line")));
+            return Err(syntax(
+                0,
+                0,
+                format!("file ends before the `{expected}` header line"),
+            ));
         };
         let mut words = line.split_whitespace();
         if words.next() != Some(expected) {
-            return Err(syntax(index + 1, 1, format!("expected `{expected}` header, found `{line}`")));
+            return Err(syntax(
+                index + 1,
+                1,
+                format!("expected `{expected}` header, found `{line}`"),
+            ));
         }
         let rest = words.next();
         if words.next().is_some() {
-            return Err(syntax(index + 1, 0, format!("unexpected text after `{expected}` header")));
+            return Err(syntax(
+                index + 1,
+                0,
+                format!("unexpected text after `{expected}` header"),
+            ));
         }
         match (expected, rest) {
             ("type", Some("octile")) => Ok(None),
-            ("type", other) => Err(syntax(index + 1, 6, format!("unsupported map type {other:?}, expected `octile`"))),
+            ("type", other) => Err(syntax(
+                index + 1,
+                6,
+                format!("unsupported map type {other:?}, expected `octile`"),
+            )),
             ("map", None) => Ok(None),
             ("map", Some(_)) => Err(syntax(index + 1, 5, "unexpected text after `map`")),
             (_, Some(number)) => match number.parse::<u32>() {
@@ -73,7 +92,9 @@ pub fn parse_movingai_map(text: &str) -> Result<Grid, MovingAiError> {
                 _ => Err(syntax(
                     index + 1,
                     expected.len() + 2,
-                    format!("`{expected}` must be a whole number in 1..={MAX_SIDE}, found `{number}`"),
+                    format!(
+                        "`{expected}` must be a whole number in 1..={MAX_SIDE}, found `{number}`"
+                    ),
                 )),
             },
             (_, None) => Err(syntax(index + 1, 0, format!("`{expected}` needs a number"))),
@@ -94,32 +115,53 @@ pub fn parse_movingai_map(text: &str) -> Result<Grid, MovingAiError> {
             if line.trim().is_empty() {
                 continue;
             }
-            return Err(syntax(index + 1, 1, format!("more than the {height} rows the header declares")));
+            return Err(syntax(
+                index + 1,
+                1,
+                format!("more than the {height} rows the header declares"),
+            ));
         }
         let mut count = 0_u32;
         for (column, ch) in line.chars().enumerate() {
             let tile = match ch {
                 '.' | 'G' | 'S' => Tile::Buildable,
                 '@' | 'O' | 'T' | 'W' => Tile::Blocked,
-                other => return Err(syntax(index + 1, column + 1, format!("unknown terrain character {other:?}"))),
+                other => {
+                    return Err(syntax(
+                        index + 1,
+                        column + 1,
+                        format!("unknown terrain character {other:?}"),
+                    ));
+                }
             };
             tiles.push(tile);
             count += 1;
         }
         if count != width {
-            return Err(syntax(index + 1, 0, format!("row has {count} cells, the header declares width {width}")));
+            return Err(syntax(
+                index + 1,
+                0,
+                format!("row has {count} cells, the header declares width {width}"),
+            ));
         }
         rows += 1;
     }
     if rows != height {
-        return Err(syntax(text.lines().count(), 0, format!("{rows} rows, the header declares height {height}")));
+        return Err(syntax(
+            text.lines().count(),
+            0,
+            format!("{rows} rows, the header declares height {height}"),
+        ));
     }
     Ok(Grid::new(width16, height16, tiles, Vec::new(), Vec::new()))
 }
 
 /// Reads and parses a `.map` file.
 pub fn load_movingai_map(path: &Path) -> Result<Grid, MovingAiError> {
-    let text = std::fs::read_to_string(path).map_err(|source| MovingAiError::Io { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| MovingAiError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse_movingai_map(&text)
 }
 
@@ -132,13 +174,18 @@ mod tests {
 
     #[test]
     fn reads_the_arena_benchmark_map() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/movingai/arena.map");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/movingai/arena.map");
         let grid = load_movingai_map(&path).unwrap();
         assert_eq!((grid.width(), grid.height()), (49, 49));
         assert_eq!(grid.tile(Cell::new(0, 0)), Tile::Blocked);
         assert_eq!(grid.tile(Cell::new(3, 1)), Tile::Buildable);
         assert!(grid.spawns().is_empty() && grid.goals().is_empty());
-        let passable = grid.tiles().iter().filter(|t| **t == Tile::Buildable).count();
+        let passable = grid
+            .tiles()
+            .iter()
+            .filter(|t| **t == Tile::Buildable)
+            .count();
         assert!(passable > 1000, "{passable}");
     }
 
@@ -151,15 +198,36 @@ mod tests {
 
     #[test]
     fn reports_errors_with_line_numbers() {
-        let err = parse_movingai_map("type octile\nheight 2\nwidth 3\nmap\n...\n.x.\n").unwrap_err();
-        assert!(matches!(err, MovingAiError::Syntax { line: 6, column: 2, .. }), "{err}");
+        let err =
+            parse_movingai_map("type octile\nheight 2\nwidth 3\nmap\n...\n.x.\n").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                MovingAiError::Syntax {
+                    line: 6,
+                    column: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let err = parse_movingai_map("type octile\nheight 2\nwidth 3\nmap\n...\n..\n").unwrap_err();
-        assert!(matches!(err, MovingAiError::Syntax { line: 6, .. }), "{err}");
-        let err = parse_movingai_map("type octile\nheight 3\nwidth 3\nmap\n...\n...\n").unwrap_err();
+        assert!(
+            matches!(err, MovingAiError::Syntax { line: 6, .. }),
+            "{err}"
+        );
+        let err =
+            parse_movingai_map("type octile\nheight 3\nwidth 3\nmap\n...\n...\n").unwrap_err();
         assert!(err.to_string().contains("2 rows"), "{err}");
         let err = parse_movingai_map("type hex\nheight 3\nwidth 3\nmap\n").unwrap_err();
-        assert!(matches!(err, MovingAiError::Syntax { line: 1, .. }), "{err}");
+        assert!(
+            matches!(err, MovingAiError::Syntax { line: 1, .. }),
+            "{err}"
+        );
         let err = parse_movingai_map("type octile\nwidth 3\nheight 3\nmap\n").unwrap_err();
-        assert!(matches!(err, MovingAiError::Syntax { line: 2, .. }), "{err}");
+        assert!(
+            matches!(err, MovingAiError::Syntax { line: 2, .. }),
+            "{err}"
+        );
     }
 }
