@@ -548,8 +548,9 @@ struct MapDraft {
     lives: u32,
 }
 
-/// Where each enemy and tower key was declared, for duplicate messages and
-/// reference checks.
+/// One load: files are checked in dependency order (towers, tribes, maps,
+/// waves, scenarios) so references resolve against what came before, and
+/// every problem lands in one shared report.
 #[derive(Default)]
 struct Loader {
     report: Vec<Diagnostic>,
