@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check;
 mod path;
 mod simulate;
 
@@ -17,6 +18,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Validate a content directory and list every problem with its file,
+    /// line and column; exits 1 if there is any.
+    Check(check::CheckArgs),
     /// Answer `sx sy gx gy` shortest-path queries from standard input on a map file.
     Path(path::PathArgs),
     /// Play a whole session headless with scripted players and report the result.
@@ -28,6 +32,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome: anyhow::Result<ExitCode> = match cli.command {
+        Command::Check(args) => check::run(args),
         Command::Path(args) => path::run(args),
         Command::Simulate(args) => simulate::simulate(args),
         Command::Replay(args) => simulate::replay(args),

@@ -28,14 +28,23 @@ fn run(session: &mut Session, player: PlayerId, command: Command) -> Result<(), 
         .events()
         .iter()
         .find_map(|event| match event {
-            Event::CommandResult { ticket: t, result, .. } if *t == ticket => Some(*result),
+            Event::CommandResult {
+                ticket: t, result, ..
+            } if *t == ticket => Some(*result),
             _ => None,
         })
         .unwrap()
 }
 
 fn place(session: &mut Session, player: PlayerId, x: u16, y: u16) -> Result<TowerId, Rejection> {
-    run(session, player, Command::PlaceTower { kind: ARROW, cell: Cell::new(x, y) })?;
+    run(
+        session,
+        player,
+        Command::PlaceTower {
+            kind: ARROW,
+            cell: Cell::new(x, y),
+        },
+    )?;
     Ok(session
         .events()
         .iter()
@@ -65,32 +74,65 @@ fn placing_costs_gold_and_blocks_the_cell() {
 #[test]
 fn placement_rejections() {
     let mut session = open();
-    let unknown = Command::PlaceTower { kind: TowerKindId(9), cell: Cell::new(2, 2) };
-    assert_eq!(run(&mut session, P0, unknown), Err(Rejection::UnknownTowerKind));
+    let unknown = Command::PlaceTower {
+        kind: TowerKindId(9),
+        cell: Cell::new(2, 2),
+    };
+    assert_eq!(
+        run(&mut session, P0, unknown),
+        Err(Rejection::UnknownTowerKind)
+    );
     assert_eq!(place(&mut session, P0, 7, 1), Err(Rejection::OutOfBounds));
-    assert_eq!(place(&mut session, P0, 0, 0), Err(Rejection::CellNotBuildable), "blocked terrain");
-    assert_eq!(place(&mut session, P0, 0, 1), Err(Rejection::CellNotBuildable), "the spawn");
+    assert_eq!(
+        place(&mut session, P0, 0, 0),
+        Err(Rejection::CellNotBuildable),
+        "blocked terrain"
+    );
+    assert_eq!(
+        place(&mut session, P0, 0, 1),
+        Err(Rejection::CellNotBuildable),
+        "the spawn"
+    );
     place(&mut session, P0, 1, 2).unwrap();
     place(&mut session, P0, 2, 2).unwrap();
     assert_eq!(
         place(&mut session, P0, 3, 2),
-        Err(Rejection::NotEnoughGold { needed: 50, available: 0 })
+        Err(Rejection::NotEnoughGold {
+            needed: 50,
+            available: 0
+        })
     );
-    assert_eq!(run(&mut session, PlayerId(7), Command::Ready), Err(Rejection::UnknownPlayer));
+    assert_eq!(
+        run(&mut session, PlayerId(7), Command::Ready),
+        Err(Rejection::UnknownPlayer)
+    );
 }
 
 #[test]
 fn a_tower_may_not_cut_the_only_path() {
-    let content = common::content(vec![("corridor", common::grid(&["#####", "S...G", "#####"]))]);
+    let content = common::content(vec![(
+        "corridor",
+        common::grid(&["#####", "S...G", "#####"]),
+    )]);
     let mut session = common::session(&content, "corridor", 1);
-    assert_eq!(place(&mut session, P0, 2, 1), Err(Rejection::WouldBlockPath));
-    assert_eq!(gold(&mut session, P0), 100, "a rejected placement costs nothing");
+    assert_eq!(
+        place(&mut session, P0, 2, 1),
+        Err(Rejection::WouldBlockPath)
+    );
+    assert_eq!(
+        gold(&mut session, P0),
+        100,
+        "a rejected placement costs nothing"
+    );
     assert!(!session.board().has_tower(Cell::new(2, 1)));
 }
 
 #[test]
 fn a_tower_may_not_go_where_an_enemy_walks() {
-    let content = common::content(vec![("lane", common::grid(&["#######", "S.....G", "#.....#", "#######"]))]);
+    let content = common::content(vec![(
+        "lane",
+        common::grid(&["#######", "S.....G", "#.....#", "#######"]),
+    )]);
     let mut session = common::session(&content, "lane", 1);
     run(&mut session, P0, Command::Ready).unwrap();
     let mut snapshot = rampart_sim::Snapshot::default();
@@ -104,65 +146,122 @@ fn a_tower_may_not_go_where_an_enemy_walks() {
             break Cell::new(enemy.position.x as u16, enemy.position.y as u16);
         }
     };
-    assert_eq!(place(&mut session, P0, cell.x, cell.y), Err(Rejection::CellOccupied));
+    assert_eq!(
+        place(&mut session, P0, cell.x, cell.y),
+        Err(Rejection::CellOccupied)
+    );
 }
 
 #[test]
 fn upgrade_sell_and_targeting_check_ownership() {
     let mut session = open();
     let tower = place(&mut session, P0, 2, 2).unwrap();
-    assert_eq!(run(&mut session, P1, Command::UpgradeTower { tower }), Err(Rejection::NotYourTower));
-    assert_eq!(run(&mut session, P1, Command::SellTower { tower }), Err(Rejection::NotYourTower));
-    let retarget = Command::SetTargeting { tower, mode: Targeting::Strongest };
-    assert_eq!(run(&mut session, P1, retarget), Err(Rejection::NotYourTower));
+    assert_eq!(
+        run(&mut session, P1, Command::UpgradeTower { tower }),
+        Err(Rejection::NotYourTower)
+    );
+    assert_eq!(
+        run(&mut session, P1, Command::SellTower { tower }),
+        Err(Rejection::NotYourTower)
+    );
+    let retarget = Command::SetTargeting {
+        tower,
+        mode: Targeting::Strongest,
+    };
+    assert_eq!(
+        run(&mut session, P1, retarget),
+        Err(Rejection::NotYourTower)
+    );
     assert_eq!(run(&mut session, P0, retarget), Ok(()));
     let missing = TowerId(99);
-    assert_eq!(run(&mut session, P0, Command::UpgradeTower { tower: missing }), Err(Rejection::NoSuchTower));
-    assert_eq!(run(&mut session, P0, Command::SellTower { tower: missing }), Err(Rejection::NoSuchTower));
+    assert_eq!(
+        run(&mut session, P0, Command::UpgradeTower { tower: missing }),
+        Err(Rejection::NoSuchTower)
+    );
+    assert_eq!(
+        run(&mut session, P0, Command::SellTower { tower: missing }),
+        Err(Rejection::NoSuchTower)
+    );
 }
 
 #[test]
 fn upgrades_run_out_and_cost_gold() {
     let mut session = open();
     let tower = place(&mut session, P0, 2, 2).unwrap();
-    assert_eq!(run(&mut session, P0, Command::UpgradeTower { tower }), Ok(()));
+    assert_eq!(
+        run(&mut session, P0, Command::UpgradeTower { tower }),
+        Ok(())
+    );
     assert_eq!(gold(&mut session, P0), 10);
     assert_eq!(
         run(&mut session, P0, Command::UpgradeTower { tower }),
-        Err(Rejection::NotEnoughGold { needed: 60, available: 10 })
+        Err(Rejection::NotEnoughGold {
+            needed: 60,
+            available: 10
+        })
     );
     let mut rich = open();
     let tower = place(&mut rich, P1, 2, 2).unwrap();
     // Sell-and-rebuild is not an upgrade path: a fresh tower starts at level 0.
     run(&mut rich, P1, Command::SellTower { tower }).unwrap();
-    assert_eq!(gold(&mut rich, P1), 75, "half of the 50 invested comes back");
-    assert_eq!(run(&mut rich, P1, Command::SellTower { tower }), Err(Rejection::NoSuchTower), "sold means gone");
+    assert_eq!(
+        gold(&mut rich, P1),
+        75,
+        "half of the 50 invested comes back"
+    );
+    assert_eq!(
+        run(&mut rich, P1, Command::SellTower { tower }),
+        Err(Rejection::NoSuchTower),
+        "sold means gone"
+    );
 }
 
 #[test]
 fn max_level_is_a_rejection() {
-    let content = common::content_with_gold(vec![("open", common::grid(&["#######", "S.....G", "#.....#", "#######"]))], 150);
+    let content = common::content_with_gold(
+        vec![(
+            "open",
+            common::grid(&["#######", "S.....G", "#.....#", "#######"]),
+        )],
+        150,
+    );
     let mut session = common::session(&content, "open", 1);
     let tower = place(&mut session, P0, 2, 2).unwrap();
     run(&mut session, P0, Command::UpgradeTower { tower }).unwrap();
     run(&mut session, P0, Command::UpgradeTower { tower }).unwrap();
-    assert_eq!(run(&mut session, P0, Command::UpgradeTower { tower }), Err(Rejection::MaxLevel));
+    assert_eq!(
+        run(&mut session, P0, Command::UpgradeTower { tower }),
+        Err(Rejection::MaxLevel)
+    );
 }
 
 #[test]
 fn ready_and_calling_waves() {
     let mut session = open();
     assert_eq!(run(&mut session, P0, Command::Ready), Ok(()));
-    assert_eq!(run(&mut session, P0, Command::Ready), Err(Rejection::AlreadyReady));
-    assert_eq!(session.summary().wave, 0, "one of two seats ready starts nothing");
+    assert_eq!(
+        run(&mut session, P0, Command::Ready),
+        Err(Rejection::AlreadyReady)
+    );
+    assert_eq!(
+        session.summary().wave,
+        0,
+        "one of two seats ready starts nothing"
+    );
     assert_eq!(run(&mut session, P1, Command::Ready), Ok(()));
     assert_eq!(session.summary().wave, 1, "all seats ready starts wave 1");
     let before = gold(&mut session, P1);
     assert_eq!(run(&mut session, P0, Command::CallNextWave), Ok(()));
-    assert!(gold(&mut session, P1) > before, "calling early pays every player");
+    assert!(
+        gold(&mut session, P1) > before,
+        "calling early pays every player"
+    );
     assert_eq!(run(&mut session, P0, Command::CallNextWave), Ok(()));
     assert_eq!(session.summary().wave, 3);
-    assert_eq!(run(&mut session, P0, Command::CallNextWave), Err(Rejection::NoMoreWaves));
+    assert_eq!(
+        run(&mut session, P0, Command::CallNextWave),
+        Err(Rejection::NoMoreWaves)
+    );
 }
 
 #[test]
@@ -177,12 +276,19 @@ fn defeat_ends_the_game_and_rejects_commands() {
     assert_eq!(session.outcome(), Some(Outcome::Defeat));
     let tick = session.tick();
     assert_eq!(place(&mut session, P0, 2, 2), Err(Rejection::GameOver));
-    assert_eq!(session.tick(), tick, "time stands still once the game is decided");
+    assert_eq!(
+        session.tick(),
+        tick,
+        "time stands still once the game is decided"
+    );
 }
 
 #[test]
 fn defended_small_map_is_won() {
-    let content = common::content(vec![("open", common::grid(&["#######", "S.....G", "#.....#", "#######"]))]);
+    let content = common::content(vec![(
+        "open",
+        common::grid(&["#######", "S.....G", "#.....#", "#######"]),
+    )]);
     let mut session = common::session(&content, "open", 1);
     place(&mut session, P0, 3, 2).unwrap();
     place(&mut session, P0, 4, 2).unwrap();

@@ -548,8 +548,9 @@ struct MapDraft {
     lives: u32,
 }
 
-/// Where each enemy and tower key was declared, for duplicate messages and
-/// reference checks.
+/// One load: files are checked in dependency order (towers, tribes, maps,
+/// waves, scenarios) so references resolve against what came before, and
+/// every problem lands in one shared report.
 #[derive(Default)]
 struct Loader {
     report: Vec<Diagnostic>,
@@ -1016,13 +1017,13 @@ impl Loader {
                 let interval = cx.number(&group, "interval", 0.0..=60.0, None);
                 let delay = cx.number(&group, "delay", 0.0..=3600.0, Some(0.0));
                 let spawn = cx.integer(&group, "spawn", 0..=(MAX_ENDPOINTS as i64 - 1), Some(0));
-                if let (Some(spawns), Some(value)) = (spawns, group.table.get("spawn")) {
-                    if spawn as usize >= spawns {
-                        cx.error(
-                            value.span().start,
-                            format!("spawn {spawn} does not exist: map `{map}` has {spawns} spawn(s), numbered from 0"),
-                        );
-                    }
+                if let (Some(spawns), Some(value)) = (spawns, group.table.get("spawn"))
+                    && spawn as usize >= spawns
+                {
+                    cx.error(
+                        value.span().start,
+                        format!("spawn {spawn} does not exist: map `{map}` has {spawns} spawn(s), numbered from 0"),
+                    );
                 }
                 groups.push(SpawnGroup {
                     enemy: EnemyKindId(to_u16(enemy)),
@@ -1071,18 +1072,25 @@ impl Loader {
         // check that the towers leave every spawn a way out.
         let grid = map.map(|m| &m.grid).filter(|g| !g.is_empty());
         let mut walkable = grid.map(Grid::walkable_mask).unwrap_or_default();
+        // A spawn the map itself cuts off is the map's problem, reported
+        // there; only blame towers for spawns that could reach a goal.
+        let open_spawns: Vec<bool> = grid.map_or(Vec::new(), |g| {
+            let reached = reaches_goal(g, &walkable);
+            g.spawns().iter().map(|s| reached[g.index(*s)]).collect()
+        });
         let mut placed = Vec::new();
         for tower in cx.tables(&tab, "tower", 0, 100_000, |i| format!("tower {}", i + 1)) {
             cx.known_keys(&tower, &["player", "kind", "x", "y", "level"]);
             let player_value = tower.table.get("player");
             let player = cx.integer(&tower, "player", 0..=7, None);
-            if let Some(value) = player_value {
-                if player >= i64::from(players) && players > 0 {
-                    cx.error(
-                        value.span().start,
-                        format!("player {player} does not exist: players are 0..{players}"),
-                    );
-                }
+            if let Some(value) = player_value
+                && player >= i64::from(players)
+                && players > 0
+            {
+                cx.error(
+                    value.span().start,
+                    format!("player {player} does not exist: players are 0..{players}"),
+                );
             }
             let kind = cx.string(&tower, "kind", true).and_then(|(name, at)| {
                 let found = towers.iter().position(|t| t.key == name);
@@ -1130,7 +1138,11 @@ impl Loader {
                 } else {
                     walkable[grid.index(cell)] = false;
                     let reached = reaches_goal(grid, &walkable);
-                    if let Some(spawn) = grid.spawns().iter().position(|s| !reached[grid.index(*s)])
+                    if let Some(spawn) = grid
+                        .spawns()
+                        .iter()
+                        .zip(&open_spawns)
+                        .position(|(s, open)| *open && !reached[grid.index(*s)])
                     {
                         cx.error(
                             at,
@@ -1323,6 +1335,8 @@ fn drawn_grid(cx: &mut Cx<'_>, value: &Spanned<DeValue<'_>>) -> Option<Grid> {
     for (y, (row_start, row)) in rows.iter().enumerate() {
         let count = row.chars().count();
         if count != width {
+            // Still read the row so its spawns and goals count: one short
+            // row should not also report a missing goal.
             cx.error(
                 at(*row_start),
                 format!(
@@ -1331,7 +1345,6 @@ fn drawn_grid(cx: &mut Cx<'_>, value: &Spanned<DeValue<'_>>) -> Option<Grid> {
                 ),
             );
             ok = false;
-            continue;
         }
         for (x, (byte, ch)) in row.char_indices().enumerate() {
             let cell = Cell::new(to_u16(x), to_u16(y));
@@ -1487,3 +1500,6 @@ fn reaches_goal(grid: &Grid, walkable: &[bool]) -> Vec<bool> {
     }
     reached
 }
+
+#[cfg(test)]
+mod tests;

@@ -60,7 +60,10 @@ pub fn content_with_gold(maps: Vec<(&str, Grid)>, start_gold: u32) -> Arc<Conten
     let towers = vec![TowerKind {
         key: "arrow".into(),
         name: "Arrow".into(),
-        targets: TargetFilter { ground: true, air: true },
+        targets: TargetFilter {
+            ground: true,
+            air: true,
+        },
         flight: Flight::Homing,
         sell_refund: 0.5,
         levels: vec![level(50), level(40), level(60)],
@@ -79,7 +82,13 @@ pub fn content_with_gold(maps: Vec<(&str, Grid)>, start_gold: u32) -> Arc<Conten
     }];
     let wave = Wave {
         duration: 10.0,
-        groups: vec![SpawnGroup { enemy: EnemyKindId(0), count: 3, interval: 1.0, delay: 0.0, spawn: 0 }],
+        groups: vec![SpawnGroup {
+            enemy: EnemyKindId(0),
+            count: 3,
+            interval: 1.0,
+            delay: 0.0,
+            spawn: 0,
+        }],
     };
     let maps = maps
         .into_iter()
@@ -100,7 +109,11 @@ pub fn content_with_gold(maps: Vec<(&str, Grid)>, start_gold: u32) -> Arc<Conten
     Arc::new(Content {
         towers,
         enemies,
-        tribes: vec![Tribe { key: "test".into(), name: "Test".into(), enemies: vec![EnemyKindId(0)] }],
+        tribes: vec![Tribe {
+            key: "test".into(),
+            name: "Test".into(),
+            enemies: vec![EnemyKindId(0)],
+        }],
         maps,
         scenarios: Vec::new(),
         version: 1,
@@ -109,7 +122,13 @@ pub fn content_with_gold(maps: Vec<(&str, Grid)>, start_gold: u32) -> Arc<Conten
 
 /// A session on `map` of `content`.
 pub fn session(content: &Arc<Content>, map: &str, players: u8) -> Session {
-    let config = SessionConfig { map: map.into(), scenario: None, players, seed: 1, tick_hz: 30 };
+    let config = SessionConfig {
+        map: map.into(),
+        scenario: None,
+        players,
+        seed: 1,
+        tick_hz: 30,
+    };
     Session::new(content.clone(), &config).unwrap()
 }
 
