@@ -49,7 +49,9 @@ fn reference_tick(c: &mut Criterion) {
 fn parallel_sessions(c: &mut Criterion) {
     const SESSIONS: usize = 1_000;
     let content = assets();
-    let mut sessions: Vec<Session> = (0..SESSIONS as u64).map(|seed| reference_session(&content, seed)).collect();
+    let mut sessions: Vec<Session> = (0..SESSIONS as u64)
+        .map(|seed| reference_session(&content, seed))
+        .collect();
     // Reaching the steady state takes about 14 million session-ticks: spent
     // here once, in parallel, and not timed.
     for _ in 0..STEADY_TICK {
@@ -58,7 +60,9 @@ fn parallel_sessions(c: &mut Criterion) {
     let mut group = c.benchmark_group("parallel_sessions");
     group.sample_size(10);
     group.throughput(Throughput::Elements(SESSIONS as u64));
-    group.bench_function("reference_x1000", |b| b.iter(|| step_all(black_box(&mut sessions))));
+    group.bench_function("reference_x1000", |b| {
+        b.iter(|| step_all(black_box(&mut sessions)))
+    });
     group.finish();
 }
 

@@ -69,7 +69,7 @@ impl ScriptedPlayer {
     /// session's current one.
     pub fn think(&mut self, session: &Session, snapshot: &Snapshot) -> Option<Command> {
         if snapshot.outcome.is_some()
-            || (snapshot.tick + u64::from(self.player.0)) % THINK_EVERY != 0
+            || !(snapshot.tick + u64::from(self.player.0)).is_multiple_of(THINK_EVERY)
         {
             return None;
         }
@@ -120,7 +120,7 @@ impl ScriptedPlayer {
             return Some(Command::UpgradeTower { tower });
         }
         let calm = snapshot.enemies.is_empty() && snapshot.wave > 0;
-        (self.player.0 == 0 && calm && self.rng.next_u32() % 4 == 0)
+        (self.player.0 == 0 && calm && self.rng.next_u32().is_multiple_of(4))
             .then_some(Command::CallNextWave)
     }
 

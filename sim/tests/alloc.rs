@@ -17,13 +17,22 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 #[test]
 fn steady_ticks_do_not_allocate_per_entity() {
     let content = common::assets();
-    let config = SessionConfig { map: "reference".into(), scenario: Some("reference".into()), players: 8, seed: 7, tick_hz: 30 };
+    let config = SessionConfig {
+        map: "reference".into(),
+        scenario: Some("reference".into()),
+        players: 8,
+        seed: 7,
+        tick_hz: 30,
+    };
     let mut session = Session::new(content, &config).unwrap();
     while session.tick() < 12_000 {
         session.step();
     }
     let enemies = session.summary().enemies;
-    assert!(enemies >= 50, "the steady state should be busy, found {enemies} enemies");
+    assert!(
+        enemies >= 50,
+        "the steady state should be busy, found {enemies} enemies"
+    );
     const TICKS: u64 = 300;
     let region = Region::new(GLOBAL);
     for _ in 0..TICKS {

@@ -52,7 +52,7 @@ fn play(session: &mut Session, script: &[(u64, u8, Command)], reverse: bool) -> 
             session.submit(PlayerId(player), command);
         }
         session.step();
-        if session.tick() % 100 == 0 {
+        if session.tick().is_multiple_of(100) {
             hashes.push(session.state_hash());
         }
     }
@@ -60,7 +60,13 @@ fn play(session: &mut Session, script: &[(u64, u8, Command)], reverse: bool) -> 
 }
 
 fn config(seed: u64) -> SessionConfig {
-    SessionConfig { map: "small".into(), scenario: None, players: PLAYERS, seed, tick_hz: 30 }
+    SessionConfig {
+        map: "small".into(),
+        scenario: None,
+        players: PLAYERS,
+        seed,
+        tick_hz: 30,
+    }
 }
 
 proptest! {
@@ -96,7 +102,10 @@ fn seeds_change_the_game() {
         play(&mut session, &[], false);
         hashes.push(session.state_hash());
     }
-    assert_ne!(hashes[0], hashes[1], "the seed must reach the state (spawn jitter)");
+    assert_ne!(
+        hashes[0], hashes[1],
+        "the seed must reach the state (spawn jitter)"
+    );
 }
 
 #[test]
@@ -104,7 +113,10 @@ fn a_log_with_other_content_is_refused() {
     let content = common::assets();
     let mut log = CommandLog::new(&content, config(1));
     log.content_version ^= 1;
-    assert!(matches!(log.replay(content), Err(rampart_sim::log::LogError::ContentMismatch { .. })));
+    assert!(matches!(
+        log.replay(content),
+        Err(rampart_sim::log::LogError::ContentMismatch { .. })
+    ));
 }
 
 #[test]
@@ -112,5 +124,8 @@ fn malformed_logs_name_the_line() {
     let content = common::assets();
     let text = "rampart-log 1\ncontent 00000000000000ff\nmap small\nplayers 1\nseed 1\ntick-hz 30\n0 p0 place nosuchtower 1 1\n";
     let error = CommandLog::parse(text, &content).unwrap_err().to_string();
-    assert!(error.contains("line 7") && error.contains("nosuchtower"), "{error}");
+    assert!(
+        error.contains("line 7") && error.contains("nosuchtower"),
+        "{error}"
+    );
 }
