@@ -1,0 +1,88 @@
+//! Checks of the repository itself, run with the tests so they cannot rot:
+//! the simulation depends on no IO crate, every Rust file says what it is
+//! for, and no test is switched off.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use rampart_tests::workspace_root;
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            if path
+                .file_name()
+                .is_some_and(|name| name != "target" && !name.to_string_lossy().starts_with('.'))
+            {
+                rust_files(&path, out);
+            }
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn workspace_rust_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for krate in ["sim", "server", "benches", "tests"] {
+        rust_files(&workspace_root().join(krate), &mut files);
+    }
+    assert!(files.len() > 20, "found only {} Rust files", files.len());
+    files
+}
+
+#[test]
+fn sim_depends_on_no_io_crate() {
+    let manifest = std::fs::read_to_string(workspace_root().join("sim/Cargo.toml")).unwrap();
+    let dependencies = manifest
+        .split("[dependencies]")
+        .nth(1)
+        .unwrap()
+        .split("\n[")
+        .next()
+        .unwrap();
+    for io in [
+        "tokio",
+        "renet",
+        "redis",
+        "diesel",
+        "axum",
+        "hyper",
+        "reqwest",
+        "mio",
+        "tracing-subscriber",
+    ] {
+        assert!(
+            !dependencies
+                .lines()
+                .any(|line| line.trim_start().starts_with(io)),
+            "sim must not depend on `{io}`: the simulation knows nothing of IO"
+        );
+    }
+}
+
+#[test]
+fn every_rust_file_starts_with_a_module_doc() {
+    for file in workspace_rust_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            text.starts_with("//!"),
+            "{} must start with a `//!` line saying what it is for",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn no_test_is_ignored() {
+    let marker = ["#[", "ignore"].concat();
+    for file in workspace_rust_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            !text.contains(&marker),
+            "{} switches a test off; fix or delete it instead",
+            file.display()
+        );
+    }
+}
