@@ -1,0 +1,426 @@
+//! The session host: many sessions in one process, stepped on a fixed clock.
+//!
+//! One dedicated thread owns every session and the clock. Each tick it
+//! drains the control inbox (create, join, leave, commands, end, drain) fed
+//! by the async side, steps every running session in parallel on a rayon
+//! pool (each session single-threaded inside, each step behind
+//! `catch_unwind`), then publishes a read-only view for the HTTP API. No lock
+//! is held across a session step: the published view is swapped in after
+//! the step, and requests reach sessions only through the bounded inbox.
+
+mod handover;
+mod hosted;
+mod tick;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rampart_sim::{Command, Content, Event, PlayerId};
+use serde::{Deserialize, Serialize, Serializer};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+pub use handover::{FileHandOver, HandOver, HandOverError, HandOverRecord};
+
+/// A session's id: random, unique across instances, shown as 16 hex digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u64);
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl FromStr for SessionId {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        u64::from_str_radix(text, 16).map(SessionId)
+    }
+}
+
+impl Serialize for SessionId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Where a session is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    /// Waiting for its seats to fill; not ticking.
+    Lobby,
+    /// Ticking.
+    Running,
+    /// Over; its record is kept for a while.
+    Ended,
+}
+
+fn default_max_players() -> u8 {
+    4
+}
+
+/// What `POST /v1/sessions` asks for.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSession {
+    /// Map key.
+    pub map: String,
+    /// Seats, 1 to 8.
+    #[serde(default = "default_max_players")]
+    pub max_players: u8,
+    /// Seats filled by scripted players at once.
+    #[serde(default)]
+    pub bots: u8,
+    /// Hidden from the public session list.
+    #[serde(default)]
+    pub private: bool,
+    /// Seed; random when absent.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Scenario key (pre-built towers); its map must be `map`.
+    #[serde(default)]
+    pub scenario: Option<String>,
+}
+
+/// A session as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionInfo {
+    /// Id.
+    pub id: SessionId,
+    /// Map key.
+    pub map: Arc<str>,
+    /// Lifecycle state.
+    pub state: SessionState,
+    /// Seats.
+    pub max_players: u8,
+    /// Seats taken by connected people.
+    pub players: u8,
+    /// Seats played by scripted players.
+    pub bots: u8,
+    /// Hidden from the public list.
+    pub private: bool,
+    /// Waves started.
+    pub wave: u32,
+    /// Lives left.
+    pub lives: u32,
+    /// Ticks stepped.
+    pub tick: u64,
+    /// Enemies alive.
+    pub enemies: u32,
+    /// Towers standing.
+    pub towers: u32,
+    /// `victory` or `defeat` once decided.
+    pub outcome: Option<&'static str>,
+    /// Why it ended: `victory`, `defeat`, `ended_by_admin`, `idle`, `crashed`, `drained`.
+    pub end_reason: Option<&'static str>,
+    /// Creation time, Unix milliseconds.
+    pub created_unix_ms: u64,
+}
+
+/// Why the host refused a request.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// At capacity.
+    #[error("instance is full ({max} sessions)")]
+    Full {
+        /// The configured maximum.
+        max: usize,
+    },
+    /// Ticks are running late: new sessions would make existing ones suffer.
+    #[error("instance is overloaded: ticks are running late")]
+    Overloaded,
+    /// Shutting down.
+    #[error("server is draining")]
+    Draining,
+    /// Unknown (or long-ended) session.
+    #[error("no such session")]
+    NotFound,
+    /// The request names unknown content or is out of range.
+    #[error("{0}")]
+    Invalid(String),
+    /// Every seat is taken.
+    #[error("session is full")]
+    SessionFull,
+    /// The host thread is gone.
+    #[error("session host stopped")]
+    Stopped,
+}
+
+/// Counts for readiness and the API.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct HostStatus {
+    /// Sessions waiting for players.
+    pub lobby: usize,
+    /// Sessions ticking.
+    pub running: usize,
+    /// Ended sessions still remembered.
+    pub ended: usize,
+    /// Seats held by connected people and bots.
+    pub players_connected: usize,
+    /// Capacity.
+    pub max_sessions: usize,
+    /// Shutting down.
+    pub draining: bool,
+    /// The recent slowest ticks fit the tick budget.
+    pub ticks_on_time: bool,
+    /// Host ticks since start.
+    pub tick: u64,
+    /// Sessions that panicked since start.
+    pub crashed: u64,
+}
+
+/// What a session tells the players watching it (the seam the network
+/// transports subscribe to).
+#[derive(Clone, Debug)]
+pub enum SessionNotice {
+    /// The events of one tick (only sent for ticks that had any).
+    Events {
+        /// The tick they happened in.
+        tick: u64,
+        /// In order.
+        events: Arc<[Event]>,
+    },
+    /// The server is shutting down; the session is being handed over.
+    Draining,
+    /// The session ended.
+    Ended {
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+/// The host's tunables.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// Capacity.
+    pub max_sessions: usize,
+    /// Tick rate.
+    pub tick_hz: u32,
+    /// A session with no connected person this long ends (bot-only sessions excepted).
+    pub idle_timeout: Duration,
+    /// A tick whose work exceeds this share of the period counts as late.
+    pub overrun_budget_pct: u32,
+    /// Ended sessions remembered for the API.
+    pub ended_kept: usize,
+}
+
+/// What a drain did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Sessions that were live when the drain began.
+    pub sessions: usize,
+    /// Handed to the store.
+    pub handed_over: usize,
+    /// Whose hand-over failed.
+    pub failed: usize,
+}
+
+/// Requests from the async side to the tick thread.
+pub(crate) enum Control {
+    Create {
+        request: CreateSession,
+        reply: oneshot::Sender<Result<SessionInfo, HostError>>,
+    },
+    End {
+        id: SessionId,
+        reply: oneshot::Sender<Result<SessionInfo, HostError>>,
+    },
+    Join {
+        id: SessionId,
+        reply: oneshot::Sender<Result<PlayerId, HostError>>,
+    },
+    Leave {
+        id: SessionId,
+        player: PlayerId,
+    },
+    Submit {
+        id: SessionId,
+        player: PlayerId,
+        command: Command,
+    },
+    Subscribe {
+        id: SessionId,
+        reply: oneshot::Sender<Result<broadcast::Receiver<SessionNotice>, HostError>>,
+    },
+    Drain {
+        reply: oneshot::Sender<DrainReport>,
+    },
+    #[cfg(test)]
+    InjectPanic {
+        id: SessionId,
+    },
+}
+
+/// What the tick thread publishes after each tick for readers.
+#[derive(Default)]
+pub(crate) struct Published {
+    sessions: Vec<SessionInfo>,
+    status: HostStatus,
+}
+
+/// A cheap, cloneable handle to the host for the async side.
+#[derive(Clone)]
+pub struct HostHandle {
+    control: mpsc::Sender<Control>,
+    published: Arc<RwLock<Published>>,
+    draining: Arc<AtomicBool>,
+}
+
+/// How many control messages may wait for the tick thread.
+const INBOX_CAPACITY: usize = 4096;
+
+impl HostHandle {
+    /// Starts the host's tick thread.
+    ///
+    /// # Errors
+    /// If the thread or its rayon pool cannot be started.
+    pub fn spawn(
+        content: Arc<Content>,
+        config: HostConfig,
+        hand_over: Box<dyn HandOver>,
+    ) -> std::io::Result<Self> {
+        let (control, inbox) = mpsc::channel(INBOX_CAPACITY);
+        let published = Arc::new(RwLock::new(Published::default()));
+        tick::spawn(content, config, hand_over, inbox, published.clone())?;
+        Ok(Self {
+            control,
+            published,
+            draining: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Control,
+    ) -> Result<T, HostError> {
+        let (reply, answer) = oneshot::channel();
+        self.control
+            .send(make(reply))
+            .await
+            .map_err(|_| HostError::Stopped)?;
+        answer.await.map_err(|_| HostError::Stopped)
+    }
+
+    /// Creates a session; bot seats are filled at once.
+    ///
+    /// # Errors
+    /// Full, overloaded, draining, or an invalid request.
+    pub async fn create(&self, request: CreateSession) -> Result<SessionInfo, HostError> {
+        if self.draining.load(Ordering::Relaxed) {
+            return Err(HostError::Draining);
+        }
+        self.ask(|reply| Control::Create { request, reply }).await?
+    }
+
+    /// Ends a session now (its record is kept).
+    ///
+    /// # Errors
+    /// If the session is unknown.
+    pub async fn end(&self, id: SessionId) -> Result<SessionInfo, HostError> {
+        self.ask(|reply| Control::End { id, reply }).await?
+    }
+
+    /// Takes a free seat.
+    ///
+    /// # Errors
+    /// If the session is unknown, ended or full.
+    pub async fn join(&self, id: SessionId) -> Result<PlayerId, HostError> {
+        self.ask(|reply| Control::Join { id, reply }).await?
+    }
+
+    /// Frees a seat's connection (its towers and gold stay).
+    pub async fn leave(&self, id: SessionId, player: PlayerId) {
+        let _ = self.control.send(Control::Leave { id, player }).await;
+    }
+
+    /// Queues a command for the session's next tick; its result arrives as
+    /// an event on the session's notices.
+    ///
+    /// # Errors
+    /// If the host is gone.
+    pub async fn submit(
+        &self,
+        id: SessionId,
+        player: PlayerId,
+        command: Command,
+    ) -> Result<(), HostError> {
+        self.control
+            .send(Control::Submit {
+                id,
+                player,
+                command,
+            })
+            .await
+            .map_err(|_| HostError::Stopped)
+    }
+
+    /// Subscribes to a session's notices.
+    ///
+    /// # Errors
+    /// If the session is unknown or ended.
+    pub async fn subscribe(
+        &self,
+        id: SessionId,
+    ) -> Result<broadcast::Receiver<SessionNotice>, HostError> {
+        self.ask(|reply| Control::Subscribe { id, reply }).await?
+    }
+
+    /// Marks the host as shutting down at once: readiness turns false and
+    /// new sessions are refused, while sessions keep ticking until
+    /// [`Self::drain`].
+    pub fn begin_drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Stops admitting, tells every session, hands each to the store, and
+    /// stops the tick thread.
+    ///
+    /// # Errors
+    /// If the host is already gone.
+    pub async fn drain(&self) -> Result<DrainReport, HostError> {
+        self.begin_drain();
+        self.ask(|reply| Control::Drain { reply }).await
+    }
+
+    #[cfg(test)]
+    pub(crate) async fn inject_panic(&self, id: SessionId) {
+        let _ = self.control.send(Control::InjectPanic { id }).await;
+    }
+
+    /// Every session the host knows, live ones and recently ended, newest first.
+    pub fn list(&self) -> Vec<SessionInfo> {
+        self.published
+            .read()
+            .map(|published| published.sessions.clone())
+            .unwrap_or_default()
+    }
+
+    /// One session.
+    pub fn get(&self, id: SessionId) -> Option<SessionInfo> {
+        let published = self.published.read().ok()?;
+        published
+            .sessions
+            .iter()
+            .find(|session| session.id == id)
+            .cloned()
+    }
+
+    /// Counts for readiness.
+    pub fn status(&self) -> HostStatus {
+        let mut status = self
+            .published
+            .read()
+            .map(|published| published.status.clone())
+            .unwrap_or_default();
+        status.draining |= self.draining.load(Ordering::Relaxed);
+        status
+    }
+}
+
+#[cfg(test)]
+mod tests;
