@@ -52,12 +52,20 @@ pub struct FlowField {
     padded_width: usize,
     /// Padded walkability: the border is always `false`.
     open: Vec<bool>,
-    /// Padded distances in cost units, [`UNREACHED`] if not reached.
+    /// Padded distances in cost units: [`UNREACHED`] for open cells not
+    /// reached, 0 for goals and also for blocked cells, so that relaxing a
+    /// blocked neighbour never succeeds and needs no separate test.
     dist: Vec<u32>,
     /// Padded next-step direction (index into [`MOVES`]), or [`NO_STEP`].
     step: Vec<u8>,
-    /// Circular bucket queue of padded indices, indexed by distance mod [`BUCKETS`].
-    buckets: Vec<Vec<u32>>,
+    /// The circular bucket queue: [`BUCKETS`] buckets of `bucket_capacity`
+    /// padded indices each, stored back to back; bucket `b` holds the cells
+    /// whose tentative distance is the one pending value congruent to `b`.
+    queue: Vec<u32>,
+    /// Entries in each bucket.
+    lens: [usize; BUCKETS],
+    /// Slots per bucket in `queue`.
+    bucket_capacity: usize,
 }
 
 impl FlowField {
@@ -69,20 +77,20 @@ impl FlowField {
         let padded_len = padded_width * (usize::from(height) + 2);
         // A Dijkstra wavefront on a grid is about as long as the perimeter,
         // and one bucket holds only the cells of one exact distance, so this
-        // covers ordinary maps without the buckets ever growing. They keep
-        // whatever capacity they reach, so even unusual maps settle after
-        // their first computation.
+        // covers ordinary maps without the queue ever growing. It keeps
+        // whatever size it reaches, so even unusual maps settle after their
+        // first computation.
         let bucket_capacity = 2 * (usize::from(width) + usize::from(height)) + 16;
         Self {
             width,
             height,
             padded_width,
             open: vec![false; padded_len],
-            dist: vec![UNREACHED; padded_len],
+            dist: vec![0; padded_len],
             step: vec![NO_STEP; padded_len],
-            buckets: (0..BUCKETS)
-                .map(|_| Vec::with_capacity(bucket_capacity))
-                .collect(),
+            queue: vec![0; BUCKETS * bucket_capacity],
+            lens: [0; BUCKETS],
+            bucket_capacity,
         }
     }
 
@@ -107,8 +115,6 @@ impl FlowField {
         let height = usize::from(self.height);
         let pw = self.padded_width;
 
-        self.dist.fill(UNREACHED);
-        self.step.fill(NO_STEP);
         self.open.fill(false);
         if width > 0 {
             for (y, row) in walkable.chunks(width).take(height).enumerate() {
@@ -116,91 +122,114 @@ impl FlowField {
                 self.open[start..start + row.len()].copy_from_slice(row);
             }
         }
-        for bucket in &mut self.buckets {
-            bucket.clear();
+        for (d, &open) in self.dist.iter_mut().zip(&self.open) {
+            *d = if open { UNREACHED } else { 0 };
         }
+        self.step.fill(NO_STEP);
+        self.lens = [0; BUCKETS];
 
-        // Occupancy bit per bucket, so empty distances are skipped in O(1).
-        let mut occupied: u128 = 0;
-        let mut pending: usize = 0;
         for &goal in goals {
             if goal >= width * height {
                 continue;
             }
             let p = (goal / width + 1) * pw + goal % width + 1;
             if self.open[p] && self.dist[p] != 0 {
+                if self.lens[0] == self.bucket_capacity {
+                    self.grow();
+                }
                 self.dist[p] = 0;
-                self.buckets[0].push(p as u32);
-                occupied |= 1;
-                pending += 1;
+                self.queue[self.lens[0]] = p as u32;
+                self.lens[0] += 1;
             }
         }
+        // Occupancy bit per bucket, so empty distances are skipped in O(1).
+        let mut occupied: u128 = u128::from(self.lens[0] > 0);
 
-        // Neighbour offsets in the padded grid, in MOVES order.
-        let offsets: [isize; 8] = MOVES.map(|m| m.dx as isize + m.dy as isize * pw as isize);
-        let costs: [u32; 8] = MOVES.map(|m| {
-            if m.diagonal() {
-                DIAGONAL_COST
-            } else {
-                STRAIGHT_COST
-            }
-        });
-        // For a relaxation u -> v along MOVES[i], v steps back along REVERSE[i].
-        let reverse: [u8; 8] = REVERSE;
-
-        let mut current: usize = 0; // bucket index of `distance`
+        let mut current: usize = 0; // bucket of `distance`
         let mut distance: u32 = 0;
-        while pending > 0 {
-            // Find the next non-empty bucket at or after `current`, circularly.
+        while occupied != 0 {
+            // The next non-empty bucket at or after `current`, circularly;
+            // every pending distance lies within one turn of the ring.
             let ahead = occupied >> current;
             let next_bucket = if ahead != 0 {
                 current + ahead.trailing_zeros() as usize
             } else {
                 occupied.trailing_zeros() as usize
             };
-            let advance = (next_bucket + BUCKETS - current) % BUCKETS;
-            distance += advance as u32;
+            distance += ((next_bucket + BUCKETS - current) % BUCKETS) as u32;
             current = next_bucket;
 
-            // Relaxations from `distance` land in other buckets (every cost is
-            // between 1 and BUCKETS - 1), so this bucket can be taken out while
-            // the others grow, and put back with its capacity intact.
-            let mut bucket = std::mem::take(&mut self.buckets[current]);
-            occupied &= !(1u128 << current);
-            pending -= bucket.len();
-            for &cell in &bucket {
-                let u = cell as usize;
-                if self.dist[u] != distance {
-                    continue; // stale entry: the cell was improved later
+            // Every relaxation from `distance` lands `STRAIGHT_COST` or
+            // `DIAGONAL_COST` buckets ahead, never in this one, so this
+            // bucket's entries stay put while those two grow.
+            let straight_bucket = (current + STRAIGHT_COST as usize) % BUCKETS;
+            let diagonal_bucket = (current + DIAGONAL_COST as usize) % BUCKETS;
+            let straight_distance = distance + STRAIGHT_COST;
+            let diagonal_distance = distance + DIAGONAL_COST;
+            let (sb, db) = (straight_bucket, diagonal_bucket);
+            let mut queued = Queued {
+                straight: self.lens[sb],
+                diagonal: self.lens[db],
+            };
+            let count = self.lens[current];
+            let mut k = 0;
+            while k < count {
+                // Each settled cell pushes at most four entries into each of
+                // the two buckets, and pushes are unconditional writes, so
+                // run only as many cells as surely fit before checking again.
+                let cap = self.bucket_capacity;
+                let room = (cap - queued.straight).min(cap - queued.diagonal) / 4;
+                if room == 0 {
+                    (self.lens[sb], self.lens[db]) = (queued.straight, queued.diagonal);
+                    self.grow();
+                    continue;
                 }
-                let n = self.open[u - pw];
-                let s = self.open[u + pw];
-                let w = self.open[u - 1];
-                let e = self.open[u + 1];
-                // MOVES order: E, S, W, N, SE, SW, NW, NE.
-                let allowed = [e, s, w, n, s && e, s && w, n && w, n && e];
-                for i in 0..8 {
-                    if !allowed[i] {
-                        continue;
+                let end = count.min(k + room);
+                let ctx = Relax {
+                    padded_width: pw,
+                    straight_base: sb * cap,
+                    diagonal_base: db * cap,
+                    straight_distance,
+                    diagonal_distance,
+                };
+                let base = current * cap;
+                for slot in base + k..base + end {
+                    let u = self.queue[slot] as usize;
+                    if self.dist[u] != distance {
+                        continue; // stale entry: the cell was improved later
                     }
-                    let v = u.wrapping_add_signed(offsets[i]);
-                    if !self.open[v] {
-                        continue;
-                    }
-                    let nd = distance + costs[i];
-                    if nd < self.dist[v] {
-                        self.dist[v] = nd;
-                        self.step[v] = reverse[i];
-                        let b = (current + costs[i] as usize) % BUCKETS;
-                        self.buckets[b].push(v as u32);
-                        occupied |= 1u128 << b;
-                        pending += 1;
-                    }
+                    ctx.relax(
+                        u,
+                        &self.open,
+                        &mut self.dist,
+                        &mut self.step,
+                        &mut self.queue,
+                        &mut queued,
+                    );
                 }
+                k = end;
             }
-            bucket.clear();
-            self.buckets[current] = bucket;
+            (self.lens[sb], self.lens[db]) = (queued.straight, queued.diagonal);
+            self.lens[current] = 0;
+            occupied &= !(1u128 << current);
+            occupied |= u128::from(self.lens[straight_bucket] > 0) << straight_bucket;
+            occupied |= u128::from(self.lens[diagonal_bucket] > 0) << diagonal_bucket;
         }
+    }
+
+    /// Doubles every bucket's capacity, keeping its entries. Only maps with
+    /// unusually many cells at one exact distance get here, and the larger
+    /// queue is kept for later computations.
+    #[cold]
+    fn grow(&mut self) {
+        let old = self.bucket_capacity;
+        let new = old * 2;
+        let mut queue = vec![0; BUCKETS * new];
+        for (b, &len) in self.lens.iter().enumerate() {
+            queue[b * new..b * new + len].copy_from_slice(&self.queue[b * old..b * old + len]);
+        }
+        self.queue = queue;
+        self.bucket_capacity = new;
     }
 
     /// Padded index of row-major `index`, or `None` if it is off the map.
@@ -217,8 +246,9 @@ impl FlowField {
     /// enemies by progress; `None` if no goal can be reached or the index is
     /// off the map.
     pub fn distance(&self, index: usize) -> Option<u32> {
-        let d = self.dist[self.padded(index)?];
-        (d != UNREACHED).then_some(d)
+        let p = self.padded(index)?;
+        let d = self.dist[p];
+        (self.open[p] && d != UNREACHED).then_some(d)
     }
 
     /// The neighbour an enemy on `index` should step to; `None` at a goal, on
@@ -261,6 +291,86 @@ impl FlowField {
             at = m.apply(at, usize::from(self.width));
         }
         None
+    }
+}
+
+/// Entries in the two buckets the current distance relaxes into, kept in
+/// registers rather than in [`FlowField::lens`] while a bucket is processed
+/// (through memory, each push would wait on the previous one's store).
+struct Queued {
+    straight: usize,
+    diagonal: usize,
+}
+
+/// What relaxing from one distance needs besides the arrays.
+struct Relax {
+    padded_width: usize,
+    /// Start in the queue of the bucket `straight_distance` falls in.
+    straight_base: usize,
+    /// Start in the queue of the bucket `diagonal_distance` falls in.
+    diagonal_base: usize,
+    straight_distance: u32,
+    diagonal_distance: u32,
+}
+
+impl Relax {
+    /// Relaxes the eight edges out of settled padded cell `u`, in [`MOVES`]
+    /// order (E, S, W, N, SE, SW, NW, NE) so ties always resolve the same way.
+    ///
+    /// Written without data-dependent branches: on maps with scattered
+    /// obstacles, mispredicted "is it open / is it better" branches would
+    /// otherwise dominate the running time. Blocked cells hold distance 0,
+    /// so they are never improved; a diagonal whose corner is blocked gets
+    /// an infinite candidate instead; every push writes its slot and only
+    /// advances the length when the cell improved.
+    #[inline(always)]
+    fn relax(
+        &self,
+        u: usize,
+        open: &[bool],
+        dist: &mut [u32],
+        step: &mut [u8],
+        queue: &mut [u32],
+        queued: &mut Queued,
+    ) {
+        let pw = self.padded_width;
+        let e = open[u + 1];
+        let s = open[u + pw];
+        let w = open[u - 1];
+        let n = open[u - pw];
+        let straight = [
+            (u + 1, REVERSE[0]),
+            (u + pw, REVERSE[1]),
+            (u - 1, REVERSE[2]),
+            (u - pw, REVERSE[3]),
+        ];
+        for (v, back) in straight {
+            let old = dist[v];
+            let better = self.straight_distance < old;
+            dist[v] = if better { self.straight_distance } else { old };
+            step[v] = if better { back } else { step[v] };
+            queue[self.straight_base + queued.straight] = v as u32;
+            queued.straight += usize::from(better);
+        }
+        let diagonal = [
+            (u + pw + 1, s && e, REVERSE[4]),
+            (u + pw - 1, s && w, REVERSE[5]),
+            (u - pw - 1, n && w, REVERSE[6]),
+            (u - pw + 1, n && e, REVERSE[7]),
+        ];
+        for (v, corners_open, back) in diagonal {
+            let candidate = if corners_open {
+                self.diagonal_distance
+            } else {
+                UNREACHED
+            };
+            let old = dist[v];
+            let better = candidate < old;
+            dist[v] = if better { candidate } else { old };
+            step[v] = if better { back } else { step[v] };
+            queue[self.diagonal_base + queued.diagonal] = v as u32;
+            queued.diagonal += usize::from(better);
+        }
     }
 }
 
