@@ -16,7 +16,7 @@
 //! Internally the grid is padded with a one-cell blocked border so the inner
 //! loop needs no bounds tests for the eight neighbours.
 
-use super::{MOVES, SQRT_2};
+use super::{MOVES, Move, SQRT_2};
 
 /// Cost of a straight (orthogonal) step, in the field's integer cost units.
 ///
@@ -36,9 +36,6 @@ const BUCKETS: usize = DIAGONAL_COST as usize + 1;
 /// Distance marker for cells the search has not reached.
 const UNREACHED: u32 = u32::MAX;
 
-/// Direction marker for goals and unreachable cells.
-const NO_STEP: u8 = u8::MAX;
-
 /// Distance to the nearest goal and the next step toward it, for every cell.
 ///
 /// Built once per map size with [`FlowField::new`] and refreshed with
@@ -56,8 +53,6 @@ pub struct FlowField {
     /// reached, 0 for goals and also for blocked cells, so that relaxing a
     /// blocked neighbour never succeeds and needs no separate test.
     dist: Vec<u32>,
-    /// Padded next-step direction (index into [`MOVES`]), or [`NO_STEP`].
-    step: Vec<u8>,
     /// The circular bucket queue: [`BUCKETS`] buckets of `bucket_capacity`
     /// padded indices each, stored back to back; bucket `b` holds the cells
     /// whose tentative distance is the one pending value congruent to `b`.
@@ -87,7 +82,6 @@ impl FlowField {
             padded_width,
             open: vec![false; padded_len],
             dist: vec![0; padded_len],
-            step: vec![NO_STEP; padded_len],
             queue: vec![0; BUCKETS * bucket_capacity],
             lens: [0; BUCKETS],
             bucket_capacity,
@@ -125,7 +119,6 @@ impl FlowField {
         for (d, &open) in self.dist.iter_mut().zip(&self.open) {
             *d = if open { UNREACHED } else { 0 };
         }
-        self.step.fill(NO_STEP);
         self.lens = [0; BUCKETS];
 
         for &goal in goals {
@@ -198,14 +191,7 @@ impl FlowField {
                     if self.dist[u] != distance {
                         continue; // stale entry: the cell was improved later
                     }
-                    ctx.relax(
-                        u,
-                        &self.open,
-                        &mut self.dist,
-                        &mut self.step,
-                        &mut self.queue,
-                        &mut queued,
-                    );
+                    ctx.relax(u, &self.open, &mut self.dist, &mut self.queue, &mut queued);
                 }
                 k = end;
             }
@@ -254,10 +240,37 @@ impl FlowField {
     /// The neighbour an enemy on `index` should step to; `None` at a goal, on
     /// an unreachable cell or off the map, so walkers stop instead of
     /// wandering.
+    ///
+    /// Derived from the distances on demand (eight neighbour checks) rather
+    /// than stored by [`FlowField::compute`], which keeps the search's inner
+    /// loop to distances alone. The step is the first legal neighbour, in
+    /// [`MOVES`] order, that is exactly one edge cost closer to a goal, so
+    /// ties always break the same way.
     pub fn next(&self, index: usize) -> Option<usize> {
-        let step = *self.step.get(self.padded(index)?)?;
-        let m = MOVES.get(usize::from(step))?;
+        let m = self.step(self.padded(index)?)?;
         Some(m.apply(index, usize::from(self.width)))
+    }
+
+    /// The move from padded cell `p` to its next cell, if it has one.
+    fn step(&self, p: usize) -> Option<Move> {
+        let d = self.dist[p];
+        if !self.open[p] || d == UNREACHED || d == 0 {
+            return None;
+        }
+        let pw = self.padded_width as isize;
+        let at = |dx: i8, dy: i8| p.wrapping_add_signed(isize::from(dx) + isize::from(dy) * pw);
+        MOVES.into_iter().find(|m| {
+            let v = at(m.dx, m.dy);
+            let cost = if m.diagonal() {
+                DIAGONAL_COST
+            } else {
+                STRAIGHT_COST
+            };
+            self.open[v]
+                && (!m.diagonal() || (self.open[at(m.dx, 0)] && self.open[at(0, m.dy)]))
+                && self.dist[v] != UNREACHED
+                && self.dist[v] + cost == d
+        })
     }
 
     /// Whether any goal can be reached from `index`, which tower placement
@@ -280,7 +293,7 @@ impl FlowField {
         let max_steps = usize::from(self.width) * usize::from(self.height);
         for _ in 0..max_steps {
             let p = self.padded(at)?;
-            let Some(m) = MOVES.get(usize::from(self.step[p])) else {
+            let Some(m) = self.step(p) else {
                 return Some(straight as f64 + diagonal as f64 * SQRT_2);
             };
             if m.diagonal() {
@@ -329,7 +342,6 @@ impl Relax {
         u: usize,
         open: &[bool],
         dist: &mut [u32],
-        step: &mut [u8],
         queue: &mut [u32],
         queued: &mut Queued,
     ) {
@@ -338,27 +350,20 @@ impl Relax {
         let s = open[u + pw];
         let w = open[u - 1];
         let n = open[u - pw];
-        let straight = [
-            (u + 1, REVERSE[0]),
-            (u + pw, REVERSE[1]),
-            (u - 1, REVERSE[2]),
-            (u - pw, REVERSE[3]),
-        ];
-        for (v, back) in straight {
+        for v in [u + 1, u + pw, u - 1, u - pw] {
             let old = dist[v];
             let better = self.straight_distance < old;
             dist[v] = if better { self.straight_distance } else { old };
-            step[v] = if better { back } else { step[v] };
             queue[self.straight_base + queued.straight] = v as u32;
             queued.straight += usize::from(better);
         }
         let diagonal = [
-            (u + pw + 1, s && e, REVERSE[4]),
-            (u + pw - 1, s && w, REVERSE[5]),
-            (u - pw - 1, n && w, REVERSE[6]),
-            (u - pw + 1, n && e, REVERSE[7]),
+            (u + pw + 1, s && e),
+            (u + pw - 1, s && w),
+            (u - pw - 1, n && w),
+            (u - pw + 1, n && e),
         ];
-        for (v, corners_open, back) in diagonal {
+        for (v, corners_open) in diagonal {
             let candidate = if corners_open {
                 self.diagonal_distance
             } else {
@@ -367,26 +372,8 @@ impl Relax {
             let old = dist[v];
             let better = candidate < old;
             dist[v] = if better { candidate } else { old };
-            step[v] = if better { back } else { step[v] };
             queue[self.diagonal_base + queued.diagonal] = v as u32;
             queued.diagonal += usize::from(better);
         }
     }
 }
-
-/// For each index into [`MOVES`], the index of the opposite move.
-const REVERSE: [u8; 8] = {
-    let mut reverse = [0u8; 8];
-    let mut i = 0;
-    while i < 8 {
-        let mut j = 0;
-        while j < 8 {
-            if MOVES[j].dx == -MOVES[i].dx && MOVES[j].dy == -MOVES[i].dy {
-                reverse[i] = j as u8;
-            }
-            j += 1;
-        }
-        i += 1;
-    }
-    reverse
-};
