@@ -3,15 +3,24 @@
 //!
 //! A tower defense has many walkers and few destinations, so instead of one
 //! search per enemy the simulation computes, after every change to the map,
-//! the distance from every cell to the nearest goal and the neighbour to step
-//! to. Each enemy then just reads [`FlowField::next`] for its cell.
+//! the distance from every cell to the nearest goal. Each enemy then just
+//! reads [`FlowField::next`] for its cell.
 //!
 //! The field is a Dijkstra search run backwards from the goals (the movement
 //! graph is symmetric, so distance-from-goals equals distance-to-goals). Edge
 //! costs are small integers ([`STRAIGHT_COST`], [`DIAGONAL_COST`]), which lets
-//! the priority queue be a bucket queue (Dial's algorithm) with one circular
-//! bucket per distance modulo `DIAGONAL_COST + 1`: push and pop are O(1) and
-//! the whole search runs over flat arrays with no per-call allocation.
+//! the priority queue be a bucket queue (Dial's algorithm) over flat arrays,
+//! with O(1) push and pop and no per-call allocation.
+//!
+//! The buckets are [`STRAIGHT_COST`] wide rather than one distance wide (the
+//! Dinitz refinement of Dial's algorithm): no edge is shorter than the
+//! bucket width, so a cell in the lowest non-empty bucket can no longer be
+//! improved by anything still queued, and a whole bucket is settled in any
+//! order. Pending distances then span at most three consecutive buckets, so
+//! a ring of [`RING`] buckets suffices, and a search visits one bucket per
+//! 70 cost units instead of one per distinct distance value. The distances
+//! are exact either way; only the order within a bucket differs, and
+//! [`FlowField::next`] is derived from the distances alone.
 //!
 //! Internally the grid is padded with a one-cell blocked border so the inner
 //! loop needs no bounds tests for the eight neighbours.
@@ -29,9 +38,14 @@ pub const STRAIGHT_COST: u32 = 70;
 /// costs is also shortest under the exact ones for every realistic map size.
 pub const DIAGONAL_COST: u32 = 99;
 
-/// Number of circular buckets: every edge costs less than this, so all
-/// tentative distances waiting in the queue fit in one turn of the ring.
-const BUCKETS: usize = DIAGONAL_COST as usize + 1;
+/// Width of a bucket in cost units: the cheapest edge, so that relaxing a
+/// cell never lands in its own bucket.
+const BUCKET_WIDTH: u32 = STRAIGHT_COST;
+
+/// Buckets in the ring. Queued distances lie in `[d, d + DIAGONAL_COST]` for
+/// the current `d`, which touches at most three buckets; four makes the ring
+/// index a mask.
+const RING: usize = 4;
 
 /// Distance marker for cells the search has not reached.
 const UNREACHED: u32 = u32::MAX;
@@ -53,13 +67,13 @@ pub struct FlowField {
     /// reached, 0 for goals and also for blocked cells, so that relaxing a
     /// blocked neighbour never succeeds and needs no separate test.
     dist: Vec<u32>,
-    /// The circular bucket queue: [`BUCKETS`] buckets of `bucket_capacity`
-    /// padded indices each, stored back to back; bucket `b` holds the cells
-    /// whose tentative distance is the one pending value congruent to `b`.
-    queue: Vec<u32>,
+    /// The ring of buckets: [`RING`] buckets of `bucket_capacity` entries
+    /// each, stored back to back. An entry is (padded cell, distance when
+    /// queued); it is stale if the cell has since been improved.
+    queue: Vec<(u32, u32)>,
     /// Entries in each bucket.
-    lens: [usize; BUCKETS],
-    /// Slots per bucket in `queue`.
+    lens: [usize; RING],
+    /// Entries per bucket in `queue`.
     bucket_capacity: usize,
 }
 
@@ -70,20 +84,20 @@ impl FlowField {
     pub fn new(width: u16, height: u16) -> Self {
         let padded_width = usize::from(width) + 2;
         let padded_len = padded_width * (usize::from(height) + 2);
-        // A Dijkstra wavefront on a grid is about as long as the perimeter,
-        // and one bucket holds only the cells of one exact distance, so this
-        // covers ordinary maps without the queue ever growing. It keeps
+        // A bucket holds one band, one straight step thick, of the Dijkstra
+        // wavefront, which is about as long as the map's perimeter; twice
+        // that covers ordinary maps without the queue ever growing. It keeps
         // whatever size it reaches, so even unusual maps settle after their
         // first computation.
-        let bucket_capacity = 2 * (usize::from(width) + usize::from(height)) + 16;
+        let bucket_capacity = 4 * (usize::from(width) + usize::from(height)) + 64;
         Self {
             width,
             height,
             padded_width,
             open: vec![false; padded_len],
             dist: vec![0; padded_len],
-            queue: vec![0; BUCKETS * bucket_capacity],
-            lens: [0; BUCKETS],
+            queue: vec![(0, 0); RING * bucket_capacity],
+            lens: [0; RING],
             bucket_capacity,
         }
     }
@@ -119,7 +133,7 @@ impl FlowField {
         for (d, &open) in self.dist.iter_mut().zip(&self.open) {
             *d = if open { UNREACHED } else { 0 };
         }
-        self.lens = [0; BUCKETS];
+        self.lens = [0; RING];
 
         for &goal in goals {
             if goal >= width * height {
@@ -131,86 +145,75 @@ impl FlowField {
                     self.grow();
                 }
                 self.dist[p] = 0;
-                self.queue[self.lens[0]] = p as u32;
+                self.queue[self.lens[0]] = (p as u32, 0);
                 self.lens[0] += 1;
             }
         }
-        // Occupancy bit per bucket, so empty distances are skipped in O(1).
-        let mut occupied: u128 = u128::from(self.lens[0] > 0);
 
-        let mut current: usize = 0; // bucket of `distance`
-        let mut distance: u32 = 0;
-        while occupied != 0 {
-            // The next non-empty bucket at or after `current`, circularly;
-            // every pending distance lies within one turn of the ring.
-            let ahead = occupied >> current;
-            let next_bucket = if ahead != 0 {
-                current + ahead.trailing_zeros() as usize
-            } else {
-                occupied.trailing_zeros() as usize
-            };
-            distance += ((next_bucket + BUCKETS - current) % BUCKETS) as u32;
-            current = next_bucket;
-
-            // Every relaxation from `distance` lands `STRAIGHT_COST` or
-            // `DIAGONAL_COST` buckets ahead, never in this one, so this
-            // bucket's entries stay put while those two grow.
-            let straight_bucket = (current + STRAIGHT_COST as usize) % BUCKETS;
-            let diagonal_bucket = (current + DIAGONAL_COST as usize) % BUCKETS;
-            let straight_distance = distance + STRAIGHT_COST;
-            let diagonal_distance = distance + DIAGONAL_COST;
-            let (sb, db) = (straight_bucket, diagonal_bucket);
+        // Bucket `band` holds distances [band * BUCKET_WIDTH, (band + 1) * BUCKET_WIDTH).
+        let mut band: u32 = 0;
+        while self.lens.iter().any(|&len| len > 0) {
+            let r = band as usize % RING;
+            let (r1, r2) = ((r + 1) % RING, (r + 2) % RING);
             let mut queued = Queued {
-                straight: self.lens[sb],
-                diagonal: self.lens[db],
+                near: self.lens[r1],
+                far: self.lens[r2],
             };
-            let count = self.lens[current];
+            let count = self.lens[r];
             let mut k = 0;
             while k < count {
-                // Each settled cell pushes at most four entries into each of
-                // the two buckets, and pushes are unconditional writes, so
-                // run only as many cells as surely fit before checking again.
+                // A settled cell pushes at most eight entries into the next
+                // bucket and four into the one after, and pushes are
+                // unconditional writes, so run only as many cells as surely
+                // fit before checking again.
                 let cap = self.bucket_capacity;
-                let room = (cap - queued.straight).min(cap - queued.diagonal) / 4;
+                let room = ((cap - queued.near) / 8).min((cap - queued.far) / 4);
                 if room == 0 {
-                    (self.lens[sb], self.lens[db]) = (queued.straight, queued.diagonal);
+                    (self.lens[r1], self.lens[r2]) = (queued.near, queued.far);
                     self.grow();
                     continue;
                 }
                 let end = count.min(k + room);
                 let ctx = Relax {
                     padded_width: pw,
-                    straight_base: sb * cap,
-                    diagonal_base: db * cap,
-                    straight_distance,
-                    diagonal_distance,
+                    near_base: r1 * cap,
+                    far_base: r2 * cap,
+                    // Diagonals from distances at or past this offset in the
+                    // band land two buckets ahead.
+                    far_from: (band + 2) * BUCKET_WIDTH - DIAGONAL_COST,
                 };
-                let base = current * cap;
+                let base = r * cap;
                 for slot in base + k..base + end {
-                    let u = self.queue[slot] as usize;
-                    if self.dist[u] != distance {
+                    let (u, d) = self.queue[slot];
+                    let u = u as usize;
+                    if self.dist[u] != d {
                         continue; // stale entry: the cell was improved later
                     }
-                    ctx.relax(u, &self.open, &mut self.dist, &mut self.queue, &mut queued);
+                    ctx.relax(
+                        u,
+                        d,
+                        &self.open,
+                        &mut self.dist,
+                        &mut self.queue,
+                        &mut queued,
+                    );
                 }
                 k = end;
             }
-            (self.lens[sb], self.lens[db]) = (queued.straight, queued.diagonal);
-            self.lens[current] = 0;
-            occupied &= !(1u128 << current);
-            occupied |= u128::from(self.lens[straight_bucket] > 0) << straight_bucket;
-            occupied |= u128::from(self.lens[diagonal_bucket] > 0) << diagonal_bucket;
+            self.lens[r] = 0;
+            (self.lens[r1], self.lens[r2]) = (queued.near, queued.far);
+            band += 1;
         }
     }
 
     /// Doubles every bucket's capacity, keeping its entries. Only maps with
-    /// unusually many cells at one exact distance get here, and the larger
-    /// queue is kept for later computations.
+    /// unusually long wavefronts get here, and the larger queue is kept for
+    /// later computations.
     #[cold]
     fn grow(&mut self) {
         let old = self.bucket_capacity;
         let new = old * 2;
-        let mut queue = vec![0; BUCKETS * new];
+        let mut queue = vec![(0, 0); RING * new];
         for (b, &len) in self.lens.iter().enumerate() {
             queue[b * new..b * new + len].copy_from_slice(&self.queue[b * old..b * old + len]);
         }
@@ -307,28 +310,31 @@ impl FlowField {
     }
 }
 
-/// Entries in the two buckets the current distance relaxes into, kept in
-/// registers rather than in [`FlowField::lens`] while a bucket is processed
-/// (through memory, each push would wait on the previous one's store).
+/// Entries in the two buckets after the current one, kept in registers
+/// rather than in [`FlowField::lens`] while a bucket is processed (through
+/// memory, each push would wait on the previous one's store).
 struct Queued {
-    straight: usize,
-    diagonal: usize,
+    /// Entries in the next bucket.
+    near: usize,
+    /// Entries in the bucket after that.
+    far: usize,
 }
 
-/// What relaxing from one distance needs besides the arrays.
+/// What relaxing the cells of one bucket needs besides the arrays.
 struct Relax {
     padded_width: usize,
-    /// Start in the queue of the bucket `straight_distance` falls in.
-    straight_base: usize,
-    /// Start in the queue of the bucket `diagonal_distance` falls in.
-    diagonal_base: usize,
-    straight_distance: u32,
-    diagonal_distance: u32,
+    /// Start in the queue of the next bucket.
+    near_base: usize,
+    /// Start in the queue of the bucket after that.
+    far_base: usize,
+    /// Smallest distance whose diagonal relaxations land in the far bucket
+    /// (straight ones always land in the near bucket).
+    far_from: u32,
 }
 
 impl Relax {
-    /// Relaxes the eight edges out of settled padded cell `u`, in [`MOVES`]
-    /// order (E, S, W, N, SE, SW, NW, NE) so ties always resolve the same way.
+    /// Relaxes the eight edges out of settled padded cell `u` at distance
+    /// `d`.
     ///
     /// Written without data-dependent branches: on maps with scattered
     /// obstacles, mispredicted "is it open / is it better" branches would
@@ -340,9 +346,10 @@ impl Relax {
     fn relax(
         &self,
         u: usize,
+        d: u32,
         open: &[bool],
         dist: &mut [u32],
-        queue: &mut [u32],
+        queue: &mut [(u32, u32)],
         queued: &mut Queued,
     ) {
         let pw = self.padded_width;
@@ -350,30 +357,42 @@ impl Relax {
         let s = open[u + pw];
         let w = open[u - 1];
         let n = open[u - pw];
+
+        let straight = d + STRAIGHT_COST;
         for v in [u + 1, u + pw, u - 1, u - pw] {
             let old = dist[v];
-            let better = self.straight_distance < old;
-            dist[v] = if better { self.straight_distance } else { old };
-            queue[self.straight_base + queued.straight] = v as u32;
-            queued.straight += usize::from(better);
+            let better = straight < old;
+            dist[v] = if better { straight } else { old };
+            queue[self.near_base + queued.near] = (v as u32, straight);
+            queued.near += usize::from(better);
         }
-        let diagonal = [
+
+        let diagonal = d + DIAGONAL_COST;
+        let to_far = d >= self.far_from;
+        let base = if to_far {
+            self.far_base
+        } else {
+            self.near_base
+        };
+        let mut len = if to_far { queued.far } else { queued.near };
+        let corners = [
             (u + pw + 1, s && e),
             (u + pw - 1, s && w),
             (u - pw - 1, n && w),
             (u - pw + 1, n && e),
         ];
-        for (v, corners_open) in diagonal {
-            let candidate = if corners_open {
-                self.diagonal_distance
-            } else {
-                UNREACHED
-            };
+        for (v, corners_open) in corners {
+            let candidate = if corners_open { diagonal } else { UNREACHED };
             let old = dist[v];
             let better = candidate < old;
             dist[v] = if better { candidate } else { old };
-            queue[self.diagonal_base + queued.diagonal] = v as u32;
-            queued.diagonal += usize::from(better);
+            queue[base + len] = (v as u32, candidate);
+            len += usize::from(better);
+        }
+        if to_far {
+            queued.far = len;
+        } else {
+            queued.near = len;
         }
     }
 }
