@@ -67,10 +67,13 @@ pub struct FlowField {
     /// reached, 0 for goals and also for blocked cells, so that relaxing a
     /// blocked neighbour never succeeds and needs no separate test.
     dist: Vec<u32>,
-    /// The ring of buckets: [`RING`] buckets of `bucket_capacity` entries
-    /// each, stored back to back. An entry is (padded cell, distance when
-    /// queued); it is stale if the cell has since been improved.
-    queue: Vec<(u32, u32)>,
+    /// Padded cells already settled (relaxed from) in this computation. A
+    /// cell improved after being queued is queued again, possibly in the
+    /// same bucket; this makes every later entry for it a no-op.
+    done: Vec<bool>,
+    /// The ring of buckets: [`RING`] buckets of `bucket_capacity` padded
+    /// cells each, stored back to back.
+    queue: Vec<u32>,
     /// Entries in each bucket.
     lens: [usize; RING],
     /// Entries per bucket in `queue`.
@@ -96,7 +99,8 @@ impl FlowField {
             padded_width,
             open: vec![false; padded_len],
             dist: vec![0; padded_len],
-            queue: vec![(0, 0); RING * bucket_capacity],
+            done: vec![false; padded_len],
+            queue: vec![0; RING * bucket_capacity],
             lens: [0; RING],
             bucket_capacity,
         }
@@ -133,6 +137,7 @@ impl FlowField {
         for (d, &open) in self.dist.iter_mut().zip(&self.open) {
             *d = if open { UNREACHED } else { 0 };
         }
+        self.done.fill(false);
         self.lens = [0; RING];
 
         for &goal in goals {
@@ -145,7 +150,7 @@ impl FlowField {
                     self.grow();
                 }
                 self.dist[p] = 0;
-                self.queue[self.lens[0]] = (p as u32, 0);
+                self.queue[self.lens[0]] = p as u32;
                 self.lens[0] += 1;
             }
         }
@@ -184,14 +189,15 @@ impl FlowField {
                 };
                 let base = r * cap;
                 for slot in base + k..base + end {
-                    let (u, d) = self.queue[slot];
-                    let u = u as usize;
-                    if self.dist[u] != d {
-                        continue; // stale entry: the cell was improved later
+                    let u = self.queue[slot] as usize;
+                    if self.done[u] {
+                        continue; // stale entry: settled from an earlier one
                     }
+                    // Cells of the lowest non-empty bucket are final.
+                    self.done[u] = true;
                     ctx.relax(
                         u,
-                        d,
+                        self.dist[u],
                         &self.open,
                         &mut self.dist,
                         &mut self.queue,
@@ -213,7 +219,7 @@ impl FlowField {
     fn grow(&mut self) {
         let old = self.bucket_capacity;
         let new = old * 2;
-        let mut queue = vec![(0, 0); RING * new];
+        let mut queue = vec![0; RING * new];
         for (b, &len) in self.lens.iter().enumerate() {
             queue[b * new..b * new + len].copy_from_slice(&self.queue[b * old..b * old + len]);
         }
@@ -349,7 +355,7 @@ impl Relax {
         d: u32,
         open: &[bool],
         dist: &mut [u32],
-        queue: &mut [(u32, u32)],
+        queue: &mut [u32],
         queued: &mut Queued,
     ) {
         let pw = self.padded_width;
@@ -363,7 +369,7 @@ impl Relax {
             let old = dist[v];
             let better = straight < old;
             dist[v] = if better { straight } else { old };
-            queue[self.near_base + queued.near] = (v as u32, straight);
+            queue[self.near_base + queued.near] = v as u32;
             queued.near += usize::from(better);
         }
 
@@ -386,7 +392,7 @@ impl Relax {
             let old = dist[v];
             let better = candidate < old;
             dist[v] = if better { candidate } else { old };
-            queue[base + len] = (v as u32, candidate);
+            queue[base + len] = v as u32;
             len += usize::from(better);
         }
         if to_far {
