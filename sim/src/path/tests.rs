@@ -337,7 +337,10 @@ fn many_cells_at_one_distance_grow_the_queue() {
     let mut field = FlowField::new(width, height);
     field.compute(&walkable, &goals);
     assert_consistent(&field, &walkable, &goals);
-    assert!((0..1600).all(|i| field.distance(i) == Some(if goals.contains(&i) { 0 } else { STRAIGHT_COST })));
+    assert!(
+        (0..1600)
+            .all(|i| field.distance(i) == Some(if goals.contains(&i) { 0 } else { STRAIGHT_COST }))
+    );
     // Afterwards an ordinary computation still agrees with A*.
     field.compute(&walkable, &[0]);
     assert_consistent(&field, &walkable, &[0]);
