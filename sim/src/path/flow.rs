@@ -84,9 +84,15 @@ impl FlowField {
     /// Allocates every buffer for a `width` x `height` map up front, so that
     /// [`FlowField::compute`] can run every tick without touching the
     /// allocator.
+    ///
+    /// # Panics
+    /// If the map padded by one cell on each side has more than 2^32 cells
+    /// (both sides near 65535), because the queue stores cells as `u32` to
+    /// halve its memory traffic. Such a map would need over 20 GB anyway.
     pub fn new(width: u16, height: u16) -> Self {
         let padded_width = usize::from(width) + 2;
         let padded_len = padded_width * (usize::from(height) + 2);
+        assert!(u32::try_from(padded_len - 1).is_ok(), "flow field of {width}x{height} is too large");
         // A bucket holds one band, one straight step thick, of the Dijkstra
         // wavefront, which is about as long as the map's perimeter; twice
         // that covers ordinary maps without the queue ever growing. It keeps
