@@ -17,7 +17,7 @@
 //! bucket width, so a cell in the lowest non-empty bucket can no longer be
 //! improved by anything still queued, and a whole bucket is settled in any
 //! order. Pending distances then span at most three consecutive buckets, so
-//! a ring of [`RING`] buckets suffices, and a search visits one bucket per
+//! a ring of four buckets suffices, and a search visits one bucket per
 //! 70 cost units instead of one per distinct distance value. The distances
 //! are exact either way; only the order within a bucket differs, and
 //! [`FlowField::next`] is derived from the distances alone.
@@ -55,6 +55,9 @@ const UNREACHED: u32 = u32::MAX;
 /// Built once per map size with [`FlowField::new`] and refreshed with
 /// [`FlowField::compute`] whenever towers change the walkable cells; the
 /// buffers are reused so recomputing during a game never allocates.
+///
+/// Distances are `u32` cost units, room for routes of over 40 million
+/// diagonal steps: far beyond any map whose field fits in memory.
 #[derive(Clone, Debug)]
 pub struct FlowField {
     width: u16,
@@ -92,7 +95,10 @@ impl FlowField {
     pub fn new(width: u16, height: u16) -> Self {
         let padded_width = usize::from(width) + 2;
         let padded_len = padded_width * (usize::from(height) + 2);
-        assert!(u32::try_from(padded_len - 1).is_ok(), "flow field of {width}x{height} is too large");
+        assert!(
+            u32::try_from(padded_len - 1).is_ok(),
+            "flow field of {width}x{height} is too large"
+        );
         // A bucket holds one band, one straight step thick, of the Dijkstra
         // wavefront, which is about as long as the map's perimeter; twice
         // that covers ordinary maps without the queue ever growing. It keeps
