@@ -47,8 +47,15 @@ const BUCKET_WIDTH: u32 = STRAIGHT_COST;
 /// index a mask.
 const RING: usize = 4;
 
-/// Distance marker for cells the search has not reached.
+/// Internal distance of cells the search has not reached.
 const UNREACHED: u32 = u32::MAX;
+
+/// Internal distance of blocked cells: lower than any candidate, so never
+/// improved.
+const BLOCKED: u32 = 0;
+
+/// Internal distance of goals (internal distances are true ones plus one).
+const GOAL: u32 = 1;
 
 /// Distance to the nearest goal and the next step toward it, for every cell.
 ///
@@ -64,11 +71,11 @@ pub struct FlowField {
     height: u16,
     /// Width of the padded grid (`width + 2`).
     padded_width: usize,
-    /// Padded walkability: the border is always `false`.
-    open: Vec<bool>,
-    /// Padded distances in cost units: [`UNREACHED`] for open cells not
-    /// reached, 0 for goals and also for blocked cells, so that relaxing a
-    /// blocked neighbour never succeeds and needs no separate test.
+    /// Padded distances in cost units, plus one: [`BLOCKED`] (0) for blocked
+    /// cells and the border, 1 for goals, [`UNREACHED`] for open cells not
+    /// reached. The encoding makes this array the map too: a cell is open
+    /// iff its entry is non-zero, and relaxing into a blocked cell never
+    /// succeeds, so the inner loop needs no second array and no extra test.
     dist: Vec<u32>,
     /// Padded cells already settled (relaxed from) in this computation. A
     /// cell improved after being queued is queued again, possibly in the
@@ -109,7 +116,6 @@ impl FlowField {
             width,
             height,
             padded_width,
-            open: vec![false; padded_len],
             dist: vec![0; padded_len],
             done: vec![false; padded_len],
             queue: vec![0; RING * bucket_capacity],
@@ -139,15 +145,14 @@ impl FlowField {
         let height = usize::from(self.height);
         let pw = self.padded_width;
 
-        self.open.fill(false);
+        self.dist.fill(BLOCKED);
         if width > 0 {
             for (y, row) in walkable.chunks(width).take(height).enumerate() {
                 let start = (y + 1) * pw + 1;
-                self.open[start..start + row.len()].copy_from_slice(row);
+                for (d, &open) in self.dist[start..start + row.len()].iter_mut().zip(row) {
+                    *d = if open { UNREACHED } else { BLOCKED };
+                }
             }
-        }
-        for (d, &open) in self.dist.iter_mut().zip(&self.open) {
-            *d = if open { UNREACHED } else { 0 };
         }
         self.done.fill(false);
         self.lens = [0; RING];
@@ -157,11 +162,11 @@ impl FlowField {
                 continue;
             }
             let p = (goal / width + 1) * pw + goal % width + 1;
-            if self.open[p] && self.dist[p] != 0 {
+            if self.dist[p] == UNREACHED {
                 if self.lens[0] == self.bucket_capacity {
                     self.grow();
                 }
-                self.dist[p] = 0;
+                self.dist[p] = GOAL;
                 self.queue[self.lens[0]] = p as u32;
                 self.lens[0] += 1;
             }
@@ -210,7 +215,6 @@ impl FlowField {
                     ctx.relax(
                         u,
                         self.dist[u],
-                        &self.open,
                         &mut self.dist,
                         &mut self.queue,
                         &mut queued,
@@ -255,7 +259,7 @@ impl FlowField {
     pub fn distance(&self, index: usize) -> Option<u32> {
         let p = self.padded(index)?;
         let d = self.dist[p];
-        (self.open[p] && d != UNREACHED).then_some(d)
+        (d != BLOCKED && d != UNREACHED).then(|| d - GOAL)
     }
 
     /// The neighbour an enemy on `index` should step to; `None` at a goal, on
@@ -275,7 +279,7 @@ impl FlowField {
     /// The move from padded cell `p` to its next cell, if it has one.
     fn step(&self, p: usize) -> Option<Move> {
         let d = self.dist[p];
-        if !self.open[p] || d == UNREACHED || d == 0 {
+        if d == BLOCKED || d == UNREACHED || d == GOAL {
             return None;
         }
         let pw = self.padded_width as isize;
@@ -287,8 +291,9 @@ impl FlowField {
             } else {
                 STRAIGHT_COST
             };
-            self.open[v]
-                && (!m.diagonal() || (self.open[at(m.dx, 0)] && self.open[at(0, m.dy)]))
+            let open = |i: usize| self.dist[i] != BLOCKED;
+            open(v)
+                && (!m.diagonal() || (open(at(m.dx, 0)) && open(at(0, m.dy))))
                 && self.dist[v] != UNREACHED
                 && self.dist[v] + cost == d
         })
@@ -361,24 +366,13 @@ impl Relax {
     /// an infinite candidate instead; every push writes its slot and only
     /// advances the length when the cell improved.
     #[inline(always)]
-    fn relax(
-        &self,
-        u: usize,
-        d: u32,
-        open: &[bool],
-        dist: &mut [u32],
-        queue: &mut [u32],
-        queued: &mut Queued,
-    ) {
+    fn relax(&self, u: usize, d: u32, dist: &mut [u32], queue: &mut [u32], queued: &mut Queued) {
         let pw = self.padded_width;
-        let e = open[u + 1];
-        let s = open[u + pw];
-        let w = open[u - 1];
-        let n = open[u - pw];
-
         let straight = d + STRAIGHT_COST;
-        for v in [u + 1, u + pw, u - 1, u - pw] {
+        let mut open = [false; 4];
+        for (i, v) in [u + 1, u + pw, u - 1, u - pw].into_iter().enumerate() {
             let old = dist[v];
+            open[i] = old != BLOCKED;
             let better = straight < old;
             dist[v] = if better { straight } else { old };
             queue[self.near_base + queued.near] = v as u32;
@@ -393,6 +387,7 @@ impl Relax {
             self.near_base
         };
         let mut len = if to_far { queued.far } else { queued.near };
+        let [e, s, w, n] = open;
         let corners = [
             (u + pw + 1, s && e),
             (u + pw - 1, s && w),
