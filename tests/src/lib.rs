@@ -1,5 +1,7 @@
 //! Shared helpers for end-to-end tests.
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
