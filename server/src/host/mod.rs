@@ -1,16 +1,30 @@
-//! Stand-in for the session host, with the public API the lead's host will
-//! have, so the HTTP API can be written and tested before the host lands.
-//! It keeps sessions in memory and never ticks; replace it with the real host.
+//! The session host: many sessions in one process, stepped on a fixed clock.
+//!
+//! One dedicated thread owns every session and the clock. Each tick it
+//! drains the control inbox (create, join, leave, commands, end, drain) fed
+//! by the async side, steps every running session in parallel on a rayon
+//! pool (each session single-threaded inside, each step behind
+//! `catch_unwind`), then publishes a read-only view for the HTTP API. No lock
+//! is held across a session step: the published view is swapped in after
+//! the step, and requests reach sessions only through the bounded inbox.
 
-// The stand-in carries the whole API, some of it unused by the fake.
-#![allow(dead_code)]
+mod handover;
+mod hosted;
+mod tick;
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-/// A session's identity, shown as 16 lowercase hex digits.
+use rampart_sim::{Command, Content, Event, PlayerId};
+use serde::{Deserialize, Serialize, Serializer};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+pub use handover::{FileHandOver, HandOver, HandOverError, HandOverRecord};
+
+/// A session's id: random, unique across instances, shown as 16 hex digits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId(pub u64);
 
@@ -21,33 +35,28 @@ impl fmt::Display for SessionId {
 }
 
 impl FromStr for SessionId {
-    type Err = HostError;
+    type Err = std::num::ParseIntError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        if text.len() != 16 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(HostError::NotFound);
-        }
-        u64::from_str_radix(text, 16)
-            .map(SessionId)
-            .map_err(|_| HostError::NotFound)
+        u64::from_str_radix(text, 16).map(SessionId)
     }
 }
 
-impl serde::Serialize for SessionId {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+impl Serialize for SessionId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
     }
 }
 
 /// Where a session is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionState {
-    /// Waiting for players.
+    /// Waiting for its seats to fill; not ticking.
     Lobby,
     /// Ticking.
     Running,
-    /// Finished; kept for a while so clients can read the result.
+    /// Over; its record is kept for a while.
     Ended,
 }
 
@@ -55,222 +64,363 @@ fn default_max_players() -> u8 {
     4
 }
 
-/// A request to open a session.
-#[derive(Clone, Debug, serde::Deserialize)]
+/// What `POST /v1/sessions` asks for.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateSession {
-    /// The map's name in the content.
+    /// Map key.
     pub map: String,
-    /// Seats for people and bots together.
+    /// Seats, 1 to 8.
     #[serde(default = "default_max_players")]
     pub max_players: u8,
-    /// Seats filled by server-side bots.
+    /// Seats filled by scripted players at once.
     #[serde(default)]
     pub bots: u8,
-    /// Hidden from the public list.
+    /// Hidden from the public session list.
     #[serde(default)]
     pub private: bool,
-    /// Fixed seed for the session's randomness.
+    /// Seed; random when absent.
     #[serde(default)]
     pub seed: Option<u64>,
-    /// Scenario name in the content.
+    /// Scenario key (pre-built towers); its map must be `map`.
     #[serde(default)]
     pub scenario: Option<String>,
 }
 
-/// What the host tells the outside world about one session.
-#[derive(Clone, Debug, serde::Serialize)]
+/// A session as the API shows it.
+#[derive(Clone, Debug, Serialize)]
 pub struct SessionInfo {
-    /// The session's id.
+    /// Id.
     pub id: SessionId,
-    /// The map's name.
-    pub map: String,
-    /// Where the session is in its life.
+    /// Map key.
+    pub map: Arc<str>,
+    /// Lifecycle state.
     pub state: SessionState,
     /// Seats.
     pub max_players: u8,
-    /// Connected people.
+    /// Seats taken by connected people.
     pub players: u8,
-    /// Bot seats.
+    /// Seats played by scripted players.
     pub bots: u8,
     /// Hidden from the public list.
     pub private: bool,
-    /// Current wave.
+    /// Waves started.
     pub wave: u32,
     /// Lives left.
     pub lives: u32,
-    /// Current tick.
+    /// Ticks stepped.
     pub tick: u64,
-    /// Living enemies.
+    /// Enemies alive.
     pub enemies: u32,
-    /// Towers on the board.
+    /// Towers standing.
     pub towers: u32,
     /// `victory` or `defeat` once decided.
     pub outcome: Option<&'static str>,
-    /// Why the session ended.
+    /// Why it ended: `victory`, `defeat`, `ended_by_admin`, `idle`, `crashed`, `drained`.
     pub end_reason: Option<&'static str>,
-    /// Creation time.
+    /// Creation time, Unix milliseconds.
     pub created_unix_ms: u64,
 }
 
 /// Why the host refused a request.
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
-    /// No room for another session.
+    /// At capacity.
     #[error("instance is full ({max} sessions)")]
     Full {
         /// The configured maximum.
         max: usize,
     },
-    /// Shutting down; no new sessions.
+    /// Ticks are running late: new sessions would make existing ones suffer.
+    #[error("instance is overloaded: ticks are running late")]
+    Overloaded,
+    /// Shutting down.
     #[error("server is draining")]
     Draining,
-    /// Unknown session id.
+    /// Unknown (or long-ended) session.
     #[error("no such session")]
     NotFound,
-    /// The request itself is wrong.
+    /// The request names unknown content or is out of range.
     #[error("{0}")]
     Invalid(String),
-    /// The host's thread is gone.
+    /// Every seat is taken.
+    #[error("session is full")]
+    SessionFull,
+    /// The host thread is gone.
     #[error("session host stopped")]
     Stopped,
 }
 
-/// Counts and health of the host as a whole.
-#[derive(Clone, Debug, Default, serde::Serialize)]
+/// Counts for readiness and the API.
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct HostStatus {
     /// Sessions waiting for players.
     pub lobby: usize,
     /// Sessions ticking.
     pub running: usize,
-    /// Sessions ended and still listed.
+    /// Ended sessions still remembered.
     pub ended: usize,
-    /// People connected.
+    /// Seats held by connected people and bots.
     pub players_connected: usize,
-    /// Configured maximum of open sessions.
+    /// Capacity.
     pub max_sessions: usize,
     /// Shutting down.
     pub draining: bool,
-    /// Recent ticks kept within their budget.
+    /// The recent slowest ticks fit the tick budget.
     pub ticks_on_time: bool,
-    /// The host's tick counter.
+    /// Host ticks since start.
     pub tick: u64,
+    /// Sessions that panicked since start.
+    pub crashed: u64,
 }
 
+/// What a session tells the players watching it (the seam the network
+/// transports subscribe to).
+#[derive(Clone, Debug)]
+pub enum SessionNotice {
+    /// The events of one tick (only sent for ticks that had any).
+    Events {
+        /// The tick they happened in.
+        tick: u64,
+        /// In order.
+        events: Arc<[Event]>,
+    },
+    /// The server is shutting down; the session is being handed over.
+    Draining,
+    /// The session ended.
+    Ended {
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+/// The host's tunables.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// Capacity.
+    pub max_sessions: usize,
+    /// Tick rate.
+    pub tick_hz: u32,
+    /// A session with no connected person this long ends (bot-only sessions excepted).
+    pub idle_timeout: Duration,
+    /// A tick whose work exceeds this share of the period counts as late.
+    pub overrun_budget_pct: u32,
+    /// Ended sessions remembered for the API.
+    pub ended_kept: usize,
+}
+
+/// What a drain did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Sessions that were live when the drain began.
+    pub sessions: usize,
+    /// Handed to the store.
+    pub handed_over: usize,
+    /// Whose hand-over failed.
+    pub failed: usize,
+}
+
+/// Requests from the async side to the tick thread.
+pub(crate) enum Control {
+    Create {
+        request: CreateSession,
+        reply: oneshot::Sender<Result<SessionInfo, HostError>>,
+    },
+    End {
+        id: SessionId,
+        reply: oneshot::Sender<Result<SessionInfo, HostError>>,
+    },
+    Join {
+        id: SessionId,
+        reply: oneshot::Sender<Result<PlayerId, HostError>>,
+    },
+    Leave {
+        id: SessionId,
+        player: PlayerId,
+    },
+    Submit {
+        id: SessionId,
+        player: PlayerId,
+        command: Command,
+    },
+    Subscribe {
+        id: SessionId,
+        reply: oneshot::Sender<Result<broadcast::Receiver<SessionNotice>, HostError>>,
+    },
+    Drain {
+        reply: oneshot::Sender<DrainReport>,
+    },
+    #[cfg(test)]
+    InjectPanic {
+        id: SessionId,
+    },
+}
+
+/// What the tick thread publishes after each tick for readers.
 #[derive(Default)]
-struct Fake {
+pub(crate) struct Published {
     sessions: Vec<SessionInfo>,
-    next_id: u64,
-    max_sessions: usize,
-    draining: bool,
+    status: HostStatus,
 }
 
-/// A cheap handle to the host, shared by the HTTP API.
+/// A cheap, cloneable handle to the host for the async side.
 #[derive(Clone)]
 pub struct HostHandle {
-    fake: Arc<Mutex<Fake>>,
+    control: mpsc::Sender<Control>,
+    published: Arc<RwLock<Published>>,
+    draining: Arc<AtomicBool>,
 }
 
+/// How many control messages may wait for the tick thread.
+const INBOX_CAPACITY: usize = 4096;
+
 impl HostHandle {
-    /// An in-memory host with room for `max_sessions` open sessions.
-    pub fn fake(max_sessions: usize) -> Self {
-        let fake = Fake {
-            max_sessions,
-            next_id: 0x1234_5678_9abc_def0,
-            ..Fake::default()
-        };
-        Self {
-            fake: Arc::new(Mutex::new(fake)),
-        }
+    /// Starts the host's tick thread.
+    ///
+    /// # Errors
+    /// If the thread or its rayon pool cannot be started.
+    pub fn spawn(
+        content: Arc<Content>,
+        config: HostConfig,
+        hand_over: Box<dyn HandOver>,
+    ) -> std::io::Result<Self> {
+        let (control, inbox) = mpsc::channel(INBOX_CAPACITY);
+        let published = Arc::new(RwLock::new(Published::default()));
+        tick::spawn(content, config, hand_over, inbox, published.clone())?;
+        Ok(Self {
+            control,
+            published,
+            draining: Arc::new(AtomicBool::new(false)),
+        })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Fake> {
-        self.fake.lock().unwrap_or_else(PoisonError::into_inner)
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Control,
+    ) -> Result<T, HostError> {
+        let (reply, answer) = oneshot::channel();
+        self.control
+            .send(make(reply))
+            .await
+            .map_err(|_| HostError::Stopped)?;
+        answer.await.map_err(|_| HostError::Stopped)
     }
 
-    /// Stops admitting sessions.
-    pub fn set_draining(&self) {
-        self.lock().draining = true;
-    }
-
-    /// Opens a session.
+    /// Creates a session; bot seats are filled at once.
+    ///
+    /// # Errors
+    /// Full, overloaded, draining, or an invalid request.
     pub async fn create(&self, request: CreateSession) -> Result<SessionInfo, HostError> {
-        let mut fake = self.lock();
-        if fake.draining {
+        if self.draining.load(Ordering::Relaxed) {
             return Err(HostError::Draining);
         }
-        if request.map != "meadow" {
-            return Err(HostError::Invalid(format!("unknown map {:?}", request.map)));
-        }
-        let open = fake
-            .sessions
-            .iter()
-            .filter(|s| s.state != SessionState::Ended)
-            .count();
-        if open >= fake.max_sessions {
-            return Err(HostError::Full {
-                max: fake.max_sessions,
-            });
-        }
-        fake.next_id += 1;
-        let info = SessionInfo {
-            id: SessionId(fake.next_id),
-            map: request.map,
-            state: SessionState::Lobby,
-            max_players: request.max_players,
-            players: 0,
-            bots: request.bots,
-            private: request.private,
-            wave: 0,
-            lives: 20,
-            tick: 0,
-            enemies: 0,
-            towers: 0,
-            outcome: None,
-            end_reason: None,
-            created_unix_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-        };
-        fake.sessions.insert(0, info.clone());
-        Ok(info)
+        self.ask(|reply| Control::Create { request, reply }).await?
     }
 
-    /// Ends a session.
+    /// Ends a session now (its record is kept).
+    ///
+    /// # Errors
+    /// If the session is unknown.
     pub async fn end(&self, id: SessionId) -> Result<SessionInfo, HostError> {
-        let mut fake = self.lock();
-        let session = fake
-            .sessions
-            .iter_mut()
-            .find(|s| s.id == id)
-            .ok_or(HostError::NotFound)?;
-        session.state = SessionState::Ended;
-        session.end_reason = Some("ended_by_admin");
-        Ok(session.clone())
+        self.ask(|reply| Control::End { id, reply }).await?
     }
 
-    /// Every session, newest first.
+    /// Takes a free seat.
+    ///
+    /// # Errors
+    /// If the session is unknown, ended or full.
+    pub async fn join(&self, id: SessionId) -> Result<PlayerId, HostError> {
+        self.ask(|reply| Control::Join { id, reply }).await?
+    }
+
+    /// Frees a seat's connection (its towers and gold stay).
+    pub async fn leave(&self, id: SessionId, player: PlayerId) {
+        let _ = self.control.send(Control::Leave { id, player }).await;
+    }
+
+    /// Queues a command for the session's next tick; its result arrives as
+    /// an event on the session's notices.
+    ///
+    /// # Errors
+    /// If the host is gone.
+    pub async fn submit(
+        &self,
+        id: SessionId,
+        player: PlayerId,
+        command: Command,
+    ) -> Result<(), HostError> {
+        self.control
+            .send(Control::Submit {
+                id,
+                player,
+                command,
+            })
+            .await
+            .map_err(|_| HostError::Stopped)
+    }
+
+    /// Subscribes to a session's notices.
+    ///
+    /// # Errors
+    /// If the session is unknown or ended.
+    pub async fn subscribe(
+        &self,
+        id: SessionId,
+    ) -> Result<broadcast::Receiver<SessionNotice>, HostError> {
+        self.ask(|reply| Control::Subscribe { id, reply }).await?
+    }
+
+    /// Marks the host as shutting down at once: readiness turns false and
+    /// new sessions are refused, while sessions keep ticking until
+    /// [`Self::drain`].
+    pub fn begin_drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Stops admitting, tells every session, hands each to the store, and
+    /// stops the tick thread.
+    ///
+    /// # Errors
+    /// If the host is already gone.
+    pub async fn drain(&self) -> Result<DrainReport, HostError> {
+        self.begin_drain();
+        self.ask(|reply| Control::Drain { reply }).await
+    }
+
+    #[cfg(test)]
+    pub(crate) async fn inject_panic(&self, id: SessionId) {
+        let _ = self.control.send(Control::InjectPanic { id }).await;
+    }
+
+    /// Every session the host knows, live ones and recently ended, newest first.
     pub fn list(&self) -> Vec<SessionInfo> {
-        self.lock().sessions.clone()
+        self.published
+            .read()
+            .map(|published| published.sessions.clone())
+            .unwrap_or_default()
     }
 
     /// One session.
     pub fn get(&self, id: SessionId) -> Option<SessionInfo> {
-        self.lock().sessions.iter().find(|s| s.id == id).cloned()
+        let published = self.published.read().ok()?;
+        published
+            .sessions
+            .iter()
+            .find(|session| session.id == id)
+            .cloned()
     }
 
-    /// Counts and health.
+    /// Counts for readiness.
     pub fn status(&self) -> HostStatus {
-        let fake = self.lock();
-        let count = |state| fake.sessions.iter().filter(|s| s.state == state).count();
-        HostStatus {
-            lobby: count(SessionState::Lobby),
-            running: count(SessionState::Running),
-            ended: count(SessionState::Ended),
-            players_connected: 0,
-            max_sessions: fake.max_sessions,
-            draining: fake.draining,
-            ticks_on_time: true,
-            tick: 0,
-        }
+        let mut status = self
+            .published
+            .read()
+            .map(|published| published.status.clone())
+            .unwrap_or_default();
+        status.draining |= self.draining.load(Ordering::Relaxed);
+        status
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -128,10 +128,12 @@ impl IntoResponse for ApiError {
 impl From<HostError> for ApiError {
     fn from(error: HostError) -> Self {
         let status = match error {
-            HostError::Full { .. } | HostError::Draining | HostError::Stopped => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            HostError::Full { .. }
+            | HostError::Overloaded
+            | HostError::Draining
+            | HostError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
             HostError::NotFound => StatusCode::NOT_FOUND,
+            HostError::SessionFull => StatusCode::CONFLICT,
             HostError::Invalid(_) => StatusCode::BAD_REQUEST,
         };
         Self::new(status, error.to_string())

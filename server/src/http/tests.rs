@@ -2,7 +2,9 @@
 //! `oneshot`, no socket involved.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::OnceLock;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -11,6 +13,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::*;
+use crate::host::{HandOver, HandOverError, HandOverRecord, HostConfig};
 
 const TOKEN: &str = "test-token";
 
@@ -22,8 +25,51 @@ fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
+/// Keeps hand-overs in memory: these tests do not look at them.
+struct Forget;
+
+impl HandOver for Forget {
+    fn hand_over(&mut self, _record: &HandOverRecord) -> Result<(), HandOverError> {
+        Ok(())
+    }
+}
+
+/// A real host over the repository's content; the content is loaded once.
 fn test_host(max_sessions: usize) -> HostHandle {
-    HostHandle::fake(max_sessions)
+    static CONTENT: OnceLock<Arc<rampart_sim::Content>> = OnceLock::new();
+    let content = CONTENT.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets");
+        Arc::new(rampart_sim::content::load_dir(&dir).unwrap())
+    });
+    let config = HostConfig {
+        max_sessions,
+        tick_hz: 30,
+        idle_timeout: Duration::from_secs(300),
+        overrun_budget_pct: 80,
+        ended_kept: 100,
+    };
+    let host = HostHandle::spawn(content.clone(), config, Box::new(Forget)).unwrap();
+    // Until its first tick publishes, the host reports no capacity and is
+    // rightly not ready; tests start from a ticking host.
+    for _ in 0..500 {
+        if host.status().ticks_on_time {
+            return host;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("host did not publish in 5 s");
+}
+
+/// The host publishes its view after the tick that applied a request, so
+/// readers wait for it.
+async fn wait_for(mut done: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not reached in 5 s");
 }
 
 fn app_with(host: HostHandle, config: Config) -> Router {
@@ -91,8 +137,9 @@ async fn ready_names_the_failing_check() {
             "content": true, "draining": false, "capacity": true, "ticks_on_time": true } })
     );
 
-    let (status, _) = create(&app, r#"{"map":"meadow"}"#).await;
+    let (status, _) = create(&app, r#"{"map":"small"}"#).await;
     assert_eq!(status, StatusCode::CREATED);
+    wait_for(|| host.status().lobby + host.status().running == 1).await;
     let (status, _, body) = call(&app, request(Method::GET, "/ready", None, None)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["ready"], false);
@@ -103,12 +150,12 @@ async fn ready_names_the_failing_check() {
 #[tokio::test]
 async fn ready_is_false_while_draining() {
     let host = test_host(10);
-    host.set_draining();
+    host.begin_drain();
     let app = app(host);
     let (status, _, body) = call(&app, request(Method::GET, "/ready", None, None)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["checks"]["draining"], true);
-    let (status, body) = create(&app, r#"{"map":"meadow"}"#).await;
+    let (status, body) = create(&app, r#"{"map":"small"}"#).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["error"], "server is draining");
 }
@@ -116,7 +163,7 @@ async fn ready_is_false_while_draining() {
 #[tokio::test]
 async fn mutating_needs_the_token() {
     let app = app(test_host(10));
-    let body = Some(r#"{"map":"meadow"}"#);
+    let body = Some(r#"{"map":"small"}"#);
     let (status, _, error) = call(&app, request(Method::POST, "/v1/sessions", None, body)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(error["error"].is_string());
@@ -148,7 +195,7 @@ async fn mutating_is_off_without_a_configured_token() {
             Method::POST,
             "/v1/sessions",
             Some(TOKEN),
-            Some(r#"{"map":"meadow"}"#),
+            Some(r#"{"map":"small"}"#),
         ),
     )
     .await;
@@ -161,16 +208,18 @@ async fn mutating_is_off_without_a_configured_token() {
 
 #[tokio::test]
 async fn create_list_get_delete() {
-    let app = app(test_host(10));
-    let (status, public) = create(&app, r#"{"map":"meadow","bots":1}"#).await;
+    let host = test_host(10);
+    let app = app(host.clone());
+    let (status, public) = create(&app, r#"{"map":"small","bots":1}"#).await;
     assert_eq!(status, StatusCode::CREATED);
     let id = public["id"].as_str().unwrap().to_owned();
     assert_eq!(id.len(), 16);
     assert_eq!(public["state"], "lobby");
     assert_eq!(public["max_players"], 4);
-    let (status, private) = create(&app, r#"{"map":"meadow","private":true}"#).await;
+    let (status, private) = create(&app, r#"{"map":"small","private":true}"#).await;
     assert_eq!(status, StatusCode::CREATED);
     let private_id = private["id"].as_str().unwrap().to_owned();
+    wait_for(|| host.list().len() == 2).await;
 
     let (status, _, list) = call(&app, request(Method::GET, "/v1/sessions", None, None)).await;
     assert_eq!(status, StatusCode::OK);
@@ -245,7 +294,7 @@ async fn bad_bodies_are_400_with_a_message() {
     for body in [
         "{not json",
         r#"{"max_players":2}"#,
-        r#"{"map":"meadow","bots":-1}"#,
+        r#"{"map":"small","bots":-1}"#,
         r#"{"map":"nowhere"}"#,
     ] {
         let (status, answer) = create(&app, body).await;
@@ -261,10 +310,10 @@ async fn bad_bodies_are_400_with_a_message() {
 async fn full_is_503() {
     let app = app(test_host(1));
     assert_eq!(
-        create(&app, r#"{"map":"meadow"}"#).await.0,
+        create(&app, r#"{"map":"small"}"#).await.0,
         StatusCode::CREATED
     );
-    let (status, body) = create(&app, r#"{"map":"meadow"}"#).await;
+    let (status, body) = create(&app, r#"{"map":"small"}"#).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["error"], "instance is full (1 sessions)");
 }

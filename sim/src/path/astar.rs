@@ -39,8 +39,9 @@ pub fn shortest_path_length(
 pub struct AStar {
     width: u16,
     height: u16,
-    /// Best known cost from the start, valid where `seen == generation`.
-    g: Vec<f64>,
+    /// Best known route from the start as (straight, diagonal) step counts,
+    /// valid where `seen == generation`.
+    g: Vec<Steps>,
     /// Generation in which `g` was last written for each cell.
     seen: Vec<u32>,
     generation: u32,
@@ -56,7 +57,7 @@ impl AStar {
         Self {
             width,
             height,
-            g: vec![0.0; len],
+            g: vec![Steps::default(); len],
             seen: vec![0; len],
             generation: 0,
             open: BinaryHeap::new(),
@@ -98,27 +99,32 @@ impl AStar {
         let generation = self.generation;
         self.open.clear();
 
-        let (gx, gy) = ((goal % width) as i64, (goal / width) as i64);
-        let heuristic = |i: usize| {
-            let dx = ((i % width) as i64 - gx).unsigned_abs() as f64;
-            let dy = ((i / width) as i64 - gy).unsigned_abs() as f64;
-            dx + dy + (SQRT_2 - 2.0) * dx.min(dy)
+        let (gx, gy) = (goal % width, goal / width);
+        let heuristic = |x: usize, y: usize| {
+            let (dx, dy) = (x.abs_diff(gx) as u32, y.abs_diff(gy) as u32);
+            Steps {
+                straight: dx.max(dy) - dx.min(dy),
+                diagonal: dx.min(dy),
+            }
         };
 
-        self.g[start] = 0.0;
+        let origin = Steps::default();
+        self.g[start] = origin;
         self.seen[start] = generation;
-        self.open.push(Entry {
-            f: heuristic(start),
-            g: 0.0,
-            cell: start,
-        });
+        self.open.push(Entry::new(
+            origin.plus(heuristic(start % width, start / width)),
+            origin,
+            start,
+        ));
 
-        while let Some(Entry { g, cell: u, .. }) = self.open.pop() {
-            if g > self.g[u] {
+        while let Some(entry) = self.open.pop() {
+            let u = entry.cell as usize;
+            let g = self.g[u];
+            if entry.g != g.length().to_bits() {
                 continue; // stale: a cheaper entry for `u` was already expanded
             }
             if u == goal {
-                return Some(g);
+                return Some(g.length());
             }
             let (x, y) = (u % width, u / width);
             let e = x + 1 < width && open_at(u + 1);
@@ -135,15 +141,17 @@ impl AStar {
                 if !open_at(v) {
                     continue;
                 }
-                let ng = g + m.length();
-                if self.seen[v] != generation || ng < self.g[v] {
+                let ng = g.plus(Steps {
+                    straight: u32::from(!m.diagonal()),
+                    diagonal: u32::from(m.diagonal()),
+                });
+                if self.seen[v] != generation || ng.length() < self.g[v].length() {
                     self.seen[v] = generation;
                     self.g[v] = ng;
-                    self.open.push(Entry {
-                        f: ng + heuristic(v),
-                        g: ng,
-                        cell: v,
-                    });
+                    let vx = x.wrapping_add_signed(isize::from(m.dx));
+                    let vy = y.wrapping_add_signed(isize::from(m.dy));
+                    self.open
+                        .push(Entry::new(ng.plus(heuristic(vx, vy)), ng, v));
                 }
             }
         }
@@ -151,23 +159,56 @@ impl AStar {
     }
 }
 
-/// Open-list entry, ordered so the max-heap pops the lowest `f` first,
-/// preferring deeper nodes (higher `g`) and then lower indices on ties so
-/// searches are deterministic.
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    f: f64,
-    g: f64,
-    cell: usize,
+/// A route's length as straight and diagonal step counts.
+///
+/// Lengths are computed from the counts every time (`straight + diagonal *
+/// sqrt(2)`), never accumulated step by step, so equal routes get
+/// bit-identical `f64` lengths whatever order their steps came in. That
+/// keeps ties exact, which lets the tie-break on `g` steer the search
+/// straight at the goal on open ground instead of fanning out over
+/// candidates that differ only by rounding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Steps {
+    straight: u32,
+    diagonal: u32,
 }
 
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
+impl Steps {
+    fn plus(self, other: Steps) -> Steps {
+        Steps {
+            straight: self.straight + other.straight,
+            diagonal: self.diagonal + other.diagonal,
+        }
+    }
+
+    fn length(self) -> f64 {
+        f64::from(self.straight) + f64::from(self.diagonal) * SQRT_2
     }
 }
 
-impl Eq for Entry {}
+/// Open-list entry, ordered so the max-heap pops the lowest `f` first,
+/// preferring deeper nodes (higher `g`) and then lower indices on ties so
+/// searches are deterministic.
+///
+/// Costs are non-negative, so their IEEE bit patterns order like the values
+/// and compare as plain integers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    f: u64,
+    g: u64,
+    cell: u32,
+}
+
+impl Entry {
+    fn new(f: Steps, g: Steps, cell: usize) -> Self {
+        // Cell indices fit: width and height are u16.
+        Self {
+            f: f.length().to_bits(),
+            g: g.length().to_bits(),
+            cell: cell as u32,
+        }
+    }
+}
 
 impl PartialOrd for Entry {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
@@ -179,8 +220,8 @@ impl Ord for Entry {
     fn cmp(&self, other: &Self) -> Ordering {
         other
             .f
-            .total_cmp(&self.f)
-            .then_with(|| self.g.total_cmp(&other.g))
-            .then_with(|| other.cell.cmp(&self.cell))
+            .cmp(&self.f)
+            .then(self.g.cmp(&other.g))
+            .then(other.cell.cmp(&self.cell))
     }
 }

@@ -3,20 +3,29 @@
 //!
 //! A tower defense has many walkers and few destinations, so instead of one
 //! search per enemy the simulation computes, after every change to the map,
-//! the distance from every cell to the nearest goal and the neighbour to step
-//! to. Each enemy then just reads [`FlowField::next`] for its cell.
+//! the distance from every cell to the nearest goal. Each enemy then just
+//! reads [`FlowField::next`] for its cell.
 //!
 //! The field is a Dijkstra search run backwards from the goals (the movement
 //! graph is symmetric, so distance-from-goals equals distance-to-goals). Edge
 //! costs are small integers ([`STRAIGHT_COST`], [`DIAGONAL_COST`]), which lets
-//! the priority queue be a bucket queue (Dial's algorithm) with one circular
-//! bucket per distance modulo `DIAGONAL_COST + 1`: push and pop are O(1) and
-//! the whole search runs over flat arrays with no per-call allocation.
+//! the priority queue be a bucket queue (Dial's algorithm) over flat arrays,
+//! with O(1) push and pop and no per-call allocation.
+//!
+//! The buckets are [`STRAIGHT_COST`] wide rather than one distance wide (the
+//! Dinitz refinement of Dial's algorithm): no edge is shorter than the
+//! bucket width, so a cell in the lowest non-empty bucket can no longer be
+//! improved by anything still queued, and a whole bucket is settled in any
+//! order. Pending distances then span at most three consecutive buckets, so
+//! a ring of four buckets suffices, and a search visits one bucket per
+//! 70 cost units instead of one per distinct distance value. The distances
+//! are exact either way; only the order within a bucket differs, and
+//! [`FlowField::next`] is derived from the distances alone.
 //!
 //! Internally the grid is padded with a one-cell blocked border so the inner
 //! loop needs no bounds tests for the eight neighbours.
 
-use super::{MOVES, SQRT_2};
+use super::{MOVES, Move, SQRT_2};
 
 /// Cost of a straight (orthogonal) step, in the field's integer cost units.
 ///
@@ -29,60 +38,89 @@ pub const STRAIGHT_COST: u32 = 70;
 /// costs is also shortest under the exact ones for every realistic map size.
 pub const DIAGONAL_COST: u32 = 99;
 
-/// Number of circular buckets: every edge costs less than this, so all
-/// tentative distances waiting in the queue fit in one turn of the ring.
-const BUCKETS: usize = DIAGONAL_COST as usize + 1;
+/// Width of a bucket in cost units: the cheapest edge, so that relaxing a
+/// cell never lands in its own bucket.
+const BUCKET_WIDTH: u32 = STRAIGHT_COST;
 
-/// Distance marker for cells the search has not reached.
+/// Buckets in the ring. Queued distances lie in `[d, d + DIAGONAL_COST]` for
+/// the current `d`, which touches at most three buckets; four makes the ring
+/// index a mask.
+const RING: usize = 4;
+
+/// Internal distance of cells the search has not reached.
 const UNREACHED: u32 = u32::MAX;
 
-/// Direction marker for goals and unreachable cells.
-const NO_STEP: u8 = u8::MAX;
+/// Internal distance of blocked cells: lower than any candidate, so never
+/// improved.
+const BLOCKED: u32 = 0;
+
+/// Internal distance of goals (internal distances are true ones plus one).
+const GOAL: u32 = 1;
 
 /// Distance to the nearest goal and the next step toward it, for every cell.
 ///
 /// Built once per map size with [`FlowField::new`] and refreshed with
 /// [`FlowField::compute`] whenever towers change the walkable cells; the
 /// buffers are reused so recomputing during a game never allocates.
+///
+/// Distances are `u32` cost units, room for routes of over 40 million
+/// diagonal steps: far beyond any map whose field fits in memory.
 #[derive(Clone, Debug)]
 pub struct FlowField {
     width: u16,
     height: u16,
     /// Width of the padded grid (`width + 2`).
     padded_width: usize,
-    /// Padded walkability: the border is always `false`.
-    open: Vec<bool>,
-    /// Padded distances in cost units, [`UNREACHED`] if not reached.
+    /// Padded distances in cost units, plus one: [`BLOCKED`] (0) for blocked
+    /// cells and the border, 1 for goals, [`UNREACHED`] for open cells not
+    /// reached. The encoding makes this array the map too: a cell is open
+    /// iff its entry is non-zero, and relaxing into a blocked cell never
+    /// succeeds, so the inner loop needs no second array and no extra test.
     dist: Vec<u32>,
-    /// Padded next-step direction (index into [`MOVES`]), or [`NO_STEP`].
-    step: Vec<u8>,
-    /// Circular bucket queue of padded indices, indexed by distance mod [`BUCKETS`].
-    buckets: Vec<Vec<u32>>,
+    /// Padded cells already settled (relaxed from) in this computation. A
+    /// cell improved after being queued is queued again, possibly in the
+    /// same bucket; this makes every later entry for it a no-op.
+    done: Vec<bool>,
+    /// The ring of buckets: [`RING`] buckets of `bucket_capacity` padded
+    /// cells each, stored back to back.
+    queue: Vec<u32>,
+    /// Entries in each bucket.
+    lens: [usize; RING],
+    /// Entries per bucket in `queue`.
+    bucket_capacity: usize,
 }
 
 impl FlowField {
     /// Allocates every buffer for a `width` x `height` map up front, so that
     /// [`FlowField::compute`] can run every tick without touching the
     /// allocator.
+    ///
+    /// # Panics
+    /// If the map padded by one cell on each side has more than 2^32 cells
+    /// (both sides near 65535), because the queue stores cells as `u32` to
+    /// halve its memory traffic. Such a map would need over 20 GB anyway.
     pub fn new(width: u16, height: u16) -> Self {
         let padded_width = usize::from(width) + 2;
         let padded_len = padded_width * (usize::from(height) + 2);
-        // A Dijkstra wavefront on a grid is about as long as the perimeter,
-        // and one bucket holds only the cells of one exact distance, so this
-        // covers ordinary maps without the buckets ever growing. They keep
-        // whatever capacity they reach, so even unusual maps settle after
-        // their first computation.
-        let bucket_capacity = 2 * (usize::from(width) + usize::from(height)) + 16;
+        assert!(
+            u32::try_from(padded_len - 1).is_ok(),
+            "flow field of {width}x{height} is too large"
+        );
+        // A bucket holds one band, one straight step thick, of the Dijkstra
+        // wavefront, which is about as long as the map's perimeter; twice
+        // that covers ordinary maps without the queue ever growing. It keeps
+        // whatever size it reaches, so even unusual maps settle after their
+        // first computation.
+        let bucket_capacity = 4 * (usize::from(width) + usize::from(height)) + 64;
         Self {
             width,
             height,
             padded_width,
-            open: vec![false; padded_len],
-            dist: vec![UNREACHED; padded_len],
-            step: vec![NO_STEP; padded_len],
-            buckets: (0..BUCKETS)
-                .map(|_| Vec::with_capacity(bucket_capacity))
-                .collect(),
+            dist: vec![0; padded_len],
+            done: vec![false; padded_len],
+            queue: vec![0; RING * bucket_capacity],
+            lens: [0; RING],
+            bucket_capacity,
         }
     }
 
@@ -107,100 +145,102 @@ impl FlowField {
         let height = usize::from(self.height);
         let pw = self.padded_width;
 
-        self.dist.fill(UNREACHED);
-        self.step.fill(NO_STEP);
-        self.open.fill(false);
+        self.dist.fill(BLOCKED);
         if width > 0 {
             for (y, row) in walkable.chunks(width).take(height).enumerate() {
                 let start = (y + 1) * pw + 1;
-                self.open[start..start + row.len()].copy_from_slice(row);
+                for (d, &open) in self.dist[start..start + row.len()].iter_mut().zip(row) {
+                    *d = if open { UNREACHED } else { BLOCKED };
+                }
             }
         }
-        for bucket in &mut self.buckets {
-            bucket.clear();
-        }
+        self.done.fill(false);
+        self.lens = [0; RING];
 
-        // Occupancy bit per bucket, so empty distances are skipped in O(1).
-        let mut occupied: u128 = 0;
-        let mut pending: usize = 0;
         for &goal in goals {
             if goal >= width * height {
                 continue;
             }
             let p = (goal / width + 1) * pw + goal % width + 1;
-            if self.open[p] && self.dist[p] != 0 {
-                self.dist[p] = 0;
-                self.buckets[0].push(p as u32);
-                occupied |= 1;
-                pending += 1;
+            if self.dist[p] == UNREACHED {
+                if self.lens[0] == self.bucket_capacity {
+                    self.grow();
+                }
+                self.dist[p] = GOAL;
+                self.queue[self.lens[0]] = p as u32;
+                self.lens[0] += 1;
             }
         }
 
-        // Neighbour offsets in the padded grid, in MOVES order.
-        let offsets: [isize; 8] = MOVES.map(|m| m.dx as isize + m.dy as isize * pw as isize);
-        let costs: [u32; 8] = MOVES.map(|m| {
-            if m.diagonal() {
-                DIAGONAL_COST
-            } else {
-                STRAIGHT_COST
-            }
-        });
-        // For a relaxation u -> v along MOVES[i], v steps back along REVERSE[i].
-        let reverse: [u8; 8] = REVERSE;
-
-        let mut current: usize = 0; // bucket index of `distance`
-        let mut distance: u32 = 0;
-        while pending > 0 {
-            // Find the next non-empty bucket at or after `current`, circularly.
-            let ahead = occupied >> current;
-            let next_bucket = if ahead != 0 {
-                current + ahead.trailing_zeros() as usize
-            } else {
-                occupied.trailing_zeros() as usize
+        // Bucket `band` holds distances [band * BUCKET_WIDTH, (band + 1) * BUCKET_WIDTH).
+        let mut band: u32 = 0;
+        while self.lens.iter().any(|&len| len > 0) {
+            let r = band as usize % RING;
+            let (r1, r2) = ((r + 1) % RING, (r + 2) % RING);
+            let mut queued = Queued {
+                near: self.lens[r1],
+                far: self.lens[r2],
             };
-            let advance = (next_bucket + BUCKETS - current) % BUCKETS;
-            distance += advance as u32;
-            current = next_bucket;
-
-            // Relaxations from `distance` land in other buckets (every cost is
-            // between 1 and BUCKETS - 1), so this bucket can be taken out while
-            // the others grow, and put back with its capacity intact.
-            let mut bucket = std::mem::take(&mut self.buckets[current]);
-            occupied &= !(1u128 << current);
-            pending -= bucket.len();
-            for &cell in &bucket {
-                let u = cell as usize;
-                if self.dist[u] != distance {
-                    continue; // stale entry: the cell was improved later
+            let count = self.lens[r];
+            let mut k = 0;
+            while k < count {
+                // A settled cell pushes at most eight entries into the next
+                // bucket and four into the one after, and pushes are
+                // unconditional writes, so run only as many cells as surely
+                // fit before checking again.
+                let cap = self.bucket_capacity;
+                let room = ((cap - queued.near) / 8).min((cap - queued.far) / 4);
+                if room == 0 {
+                    (self.lens[r1], self.lens[r2]) = (queued.near, queued.far);
+                    self.grow();
+                    continue;
                 }
-                let n = self.open[u - pw];
-                let s = self.open[u + pw];
-                let w = self.open[u - 1];
-                let e = self.open[u + 1];
-                // MOVES order: E, S, W, N, SE, SW, NW, NE.
-                let allowed = [e, s, w, n, s && e, s && w, n && w, n && e];
-                for i in 0..8 {
-                    if !allowed[i] {
-                        continue;
+                let end = count.min(k + room);
+                let ctx = Relax {
+                    padded_width: pw,
+                    near_base: r1 * cap,
+                    far_base: r2 * cap,
+                    // Diagonals from distances at or past this offset in the
+                    // band land two buckets ahead.
+                    far_from: (band + 2) * BUCKET_WIDTH - DIAGONAL_COST,
+                };
+                let base = r * cap;
+                for slot in base + k..base + end {
+                    let u = self.queue[slot] as usize;
+                    if self.done[u] {
+                        continue; // stale entry: settled from an earlier one
                     }
-                    let v = u.wrapping_add_signed(offsets[i]);
-                    if !self.open[v] {
-                        continue;
-                    }
-                    let nd = distance + costs[i];
-                    if nd < self.dist[v] {
-                        self.dist[v] = nd;
-                        self.step[v] = reverse[i];
-                        let b = (current + costs[i] as usize) % BUCKETS;
-                        self.buckets[b].push(v as u32);
-                        occupied |= 1u128 << b;
-                        pending += 1;
-                    }
+                    // Cells of the lowest non-empty bucket are final.
+                    self.done[u] = true;
+                    ctx.relax(
+                        u,
+                        self.dist[u],
+                        &mut self.dist,
+                        &mut self.queue,
+                        &mut queued,
+                    );
                 }
+                k = end;
             }
-            bucket.clear();
-            self.buckets[current] = bucket;
+            self.lens[r] = 0;
+            (self.lens[r1], self.lens[r2]) = (queued.near, queued.far);
+            band += 1;
         }
+    }
+
+    /// Doubles every bucket's capacity, keeping its entries. Only maps with
+    /// unusually long wavefronts get here, and the larger queue is kept for
+    /// later computations.
+    #[cold]
+    fn grow(&mut self) {
+        let old = self.bucket_capacity;
+        let new = old * 2;
+        let mut queue = vec![0; RING * new];
+        for (b, &len) in self.lens.iter().enumerate() {
+            queue[b * new..b * new + len].copy_from_slice(&self.queue[b * old..b * old + len]);
+        }
+        self.queue = queue;
+        self.bucket_capacity = new;
     }
 
     /// Padded index of row-major `index`, or `None` if it is off the map.
@@ -217,17 +257,46 @@ impl FlowField {
     /// enemies by progress; `None` if no goal can be reached or the index is
     /// off the map.
     pub fn distance(&self, index: usize) -> Option<u32> {
-        let d = self.dist[self.padded(index)?];
-        (d != UNREACHED).then_some(d)
+        let p = self.padded(index)?;
+        let d = self.dist[p];
+        (d != BLOCKED && d != UNREACHED).then(|| d - GOAL)
     }
 
     /// The neighbour an enemy on `index` should step to; `None` at a goal, on
     /// an unreachable cell or off the map, so walkers stop instead of
     /// wandering.
+    ///
+    /// Derived from the distances on demand (eight neighbour checks) rather
+    /// than stored by [`FlowField::compute`], which keeps the search's inner
+    /// loop to distances alone. The step is the first legal neighbour, in
+    /// [`MOVES`] order, that is exactly one edge cost closer to a goal, so
+    /// ties always break the same way.
     pub fn next(&self, index: usize) -> Option<usize> {
-        let step = *self.step.get(self.padded(index)?)?;
-        let m = MOVES.get(usize::from(step))?;
+        let m = self.step(self.padded(index)?)?;
         Some(m.apply(index, usize::from(self.width)))
+    }
+
+    /// The move from padded cell `p` to its next cell, if it has one.
+    fn step(&self, p: usize) -> Option<Move> {
+        let d = self.dist[p];
+        if d == BLOCKED || d == UNREACHED || d == GOAL {
+            return None;
+        }
+        let pw = self.padded_width as isize;
+        let at = |dx: i8, dy: i8| p.wrapping_add_signed(isize::from(dx) + isize::from(dy) * pw);
+        MOVES.into_iter().find(|m| {
+            let v = at(m.dx, m.dy);
+            let cost = if m.diagonal() {
+                DIAGONAL_COST
+            } else {
+                STRAIGHT_COST
+            };
+            let open = |i: usize| self.dist[i] != BLOCKED;
+            open(v)
+                && (!m.diagonal() || (open(at(m.dx, 0)) && open(at(0, m.dy))))
+                && self.dist[v] != UNREACHED
+                && self.dist[v] + cost == d
+        })
     }
 
     /// Whether any goal can be reached from `index`, which tower placement
@@ -250,7 +319,7 @@ impl FlowField {
         let max_steps = usize::from(self.width) * usize::from(self.height);
         for _ in 0..max_steps {
             let p = self.padded(at)?;
-            let Some(m) = MOVES.get(usize::from(self.step[p])) else {
+            let Some(m) = self.step(p) else {
                 return Some(straight as f64 + diagonal as f64 * SQRT_2);
             };
             if m.diagonal() {
@@ -264,19 +333,79 @@ impl FlowField {
     }
 }
 
-/// For each index into [`MOVES`], the index of the opposite move.
-const REVERSE: [u8; 8] = {
-    let mut reverse = [0u8; 8];
-    let mut i = 0;
-    while i < 8 {
-        let mut j = 0;
-        while j < 8 {
-            if MOVES[j].dx == -MOVES[i].dx && MOVES[j].dy == -MOVES[i].dy {
-                reverse[i] = j as u8;
-            }
-            j += 1;
+/// Entries in the two buckets after the current one, kept in registers
+/// rather than in [`FlowField::lens`] while a bucket is processed (through
+/// memory, each push would wait on the previous one's store).
+struct Queued {
+    /// Entries in the next bucket.
+    near: usize,
+    /// Entries in the bucket after that.
+    far: usize,
+}
+
+/// What relaxing the cells of one bucket needs besides the arrays.
+struct Relax {
+    padded_width: usize,
+    /// Start in the queue of the next bucket.
+    near_base: usize,
+    /// Start in the queue of the bucket after that.
+    far_base: usize,
+    /// Smallest distance whose diagonal relaxations land in the far bucket
+    /// (straight ones always land in the near bucket).
+    far_from: u32,
+}
+
+impl Relax {
+    /// Relaxes the eight edges out of settled padded cell `u` at distance
+    /// `d`.
+    ///
+    /// Written without data-dependent branches: on maps with scattered
+    /// obstacles, mispredicted "is it open / is it better" branches would
+    /// otherwise dominate the running time. Blocked cells hold distance 0,
+    /// so they are never improved; a diagonal whose corner is blocked gets
+    /// an infinite candidate instead; every push writes its slot and only
+    /// advances the length when the cell improved.
+    #[inline(always)]
+    fn relax(&self, u: usize, d: u32, dist: &mut [u32], queue: &mut [u32], queued: &mut Queued) {
+        let pw = self.padded_width;
+        let straight = d + STRAIGHT_COST;
+        let mut open = [false; 4];
+        for (i, v) in [u + 1, u + pw, u - 1, u - pw].into_iter().enumerate() {
+            let old = dist[v];
+            open[i] = old != BLOCKED;
+            let better = straight < old;
+            dist[v] = if better { straight } else { old };
+            queue[self.near_base + queued.near] = v as u32;
+            queued.near += usize::from(better);
         }
-        i += 1;
+
+        let diagonal = d + DIAGONAL_COST;
+        let to_far = d >= self.far_from;
+        let base = if to_far {
+            self.far_base
+        } else {
+            self.near_base
+        };
+        let mut len = if to_far { queued.far } else { queued.near };
+        let [e, s, w, n] = open;
+        let corners = [
+            (u + pw + 1, s && e),
+            (u + pw - 1, s && w),
+            (u - pw - 1, n && w),
+            (u - pw + 1, n && e),
+        ];
+        for (v, corners_open) in corners {
+            let candidate = if corners_open { diagonal } else { UNREACHED };
+            let old = dist[v];
+            let better = candidate < old;
+            dist[v] = if better { candidate } else { old };
+            queue[base + len] = v as u32;
+            len += usize::from(better);
+        }
+        if to_far {
+            queued.far = len;
+        } else {
+            queued.near = len;
+        }
     }
-    reverse
-};
+}

@@ -71,9 +71,10 @@ pub const MOVES: [Move; 8] = [
 /// The cell reached from `index` by `m`, if the move is legal under the
 /// movement rules (stays on the grid, target walkable, no corner cutting).
 ///
-/// The single statement of the rules that slower code (A*, tests, tools)
-/// shares, so they cannot drift apart; the flow field inlines the same test.
-/// Cells beyond `walkable.len()` count as blocked.
+/// The plain statement of the rules, for code off the hot paths (tests,
+/// tools, validation) so it need not restate them; the flow field and A*
+/// inline the same test in their inner loops, and the tests check them
+/// against this. Cells beyond `walkable.len()` count as blocked.
 pub fn step(walkable: &[bool], width: u16, height: u16, index: usize, m: Move) -> Option<usize> {
     let width = usize::from(width);
     let height = usize::from(height);

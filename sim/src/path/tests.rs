@@ -324,3 +324,26 @@ fn deterministic_and_reusable() {
         assert_eq!(fresh.next(i), snapshot.next(i));
     }
 }
+
+#[test]
+fn many_cells_at_one_distance_grow_the_queue() {
+    // Every third row is a goal row on an open map: a third of the cells are
+    // goals (distance 0) and all others are exactly one straight step away,
+    // far more than a bucket's initial room, so the queue grows both while
+    // seeding goals and while relaxing.
+    let (width, height) = (40u16, 40u16);
+    let walkable = vec![true; 1600];
+    let goals: Vec<usize> = (0..1600).filter(|i| (i / 40) % 3 == 0).collect();
+    let mut field = FlowField::new(width, height);
+    field.compute(&walkable, &goals);
+    assert_consistent(&field, &walkable, &goals);
+    assert!(
+        (0..1600)
+            .all(|i| field.distance(i) == Some(if goals.contains(&i) { 0 } else { STRAIGHT_COST }))
+    );
+    // Afterwards an ordinary computation still agrees with A*.
+    field.compute(&walkable, &[0]);
+    assert_consistent(&field, &walkable, &[0]);
+    let exact = shortest_path_length(&walkable, width, height, 1599, 0).unwrap();
+    assert!((field.route_length(1599).unwrap() - exact).abs() < 1e-9);
+}

@@ -6,6 +6,8 @@
 
 mod deaths;
 mod effects;
+#[cfg(feature = "fault-injection")]
+pub(crate) mod fault;
 mod movement;
 mod outcome;
 mod projectiles;
@@ -52,5 +54,7 @@ pub(crate) fn tick_schedule() -> Schedule {
         )
             .chain(),
     );
+    #[cfg(feature = "fault-injection")]
+    schedule.add_systems(fault::panic_if_injected.before(crate::commands::apply_commands));
     schedule
 }

@@ -1,0 +1,205 @@
+//! One hosted session: the simulation, its seats (people and bots), its
+//! command log, and the notices it sends its watchers.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use rampart_sim::bots::ScriptedPlayer;
+use rampart_sim::log::{CommandLog, LogEnd, LogEntry};
+use rampart_sim::{Command, Event, PlayerId, Session, Snapshot};
+use tokio::sync::broadcast;
+
+use super::{SessionId, SessionInfo, SessionNotice, SessionState};
+
+/// Notices buffered per watcher before a slow one starts missing some.
+const NOTICE_BUFFER: usize = 256;
+
+/// Who sits in a seat.
+pub(super) enum Seat {
+    Free,
+    Bot(Box<ScriptedPlayer>),
+    Person { connected: bool },
+}
+
+/// How a step went.
+pub(super) enum Stepped {
+    /// Still going (or not ticking).
+    Ongoing,
+    /// The game was decided this tick.
+    Decided(&'static str),
+    /// The step panicked; the session must end.
+    Crashed,
+}
+
+pub(super) struct HostedSession {
+    pub id: SessionId,
+    pub map: Arc<str>,
+    pub session: Session,
+    pub state: SessionState,
+    pub seats: Vec<Seat>,
+    pub private: bool,
+    pub log: CommandLog,
+    pub notices: broadcast::Sender<SessionNotice>,
+    pub created_unix_ms: u64,
+    /// Host tick at which a person was last connected.
+    pub last_person_tick: u64,
+    pub end_reason: Option<&'static str>,
+    snapshot: Snapshot,
+}
+
+impl HostedSession {
+    pub fn new(
+        id: SessionId,
+        session: Session,
+        seats: Vec<Seat>,
+        private: bool,
+        log: CommandLog,
+        now: (u64, u64),
+    ) -> Self {
+        let (created_unix_ms, host_tick) = now;
+        let map: Arc<str> = log.config.map.as_str().into();
+        let mut hosted = Self {
+            id,
+            map,
+            session,
+            state: SessionState::Lobby,
+            seats,
+            private,
+            log,
+            notices: broadcast::channel(NOTICE_BUFFER).0,
+            created_unix_ms,
+            last_person_tick: host_tick,
+            end_reason: None,
+            snapshot: Snapshot::default(),
+        };
+        hosted.start_if_full();
+        hosted
+    }
+
+    /// Every seat filled: the game begins.
+    pub fn start_if_full(&mut self) {
+        if self.state == SessionState::Lobby
+            && self.seats.iter().all(|seat| !matches!(seat, Seat::Free))
+        {
+            self.state = SessionState::Running;
+        }
+    }
+
+    pub fn bots(&self) -> u8 {
+        self.seats
+            .iter()
+            .filter(|seat| matches!(seat, Seat::Bot(_)))
+            .count() as u8
+    }
+
+    pub fn people_connected(&self) -> u8 {
+        self.seats
+            .iter()
+            .filter(|seat| matches!(seat, Seat::Person { connected: true }))
+            .count() as u8
+    }
+
+    /// Sessions made only of bots (demos, tests) never idle out.
+    pub fn bots_only(&self) -> bool {
+        self.seats.iter().all(|seat| matches!(seat, Seat::Bot(_)))
+    }
+
+    /// Queues a person's command and records it in the log.
+    pub fn submit(&mut self, player: PlayerId, command: Command) {
+        self.log.entries.push(LogEntry {
+            tick: self.session.tick(),
+            player,
+            command,
+        });
+        self.session.submit(player, command);
+    }
+
+    /// Lets the bots think, steps the simulation, and reports the results.
+    /// A panic anywhere in it is caught: the session is then unusable and
+    /// must end, but the host and every other session go on.
+    pub fn step(&mut self) -> Stepped {
+        if self.state != SessionState::Running {
+            return Stepped::Ongoing;
+        }
+        let stepped = catch_unwind(AssertUnwindSafe(|| {
+            let tick = self.session.tick();
+            let thinking = self
+                .seats
+                .iter()
+                .any(|seat| matches!(seat, Seat::Bot(bot) if bot.wants_to_think(tick)));
+            if thinking {
+                self.session.snapshot(&mut self.snapshot);
+                for seat in &mut self.seats {
+                    if let Seat::Bot(bot) = seat
+                        && let Some(command) = bot.think(&self.session, &self.snapshot)
+                    {
+                        self.log.entries.push(LogEntry {
+                            tick,
+                            player: bot.player(),
+                            command,
+                        });
+                        self.session.submit(bot.player(), command);
+                    }
+                }
+            }
+            self.session.step();
+        }));
+        if stepped.is_err() {
+            return Stepped::Crashed;
+        }
+        let events = self.session.events();
+        for event in events {
+            if let Event::CommandResult { result, .. } = event {
+                let label = result
+                    .as_ref()
+                    .map_or_else(|rejection| rejection.reason(), |()| "accepted");
+                metrics::counter!("rampart_commands_total", "result" => label).increment(1);
+            }
+        }
+        if !events.is_empty() && self.notices.receiver_count() > 0 {
+            let notice = SessionNotice::Events {
+                tick: self.session.tick() - 1,
+                events: events.into(),
+            };
+            // Nobody listening any more is not an error.
+            let _ = self.notices.send(notice);
+        }
+        match self.session.outcome() {
+            Some(outcome) => Stepped::Decided(outcome.name()),
+            None => Stepped::Ongoing,
+        }
+    }
+
+    /// The session's command log, closed with its current tick and hash.
+    pub fn closed_log(&mut self) -> (String, u64) {
+        let state_hash = self.session.state_hash();
+        self.log.end = Some(LogEnd {
+            ticks: self.session.tick(),
+            state_hash,
+        });
+        let text = self.log.to_text(self.session.content());
+        self.log.end = None;
+        (text, state_hash)
+    }
+
+    pub fn info(&self) -> SessionInfo {
+        let summary = self.session.summary();
+        SessionInfo {
+            id: self.id,
+            map: self.map.clone(),
+            state: self.state,
+            max_players: self.seats.len() as u8,
+            players: self.people_connected(),
+            bots: self.bots(),
+            private: self.private,
+            wave: summary.wave,
+            lives: summary.lives,
+            tick: summary.tick,
+            enemies: summary.enemies,
+            towers: summary.towers,
+            outcome: summary.outcome.map(|outcome| outcome.name()),
+            end_reason: self.end_reason,
+            created_unix_ms: self.created_unix_ms,
+        }
+    }
+}

@@ -1,0 +1,501 @@
+//! The tick thread: the fixed-rate clock, the control inbox, parallel
+//! stepping, lifecycle housekeeping, and publishing. One tick reads top to
+//! bottom as the steps in ARCHITECTURE.md.
+
+use std::collections::VecDeque;
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rampart_sim::bots::{BotStyle, ScriptedPlayer};
+use rampart_sim::log::CommandLog;
+use rampart_sim::{Content, PlayerId, Session, SessionConfig};
+use rand_core::Rng;
+use rand_pcg::Pcg32;
+use rayon::prelude::*;
+use tokio::sync::mpsc;
+
+use super::handover::{HandOver, HandOverRecord};
+use super::hosted::{HostedSession, Seat, Stepped};
+use super::{
+    Control, CreateSession, DrainReport, HostConfig, HostError, HostStatus, Published, SessionId,
+    SessionInfo, SessionNotice, SessionState,
+};
+
+/// Control messages handled per tick at most, so a flood of requests
+/// delays requests, never ticks.
+const CONTROL_PER_TICK: usize = 2048;
+
+/// Ticks between two publications of the session list (10 Hz at 30 Hz).
+const PUBLISH_EVERY: u64 = 3;
+
+/// Recent tick durations kept for the on-time check.
+const RECENT_TICKS: usize = 128;
+
+/// Hand-overs that may wait for the writer before new ones are dropped
+/// (and counted as failed).
+const HAND_OVER_QUEUE: usize = 4096;
+
+/// A record for the hand-over thread, with where to report the result.
+type HandOverJob = (HandOverRecord, Option<std_mpsc::Sender<bool>>);
+
+pub(super) fn spawn(
+    content: Arc<Content>,
+    config: HostConfig,
+    hand_over: Box<dyn HandOver>,
+    inbox: mpsc::Receiver<Control>,
+    published: Arc<RwLock<Published>>,
+) -> std::io::Result<()> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .thread_name(|index| format!("rampart-step-{index}"))
+        .build()
+        .map_err(std::io::Error::other)?;
+    let hand_overs = spawn_hand_over(hand_over)?;
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as u64)
+        ^ u64::from(std::process::id());
+    let ticker = Ticker {
+        period: Duration::from_secs_f64(1.0 / f64::from(config.tick_hz)),
+        content,
+        config,
+        inbox,
+        published,
+        pool,
+        hand_overs,
+        sessions: Vec::new(),
+        ended: VecDeque::new(),
+        tick: 0,
+        crashed: 0,
+        recent: VecDeque::with_capacity(RECENT_TICKS),
+        ids: Pcg32::new(seed, 0x7369_6473),
+        dirty: true,
+    };
+    std::thread::Builder::new()
+        .name("rampart-tick".into())
+        .spawn(move || ticker.run())?;
+    Ok(())
+}
+
+/// The writer thread: hand-overs do IO, and the tick never waits on IO.
+fn spawn_hand_over(
+    mut store: Box<dyn HandOver>,
+) -> std::io::Result<std_mpsc::SyncSender<HandOverJob>> {
+    let (jobs, queue) = std_mpsc::sync_channel::<HandOverJob>(HAND_OVER_QUEUE);
+    std::thread::Builder::new()
+        .name("rampart-handover".into())
+        .spawn(move || {
+            for (record, report) in queue {
+                let stored = match store.hand_over(&record) {
+                    Ok(()) => true,
+                    Err(error) => {
+                        tracing::error!(session = %record.id, %error, "hand-over failed");
+                        false
+                    }
+                };
+                if let Some(report) = report {
+                    let _ = report.send(stored);
+                }
+            }
+        })?;
+    Ok(jobs)
+}
+
+struct Ticker {
+    period: Duration,
+    content: Arc<Content>,
+    config: HostConfig,
+    inbox: mpsc::Receiver<Control>,
+    published: Arc<RwLock<Published>>,
+    pool: rayon::ThreadPool,
+    hand_overs: std_mpsc::SyncSender<HandOverJob>,
+    sessions: Vec<HostedSession>,
+    ended: VecDeque<SessionInfo>,
+    tick: u64,
+    crashed: u64,
+    recent: VecDeque<Duration>,
+    ids: Pcg32,
+    dirty: bool,
+}
+
+impl Ticker {
+    fn run(mut self) {
+        tracing::info!(
+            hz = self.config.tick_hz,
+            max_sessions = self.config.max_sessions,
+            "session host ticking"
+        );
+        let mut deadline = Instant::now() + self.period;
+        loop {
+            let started = Instant::now();
+            // 1. Requests: create, join, leave, commands, end, drain.
+            if !self.handle_control() {
+                return;
+            }
+            // 2. Step every running session in parallel.
+            self.step_sessions();
+            // 3. Lifecycle: idle sessions end.
+            self.prune_idle();
+            // 4. Publish the view the HTTP API reads.
+            if self.dirty || self.tick.is_multiple_of(PUBLISH_EVERY) {
+                self.publish();
+            }
+            // 5. Measure, then sleep to the next deadline (no drift: the
+            //    deadline advances by whole periods, never from "now").
+            let work = started.elapsed();
+            metrics::histogram!("rampart_tick_duration_seconds").record(work.as_secs_f64());
+            if self.recent.len() == RECENT_TICKS {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(work);
+            let now = Instant::now();
+            if now < deadline {
+                std::thread::sleep(deadline - now);
+                deadline += self.period;
+            } else {
+                metrics::counter!("rampart_tick_overruns_total").increment(1);
+                let behind = (now - deadline).as_nanos() / self.period.as_nanos().max(1);
+                if behind > 0 {
+                    // Too late to catch up without a burst: skip whole ticks.
+                    metrics::counter!("rampart_ticks_lost_total").increment(behind as u64);
+                }
+                deadline += self.period * (behind as u32 + 1);
+            }
+            self.tick += 1;
+        }
+    }
+
+    /// Returns false once drained (or once nobody can send requests).
+    fn handle_control(&mut self) -> bool {
+        for _ in 0..CONTROL_PER_TICK {
+            match self.inbox.try_recv() {
+                Ok(Control::Drain { reply }) => {
+                    let report = self.drain();
+                    let _ = reply.send(report);
+                    return false;
+                }
+                Ok(control) => self.handle(control),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    self.drain();
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn find(&mut self, id: SessionId) -> Result<&mut HostedSession, HostError> {
+        self.sessions
+            .iter_mut()
+            .find(|hosted| hosted.id == id)
+            .ok_or(HostError::NotFound)
+    }
+
+    fn handle(&mut self, control: Control) {
+        match control {
+            Control::Create { request, reply } => {
+                let created = self.create(request);
+                let _ = reply.send(created);
+            }
+            Control::End { id, reply } => {
+                let ended = match self.sessions.iter().position(|hosted| hosted.id == id) {
+                    Some(index) => Ok(self.end(index, "ended_by_admin")),
+                    None => Err(HostError::NotFound),
+                };
+                let _ = reply.send(ended);
+            }
+            Control::Join { id, reply } => {
+                let tick = self.tick;
+                let joined = self.find(id).and_then(|hosted| {
+                    let seat = hosted
+                        .seats
+                        .iter()
+                        .position(|seat| matches!(seat, Seat::Free))
+                        .ok_or(HostError::SessionFull)?;
+                    hosted.seats[seat] = Seat::Person { connected: true };
+                    hosted.last_person_tick = tick;
+                    hosted.start_if_full();
+                    Ok(PlayerId(seat as u8))
+                });
+                self.dirty = true;
+                let _ = reply.send(joined);
+            }
+            Control::Leave { id, player } => {
+                if let Ok(hosted) = self.find(id)
+                    && let Some(seat @ Seat::Person { .. }) =
+                        hosted.seats.get_mut(usize::from(player.0))
+                {
+                    *seat = Seat::Person { connected: false };
+                }
+                self.dirty = true;
+            }
+            Control::Submit {
+                id,
+                player,
+                command,
+            } => {
+                if let Ok(hosted) = self.find(id)
+                    && matches!(
+                        hosted.seats.get(usize::from(player.0)),
+                        Some(Seat::Person { .. })
+                    )
+                {
+                    hosted.submit(player, command);
+                }
+            }
+            Control::Subscribe { id, reply } => {
+                let receiver = self.find(id).map(|hosted| hosted.notices.subscribe());
+                let _ = reply.send(receiver);
+            }
+            Control::Drain { .. } => unreachable!("handled by handle_control"),
+            #[cfg(test)]
+            Control::InjectPanic { id } => {
+                if let Ok(hosted) = self.find(id) {
+                    hosted.session.inject_panic();
+                }
+            }
+        }
+    }
+
+    fn ticks_on_time(&self) -> bool {
+        let budget = self.period * self.config.overrun_budget_pct / 100;
+        let mut recent: Vec<Duration> = self.recent.iter().copied().collect();
+        recent.sort_unstable();
+        // The 99th percentile of the last ticks.
+        recent
+            .get(recent.len() * 99 / 100)
+            .is_none_or(|&p99| p99 <= budget)
+    }
+
+    fn create(&mut self, request: CreateSession) -> Result<SessionInfo, HostError> {
+        if self.sessions.len() >= self.config.max_sessions {
+            return Err(HostError::Full {
+                max: self.config.max_sessions,
+            });
+        }
+        if !self.ticks_on_time() {
+            return Err(HostError::Overloaded);
+        }
+        if request.bots > request.max_players {
+            return Err(HostError::Invalid(format!(
+                "bots ({}) cannot exceed max_players ({})",
+                request.bots, request.max_players
+            )));
+        }
+        let seed = request.seed.unwrap_or_else(|| self.ids.next_u64());
+        let config = SessionConfig {
+            map: request.map,
+            scenario: request.scenario,
+            players: request.max_players,
+            seed,
+            tick_hz: self.config.tick_hz,
+        };
+        let session = Session::new(self.content.clone(), &config)
+            .map_err(|error| HostError::Invalid(error.to_string()))?;
+        let style = if config.scenario.is_some() {
+            BotStyle::Passive
+        } else {
+            BotStyle::Builder
+        };
+        let seats = (0..request.max_players)
+            .map(|seat| {
+                if seat < request.bots {
+                    Seat::Bot(Box::new(ScriptedPlayer::new(PlayerId(seat), style, seed)))
+                } else {
+                    Seat::Free
+                }
+            })
+            .collect();
+        let mut id = SessionId(self.ids.next_u64());
+        while self.sessions.iter().any(|hosted| hosted.id == id) {
+            id = SessionId(self.ids.next_u64());
+        }
+        let log = CommandLog::new(&self.content, config);
+        let hosted = HostedSession::new(
+            id,
+            session,
+            seats,
+            request.private,
+            log,
+            (unix_ms(), self.tick),
+        );
+        let info = hosted.info();
+        tracing::info!(session = %id, map = %hosted.map, players = request.max_players, bots = request.bots, "session created");
+        self.sessions.push(hosted);
+        self.dirty = true;
+        Ok(info)
+    }
+
+    fn step_sessions(&mut self) {
+        let sessions = &mut self.sessions;
+        let mut outcomes: Vec<(usize, Stepped)> = Vec::new();
+        self.pool.install(|| {
+            outcomes = sessions
+                .par_iter_mut()
+                .enumerate()
+                .filter_map(|(index, hosted)| match hosted.step() {
+                    Stepped::Ongoing => None,
+                    stepped => Some((index, stepped)),
+                })
+                .collect();
+        });
+        // Highest index first so removals keep the other indices valid.
+        for (index, stepped) in outcomes.into_iter().rev() {
+            match stepped {
+                Stepped::Ongoing => {}
+                Stepped::Decided(outcome) => {
+                    self.end(index, outcome);
+                }
+                Stepped::Crashed => {
+                    let id = self.sessions[index].id;
+                    tracing::error!(session = %id, "session panicked during its tick; ending it");
+                    metrics::counter!("rampart_sessions_crashed_total").increment(1);
+                    self.crashed += 1;
+                    self.end(index, "crashed");
+                }
+            }
+        }
+    }
+
+    fn prune_idle(&mut self) {
+        let idle_ticks = self.config.idle_timeout.as_secs() * u64::from(self.config.tick_hz);
+        let tick = self.tick;
+        for hosted in &mut self.sessions {
+            if hosted.people_connected() > 0 || hosted.bots_only() {
+                hosted.last_person_tick = tick;
+            }
+        }
+        while let Some(index) = self
+            .sessions
+            .iter()
+            .position(|hosted| tick - hosted.last_person_tick > idle_ticks)
+        {
+            self.end(index, "idle");
+        }
+    }
+
+    /// Ends session `index`: tells its watchers, hands its record over,
+    /// and keeps its info for the API.
+    fn end(&mut self, index: usize, reason: &'static str) -> SessionInfo {
+        let mut hosted = self.sessions.swap_remove(index);
+        hosted.state = SessionState::Ended;
+        hosted.end_reason = Some(reason);
+        let _ = hosted.notices.send(SessionNotice::Ended { reason });
+        if reason != "crashed" {
+            // A crashed world may be inconsistent; its log still replays
+            // from the start, but its final hash is not worth recording.
+            self.queue_hand_over(&mut hosted, reason, None);
+        }
+        let info = hosted.info();
+        tracing::info!(session = %hosted.id, reason, tick = info.tick, "session ended");
+        if self.ended.len() == self.config.ended_kept {
+            self.ended.pop_back();
+        }
+        self.ended.push_front(info.clone());
+        self.dirty = true;
+        info
+    }
+
+    fn queue_hand_over(
+        &mut self,
+        hosted: &mut HostedSession,
+        reason: &'static str,
+        report: Option<std_mpsc::Sender<bool>>,
+    ) -> bool {
+        let (log, state_hash) = hosted.closed_log();
+        let record = HandOverRecord {
+            id: hosted.id,
+            reason,
+            tick: hosted.session.tick(),
+            state_hash,
+            log,
+        };
+        match self.hand_overs.try_send((record, report)) {
+            Ok(()) => true,
+            Err(_) => {
+                tracing::warn!(session = %hosted.id, "hand-over queue full; session record dropped");
+                false
+            }
+        }
+    }
+
+    /// Stops admitting, tells every session, hands each over, and waits for
+    /// the writer to confirm every one.
+    fn drain(&mut self) -> DrainReport {
+        let mut status = self.status();
+        status.draining = true;
+        if let Ok(mut published) = self.published.write() {
+            published.status = status;
+        }
+        let sessions = std::mem::take(&mut self.sessions);
+        tracing::info!(
+            sessions = sessions.len(),
+            "drain: telling sessions and handing them over"
+        );
+        let (report, results) = std_mpsc::channel();
+        let mut queued = 0;
+        let mut failed = 0;
+        for mut hosted in sessions {
+            let _ = hosted.notices.send(SessionNotice::Draining);
+            if self.queue_hand_over(&mut hosted, "drained", Some(report.clone())) {
+                queued += 1;
+            } else {
+                failed += 1;
+            }
+        }
+        drop(report);
+        let handed_over = results.iter().take(queued).filter(|&stored| stored).count();
+        DrainReport {
+            sessions: queued + failed,
+            handed_over,
+            failed: failed + (queued - handed_over),
+        }
+    }
+
+    fn status(&self) -> HostStatus {
+        let mut status = HostStatus {
+            max_sessions: self.config.max_sessions,
+            ticks_on_time: self.ticks_on_time(),
+            tick: self.tick,
+            crashed: self.crashed,
+            ended: self.ended.len(),
+            ..HostStatus::default()
+        };
+        for hosted in &self.sessions {
+            match hosted.state {
+                SessionState::Lobby => status.lobby += 1,
+                SessionState::Running => status.running += 1,
+                SessionState::Ended => status.ended += 1,
+            }
+            status.players_connected += usize::from(hosted.people_connected() + hosted.bots());
+        }
+        status
+    }
+
+    fn publish(&mut self) {
+        let status = self.status();
+        metrics::gauge!("rampart_sessions", "state" => "lobby").set(status.lobby as f64);
+        metrics::gauge!("rampart_sessions", "state" => "running").set(status.running as f64);
+        metrics::gauge!("rampart_sessions", "state" => "ended").set(status.ended as f64);
+        metrics::gauge!("rampart_players_connected").set(status.players_connected as f64);
+        let mut sessions: Vec<SessionInfo> =
+            self.sessions.iter().map(HostedSession::info).collect();
+        sessions.sort_unstable_by(|a, b| {
+            b.created_unix_ms
+                .cmp(&a.created_unix_ms)
+                .then(a.id.cmp(&b.id))
+        });
+        sessions.extend(self.ended.iter().cloned());
+        if let Ok(mut published) = self.published.write() {
+            *published = Published { sessions, status };
+        }
+        self.dirty = false;
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
+}
