@@ -7,10 +7,17 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::host::HostConfig;
 
 /// The file read when neither `--config` nor `RAMPART_CONFIG` names one; it is
 /// optional, so a bare checkout runs on defaults.
 pub const DEFAULT_CONFIG_PATH: &str = "rampart.toml";
+
+/// Ended sessions the host keeps listing, so clients can read results after
+/// the end; not a configuration key because nobody has needed to tune it.
+const ENDED_KEPT: usize = 1000;
 
 /// The environment variable that names the configuration file.
 pub const CONFIG_ENV: &str = "RAMPART_CONFIG";
@@ -311,6 +318,24 @@ impl Config {
             config.apply(key, value, || format!("{} {value}", key.flag()))?;
         }
         Ok(config)
+    }
+
+    /// The session host's share of the settings.
+    #[allow(dead_code)] // wired by serve
+    pub fn host_config(&self) -> HostConfig {
+        HostConfig {
+            max_sessions: self.max_sessions,
+            tick_hz: self.tick_hz,
+            idle_timeout: Duration::from_secs(self.idle_timeout_seconds),
+            overrun_budget_pct: u32::from(self.overrun_budget_pct),
+            ended_kept: ENDED_KEPT,
+        }
+    }
+
+    /// How long a SIGTERM drain may take.
+    #[allow(dead_code)] // wired by serve
+    pub fn drain_deadline(&self) -> Duration {
+        Duration::from_secs(self.drain_seconds)
     }
 
     /// Applies the keys of a `rampart.toml` whose text is `text`.

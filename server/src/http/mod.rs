@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{ConnectInfo, MatchedPath, Path, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -30,6 +30,10 @@ use crate::host::{CreateSession, HostError, HostHandle, SessionId, SessionInfo};
 use crate::telemetry::{HTTP_DURATION, HTTP_REQUESTS};
 
 pub use limit::RateLimiter;
+
+/// Request bodies are small JSON objects; anything bigger is a mistake or an
+/// attack, refused before it is buffered.
+const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The Prometheus text exposition format version we render.
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
@@ -67,7 +71,8 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/v1/sessions", get(list_sessions).post(create_session))
         .route("/v1/sessions/{id}", get(get_session).delete(end_session))
-        .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit));
+        .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -80,7 +85,9 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then finishes the
-/// requests in flight.
+/// requests in flight. Clients are identified by the connection's peer
+/// address; `X-Forwarded-For` is not trusted, so behind a proxy the rate
+/// limit applies to the proxy as a whole.
 ///
 /// # Errors
 ///
@@ -320,10 +327,12 @@ async fn record_metrics(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().clone();
     let start = Instant::now();
     let response = next.run(request).await;
     let seconds = start.elapsed().as_secs_f64();
     let status = response.status().as_u16().to_string();
+    tracing::debug!(%method, route, status, ms = seconds * 1e3, "http request");
     metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "status" => status).increment(1);
     metrics::histogram!(HTTP_DURATION, "route" => route).record(seconds);
     response

@@ -407,3 +407,48 @@ fn constant_time_eq_compares_whole_tokens() {
     assert!(!constant_time_eq(b"", b"a"));
     assert!(constant_time_eq(b"", b""));
 }
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_json() {
+    let app = app(test_host(10));
+    let body = format!(r#"{{"map":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
+    let (status, answer) = create(&app, &body).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(answer["error"].is_string(), "{answer}");
+}
+
+/// `serve` over a real socket: the client address reaches the limiter and
+/// the shutdown future stops the server.
+#[tokio::test]
+async fn serves_on_a_socket_until_shutdown() {
+    use std::io::{Read, Write};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, app(test_host(10)), async {
+        let _ = stopped.await;
+    }));
+    // A blocking client on the blocking pool keeps the runtime free to serve.
+    let get = |path: &'static str| {
+        tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+            stream.write_all(request.as_bytes()).unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).unwrap();
+            answer
+        })
+    };
+    let answer = get("/health").await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with(r#"{"status":"ok"}"#), "{answer}");
+    let answer = get("/v1/sessions").await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
