@@ -107,6 +107,11 @@ fn describe() {
         "Ticks that took longer than the overrun budget of the tick period."
     );
     describe_counter!(
+        "rampart_ticks_lost_total",
+        Unit::Count,
+        "Whole ticks skipped because the host fell more than a period behind."
+    );
+    describe_counter!(
         "rampart_commands_total",
         Unit::Count,
         "Player commands, by result (accepted or the rejection reason)."
@@ -126,4 +131,38 @@ fn describe() {
         Unit::Seconds,
         "HTTP API request latency, by route template."
     );
+}
+
+/// The process-wide recorder for tests: it can be installed only once per
+/// process, and every test that renders metrics shares it.
+#[cfg(test)]
+pub fn test_metrics() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| install_metrics().expect("no other recorder in tests"))
+        .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_durations_render_as_a_described_histogram() {
+        let handle = test_metrics();
+        metrics::histogram!(TICK_DURATION).record(0.003);
+        let text = handle.render();
+        assert!(
+            text.contains("# HELP rampart_tick_duration_seconds Wall time of one host tick"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"rampart_tick_duration_seconds_bucket{le="0.0001"}"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"rampart_tick_duration_seconds_bucket{le="0.005"}"#),
+            "{text}"
+        );
+    }
 }

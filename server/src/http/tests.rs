@@ -17,14 +17,6 @@ use crate::host::{HandOver, HandOverError, HandOverRecord, HostConfig};
 
 const TOKEN: &str = "test-token";
 
-/// The recorder is process-global, so every test shares one.
-fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| crate::telemetry::install_metrics().unwrap())
-        .clone()
-}
-
 /// Keeps hand-overs in memory: these tests do not look at them.
 struct Forget;
 
@@ -73,7 +65,11 @@ async fn wait_for(mut done: impl FnMut() -> bool) {
 }
 
 fn app_with(host: HostHandle, config: Config) -> Router {
-    router(AppState::new(host, metrics_handle(), &config))
+    router(AppState::new(
+        host,
+        crate::telemetry::test_metrics(),
+        &config,
+    ))
 }
 
 fn app(host: HostHandle) -> Router {
