@@ -29,7 +29,7 @@ use crate::config::Config;
 use crate::host::{CreateSession, HostError, HostHandle, SessionId, SessionInfo};
 use crate::telemetry::{HTTP_DURATION, HTTP_REQUESTS};
 
-pub use limit::RateLimiter;
+use limit::RateLimiter;
 
 /// Request bodies are small JSON objects; anything bigger is a mistake or an
 /// attack, refused before it is buffered.
