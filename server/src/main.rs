@@ -5,9 +5,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod config;
 mod host;
+mod http;
 mod path;
 mod simulate;
+mod telemetry;
 
 /// rampart: an authoritative tower-defense game server and its tools.
 #[derive(Parser)]

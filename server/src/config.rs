@@ -1,0 +1,625 @@
+//! The server's configuration: defaults that run on a laptop, overridden by
+//! `rampart.toml`, then by `RAMPART_*` environment variables, then by flags.
+//!
+//! Every source goes through the same per-key parser, so a bad value reads the
+//! same wherever it came from and always names the key and the source.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::host::HostConfig;
+
+/// The file read when neither `--config` nor `RAMPART_CONFIG` names one; it is
+/// optional, so a bare checkout runs on defaults.
+pub const DEFAULT_CONFIG_PATH: &str = "rampart.toml";
+
+/// Ended sessions the host keeps listing, so clients can read results after
+/// the end; not a configuration key because nobody has needed to tune it.
+const ENDED_KEPT: usize = 1000;
+
+/// The environment variable that names the configuration file.
+pub const CONFIG_ENV: &str = "RAMPART_CONFIG";
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines, for terminals.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors in pods.
+    Json,
+}
+
+/// The server's settings after every source has been applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Where the HTTP API (health, readiness, metrics, sessions) listens.
+    /// Default `127.0.0.1:8080`; use `0.0.0.0:8080` in a container.
+    pub http_addr: SocketAddr,
+    /// Bearer token for the mutating endpoints. Unset (the default) disables
+    /// them rather than leaving them open.
+    pub admin_token: Option<String>,
+    /// Open (lobby or running) sessions this instance accepts; beyond it,
+    /// creation answers 503 and `/ready` turns false. Default 1000.
+    pub max_sessions: usize,
+    /// Simulation ticks per second, 1 to 60. Default 30.
+    pub tick_hz: u32,
+    /// Seconds a SIGTERM drain may take before the process exits anyway.
+    /// Default 30, matching Kubernetes' default grace period.
+    pub drain_seconds: u64,
+    /// The content directory. Default `assets`.
+    pub assets: PathBuf,
+    /// `text` (default) or `json`.
+    pub log_format: LogFormat,
+    /// Seconds a session may have no connected player before it is ended.
+    /// Default 300.
+    pub idle_timeout_seconds: u64,
+    /// Sustained `/v1/*` requests per second allowed per client IP. Default 20.
+    pub rate_limit_per_second: u32,
+    /// Requests a client IP may send at once before the rate applies. Default 40.
+    pub rate_limit_burst: u32,
+    /// A tick that takes longer than this share of the tick period counts as
+    /// late (an overrun). Default 80.
+    pub overrun_budget_pct: u8,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_token: None,
+            max_sessions: 1000,
+            tick_hz: 30,
+            drain_seconds: 30,
+            assets: PathBuf::from("assets"),
+            log_format: LogFormat::Text,
+            idle_timeout_seconds: 300,
+            rate_limit_per_second: 20,
+            rate_limit_burst: 40,
+            overrun_budget_pct: 80,
+        }
+    }
+}
+
+/// Flags of `rampart serve`; each one overrides the file and the environment.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Configuration file [env: RAMPART_CONFIG] [default: ./rampart.toml if it exists].
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Address of the HTTP API [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub http_addr: Option<String>,
+    /// Bearer token for the mutating endpoints; prefer RAMPART_ADMIN_TOKEN, as
+    /// flags show in `ps`.
+    #[arg(long, value_name = "TOKEN")]
+    pub admin_token: Option<String>,
+    /// Open sessions this instance accepts [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub max_sessions: Option<String>,
+    /// Simulation ticks per second, 1 to 60 [default: 30].
+    #[arg(long, value_name = "HZ")]
+    pub tick_hz: Option<String>,
+    /// Seconds a SIGTERM drain may take [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    pub drain_seconds: Option<String>,
+    /// Content directory [default: assets].
+    #[arg(long, value_name = "DIR")]
+    pub assets: Option<String>,
+    /// `text` or `json` [default: text].
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Seconds without a connected player before a session ends [default: 300].
+    #[arg(long, value_name = "SECONDS")]
+    pub idle_timeout_seconds: Option<String>,
+    /// Sustained API requests per second per client IP [default: 20].
+    #[arg(long, value_name = "N")]
+    pub rate_limit_per_second: Option<String>,
+    /// API requests a client IP may send at once [default: 40].
+    #[arg(long, value_name = "N")]
+    pub rate_limit_burst: Option<String>,
+    /// Share of the tick period after which a tick counts as late [default: 80].
+    #[arg(long, value_name = "PCT")]
+    pub overrun_budget_pct: Option<String>,
+}
+
+impl ServeArgs {
+    /// The flags that were given, as (key, value) pairs.
+    fn values(&self) -> impl Iterator<Item = (Key, &str)> {
+        [
+            (Key::HttpAddr, &self.http_addr),
+            (Key::AdminToken, &self.admin_token),
+            (Key::MaxSessions, &self.max_sessions),
+            (Key::TickHz, &self.tick_hz),
+            (Key::DrainSeconds, &self.drain_seconds),
+            (Key::Assets, &self.assets),
+            (Key::LogFormat, &self.log_format),
+            (Key::IdleTimeoutSeconds, &self.idle_timeout_seconds),
+            (Key::RateLimitPerSecond, &self.rate_limit_per_second),
+            (Key::RateLimitBurst, &self.rate_limit_burst),
+            (Key::OverrunBudgetPct, &self.overrun_budget_pct),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.as_deref().map(|value| (key, value)))
+    }
+}
+
+/// Why the configuration could not be loaded; each message names the source.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file named by `--config` or `RAMPART_CONFIG` could not be read.
+    #[error("{path}: cannot read: {error}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        error: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// The file has a key this version does not know, most likely a typo.
+    #[error("{path}: unknown key `{key}` (known keys: {known})")]
+    UnknownKey {
+        /// The file.
+        path: PathBuf,
+        /// The key as written.
+        key: String,
+        /// Every key this version knows.
+        known: String,
+    },
+    /// A value is out of range or of the wrong kind.
+    #[error("{origin}: {key} {problem}")]
+    Invalid {
+        /// Where the value came from: the file, `RAMPART_X=value` or `--x value`.
+        origin: String,
+        /// The configuration key.
+        key: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+/// The configuration keys; the environment variable and flag names derive
+/// from them so the three spellings cannot drift apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Key {
+    HttpAddr,
+    AdminToken,
+    MaxSessions,
+    TickHz,
+    DrainSeconds,
+    Assets,
+    LogFormat,
+    IdleTimeoutSeconds,
+    RateLimitPerSecond,
+    RateLimitBurst,
+    OverrunBudgetPct,
+}
+
+impl Key {
+    const ALL: [Key; 11] = [
+        Key::HttpAddr,
+        Key::AdminToken,
+        Key::MaxSessions,
+        Key::TickHz,
+        Key::DrainSeconds,
+        Key::Assets,
+        Key::LogFormat,
+        Key::IdleTimeoutSeconds,
+        Key::RateLimitPerSecond,
+        Key::RateLimitBurst,
+        Key::OverrunBudgetPct,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Key::HttpAddr => "http_addr",
+            Key::AdminToken => "admin_token",
+            Key::MaxSessions => "max_sessions",
+            Key::TickHz => "tick_hz",
+            Key::DrainSeconds => "drain_seconds",
+            Key::Assets => "assets",
+            Key::LogFormat => "log_format",
+            Key::IdleTimeoutSeconds => "idle_timeout_seconds",
+            Key::RateLimitPerSecond => "rate_limit_per_second",
+            Key::RateLimitBurst => "rate_limit_burst",
+            Key::OverrunBudgetPct => "overrun_budget_pct",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Key> {
+        Key::ALL.into_iter().find(|key| key.name() == name)
+    }
+
+    fn env_var(self) -> String {
+        format!("RAMPART_{}", self.name().to_ascii_uppercase())
+    }
+
+    fn flag(self) -> String {
+        format!("--{}", self.name().replace('_', "-"))
+    }
+
+    /// Whether the file must give this key as a TOML integer (the others are
+    /// strings); the environment and flags always give text.
+    fn is_integer(self) -> bool {
+        !matches!(
+            self,
+            Key::HttpAddr | Key::AdminToken | Key::Assets | Key::LogFormat
+        )
+    }
+}
+
+/// Parses an integer in `min..=max`, with a message that states the range.
+fn between<T>(text: &str, min: T, max: T) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    text.trim()
+        .parse()
+        .ok()
+        .filter(|value| (min..=max).contains(value))
+        .ok_or_else(|| format!("must be {min} to {max}"))
+}
+
+/// Parses an integer of at least `min` (and at most the type allows).
+fn at_least<T>(text: &str, min: T) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    text.trim()
+        .parse()
+        .ok()
+        .filter(|value| *value >= min)
+        .ok_or_else(|| format!("must be an integer of at least {min}"))
+}
+
+impl Config {
+    /// Builds the configuration from defaults, the file, the environment (read
+    /// through `env`, so tests need not touch the process environment) and
+    /// the flags, in that order of precedence.
+    ///
+    /// # Errors
+    ///
+    /// An unreadable or malformed file, an unknown key in the file, or any
+    /// invalid value; the error names the key and where the value came from.
+    #[allow(dead_code)] // wired by serve
+    pub fn load(
+        args: &ServeArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        let path = match (&args.config, env(CONFIG_ENV)) {
+            (Some(path), _) => Some(path.clone()),
+            (None, Some(path)) => Some(PathBuf::from(path)),
+            (None, None) => Some(PathBuf::from(DEFAULT_CONFIG_PATH)).filter(|p| p.exists()),
+        };
+        if let Some(path) = path {
+            let text = std::fs::read_to_string(&path).map_err(|error| ConfigError::Read {
+                path: path.clone(),
+                error,
+            })?;
+            config.apply_file(&path, &text)?;
+        }
+        for key in Key::ALL {
+            let var = key.env_var();
+            if let Some(value) = env(&var) {
+                config.apply(key, &value, || format!("{var}={value}"))?;
+            }
+        }
+        for (key, value) in args.values() {
+            config.apply(key, value, || format!("{} {value}", key.flag()))?;
+        }
+        Ok(config)
+    }
+
+    /// The session host's share of the settings.
+    #[allow(dead_code)] // wired by serve
+    pub fn host_config(&self) -> HostConfig {
+        HostConfig {
+            max_sessions: self.max_sessions,
+            tick_hz: self.tick_hz,
+            idle_timeout: Duration::from_secs(self.idle_timeout_seconds),
+            overrun_budget_pct: u32::from(self.overrun_budget_pct),
+            ended_kept: ENDED_KEPT,
+        }
+    }
+
+    /// How long a SIGTERM drain may take.
+    #[allow(dead_code)] // wired by serve
+    pub fn drain_deadline(&self) -> Duration {
+        Duration::from_secs(self.drain_seconds)
+    }
+
+    /// Applies the keys of a `rampart.toml` whose text is `text`.
+    fn apply_file(&mut self, path: &Path, text: &str) -> Result<(), ConfigError> {
+        let table: toml::Table = toml::from_str(text).map_err(|error| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: error.to_string().trim_end().to_owned(),
+        })?;
+        let origin = || path.display().to_string();
+        for (name, value) in &table {
+            let Some(key) = Key::from_name(name) else {
+                return Err(ConfigError::UnknownKey {
+                    path: path.to_path_buf(),
+                    key: name.clone(),
+                    known: Key::ALL.map(Key::name).join(", "),
+                });
+            };
+            let text = match (key.is_integer(), value) {
+                (true, toml::Value::Integer(number)) => number.to_string(),
+                (false, toml::Value::String(text)) => text.clone(),
+                (integer, _) => {
+                    return Err(ConfigError::Invalid {
+                        origin: origin(),
+                        key: key.name(),
+                        problem: format!(
+                            "must be {}, not {}",
+                            if integer { "an integer" } else { "a string" },
+                            value.type_str()
+                        ),
+                    });
+                }
+            };
+            self.apply(key, &text, origin)?;
+        }
+        Ok(())
+    }
+
+    /// Parses and stores one value; `origin` describes its source for the error.
+    fn apply(
+        &mut self,
+        key: Key,
+        text: &str,
+        origin: impl FnOnce() -> String,
+    ) -> Result<(), ConfigError> {
+        self.set(key, text).map_err(|problem| ConfigError::Invalid {
+            origin: origin(),
+            key: key.name(),
+            problem,
+        })
+    }
+
+    fn set(&mut self, key: Key, text: &str) -> Result<(), String> {
+        match key {
+            Key::HttpAddr => {
+                self.http_addr = text
+                    .trim()
+                    .parse()
+                    .map_err(|_| "must be an IP address and port like 127.0.0.1:8080".to_owned())?;
+            }
+            Key::AdminToken => {
+                if text.is_empty() {
+                    return Err(
+                        "must not be empty (leave it unset to disable mutating endpoints)"
+                            .to_owned(),
+                    );
+                }
+                self.admin_token = Some(text.to_owned());
+            }
+            Key::MaxSessions => self.max_sessions = at_least(text, 1)?,
+            Key::TickHz => self.tick_hz = between(text, 1, 60)?,
+            Key::DrainSeconds => self.drain_seconds = between(text, 0, 3600)?,
+            Key::Assets => {
+                if text.trim().is_empty() {
+                    return Err("must name a directory".to_owned());
+                }
+                self.assets = PathBuf::from(text);
+            }
+            Key::LogFormat => {
+                self.log_format = match text.trim() {
+                    "text" => LogFormat::Text,
+                    "json" => LogFormat::Json,
+                    _ => return Err("must be `text` or `json`".to_owned()),
+                };
+            }
+            Key::IdleTimeoutSeconds => {
+                self.idle_timeout_seconds = at_least(text, 1)?;
+            }
+            Key::RateLimitPerSecond => {
+                self.rate_limit_per_second = at_least(text, 1)?;
+            }
+            Key::RateLimitBurst => self.rate_limit_burst = at_least(text, 1)?,
+            Key::OverrunBudgetPct => self.overrun_budget_pct = between(text, 1, 100)?,
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use std::collections::HashMap;
+
+    /// A file in the temp directory, removed when dropped, so tests can run
+    /// in parallel without touching the working directory.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(name: &str, text: &str) -> Self {
+            let path = std::env::temp_dir()
+                .join(format!("rampart-config-{}-{name}.toml", std::process::id()));
+            std::fs::write(&path, text).unwrap();
+            Self(path)
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    fn with_file(path: &Path) -> ServeArgs {
+        ServeArgs {
+            config: Some(path.to_path_buf()),
+            ..ServeArgs::default()
+        }
+    }
+
+    #[test]
+    fn defaults_without_any_source() {
+        let config = Config::load(&ServeArgs::default(), &env_of(&[])).unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.tick_hz, 30);
+        assert_eq!(config.admin_token, None);
+    }
+
+    #[test]
+    fn file_then_env_then_flag() {
+        let file = TempFile::new(
+            "precedence",
+            "tick_hz = 10\nmax_sessions = 5\ndrain_seconds = 7\nlog_format = \"json\"\n",
+        );
+        let env = env_of(&[("RAMPART_TICK_HZ", "20"), ("RAMPART_MAX_SESSIONS", "6")]);
+        let mut args = with_file(&file.0);
+        args.tick_hz = Some("40".to_owned());
+        let config = Config::load(&args, &env).unwrap();
+        assert_eq!(config.tick_hz, 40, "flag beats env and file");
+        assert_eq!(config.max_sessions, 6, "env beats file");
+        assert_eq!(config.drain_seconds, 7, "file beats default");
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.idle_timeout_seconds, 300, "default stays");
+    }
+
+    #[test]
+    fn config_path_from_env() {
+        let file = TempFile::new("env-path", "admin_token = \"s3cret\"\n");
+        let path = file.0.display().to_string();
+        let env = env_of(&[(CONFIG_ENV, &path)]);
+        let config = Config::load(&ServeArgs::default(), &env).unwrap();
+        assert_eq!(config.admin_token.as_deref(), Some("s3cret"));
+    }
+
+    #[test]
+    fn missing_named_file_is_an_error() {
+        let args = with_file(Path::new("/nonexistent/rampart.toml"));
+        let error = Config::load(&args, &env_of(&[])).unwrap_err().to_string();
+        assert!(
+            error.starts_with("/nonexistent/rampart.toml: cannot read"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_file() {
+        let file = TempFile::new("unknown", "tick_hz = 30\ntick_rate = 30\n");
+        let error = Config::load(&with_file(&file.0), &env_of(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown key `tick_rate`"), "{error}");
+        assert!(error.contains("tick_hz"), "lists the known keys: {error}");
+    }
+
+    #[test]
+    fn invalid_values_name_key_and_source() {
+        let env = env_of(&[("RAMPART_TICK_HZ", "0")]);
+        let error = Config::load(&ServeArgs::default(), &env).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "RAMPART_TICK_HZ=0: tick_hz must be 1 to 60"
+        );
+
+        let file = TempFile::new("invalid", "max_sessions = 0\n");
+        let error = Config::load(&with_file(&file.0), &env_of(&[]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            format!(
+                "{}: max_sessions must be an integer of at least 1",
+                file.0.display()
+            )
+        );
+
+        let file = TempFile::new("wrong-type", "tick_hz = \"fast\"\n");
+        let error = Config::load(&with_file(&file.0), &env_of(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.ends_with("tick_hz must be an integer, not string"),
+            "{error}"
+        );
+
+        let args = ServeArgs {
+            log_format: Some("xml".to_owned()),
+            ..ServeArgs::default()
+        };
+        let error = Config::load(&args, &env_of(&[])).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "--log-format xml: log_format must be `text` or `json`"
+        );
+
+        let args = ServeArgs {
+            http_addr: Some("localhost".to_owned()),
+            ..ServeArgs::default()
+        };
+        let error = Config::load(&args, &env_of(&[])).unwrap_err().to_string();
+        assert!(
+            error.starts_with("--http-addr localhost: http_addr must be"),
+            "{error}"
+        );
+
+        let env = env_of(&[("RAMPART_OVERRUN_BUDGET_PCT", "101")]);
+        let error = Config::load(&ServeArgs::default(), &env)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "RAMPART_OVERRUN_BUDGET_PCT=101: overrun_budget_pct must be 1 to 100"
+        );
+    }
+
+    #[test]
+    fn syntax_error_names_file() {
+        let file = TempFile::new("syntax", "tick_hz = \n");
+        let error = Config::load(&with_file(&file.0), &env_of(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with(&file.0.display().to_string()), "{error}");
+    }
+
+    #[test]
+    fn example_file_lists_every_key_with_its_default() {
+        let text = include_str!("../../rampart.toml.example");
+        let uncommented: String = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("# ").filter(|l| l.contains(" = ")))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let path = Path::new("rampart.toml.example");
+        let mut config = Config::default();
+        config.apply_file(path, &uncommented).unwrap();
+        let expected = Config {
+            admin_token: config.admin_token.clone(),
+            ..Config::default()
+        };
+        assert_eq!(config, expected, "the example's values are the defaults");
+        for key in Key::ALL {
+            assert!(
+                uncommented.contains(&format!("{} = ", key.name())),
+                "{} missing from rampart.toml.example",
+                key.name()
+            );
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! The HTTP admin API: probes (`/health`, `/ready`), Prometheus `/metrics`,
+//! and session management under `/v1`.
+//!
+//! Every answer, errors included, is JSON (except `/metrics`), so clients and
+//! load balancers never have to parse an HTML or empty error page. Probes and
+//! metrics are neither rate limited nor authenticated: the orchestrator must
+//! always be able to reach them.
+
+mod limit;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
+
+use crate::config::Config;
+use crate::host::{CreateSession, HostError, HostHandle, SessionId, SessionInfo};
+use crate::telemetry::{HTTP_DURATION, HTTP_REQUESTS};
+
+use limit::RateLimiter;
+
+/// Request bodies are small JSON objects; anything bigger is a mistake or an
+/// attack, refused before it is buffered.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The Prometheus text exposition format version we render.
+const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
+
+/// What every handler shares; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    host: HostHandle,
+    metrics: PrometheusHandle,
+    admin_token: Option<Arc<str>>,
+    limiter: Arc<RateLimiter>,
+}
+
+impl AppState {
+    /// State for a server configured by `config`, managing `host` and
+    /// rendering `metrics`.
+    #[allow(dead_code)] // wired by serve
+    pub fn new(host: HostHandle, metrics: PrometheusHandle, config: &Config) -> Self {
+        Self {
+            host,
+            metrics,
+            admin_token: config.admin_token.as_deref().map(Arc::from),
+            limiter: Arc::new(RateLimiter::new(
+                config.rate_limit_per_second,
+                config.rate_limit_burst,
+            )),
+        }
+    }
+}
+
+/// The whole API. Serve it with [`serve`] so handlers see the client address
+/// (the rate limit keys on it).
+#[allow(dead_code)] // wired by serve
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/v1/sessions", get(list_sessions).post(create_session))
+        .route("/v1/sessions/{id}", get(get_session).delete(end_session))
+        .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(render_metrics))
+        .merge(v1)
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(record_metrics))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then finishes the
+/// requests in flight. Clients are identified by the connection's peer
+/// address; `X-Forwarded-For` is not trusted, so behind a proxy the rate
+/// limit applies to the proxy as a whole.
+///
+/// # Errors
+///
+/// The listener fails.
+#[allow(dead_code)] // wired by serve
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// An error answer: a status and `{"error": message}`.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, HostError::NotFound.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+impl From<HostError> for ApiError {
+    fn from(error: HostError) -> Self {
+        let status = match error {
+            HostError::Full { .. }
+            | HostError::Overloaded
+            | HostError::Draining
+            | HostError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+            HostError::NotFound => StatusCode::NOT_FOUND,
+            HostError::SessionFull => StatusCode::CONFLICT,
+            HostError::Invalid(_) => StatusCode::BAD_REQUEST,
+        };
+        Self::new(status, error.to_string())
+    }
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready for new sessions: content loaded (it is, before the server starts),
+/// not draining, below capacity, and ticks keeping time.
+async fn ready(State(state): State<AppState>) -> Response {
+    let status = state.host.status();
+    let content = true;
+    let capacity = status.lobby + status.running < status.max_sessions;
+    let ready = content && !status.draining && capacity && status.ticks_on_time;
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "ready": ready,
+        "checks": {
+            "content": content,
+            "draining": status.draining,
+            "capacity": capacity,
+            "ticks_on_time": status.ticks_on_time,
+        },
+    });
+    (code, Json(body)).into_response()
+}
+
+async fn render_metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(METRICS_CONTENT_TYPE),
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Public sessions; private ones too for the admin.
+async fn list_sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<SessionInfo>>, ApiError> {
+    let admin = match bearer(&headers) {
+        None => false,
+        Some(_) => {
+            authorize(&state, &headers)?;
+            true
+        }
+    };
+    let mut sessions = state.host.list();
+    sessions.retain(|session| admin || !session.private);
+    Ok(Json(sessions))
+}
+
+/// Any session by id, private ones included: knowing the id is the invite.
+async fn get_session(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<SessionInfo>, ApiError> {
+    let id = session_id(id)?;
+    state.host.get(id).map(Json).ok_or_else(ApiError::not_found)
+}
+
+async fn create_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<CreateSession>, JsonRejection>,
+) -> Result<(StatusCode, Json<SessionInfo>), ApiError> {
+    authorize(&state, &headers)?;
+    let Json(request) = body.map_err(|rejection| {
+        // A body that parses but does not fit the request is as much the
+        // client's mistake as one that does not parse: both are 400.
+        let status = match rejection.status() {
+            StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+            status => status,
+        };
+        ApiError::new(status, rejection.body_text())
+    })?;
+    let info = state.host.create(request).await?;
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+async fn end_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<SessionInfo>, ApiError> {
+    authorize(&state, &headers)?;
+    let id = session_id(id)?;
+    Ok(Json(state.host.end(id).await?))
+}
+
+async fn no_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+}
+
+/// A malformed id names no session, so it is a 404 like an unknown one.
+fn session_id(path: Result<Path<String>, PathRejection>) -> Result<SessionId, ApiError> {
+    let Ok(Path(text)) = path else {
+        return Err(ApiError::not_found());
+    };
+    text.parse().map_err(|_| ApiError::not_found())
+}
+
+/// The token of an `Authorization: Bearer` header, if there is one.
+fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
+    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
+    let scheme = value.get(..7)?;
+    scheme
+        .eq_ignore_ascii_case(b"bearer ")
+        .then(|| value.get(7..).unwrap_or_default().trim_ascii())
+}
+
+/// Admits the admin: 403 when no token is configured (the endpoints are off,
+/// no token can help), 401 for a missing or wrong one.
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = &state.admin_token else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "mutating endpoints are disabled: no admin token configured",
+        ));
+    };
+    match bearer(headers) {
+        Some(given) if constant_time_eq(given, expected.as_bytes()) => Ok(()),
+        Some(_) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong admin token")),
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing `Authorization: Bearer <admin token>` header",
+        )),
+    }
+}
+
+/// Compares without an early exit, so the time taken does not reveal how
+/// much of a guessed token was right. (The length can leak; it is not secret
+/// enough to matter.)
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut difference = u8::from(a.len() != b.len());
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        difference |= x ^ y;
+    }
+    difference == 0
+}
+
+/// The per-IP token bucket in front of `/v1`.
+async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // Without connection info (in-process tests) every request shares one
+    // bucket, which is the safe direction to fail in.
+    let ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+    match state.limiter.check(ip, Instant::now()) {
+        Ok(()) => next.run(request).await,
+        Err(wait) => {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let mut response =
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many requests").into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            response
+        }
+    }
+}
+
+/// Counts requests and times them by route template, so ids in paths do not
+/// explode the label set.
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().clone();
+    let start = Instant::now();
+    let response = next.run(request).await;
+    let seconds = start.elapsed().as_secs_f64();
+    let status = response.status().as_u16().to_string();
+    tracing::debug!(%method, route, status, ms = seconds * 1e3, "http request");
+    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!(HTTP_DURATION, "route" => route).record(seconds);
+    response
+}

@@ -1,0 +1,168 @@
+//! Logs and metrics for the server process: a `tracing` subscriber writing
+//! text or JSON, and the Prometheus recorder behind `GET /metrics`.
+//!
+//! The host and the HTTP API record through the `metrics` macros; this module
+//! only installs the recorder and describes the metrics, so recording code
+//! never depends on the exporter.
+
+use std::time::Duration;
+
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+/// Name of the per-route HTTP request counter.
+pub const HTTP_REQUESTS: &str = "rampart_http_requests_total";
+/// Name of the per-route HTTP latency histogram.
+pub const HTTP_DURATION: &str = "rampart_http_request_duration_seconds";
+/// Name of the tick duration histogram the host records.
+pub const TICK_DURATION: &str = "rampart_tick_duration_seconds";
+
+/// Tick buckets from 0.1 ms to 100 ms: a 30 Hz tick has 33 ms, so the
+/// interesting region is a few ms around the overrun budget.
+const TICK_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.0167, 0.025, 0.0333, 0.05, 0.1,
+];
+
+/// HTTP buckets around the 200 ms p99 target.
+const HTTP_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5,
+];
+
+/// How often histogram samples are folded into buckets between scrapes, so
+/// an unscraped process does not accumulate raw samples.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Installs the global `tracing` subscriber. `RUST_LOG` filters as usual;
+/// unset or unparsable, it falls back to `info`.
+///
+/// # Errors
+///
+/// A global subscriber is already installed.
+#[allow(dead_code)] // wired by serve
+pub fn init_logging(format: LogFormat) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let installed = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    installed.map_err(|error| anyhow::anyhow!("cannot install the log subscriber: {error}"))
+}
+
+/// Installs the global Prometheus recorder (without an HTTP listener of its
+/// own: `GET /metrics` renders from the returned handle), describes every
+/// metric the server records, and starts a thread that runs the recorder's
+/// upkeep.
+///
+/// # Errors
+///
+/// A global `metrics` recorder is already installed.
+#[allow(dead_code)] // wired by serve
+pub fn install_metrics() -> Result<PrometheusHandle, BuildError> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(TICK_DURATION.to_owned()), TICK_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.to_owned()), HTTP_BUCKETS)?
+        .install_recorder()?;
+    describe();
+    let upkeep = handle.clone();
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".to_owned())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_INTERVAL);
+                upkeep.run_upkeep();
+            }
+        });
+    if let Err(error) = spawned {
+        // Rendering also folds samples, so scrapes still work without it.
+        tracing::warn!(%error, "cannot start the metrics upkeep thread");
+    }
+    Ok(handle)
+}
+
+fn describe() {
+    describe_gauge!(
+        "rampart_sessions",
+        Unit::Count,
+        "Sessions known to the host, by state (lobby, running, ended)."
+    );
+    describe_gauge!(
+        "rampart_players_connected",
+        Unit::Count,
+        "Players connected to any session."
+    );
+    describe_histogram!(
+        TICK_DURATION,
+        Unit::Seconds,
+        "Wall time of one host tick over every session."
+    );
+    describe_counter!(
+        "rampart_tick_overruns_total",
+        Unit::Count,
+        "Ticks that took longer than the overrun budget of the tick period."
+    );
+    describe_counter!(
+        "rampart_ticks_lost_total",
+        Unit::Count,
+        "Whole ticks skipped because the host fell more than a period behind."
+    );
+    describe_counter!(
+        "rampart_commands_total",
+        Unit::Count,
+        "Player commands, by result (accepted or the rejection reason)."
+    );
+    describe_counter!(
+        "rampart_sessions_crashed_total",
+        Unit::Count,
+        "Sessions ended because their simulation panicked."
+    );
+    describe_counter!(
+        HTTP_REQUESTS,
+        Unit::Count,
+        "HTTP API requests, by route template and status code."
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "HTTP API request latency, by route template."
+    );
+}
+
+/// The process-wide recorder for tests: it can be installed only once per
+/// process, and every test that renders metrics shares it.
+#[cfg(test)]
+pub fn test_metrics() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| install_metrics().expect("no other recorder in tests"))
+        .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_durations_render_as_a_described_histogram() {
+        let handle = test_metrics();
+        metrics::histogram!(TICK_DURATION).record(0.003);
+        let text = handle.render();
+        assert!(
+            text.contains("# HELP rampart_tick_duration_seconds Wall time of one host tick"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"rampart_tick_duration_seconds_bucket{le="0.0001"}"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"rampart_tick_duration_seconds_bucket{le="0.005"}"#),
+            "{text}"
+        );
+    }
+}
