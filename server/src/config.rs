@@ -51,6 +51,8 @@ pub struct Config {
     pub drain_seconds: u64,
     /// The content directory. Default `assets`.
     pub assets: PathBuf,
+    /// Where sessions handed over at drain or end are written. Default `data`.
+    pub data_dir: PathBuf,
     /// `text` (default) or `json`.
     pub log_format: LogFormat,
     /// Seconds a session may have no connected player before it is ended.
@@ -74,6 +76,7 @@ impl Default for Config {
             tick_hz: 30,
             drain_seconds: 30,
             assets: PathBuf::from("assets"),
+            data_dir: PathBuf::from("data"),
             log_format: LogFormat::Text,
             idle_timeout_seconds: 300,
             rate_limit_per_second: 20,
@@ -108,6 +111,9 @@ pub struct ServeArgs {
     /// Content directory [default: assets].
     #[arg(long, value_name = "DIR")]
     pub assets: Option<String>,
+    /// Directory for session hand-overs [default: data].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<String>,
     /// `text` or `json` [default: text].
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -135,6 +141,7 @@ impl ServeArgs {
             (Key::TickHz, &self.tick_hz),
             (Key::DrainSeconds, &self.drain_seconds),
             (Key::Assets, &self.assets),
+            (Key::DataDir, &self.data_dir),
             (Key::LogFormat, &self.log_format),
             (Key::IdleTimeoutSeconds, &self.idle_timeout_seconds),
             (Key::RateLimitPerSecond, &self.rate_limit_per_second),
@@ -197,6 +204,7 @@ enum Key {
     TickHz,
     DrainSeconds,
     Assets,
+    DataDir,
     LogFormat,
     IdleTimeoutSeconds,
     RateLimitPerSecond,
@@ -205,13 +213,14 @@ enum Key {
 }
 
 impl Key {
-    const ALL: [Key; 11] = [
+    const ALL: [Key; 12] = [
         Key::HttpAddr,
         Key::AdminToken,
         Key::MaxSessions,
         Key::TickHz,
         Key::DrainSeconds,
         Key::Assets,
+        Key::DataDir,
         Key::LogFormat,
         Key::IdleTimeoutSeconds,
         Key::RateLimitPerSecond,
@@ -227,6 +236,7 @@ impl Key {
             Key::TickHz => "tick_hz",
             Key::DrainSeconds => "drain_seconds",
             Key::Assets => "assets",
+            Key::DataDir => "data_dir",
             Key::LogFormat => "log_format",
             Key::IdleTimeoutSeconds => "idle_timeout_seconds",
             Key::RateLimitPerSecond => "rate_limit_per_second",
@@ -252,7 +262,7 @@ impl Key {
     fn is_integer(self) -> bool {
         !matches!(
             self,
-            Key::HttpAddr | Key::AdminToken | Key::Assets | Key::LogFormat
+            Key::HttpAddr | Key::AdminToken | Key::Assets | Key::DataDir | Key::LogFormat
         )
     }
 }
@@ -290,7 +300,6 @@ impl Config {
     ///
     /// An unreadable or malformed file, an unknown key in the file, or any
     /// invalid value; the error names the key and where the value came from.
-    #[allow(dead_code)] // wired by serve
     pub fn load(
         args: &ServeArgs,
         env: &dyn Fn(&str) -> Option<String>,
@@ -321,7 +330,6 @@ impl Config {
     }
 
     /// The session host's share of the settings.
-    #[allow(dead_code)] // wired by serve
     pub fn host_config(&self) -> HostConfig {
         HostConfig {
             max_sessions: self.max_sessions,
@@ -333,7 +341,6 @@ impl Config {
     }
 
     /// How long a SIGTERM drain may take.
-    #[allow(dead_code)] // wired by serve
     pub fn drain_deadline(&self) -> Duration {
         Duration::from_secs(self.drain_seconds)
     }
@@ -412,6 +419,12 @@ impl Config {
                     return Err("must name a directory".to_owned());
                 }
                 self.assets = PathBuf::from(text);
+            }
+            Key::DataDir => {
+                if text.trim().is_empty() {
+                    return Err("must name a directory".to_owned());
+                }
+                self.data_dir = PathBuf::from(text);
             }
             Key::LogFormat => {
                 self.log_format = match text.trim() {

@@ -3,25 +3,24 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-mod check;
-mod config;
-mod host;
-mod http;
-mod path;
-mod simulate;
-mod telemetry;
+use rampart_server::{check, config, path, serve, simulate};
 
 /// rampart: an authoritative tower-defense game server and its tools.
+///
+/// With no subcommand it serves, taking the same flags as `rampart serve`.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: config::ServeArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the game server (the default): session host, HTTP API, metrics.
+    Serve(config::ServeArgs),
     /// Validate a content directory and list every problem with its file,
     /// line and column; exits 1 if there is any.
     Check(check::CheckArgs),
@@ -36,10 +35,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome: anyhow::Result<ExitCode> = match cli.command {
-        Command::Check(args) => check::run(args),
-        Command::Path(args) => path::run(args),
-        Command::Simulate(args) => simulate::simulate(args),
-        Command::Replay(args) => simulate::replay(args),
+        None => serve::run(cli.serve),
+        Some(Command::Serve(args)) => serve::run(args),
+        Some(Command::Check(args)) => check::run(args),
+        Some(Command::Path(args)) => path::run(args),
+        Some(Command::Simulate(args)) => simulate::simulate(args),
+        Some(Command::Replay(args)) => simulate::replay(args),
     };
     match outcome {
         Ok(code) => code,

@@ -41,7 +41,6 @@ const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// # Errors
 ///
 /// A global subscriber is already installed.
-#[allow(dead_code)] // wired by serve
 pub fn init_logging(format: LogFormat) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -62,7 +61,6 @@ pub fn init_logging(format: LogFormat) -> anyhow::Result<()> {
 /// # Errors
 ///
 /// A global `metrics` recorder is already installed.
-#[allow(dead_code)] // wired by serve
 pub fn install_metrics() -> Result<PrometheusHandle, BuildError> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(TICK_DURATION.to_owned()), TICK_BUCKETS)?

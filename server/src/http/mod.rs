@@ -50,7 +50,6 @@ pub struct AppState {
 impl AppState {
     /// State for a server configured by `config`, managing `host` and
     /// rendering `metrics`.
-    #[allow(dead_code)] // wired by serve
     pub fn new(host: HostHandle, metrics: PrometheusHandle, config: &Config) -> Self {
         Self {
             host,
@@ -66,7 +65,6 @@ impl AppState {
 
 /// The whole API. Serve it with [`serve`] so handlers see the client address
 /// (the rate limit keys on it).
-#[allow(dead_code)] // wired by serve
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/v1/sessions", get(list_sessions).post(create_session))
@@ -92,7 +90,6 @@ pub fn router(state: AppState) -> Router {
 /// # Errors
 ///
 /// The listener fails.
-#[allow(dead_code)] // wired by serve
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,

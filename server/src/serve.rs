@@ -1,0 +1,107 @@
+//! `rampart serve` (and plain `rampart`): the game server. Loads config and
+//! content, starts the session host and the HTTP API, and drains on SIGTERM
+//! or SIGINT.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::config::{Config, ServeArgs};
+use crate::host::{FileHandOver, HostHandle};
+use crate::simulate::load_content;
+use crate::{http, telemetry};
+
+/// Runs the server until it is drained.
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args, &|key| std::env::var(key).ok()).context("invalid configuration")?;
+    telemetry::init_logging(config.log_format)?;
+    let metrics = telemetry::install_metrics().context("installing the Prometheus recorder")?;
+    let content = load_content(&config.assets)?;
+    tracing::info!(
+        assets = %config.assets.display(),
+        version = format_args!("{:016x}", content.version),
+        maps = content.maps.len(),
+        towers = content.towers.len(),
+        "content loaded"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("rampart-io")
+        .enable_all()
+        .build()
+        .context("starting the IO runtime")?;
+    runtime.block_on(serve(config, content, metrics))
+}
+
+async fn serve(
+    config: Config,
+    content: std::sync::Arc<rampart_sim::Content>,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+) -> anyhow::Result<ExitCode> {
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let hand_over = FileHandOver::new(config.data_dir.join("handover"));
+    let host = HostHandle::spawn(content, config.host_config(), Box::new(hand_over)).context("starting the session host")?;
+    if config.admin_token.is_none() {
+        tracing::warn!("no admin token configured: POST and DELETE on /v1/sessions are disabled");
+    }
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("binding the HTTP API to {} (is another server running?)", config.http_addr))?;
+    let http_addr = listener.local_addr().context("reading the HTTP address")?;
+    tracing::info!(%http_addr, tick_hz = config.tick_hz, max_sessions = config.max_sessions, "rampart serving: health, ready, metrics and API on http_addr");
+    let router = http::router(http::AppState::new(host.clone(), metrics, &config));
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(http::serve(listener, router, async {
+        let _ = http_stopped.await;
+    }));
+
+    let which = tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    };
+    let started = Instant::now();
+    host.begin_drain();
+    tracing::info!(signal = which, deadline_s = config.drain_seconds, "drain phase 1/3: not ready, refusing new sessions");
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => {},
+            _ = interrupt.recv() => {},
+        }
+        tracing::warn!("second signal: exiting at once without finishing the drain");
+        std::process::exit(130);
+    });
+
+    let drained = tokio::time::timeout(config.drain_deadline(), host.drain()).await;
+    let clean = match drained {
+        Ok(Ok(report)) => {
+            tracing::info!(
+                sessions = report.sessions,
+                handed_over = report.handed_over,
+                failed = report.failed,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "drain phase 2/3: every session told and handed over"
+            );
+            report.failed == 0
+        }
+        Ok(Err(error)) => {
+            tracing::error!(%error, "drain phase 2/3 failed");
+            false
+        }
+        Err(_) => {
+            tracing::error!(deadline_s = config.drain_seconds, "drain phase 2/3: deadline passed before every session was handed over");
+            false
+        }
+    };
+    let _ = stop_http.send(());
+    let remaining = config.drain_deadline().saturating_sub(started.elapsed());
+    match tokio::time::timeout(remaining, http).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(error))) => tracing::error!(%error, "HTTP server failed while stopping"),
+        Ok(Err(error)) => tracing::error!(%error, "HTTP server task failed"),
+        Err(_) => tracing::warn!("HTTP connections still open at the deadline; closing them"),
+    }
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, clean, "drain phase 3/3: stopped");
+    Ok(if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
