@@ -40,15 +40,14 @@ impl Reply {
 }
 
 impl Server {
-    /// Starts `rampart serve` with `args` plus `--http-addr 127.0.0.1:0`, and
-    /// waits until it logs its HTTP address.
+    /// Starts `rampart` (which serves by default) with `args` plus
+    /// `--http-addr 127.0.0.1:0`, and waits until it logs its HTTP address.
     ///
     /// # Panics
     /// If it does not start within 30 s.
     pub fn start(args: &[&str]) -> Server {
         let mut child = Command::new(rampart_bin())
             .current_dir(workspace_root())
-            .arg("serve")
             .args(["--http-addr", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "info")
