@@ -247,6 +247,7 @@ fn large_maze_matches_independent_dijkstra() {
     let lines = stdout_lines(&run_path(&map.0, &input));
     assert_eq!(lines.len(), expected.len());
     let mut answered = 0;
+    let mut diagonal_routes = 0;
     for (i, (line, want)) in lines.iter().zip(&expected).enumerate() {
         match want {
             None => assert_eq!(line, "unreachable", "query {}", i + 1),
@@ -260,11 +261,17 @@ fn large_maze_matches_independent_dijkstra() {
                     i + 1
                 );
                 answered += 1;
+                diagonal_routes += usize::from(got.fract() > 1e-6);
             }
         }
     }
     // The generated maze is connected, so the 200 random queries all have routes.
     assert_eq!(answered, 200);
+    // The rooms make diagonal steps (and the corner rule) matter.
+    assert!(
+        diagonal_routes > 50,
+        "only {diagonal_routes} routes use diagonals"
+    );
 }
 
 #[test]
