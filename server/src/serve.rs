@@ -15,7 +15,8 @@ use crate::{http, telemetry};
 
 /// Runs the server until it is drained.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let config = Config::load(&args, &|key| std::env::var(key).ok()).context("invalid configuration")?;
+    let config =
+        Config::load(&args, &|key| std::env::var(key).ok()).context("invalid configuration")?;
     telemetry::init_logging(config.log_format)?;
     let metrics = telemetry::install_metrics().context("installing the Prometheus recorder")?;
     let content = load_content(&config.assets)?;
@@ -42,13 +43,19 @@ async fn serve(
     let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
     let hand_over = FileHandOver::new(config.data_dir.join("handover"));
-    let host = HostHandle::spawn(content, config.host_config(), Box::new(hand_over)).context("starting the session host")?;
+    let host = HostHandle::spawn(content, config.host_config(), Box::new(hand_over))
+        .context("starting the session host")?;
     if config.admin_token.is_none() {
         tracing::warn!("no admin token configured: POST and DELETE on /v1/sessions are disabled");
     }
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
-        .with_context(|| format!("binding the HTTP API to {} (is another server running?)", config.http_addr))?;
+        .with_context(|| {
+            format!(
+                "binding the HTTP API to {} (is another server running?)",
+                config.http_addr
+            )
+        })?;
     let http_addr = listener.local_addr().context("reading the HTTP address")?;
     tracing::info!(%http_addr, tick_hz = config.tick_hz, max_sessions = config.max_sessions, "rampart serving: health, ready, metrics and API on http_addr");
     let router = http::router(http::AppState::new(host.clone(), metrics, &config));
@@ -63,7 +70,11 @@ async fn serve(
     };
     let started = Instant::now();
     host.begin_drain();
-    tracing::info!(signal = which, deadline_s = config.drain_seconds, "drain phase 1/3: not ready, refusing new sessions");
+    tracing::info!(
+        signal = which,
+        deadline_s = config.drain_seconds,
+        "drain phase 1/3: not ready, refusing new sessions"
+    );
     tokio::spawn(async move {
         tokio::select! {
             _ = terminate.recv() => {},
@@ -90,7 +101,10 @@ async fn serve(
             false
         }
         Err(_) => {
-            tracing::error!(deadline_s = config.drain_seconds, "drain phase 2/3: deadline passed before every session was handed over");
+            tracing::error!(
+                deadline_s = config.drain_seconds,
+                "drain phase 2/3: deadline passed before every session was handed over"
+            );
             false
         }
     };
@@ -102,6 +116,14 @@ async fn serve(
         Ok(Err(error)) => tracing::error!(%error, "HTTP server task failed"),
         Err(_) => tracing::warn!("HTTP connections still open at the deadline; closing them"),
     }
-    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, clean, "drain phase 3/3: stopped");
-    Ok(if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        clean,
+        "drain phase 3/3: stopped"
+    );
+    Ok(if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -35,7 +35,8 @@ impl Reply {
     /// # Panics
     /// If it is not JSON.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.body))
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.body))
     }
 }
 
@@ -57,12 +58,19 @@ impl Server {
             .expect("start rampart serve");
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (found, address) = mpsc::channel();
-        for stream in [Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>, Box::new(child.stderr.take().expect("stderr"))] {
+        for stream in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
             let logs = logs.clone();
             let found = found.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if let Some(addr) = line.split("http_addr=").nth(1).and_then(|rest| rest.split_whitespace().next()) {
+                    if let Some(addr) = line
+                        .split("http_addr=")
+                        .nth(1)
+                        .and_then(|rest| rest.split_whitespace().next())
+                    {
                         let _ = found.send(addr.trim_matches('"').to_owned());
                     }
                     logs.lock().expect("log lock").push(line);
@@ -73,7 +81,10 @@ impl Server {
             Ok(addr) => addr.parse().expect("logged http_addr is an address"),
             Err(_) => {
                 let _ = child.kill();
-                panic!("server did not log its http_addr; logs: {:#?}", logs.lock().expect("log lock"));
+                panic!(
+                    "server did not log its http_addr; logs: {:#?}",
+                    logs.lock().expect("log lock")
+                );
             }
         };
         Server { child, addr, logs }
@@ -94,7 +105,11 @@ impl Server {
     /// # Panics
     /// If `kill` cannot be run.
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill").arg(format!("-{name}")).arg(self.pid().to_string()).status().expect("run kill");
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
         assert!(status.success(), "kill -{name} failed");
     }
 
@@ -129,11 +144,22 @@ impl Server {
     ///
     /// # Panics
     /// On a connection or protocol failure: the test cannot go on.
-    pub fn request(&self, method: &str, path: &str, body: Option<&str>, token: Option<&str>) -> Reply {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+    ) -> Reply {
         let mut stream = TcpStream::connect(self.addr).expect("connect to the server");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("set timeout");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("set timeout");
         let body = body.unwrap_or("");
-        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
         if let Some(token) = token {
             request.push_str(&format!("Authorization: Bearer {token}\r\n"));
         }
@@ -141,9 +167,13 @@ impl Server {
             request.push_str("Content-Type: application/json\r\n");
         }
         request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-        stream.write_all(request.as_bytes()).expect("send the request");
+        stream
+            .write_all(request.as_bytes())
+            .expect("send the request");
         let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read the response");
+        stream
+            .read_to_string(&mut response)
+            .expect("read the response");
         parse_response(&response)
     }
 }
@@ -151,21 +181,37 @@ impl Server {
 fn parse_response(response: &str) -> Reply {
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((response, ""));
     let mut lines = head.lines();
-    let status = lines.next().and_then(|line| line.split_whitespace().nth(1)).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
     let headers: Vec<(String, String)> = lines
         .filter_map(|line| line.split_once(':'))
         .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
         .collect();
-    let chunked = headers.iter().any(|(name, value)| name == "transfer-encoding" && value.contains("chunked"));
-    let body = if chunked { dechunk(body) } else { body.to_owned() };
-    Reply { status, headers, body }
+    let chunked = headers
+        .iter()
+        .any(|(name, value)| name == "transfer-encoding" && value.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// Decodes a chunked body (hyper chunks bodies of unknown length).
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if size == 0 || rest.len() < size {
             break;
         }
@@ -187,7 +233,11 @@ impl Drop for Server {
 pub fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .filter(|line| !line.starts_with('#'))
-        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')).and_then(|value| value.trim().parse().ok()))
+        .find_map(|line| {
+            line.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .and_then(|value| value.trim().parse().ok())
+        })
 }
 
 /// The upper bound of the histogram bucket holding quantile `q` of `name`.
@@ -199,7 +249,10 @@ pub fn histogram_quantile(text: &str, name: &str, q: f64) -> Option<f64> {
         .filter_map(|line| line.strip_prefix(&prefix))
         .filter_map(|rest| {
             let (bound, value) = rest.split_once("\"} ")?;
-            Some((bound.parse::<f64>().unwrap_or(f64::INFINITY), value.trim().parse::<f64>().ok()?))
+            Some((
+                bound.parse::<f64>().unwrap_or(f64::INFINITY),
+                value.trim().parse::<f64>().ok()?,
+            ))
         })
         .find(|&(_, cumulative)| cumulative >= wanted)
         .map(|(bound, _)| bound)

@@ -29,11 +29,24 @@ fn starts_with_no_config_and_answers_health_and_ready() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(ready.status, 200, "{}", ready.body);
-    assert!(server.logs().iter().any(|line| line.contains("mutating endpoints") || line.contains("no admin token")));
+    assert!(
+        server
+            .logs()
+            .iter()
+            .any(|line| line.contains("mutating endpoints") || line.contains("no admin token"))
+    );
     let refused = server.post("/v1/sessions", &json!({"map": "small"}), None);
-    assert_eq!(refused.status, 403, "no token configured: mutations are off");
+    assert_eq!(
+        refused.status, 403,
+        "no token configured: mutations are off"
+    );
     server.signal("INT");
-    assert_eq!(server.wait_exit(Duration::from_secs(10)).and_then(|status| status.code()), Some(0));
+    assert_eq!(
+        server
+            .wait_exit(Duration::from_secs(10))
+            .and_then(|status| status.code()),
+        Some(0)
+    );
 }
 
 #[test]
@@ -52,30 +65,60 @@ fn two_hundred_bot_sessions_tick_on_time_then_drain_on_sigterm() {
     ]);
     let mut ids = Vec::new();
     for _ in 0..SESSIONS {
-        let created = server.post("/v1/sessions", &json!({"map": "reference", "max_players": 4, "bots": 4}), Some(TOKEN));
+        let created = server.post(
+            "/v1/sessions",
+            &json!({"map": "reference", "max_players": 4, "bots": 4}),
+            Some(TOKEN),
+        );
         assert_eq!(created.status, 201, "{}", created.body);
         ids.push(created.json()["id"].as_str().unwrap().to_owned());
     }
     std::thread::sleep(Duration::from_secs(30));
 
     let metrics = server.get("/metrics").body;
-    assert_eq!(metric(&metrics, "rampart_sessions{state=\"running\"}"), Some(SESSIONS as f64), "{metrics}");
-    assert_eq!(metric(&metrics, "rampart_sessions_crashed_total").unwrap_or(0.0), 0.0);
+    assert_eq!(
+        metric(&metrics, "rampart_sessions{state=\"running\"}"),
+        Some(SESSIONS as f64),
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, "rampart_sessions_crashed_total").unwrap_or(0.0),
+        0.0
+    );
     let p99 = histogram_quantile(&metrics, "rampart_tick_duration_seconds", 0.99).unwrap();
-    assert!(p99 <= 1.0 / 30.0, "tick p99 {p99} s exceeds the 33 ms budget at 30 Hz");
+    assert!(
+        p99 <= 1.0 / 30.0,
+        "tick p99 {p99} s exceeds the 33 ms budget at 30 Hz"
+    );
     let session = server.get(&format!("/v1/sessions/{}", ids[0])).json();
-    assert!(session["tick"].as_u64().unwrap() > 600, "30 s at 30 Hz: {session}");
-    assert!(session["towers"].as_u64().unwrap() > 0, "the bots build: {session}");
+    assert!(
+        session["tick"].as_u64().unwrap() > 600,
+        "30 s at 30 Hz: {session}"
+    );
+    assert!(
+        session["towers"].as_u64().unwrap() > 0,
+        "the bots build: {session}"
+    );
 
     let started = Instant::now();
     server.signal("TERM");
-    let status = server.wait_exit(Duration::from_secs(35)).expect("exit within the 30 s drain deadline");
+    let status = server
+        .wait_exit(Duration::from_secs(35))
+        .expect("exit within the 30 s drain deadline");
     assert_eq!(status.code(), Some(0), "logs: {:#?}", server.logs());
     assert!(started.elapsed() < Duration::from_secs(30));
     let logs = server.logs();
-    let handed = logs.iter().find(|line| line.contains("drain phase 2/3")).expect("a drain summary line");
-    assert!(handed.contains(&format!("handed_over={SESSIONS}")) && handed.contains("failed=0"), "{handed}");
-    let written = std::fs::read_dir(format!("{dir}/handover")).unwrap().count();
+    let handed = logs
+        .iter()
+        .find(|line| line.contains("drain phase 2/3"))
+        .expect("a drain summary line");
+    assert!(
+        handed.contains(&format!("handed_over={SESSIONS}")) && handed.contains("failed=0"),
+        "{handed}"
+    );
+    let written = std::fs::read_dir(format!("{dir}/handover"))
+        .unwrap()
+        .count();
     assert_eq!(written, SESSIONS, "one replayable log per session");
     std::fs::remove_dir_all(&dir).unwrap();
 }

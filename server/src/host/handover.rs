@@ -71,7 +71,10 @@ impl HandOver for FileHandOver {
         std::fs::create_dir_all(&self.dir).map_err(io_error(&self.dir))?;
         let path = self.dir.join(format!("{}.log", record.id));
         let partial = self.dir.join(format!("{}.log.partial", record.id));
-        let text = format!("# handed over: {} at tick {}\n{}", record.reason, record.tick, record.log);
+        let text = format!(
+            "# handed over: {} at tick {}\n{}",
+            record.reason, record.tick, record.log
+        );
         std::fs::write(&partial, text).map_err(io_error(&partial))?;
         std::fs::rename(&partial, &path).map_err(io_error(&path))
     }

@@ -200,6 +200,12 @@ async fn ending_and_draining_hand_sessions_over() {
     let log = rampart_sim::log::CommandLog::parse(&record.log, &content).unwrap();
     let mut replayed = log.replay(content).unwrap();
     assert_eq!(replayed.state_hash(), record.state_hash);
-    assert!(matches!(host.create(bots("small", 1)).await, Err(HostError::Draining)));
-    assert!(matches!(host.join(second.id).await, Err(HostError::Stopped)), "the tick thread is gone");
+    assert!(matches!(
+        host.create(bots("small", 1)).await,
+        Err(HostError::Draining)
+    ));
+    assert!(
+        matches!(host.join(second.id).await, Err(HostError::Stopped)),
+        "the tick thread is gone"
+    );
 }
