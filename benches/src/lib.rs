@@ -7,8 +7,8 @@ use std::sync::Arc;
 use rampart_sim::{Content, DEFAULT_TICK_HZ, Session, SessionConfig};
 
 /// Tick at which the reference session reaches its steady state (about 100
-/// enemies alive, 50 towers firing): the third cycle of its endless waves.
-pub const STEADY_TICK: u64 = 14_400;
+/// enemies alive, 50 towers firing): the fourth cycle of its endless waves.
+pub const STEADY_TICK: u64 = 7_200;
 
 /// The repository's `assets/`, loaded.
 ///
