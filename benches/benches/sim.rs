@@ -52,7 +52,7 @@ fn parallel_sessions(c: &mut Criterion) {
     let mut sessions: Vec<Session> = (0..SESSIONS as u64)
         .map(|seed| reference_session(&content, seed))
         .collect();
-    // Reaching the steady state takes about 14 million session-ticks: spent
+    // Reaching the steady state takes about 7 million session-ticks: spent
     // here once, in parallel, and not timed.
     for _ in 0..STEADY_TICK {
         step_all(&mut sessions);

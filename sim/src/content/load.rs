@@ -8,7 +8,7 @@
 //! on with a placeholder value; since any recorded problem fails the load, a
 //! placeholder never reaches a session.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -23,6 +23,7 @@ use super::{
     TowerLevel, Tribe, TribeId, Wave, WaveSet,
 };
 use crate::grid::{Cell, Grid, Tile};
+use crate::path::FlowField;
 
 /// One problem in one content file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1453,52 +1454,20 @@ fn imported_grid(cx: &mut Cx<'_>, tab: &Tab<'_, '_>, grid: Grid) -> Option<Grid>
     ok.then(|| Grid::new(grid.width(), grid.height(), tiles, spawns, goals))
 }
 
-/// Which cells can walk to some goal: breadth-first search outwards from the
-/// goals, 8-connected, where a diagonal step needs both orthogonal cells it
-/// passes walkable (the movement rule, symmetric so searching from the goals
-/// is the same as from each spawn). Only reachability matters here, so step
-/// costs are ignored.
-///
-/// Kept as the one place content checks paths so it can later be swapped for
-/// the simulation's flow field.
+/// Which cells can walk to some goal, by the movement rules the game uses:
+/// the simulation's own flow field, so content and play never disagree.
 fn reaches_goal(grid: &Grid, walkable: &[bool]) -> Vec<bool> {
-    let (width, height) = (i32::from(grid.width()), i32::from(grid.height()));
-    let mut reached = vec![false; grid.len()];
-    let mut queue = VecDeque::new();
-    for goal in grid.goals() {
-        let index = grid.index(*goal);
-        if walkable[index] && !reached[index] {
-            reached[index] = true;
-            queue.push_back(*goal);
-        }
-    }
-    let open = |x: i32, y: i32| {
-        x >= 0 && y >= 0 && x < width && y < height && walkable[(y * width + x) as usize]
-    };
-    while let Some(cell) = queue.pop_front() {
-        let (x, y) = (i32::from(cell.x), i32::from(cell.y));
-        for (dx, dy) in [
-            (-1, -1),
-            (0, -1),
-            (1, -1),
-            (-1, 0),
-            (1, 0),
-            (-1, 1),
-            (0, 1),
-            (1, 1),
-        ] {
-            let (nx, ny) = (x + dx, y + dy);
-            if !open(nx, ny) || (dx != 0 && dy != 0 && !(open(x + dx, y) && open(x, y + dy))) {
-                continue;
-            }
-            let index = (ny * width + nx) as usize;
-            if !reached[index] {
-                reached[index] = true;
-                queue.push_back(Cell::new(nx as u16, ny as u16));
-            }
-        }
-    }
-    reached
+    let goals: Vec<usize> = grid
+        .goals()
+        .iter()
+        .map(|goal| grid.index(*goal))
+        .filter(|&goal| walkable[goal])
+        .collect();
+    let mut field = FlowField::new(grid.width(), grid.height());
+    field.compute(walkable, &goals);
+    (0..grid.len())
+        .map(|index| field.reachable(index))
+        .collect()
 }
 
 #[cfg(test)]
