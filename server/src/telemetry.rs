@@ -23,7 +23,8 @@ pub const TICK_DURATION: &str = "rampart_tick_duration_seconds";
 /// Tick buckets from 0.1 ms to 100 ms: a 30 Hz tick has 33 ms, so the
 /// interesting region is a few ms around the overrun budget.
 const TICK_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.0167, 0.025, 0.0333, 0.05, 0.1,
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.0125, 0.0167, 0.025, 0.0333,
+    0.05, 0.1,
 ];
 
 /// HTTP buckets around the 200 ms p99 target.

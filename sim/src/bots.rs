@@ -24,7 +24,7 @@ pub enum BotStyle {
     Passive,
 }
 
-/// Ticks between two decisions of one bot (staggered across seats).
+/// Ticks between two decisions of one bot.
 const THINK_EVERY: u64 = 10;
 
 /// How far from a route cell a tower site still counts as covering it.
@@ -43,6 +43,12 @@ pub struct ScriptedPlayer {
     sites: Vec<Cell>,
     next_site: usize,
     route: Vec<Cell>,
+    /// Which tick of every [`THINK_EVERY`] this bot thinks on: the same for
+    /// every seat of a session (one snapshot serves them all) and spread
+    /// across sessions by seed (so a host's ticks stay even).
+    phase: u64,
+    /// A passive bot has nothing left to do once it has declared ready.
+    done: bool,
 }
 
 impl ScriptedPlayer {
@@ -57,6 +63,8 @@ impl ScriptedPlayer {
             sites: Vec::new(),
             next_site: 0,
             route: Vec::new(),
+            phase: seed % THINK_EVERY,
+            done: false,
         }
     }
 
@@ -68,7 +76,7 @@ impl ScriptedPlayer {
     /// Whether [`Self::think`] would consider acting at `tick`: callers take
     /// a snapshot only for ticks where some bot does.
     pub fn wants_to_think(&self, tick: u64) -> bool {
-        (tick + u64::from(self.player.0)).is_multiple_of(THINK_EVERY)
+        !self.done && (tick + self.phase).is_multiple_of(THINK_EVERY)
     }
 
     /// Decides what to do this tick, if anything. `snapshot` must be the
@@ -82,6 +90,7 @@ impl ScriptedPlayer {
             return Some(Command::Ready);
         }
         if self.style == BotStyle::Passive {
+            self.done = true;
             return None;
         }
         self.refresh_sites(session);

@@ -200,12 +200,7 @@ impl Session {
             };
             usize::from(config.players)
         ]));
-        world.insert_resource(Match {
-            lives,
-            kills: 0,
-            leaks: 0,
-            outcome: None,
-        });
+        world.insert_resource(Match { lives, kills: 0, leaks: 0, alive: 0, outcome: None });
         world.insert_resource(Waves {
             started: 0,
             next_start: Some(u64::from(rules.prep_ticks)),
@@ -362,10 +357,7 @@ impl Session {
             kills: state.kills,
             leaks: state.leaks,
             outcome: state.outcome,
-            enemies: self
-                .world
-                .try_query::<&Enemy>()
-                .map_or(0, |mut query| query.iter(&self.world).count() as u32),
+            enemies: state.alive,
             towers: self.world.resource::<TowerOrder>().0.len() as u32,
         }
     }

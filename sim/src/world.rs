@@ -159,6 +159,9 @@ pub(crate) struct Match {
     pub lives: u32,
     pub kills: u32,
     pub leaks: u32,
+    /// Enemies on the board, kept by spawning, leaking and dying so that
+    /// summaries need no query.
+    pub alive: u32,
     pub outcome: Option<Outcome>,
 }
 

@@ -100,6 +100,10 @@ fn seeds_change_the_game() {
     for seed in [1, 2] {
         let mut session = Session::new(content.clone(), &config(seed)).unwrap();
         play(&mut session, &[], false);
+        let mut snapshot = rampart_sim::Snapshot::default();
+        session.snapshot(&mut snapshot);
+        assert!(!snapshot.enemies.is_empty());
+        assert_eq!(session.summary().enemies as usize, snapshot.enemies.len(), "the alive count follows spawns, leaks and deaths");
         hashes.push(session.state_hash());
     }
     assert_ne!(

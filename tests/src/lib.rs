@@ -33,12 +33,15 @@ pub fn shared_dir() -> PathBuf {
 pub fn rampart_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        // Test executables live in <target>/<profile dir>/deps/.
-        let exe = std::env::current_exe().expect("path of the running test executable");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test executable under <target>/<profile>/deps");
+        // Test executables live in <target>/<profile>/deps/, other binaries
+        // (benchmark tools) in <target>/<profile>/.
+        let exe = std::env::current_exe().expect("path of the running executable");
+        let parent = exe.parent().expect("executable in a directory");
+        let profile_dir = if parent.ends_with("deps") {
+            parent.parent().expect("deps/ under the profile directory")
+        } else {
+            parent
+        };
         let target_dir = profile_dir
             .parent()
             .expect("profile directory under the target directory");

@@ -46,6 +46,7 @@ pub(crate) fn remove_dead(
             player.kills += 1;
         }
         state.kills += 1;
+        state.alive -= 1;
         events.0.push(Event::EnemyKilled {
             enemy: death.id,
             kind: death.kind,

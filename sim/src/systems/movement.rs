@@ -57,6 +57,7 @@ pub(crate) fn move_enemies(
     for leak in leaks.drain(..) {
         state.lives = state.lives.saturating_sub(leak.lives);
         state.leaks += 1;
+        state.alive -= 1;
         events.0.push(Event::EnemyLeaked {
             enemy: leak.id,
             kind: leak.kind,

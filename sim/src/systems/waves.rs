@@ -45,7 +45,7 @@ pub(crate) fn advance_waves(
     clock: Res<Clock>,
     rules: Res<SessionRules>,
     board: Res<Board>,
-    state: Res<Match>,
+    mut state: ResMut<Match>,
     mut waves: ResMut<Waves>,
     mut ids: ResMut<Ids>,
     mut rng: ResMut<SimRng>,
@@ -93,6 +93,7 @@ pub(crate) fn advance_waves(
                 Position(position),
             ));
             spawner.remaining -= 1;
+            state.alive += 1;
             spawner.next_tick += u64::from(group.interval_ticks);
         }
     }

@@ -1,0 +1,172 @@
+//! `host_capacity`: how many reference sessions one `rampart serve` hosts at
+//! 30 Hz, measured on the real server process through its own `/metrics`.
+//!
+//! For each level it starts a fresh release server, creates that many
+//! reference sessions (8 seats, 50 towers, endless waves) through the HTTP
+//! API, lets them reach their steady state (about 100 enemies each, tick
+//! 7,200 = 4 minutes), then reads the tick duration histogram over the
+//! measurement window and the server's CPU time from `/proc`.
+//!
+//! ```text
+//! cargo run --release -p rampart-benches --bin host_capacity -- --sessions 250,500,1000
+//! ```
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use rampart_tests::server::{Server, metric};
+use serde_json::json;
+
+/// Host capacity at 30 Hz with the reference session.
+#[derive(Parser)]
+struct Args {
+    /// Session counts to measure, each on a fresh server.
+    #[arg(long, value_delimiter = ',', default_value = "1000")]
+    sessions: Vec<usize>,
+    /// Seconds to let the sessions reach their steady state.
+    #[arg(long, default_value_t = 240)]
+    warmup_seconds: u64,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 30)]
+    measure_seconds: u64,
+    /// Print one JSON object per level instead of a table row.
+    #[arg(long)]
+    json: bool,
+}
+
+const TOKEN: &str = "capacity-admin";
+
+/// Cumulative counts per bucket bound of `rampart_tick_duration_seconds`.
+fn tick_buckets(text: &str) -> Vec<(f64, f64)> {
+    let prefix = "rampart_tick_duration_seconds_bucket{le=\"";
+    text.lines()
+        .filter_map(|line| line.strip_prefix(prefix))
+        .filter_map(|rest| {
+            let (bound, value) = rest.split_once("\"} ")?;
+            Some((bound.parse().unwrap_or(f64::INFINITY), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Quantile `q` of the ticks between two scrapes, interpolated linearly
+/// inside its bucket as Prometheus's `histogram_quantile` does.
+fn quantile(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> f64 {
+    let counts: Vec<(f64, f64)> =
+        after.iter().zip(before).map(|(&(bound, late), &(_, early))| (bound, late - early)).collect();
+    let total = counts.last().map_or(0.0, |&(_, count)| count);
+    let wanted = total * q;
+    let mut lower = (0.0, 0.0);
+    for &(bound, cumulative) in &counts {
+        if cumulative >= wanted {
+            if !bound.is_finite() {
+                return lower.0;
+            }
+            let share = if cumulative > lower.1 { (wanted - lower.1) / (cumulative - lower.1) } else { 1.0 };
+            return lower.0 + (bound - lower.0) * share;
+        }
+        lower = (bound, cumulative);
+    }
+    f64::NAN
+}
+
+/// CPU seconds (user + system) the process has used, from `/proc/<pid>/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |index: usize| fields.get(index).and_then(|value| value.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn create_sessions(server: &Server, count: usize) -> usize {
+    const WORKERS: usize = 16;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|worker| {
+                scope.spawn(move || {
+                    let mut created = 0;
+                    for _ in (worker..count).step_by(WORKERS) {
+                        let body = json!({"map": "reference", "scenario": "reference", "max_players": 8, "bots": 8});
+                        let reply = server.post("/v1/sessions", &body, Some(TOKEN));
+                        if reply.status == 201 {
+                            created += 1;
+                        } else {
+                            eprintln!("create failed: {} {}", reply.status, reply.body);
+                        }
+                    }
+                    created
+                })
+            })
+            .collect();
+        workers.into_iter().map(|worker| worker.join().unwrap_or(0)).sum()
+    })
+}
+
+fn measure(args: &Args, sessions: usize) -> serde_json::Value {
+    let data = std::env::temp_dir().join(format!("rampart-capacity-{}", std::process::id()));
+    let data = data.to_string_lossy().into_owned();
+    let server = Server::start(&[
+        "--admin-token",
+        TOKEN,
+        "--max-sessions",
+        &(sessions + 10).to_string(),
+        "--rate-limit-per-second",
+        "100000",
+        "--rate-limit-burst",
+        "100000",
+        "--data-dir",
+        &data,
+    ]);
+    let created = create_sessions(&server, sessions);
+    std::thread::sleep(Duration::from_secs(args.warmup_seconds));
+    let before = server.get("/metrics").body;
+    let cpu_before = cpu_seconds(server.pid());
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(args.measure_seconds));
+    let after = server.get("/metrics").body;
+    let cpu = (cpu_seconds(server.pid()) - cpu_before) / started.elapsed().as_secs_f64();
+    let listed = server.get("/v1/sessions").json();
+    let live: Vec<&serde_json::Value> =
+        listed.as_array().map(|all| all.iter().filter(|s| s["state"] == "running").collect()).unwrap_or_default();
+    let enemies = live.iter().filter_map(|s| s["enemies"].as_f64()).sum::<f64>() / live.len().max(1) as f64;
+    let (early, late) = (tick_buckets(&before), tick_buckets(&after));
+    let counter = |text: &str, name: &str| metric(text, name).unwrap_or(0.0);
+    let _ = std::fs::remove_dir_all(&data);
+    json!({
+        "sessions": sessions,
+        "created": created,
+        "running": counter(&after, "rampart_sessions{state=\"running\"}"),
+        "crashed": counter(&after, "rampart_sessions_crashed_total"),
+        "mean_enemies_per_session": (enemies * 10.0).round() / 10.0,
+        "ticks": counter(&after, "rampart_tick_duration_seconds_count") - counter(&before, "rampart_tick_duration_seconds_count"),
+        "tick_p50_ms": quantile(&early, &late, 0.5) * 1e3,
+        "tick_p99_ms": quantile(&early, &late, 0.99) * 1e3,
+        "overruns": counter(&after, "rampart_tick_overruns_total") - counter(&before, "rampart_tick_overruns_total"),
+        "server_cpu_cores": (cpu * 100.0).round() / 100.0,
+    })
+}
+
+fn main() {
+    let args = Args::parse();
+    if !args.json {
+        println!("sessions  running  enemies/session  ticks  tick p50 ms  tick p99 ms  overruns  server CPU cores");
+    }
+    for &sessions in &args.sessions {
+        let result = measure(&args, sessions);
+        if args.json {
+            println!("{result}");
+        } else {
+            println!(
+                "{:>8}  {:>7}  {:>15}  {:>5}  {:>11.2}  {:>11.2}  {:>8}  {:>16}",
+                result["sessions"],
+                result["running"],
+                result["mean_enemies_per_session"],
+                result["ticks"],
+                result["tick_p50_ms"].as_f64().unwrap_or(f64::NAN),
+                result["tick_p99_ms"].as_f64().unwrap_or(f64::NAN),
+                result["overruns"],
+                result["server_cpu_cores"],
+            );
+        }
+    }
+}
