@@ -19,6 +19,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Config::load(&args, &|key| std::env::var(key).ok()).context("invalid configuration")?;
     telemetry::init_logging(config.log_format)?;
     let metrics = telemetry::install_metrics().context("installing the Prometheus recorder")?;
+    // Panics become log events, inside whatever span was entered: a session
+    // that panics in its tick is named in the log line.
+    std::panic::set_hook(Box::new(|panic| tracing::error!(%panic, "panic")));
     let content = load_content(&config.assets)?;
     tracing::info!(
         assets = %config.assets.display(),

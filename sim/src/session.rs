@@ -200,7 +200,13 @@ impl Session {
             };
             usize::from(config.players)
         ]));
-        world.insert_resource(Match { lives, kills: 0, leaks: 0, alive: 0, outcome: None });
+        world.insert_resource(Match {
+            lives,
+            kills: 0,
+            leaks: 0,
+            alive: 0,
+            outcome: None,
+        });
         world.insert_resource(Waves {
             started: 0,
             next_start: Some(u64::from(rules.prep_ticks)),

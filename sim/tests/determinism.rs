@@ -103,7 +103,11 @@ fn seeds_change_the_game() {
         let mut snapshot = rampart_sim::Snapshot::default();
         session.snapshot(&mut snapshot);
         assert!(!snapshot.enemies.is_empty());
-        assert_eq!(session.summary().enemies as usize, snapshot.enemies.len(), "the alive count follows spawns, leaks and deaths");
+        assert_eq!(
+            session.summary().enemies as usize,
+            snapshot.enemies.len(),
+            "the alive count follows spawns, leaks and deaths"
+        );
         hashes.push(session.state_hash());
     }
     assert_ne!(

@@ -43,7 +43,10 @@ fn tick_buckets(text: &str) -> Vec<(f64, f64)> {
         .filter_map(|line| line.strip_prefix(prefix))
         .filter_map(|rest| {
             let (bound, value) = rest.split_once("\"} ")?;
-            Some((bound.parse().unwrap_or(f64::INFINITY), value.trim().parse().ok()?))
+            Some((
+                bound.parse().unwrap_or(f64::INFINITY),
+                value.trim().parse().ok()?,
+            ))
         })
         .collect()
 }
@@ -51,8 +54,11 @@ fn tick_buckets(text: &str) -> Vec<(f64, f64)> {
 /// Quantile `q` of the ticks between two scrapes, interpolated linearly
 /// inside its bucket as Prometheus's `histogram_quantile` does.
 fn quantile(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> f64 {
-    let counts: Vec<(f64, f64)> =
-        after.iter().zip(before).map(|(&(bound, late), &(_, early))| (bound, late - early)).collect();
+    let counts: Vec<(f64, f64)> = after
+        .iter()
+        .zip(before)
+        .map(|(&(bound, late), &(_, early))| (bound, late - early))
+        .collect();
     let total = counts.last().map_or(0.0, |&(_, count)| count);
     let wanted = total * q;
     let mut lower = (0.0, 0.0);
@@ -61,7 +67,11 @@ fn quantile(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> f64 {
             if !bound.is_finite() {
                 return lower.0;
             }
-            let share = if cumulative > lower.1 { (wanted - lower.1) / (cumulative - lower.1) } else { 1.0 };
+            let share = if cumulative > lower.1 {
+                (wanted - lower.1) / (cumulative - lower.1)
+            } else {
+                1.0
+            };
             return lower.0 + (bound - lower.0) * share;
         }
         lower = (bound, cumulative);
@@ -72,8 +82,17 @@ fn quantile(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> f64 {
 /// CPU seconds (user + system) the process has used, from `/proc/<pid>/stat`.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
-    let ticks = |index: usize| fields.get(index).and_then(|value| value.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|value| value.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -98,7 +117,10 @@ fn create_sessions(server: &Server, count: usize) -> usize {
                 })
             })
             .collect();
-        workers.into_iter().map(|worker| worker.join().unwrap_or(0)).sum()
+        workers
+            .into_iter()
+            .map(|worker| worker.join().unwrap_or(0))
+            .sum()
     })
 }
 
@@ -126,9 +148,15 @@ fn measure(args: &Args, sessions: usize) -> serde_json::Value {
     let after = server.get("/metrics").body;
     let cpu = (cpu_seconds(server.pid()) - cpu_before) / started.elapsed().as_secs_f64();
     let listed = server.get("/v1/sessions").json();
-    let live: Vec<&serde_json::Value> =
-        listed.as_array().map(|all| all.iter().filter(|s| s["state"] == "running").collect()).unwrap_or_default();
-    let enemies = live.iter().filter_map(|s| s["enemies"].as_f64()).sum::<f64>() / live.len().max(1) as f64;
+    let live: Vec<&serde_json::Value> = listed
+        .as_array()
+        .map(|all| all.iter().filter(|s| s["state"] == "running").collect())
+        .unwrap_or_default();
+    let enemies = live
+        .iter()
+        .filter_map(|s| s["enemies"].as_f64())
+        .sum::<f64>()
+        / live.len().max(1) as f64;
     let (early, late) = (tick_buckets(&before), tick_buckets(&after));
     let counter = |text: &str, name: &str| metric(text, name).unwrap_or(0.0);
     let _ = std::fs::remove_dir_all(&data);
@@ -149,7 +177,9 @@ fn measure(args: &Args, sessions: usize) -> serde_json::Value {
 fn main() {
     let args = Args::parse();
     if !args.json {
-        println!("sessions  running  enemies/session  ticks  tick p50 ms  tick p99 ms  overruns  server CPU cores");
+        println!(
+            "sessions  running  enemies/session  ticks  tick p50 ms  tick p99 ms  overruns  server CPU cores"
+        );
     }
     for &sessions in &args.sessions {
         let result = measure(&args, sessions);

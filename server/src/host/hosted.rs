@@ -9,16 +9,78 @@ use rampart_sim::log::{CommandLog, LogEnd, LogEntry};
 use rampart_sim::{Command, Event, PlayerId, Session, Snapshot};
 use tokio::sync::broadcast;
 
-use super::{SessionId, SessionInfo, SessionNotice, SessionState};
+use rampart_sim::bots::BotStyle;
+use rampart_sim::{Content, SessionConfig};
+
+use super::{CreateSession, HostError, SessionId, SessionInfo, SessionNotice, SessionState};
 
 /// Notices buffered per watcher before a slow one starts missing some.
 const NOTICE_BUFFER: usize = 256;
 
 /// Who sits in a seat.
-pub(super) enum Seat {
+pub(crate) enum Seat {
     Free,
     Bot(Box<ScriptedPlayer>),
     Person { connected: bool },
+}
+
+/// A session built and seated, waiting to be admitted by the tick thread.
+pub(crate) struct Prepared {
+    pub session: Session,
+    pub seats: Vec<Seat>,
+    pub private: bool,
+    pub log: CommandLog,
+}
+
+/// Builds a session for `request`. This is the costly part of creating a
+/// session (world, schedule, scenario towers, flow field), so it runs on a
+/// blocking thread, never on the tick thread.
+pub(crate) fn prepare(
+    content: &Arc<Content>,
+    tick_hz: u32,
+    request: CreateSession,
+    seed: u64,
+) -> Result<Prepared, HostError> {
+    if request.bots > request.max_players {
+        return Err(HostError::Invalid(format!(
+            "bots ({}) cannot exceed max_players ({})",
+            request.bots, request.max_players
+        )));
+    }
+    let config = SessionConfig {
+        map: request.map,
+        scenario: request.scenario,
+        players: request.max_players,
+        seed: request.seed.unwrap_or(seed),
+        tick_hz,
+    };
+    let session = Session::new(content.clone(), &config)
+        .map_err(|error| HostError::Invalid(error.to_string()))?;
+    let style = if config.scenario.is_some() {
+        BotStyle::Passive
+    } else {
+        BotStyle::Builder
+    };
+    let seats = (0..request.max_players)
+        .map(|seat| {
+            if seat < request.bots {
+                Seat::Bot(Box::new(ScriptedPlayer::new(
+                    PlayerId(seat),
+                    style,
+                    config.seed,
+                )))
+            } else {
+                Seat::Free
+            }
+        })
+        .collect();
+    let log = CommandLog::new(content, config);
+    Ok(Prepared {
+        session,
+        seats,
+        private: request.private,
+        log,
+    })
 }
 
 /// How a step went.
@@ -44,6 +106,9 @@ pub(super) struct HostedSession {
     /// Host tick at which a person was last connected.
     pub last_person_tick: u64,
     pub end_reason: Option<&'static str>,
+    /// Entered while the session steps, so anything logged then (a panic
+    /// above all) carries the session's id.
+    pub span: tracing::Span,
     snapshot: Snapshot,
 }
 
@@ -70,6 +135,7 @@ impl HostedSession {
             created_unix_ms,
             last_person_tick: host_tick,
             end_reason: None,
+            span: tracing::info_span!("session", id = %id),
             snapshot: Snapshot::default(),
         };
         hosted.start_if_full();
@@ -121,6 +187,9 @@ impl HostedSession {
         if self.state != SessionState::Running {
             return Stepped::Ongoing;
         }
+        // Moved out for the step (no reference count traffic), put back below.
+        let span = std::mem::replace(&mut self.span, tracing::Span::none());
+        let entered = span.enter();
         let stepped = catch_unwind(AssertUnwindSafe(|| {
             let tick = self.session.tick();
             let thinking = self
@@ -144,6 +213,8 @@ impl HostedSession {
             }
             self.session.step();
         }));
+        drop(entered);
+        self.span = span;
         if stepped.is_err() {
             return Stepped::Crashed;
         }

@@ -14,7 +14,7 @@ mod tick;
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -223,7 +223,7 @@ pub struct DrainReport {
 /// Requests from the async side to the tick thread.
 pub(crate) enum Control {
     Create {
-        request: CreateSession,
+        prepared: Box<hosted::Prepared>,
         reply: oneshot::Sender<Result<SessionInfo, HostError>>,
     },
     End {
@@ -269,6 +269,16 @@ pub struct HostHandle {
     control: mpsc::Sender<Control>,
     published: Arc<RwLock<Published>>,
     draining: Arc<AtomicBool>,
+    content: Arc<Content>,
+    tick_hz: u32,
+    seeds: Arc<AtomicU64>,
+}
+
+/// Scrambles a counter into a well-spread seed.
+fn splitmix64(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 /// How many control messages may wait for the tick thread.
@@ -286,11 +296,19 @@ impl HostHandle {
     ) -> std::io::Result<Self> {
         let (control, inbox) = mpsc::channel(INBOX_CAPACITY);
         let published = Arc::new(RwLock::new(Published::default()));
-        tick::spawn(content, config, hand_over, inbox, published.clone())?;
+        let tick_hz = config.tick_hz;
+        let seed_base = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos() as u64)
+            ^ u64::from(std::process::id()).rotate_left(32);
+        tick::spawn(config, hand_over, inbox, published.clone())?;
         Ok(Self {
             control,
             published,
             draining: Arc::new(AtomicBool::new(false)),
+            content,
+            tick_hz,
+            seeds: Arc::new(AtomicU64::new(seed_base)),
         })
     }
 
@@ -314,7 +332,28 @@ impl HostHandle {
         if self.draining.load(Ordering::Relaxed) {
             return Err(HostError::Draining);
         }
-        self.ask(|reply| Control::Create { request, reply }).await?
+        // Refuse early what the tick thread would refuse, before building.
+        let status = self.status();
+        if status.max_sessions > 0 && status.lobby + status.running >= status.max_sessions {
+            return Err(HostError::Full {
+                max: status.max_sessions,
+            });
+        }
+        let seed = splitmix64(
+            self.seeds
+                .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed),
+        );
+        let content = self.content.clone();
+        let tick_hz = self.tick_hz;
+        let prepared =
+            tokio::task::spawn_blocking(move || hosted::prepare(&content, tick_hz, request, seed))
+                .await
+                .map_err(|_| HostError::Stopped)??;
+        self.ask(|reply| Control::Create {
+            prepared: Box::new(prepared),
+            reply,
+        })
+        .await?
     }
 
     /// Ends a session now (its record is kept).

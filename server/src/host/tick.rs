@@ -7,19 +7,17 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rampart_sim::bots::{BotStyle, ScriptedPlayer};
-use rampart_sim::log::CommandLog;
-use rampart_sim::{Content, PlayerId, Session, SessionConfig};
+use rampart_sim::PlayerId;
 use rand_core::Rng;
 use rand_pcg::Pcg32;
 use rayon::prelude::*;
 use tokio::sync::mpsc;
 
 use super::handover::{HandOver, HandOverRecord};
-use super::hosted::{HostedSession, Seat, Stepped};
+use super::hosted::{HostedSession, Prepared, Seat, Stepped};
 use super::{
-    Control, CreateSession, DrainReport, HostConfig, HostError, HostStatus, Published, SessionId,
-    SessionInfo, SessionNotice, SessionState,
+    Control, DrainReport, HostConfig, HostError, HostStatus, Published, SessionId, SessionInfo,
+    SessionNotice, SessionState,
 };
 
 /// Control messages handled per tick at most, so a flood of requests
@@ -40,7 +38,6 @@ const HAND_OVER_QUEUE: usize = 4096;
 type HandOverJob = (HandOverRecord, Option<std_mpsc::Sender<bool>>);
 
 pub(super) fn spawn(
-    content: Arc<Content>,
     config: HostConfig,
     hand_over: Box<dyn HandOver>,
     inbox: mpsc::Receiver<Control>,
@@ -57,7 +54,6 @@ pub(super) fn spawn(
         ^ u64::from(std::process::id());
     let ticker = Ticker {
         period: Duration::from_secs_f64(1.0 / f64::from(config.tick_hz)),
-        content,
         config,
         inbox,
         published,
@@ -103,7 +99,6 @@ fn spawn_hand_over(
 
 struct Ticker {
     period: Duration,
-    content: Arc<Content>,
     config: HostConfig,
     inbox: mpsc::Receiver<Control>,
     published: Arc<RwLock<Published>>,
@@ -194,8 +189,8 @@ impl Ticker {
 
     fn handle(&mut self, control: Control) {
         match control {
-            Control::Create { request, reply } => {
-                let created = self.create(request);
+            Control::Create { prepared, reply } => {
+                let created = self.admit(*prepared);
                 let _ = reply.send(created);
             }
             Control::End { id, reply } => {
@@ -268,7 +263,9 @@ impl Ticker {
             .is_none_or(|&p99| p99 <= budget)
     }
 
-    fn create(&mut self, request: CreateSession) -> Result<SessionInfo, HostError> {
+    /// Admits a session built off this thread: only the capacity and
+    /// on-time checks and the bookkeeping happen here.
+    fn admit(&mut self, prepared: Prepared) -> Result<SessionInfo, HostError> {
         if self.sessions.len() >= self.config.max_sessions {
             return Err(HostError::Full {
                 max: self.config.max_sessions,
@@ -277,51 +274,19 @@ impl Ticker {
         if !self.ticks_on_time() {
             return Err(HostError::Overloaded);
         }
-        if request.bots > request.max_players {
-            return Err(HostError::Invalid(format!(
-                "bots ({}) cannot exceed max_players ({})",
-                request.bots, request.max_players
-            )));
-        }
-        let seed = request.seed.unwrap_or_else(|| self.ids.next_u64());
-        let config = SessionConfig {
-            map: request.map,
-            scenario: request.scenario,
-            players: request.max_players,
-            seed,
-            tick_hz: self.config.tick_hz,
-        };
-        let session = Session::new(self.content.clone(), &config)
-            .map_err(|error| HostError::Invalid(error.to_string()))?;
-        let style = if config.scenario.is_some() {
-            BotStyle::Passive
-        } else {
-            BotStyle::Builder
-        };
-        let seats = (0..request.max_players)
-            .map(|seat| {
-                if seat < request.bots {
-                    Seat::Bot(Box::new(ScriptedPlayer::new(PlayerId(seat), style, seed)))
-                } else {
-                    Seat::Free
-                }
-            })
-            .collect();
         let mut id = SessionId(self.ids.next_u64());
         while self.sessions.iter().any(|hosted| hosted.id == id) {
             id = SessionId(self.ids.next_u64());
         }
-        let log = CommandLog::new(&self.content, config);
-        let hosted = HostedSession::new(
-            id,
+        let Prepared {
             session,
             seats,
-            request.private,
+            private,
             log,
-            (unix_ms(), self.tick),
-        );
+        } = prepared;
+        let hosted = HostedSession::new(id, session, seats, private, log, (unix_ms(), self.tick));
         let info = hosted.info();
-        tracing::info!(session = %id, map = %hosted.map, players = request.max_players, bots = request.bots, "session created");
+        tracing::info!(session = %id, map = %hosted.map, players = info.max_players, bots = info.bots, "session created");
         self.sessions.push(hosted);
         self.dirty = true;
         Ok(info)
