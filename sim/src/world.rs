@@ -41,6 +41,9 @@ pub(crate) struct Enemy {
     pub dot_owner: PlayerId,
     /// Who hurt it last: the killer, should it die.
     pub last_hit_by: PlayerId,
+    /// Reached a goal this tick; despawned at the end of the tick, and no
+    /// longer a target meanwhile.
+    pub gone: bool,
 }
 
 /// Where an enemy or a projectile is, in cells.

@@ -462,4 +462,4 @@ impl HostHandle {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -48,7 +48,9 @@ fn bots(map: &str, bots: u8) -> CreateSession {
     }
 }
 
-async fn wait_for(mut done: impl FnMut() -> bool) {
+/// Waits (up to 5 s) for the host's published view to satisfy `done`: it is
+/// published after the tick that applied a request.
+pub(crate) async fn wait_for(mut done: impl FnMut() -> bool) {
     for _ in 0..500 {
         if done() {
             return;

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::*;
+use crate::host::tests::wait_for;
 use crate::host::{HandOver, HandOverError, HandOverRecord, HostConfig};
 
 const TOKEN: &str = "test-token";
@@ -50,18 +51,6 @@ fn test_host(max_sessions: usize) -> HostHandle {
         std::thread::sleep(Duration::from_millis(10));
     }
     panic!("host did not publish in 5 s");
-}
-
-/// The host publishes its view after the tick that applied a request, so
-/// readers wait for it.
-async fn wait_for(mut done: impl FnMut() -> bool) {
-    for _ in 0..500 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("condition not reached in 5 s");
 }
 
 fn app_with(host: HostHandle, config: Config) -> Router {

@@ -56,6 +56,8 @@ impl CommandContext<'_, '_> {
 /// player's own order holds): the result does not depend on how the players'
 /// messages interleaved on the way in.
 pub(crate) fn apply_commands(mut inbox: ResMut<Inbox>, mut context: CommandContext) {
+    // The first step of a tick: last tick's events are gone.
+    context.events.0.clear();
     inbox.pending.sort_by_key(|pending| pending.player);
     for pending in inbox.pending.drain(..) {
         let result = apply(&mut context, pending.player, pending.command);

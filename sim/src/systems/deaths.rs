@@ -28,7 +28,7 @@ pub(crate) fn remove_dead(
     deaths.extend(
         enemies
             .iter()
-            .filter(|(_, enemy)| enemy.hp <= 0.0)
+            .filter(|(_, enemy)| enemy.hp <= 0.0 && !enemy.gone)
             .map(|(entity, enemy)| Death {
                 id: enemy.id,
                 entity,

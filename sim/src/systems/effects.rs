@@ -12,7 +12,7 @@ pub(crate) fn burn_enemies(clock: Res<Clock>, state: Res<Match>, mut enemies: Qu
     }
     let now = clock.tick;
     for mut enemy in &mut enemies {
-        if enemy.dot_until > now && enemy.hp > 0.0 {
+        if enemy.dot_until > now && enemy.hp > 0.0 && !enemy.gone {
             enemy.hp -= enemy.dot_per_tick;
             enemy.last_hit_by = enemy.dot_owner;
         }

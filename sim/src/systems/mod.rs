@@ -19,6 +19,11 @@ use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings, ScheduleLabel, SingleT
 
 pub(crate) use targeting::EnemyIndex;
 
+/// Step 10: the tick is over.
+fn advance_clock(mut clock: ResMut<crate::world::Clock>) {
+    clock.tick += 1;
+}
+
 /// The schedule a session runs once per tick.
 #[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct SessionTick;
@@ -32,12 +37,19 @@ pub(crate) struct SessionTick;
 /// 6. let every ready tower pick a target and fire;
 /// 7. fly projectiles, and apply hits, splash and effects;
 /// 8. remove the dead and pay their bounty;
-/// 9. decide victory or defeat.
+/// 9. decide victory or defeat;
+/// 10. advance the clock.
 pub(crate) fn tick_schedule() -> Schedule {
     let mut schedule = Schedule::new(SessionTick);
     schedule.set_executor(SingleThreadedExecutor::new());
     schedule.set_build_settings(ScheduleBuildSettings {
         ambiguity_detection: LogLevel::Error,
+        // Spawns and despawns wait for the end of the tick: enemies and
+        // projectiles spawned this tick start moving next tick, leaked
+        // enemies are flagged `gone` until then, and the outcome counts the
+        // living through `Match::alive`. No sync point inside the tick
+        // saves one executor pass per system that has commands.
+        auto_insert_apply_deferred: false,
         ..Default::default()
     });
     schedule.add_systems(
@@ -51,6 +63,7 @@ pub(crate) fn tick_schedule() -> Schedule {
             projectiles::fly_projectiles,
             deaths::remove_dead,
             outcome::decide_outcome,
+            advance_clock,
         )
             .chain(),
     );

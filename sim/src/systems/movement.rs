@@ -45,6 +45,7 @@ pub(crate) fn move_enemies(
             walk(&board, &mut enemy, &mut position, budget)
         };
         if arrived {
+            enemy.gone = true;
             leaks.push(Leak {
                 id: enemy.id,
                 entity,

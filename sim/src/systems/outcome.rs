@@ -4,14 +4,13 @@
 use bevy_ecs::prelude::*;
 
 use crate::event::{Event, Outcome};
-use crate::world::{Enemy, Events, Match, Waves};
+use crate::world::{Events, Match, Waves};
 
 /// Decides the outcome, once.
 pub(crate) fn decide_outcome(
     mut state: ResMut<Match>,
     waves: Res<Waves>,
     mut events: ResMut<Events>,
-    enemies: Query<(), With<Enemy>>,
 ) {
     if state.outcome.is_some() {
         return;
@@ -21,7 +20,7 @@ pub(crate) fn decide_outcome(
     } else if waves.started > 0
         && waves.next_start.is_none()
         && waves.spawners.is_empty()
-        && enemies.is_empty()
+        && state.alive == 0
     {
         Outcome::Victory
     } else {

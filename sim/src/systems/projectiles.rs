@@ -45,7 +45,7 @@ pub(crate) fn fly_projectiles(
     for (entity, mut projectile, mut position) in &mut projectiles {
         if let Some(target) = projectile.target {
             match enemies.get(target) {
-                Ok((enemy, target_position)) if enemy.hp > 0.0 => {
+                Ok((enemy, target_position)) if enemy.hp > 0.0 && !enemy.gone => {
                     projectile.aim = target_position.0
                 }
                 // The target died or leaked: land where it was last seen.
@@ -102,6 +102,7 @@ pub(crate) fn fly_projectiles(
         for &victim in victims.iter() {
             if let Ok((mut enemy, _)) = enemies.get_mut(victim)
                 && enemy.hp > 0.0
+                && !enemy.gone
             {
                 let kind = &rules.enemies[usize::from(enemy.kind.0)];
                 hurt(&mut enemy, kind, level, impact.owner, now);

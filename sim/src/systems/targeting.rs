@@ -120,7 +120,7 @@ pub(crate) fn index_enemies(
     let index = &mut *index;
     index.staging.clear();
     for (entity, enemy, position) in &enemies {
-        if enemy.hp > 0.0 {
+        if enemy.hp > 0.0 && !enemy.gone {
             let (column, row) = index.bucket_of(position.0);
             let entry = Indexed {
                 entity,

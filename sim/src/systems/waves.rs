@@ -89,6 +89,7 @@ pub(crate) fn advance_waves(
                     dot_until: 0,
                     dot_owner: crate::command::PlayerId(0),
                     last_hit_by: crate::command::PlayerId(0),
+                    gone: false,
                 },
                 Position(position),
             ));
