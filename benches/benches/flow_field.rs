@@ -156,23 +156,10 @@ fn arena() -> (Map, Vec<(usize, usize)>) {
         env!("CARGO_MANIFEST_DIR"),
         "/../../shared/testdata/movingai"
     );
-    let text =
-        std::fs::read_to_string(format!("{dir}/arena.map")).expect("arena.map in shared/testdata");
-    let mut lines = text.lines();
-    let (mut width, mut height) = (0u16, 0u16);
-    for line in lines.by_ref() {
-        let mut words = line.split_whitespace();
-        match (words.next(), words.next()) {
-            (Some("height"), Some(h)) => height = h.parse().expect("height"),
-            (Some("width"), Some(w)) => width = w.parse().expect("width"),
-            (Some("map"), None) => break,
-            _ => {}
-        }
-    }
-    let walkable: Vec<bool> = lines
-        .take(usize::from(height))
-        .flat_map(|row| row.chars().map(|c| matches!(c, '.' | 'G' | 'S')))
-        .collect();
+    let grid =
+        rampart_sim::content::load_movingai_map(std::path::Path::new(&format!("{dir}/arena.map")))
+            .expect("arena.map in shared/testdata");
+    let (width, height, walkable) = (grid.width(), grid.height(), grid.walkable_mask());
     let scen = std::fs::read_to_string(format!("{dir}/arena.map.scen"))
         .expect("arena.map.scen in shared/testdata");
     let w = usize::from(width);

@@ -10,8 +10,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::{Config, ServeArgs};
 use crate::host::{FileHandOver, HostHandle};
-use crate::simulate::load_content;
-use crate::{http, telemetry};
+use crate::{http, load_content, telemetry};
 
 /// Runs the server until it is drained.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {

@@ -3,13 +3,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+
+use crate::load_content;
 use rampart_sim::bots::{BotStyle, ScriptedPlayer};
 use rampart_sim::log::{CommandLog, LogEnd, LogEntry};
-use rampart_sim::{Content, DEFAULT_TICK_HZ, PlayerId, Session, SessionConfig, Snapshot, Summary};
+use rampart_sim::{DEFAULT_TICK_HZ, PlayerId, Session, SessionConfig, Snapshot, Summary};
 use serde::Serialize;
 
 /// Arguments of `rampart simulate`.
@@ -133,18 +134,6 @@ impl Report {
         }
         Ok(())
     }
-}
-
-/// Loads and validates content, explaining every problem.
-pub fn load_content(dir: &std::path::Path) -> anyhow::Result<Arc<Content>> {
-    let content = rampart_sim::content::load_dir(dir).with_context(|| {
-        format!(
-            "loading content from {} (run `rampart check {}` for details)",
-            dir.display(),
-            dir.display()
-        )
-    })?;
-    Ok(Arc::new(content))
 }
 
 /// Runs `rampart simulate`.

@@ -14,8 +14,8 @@ use bevy_ecs::system::SystemParam;
 use crate::command::{Command, PlayerId, Rejection, TowerId};
 use crate::event::Event;
 use crate::world::{
-    Board, Clock, Enemy, Events, Ids, Inbox, Match, Players, Position, SessionRules, Tower,
-    TowerOrder, Waves,
+    Board, Clock, Enemy, Events, Ids, Inbox, Players, Position, SessionRules, Tower, TowerOrder,
+    Waves,
 };
 
 pub(crate) use place::place_tower;
@@ -26,7 +26,6 @@ pub(crate) struct CommandContext<'w, 's> {
     pub commands: Commands<'w, 's>,
     pub clock: Res<'w, Clock>,
     pub rules: Res<'w, SessionRules>,
-    pub state: Res<'w, Match>,
     pub board: ResMut<'w, Board>,
     pub players: ResMut<'w, Players>,
     pub waves: ResMut<'w, Waves>,
@@ -74,9 +73,6 @@ fn apply(
     player: PlayerId,
     command: Command,
 ) -> Result<(), Rejection> {
-    if context.state.outcome.is_some() {
-        return Err(Rejection::GameOver);
-    }
     if usize::from(player.0) >= context.players.0.len() {
         return Err(Rejection::UnknownPlayer);
     }

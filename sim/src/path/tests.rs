@@ -10,25 +10,9 @@ fn arena() -> (u16, u16, Vec<bool>) {
         env!("CARGO_MANIFEST_DIR"),
         "/../../shared/testdata/movingai"
     );
-    let text = std::fs::read_to_string(format!("{dir}/arena.map")).unwrap();
-    let mut lines = text.lines();
-    let mut width = 0;
-    let mut height = 0;
-    for line in lines.by_ref() {
-        let mut words = line.split_whitespace();
-        match (words.next(), words.next()) {
-            (Some("height"), Some(h)) => height = h.parse().unwrap(),
-            (Some("width"), Some(w)) => width = w.parse().unwrap(),
-            (Some("map"), None) => break,
-            _ => {}
-        }
-    }
-    let walkable: Vec<bool> = lines
-        .take(usize::from(height))
-        .flat_map(|row| row.chars().map(|c| matches!(c, '.' | 'G' | 'S')))
-        .collect();
-    assert_eq!(walkable.len(), usize::from(width) * usize::from(height));
-    (width, height, walkable)
+    let grid = crate::content::load_movingai_map(std::path::Path::new(&format!("{dir}/arena.map")))
+        .unwrap();
+    (grid.width(), grid.height(), grid.walkable_mask())
 }
 
 /// Scenarios of `arena.map.scen` as (start, goal, optimal length) with

@@ -2,14 +2,11 @@
 
 use bevy_ecs::prelude::*;
 
-use crate::world::{Clock, Enemy, Match};
+use crate::world::{Clock, Enemy};
 
 /// Burns every enemy with an active damage-over-time effect. Deaths are
 /// settled by step 8 with the burner as the killer.
-pub(crate) fn burn_enemies(clock: Res<Clock>, state: Res<Match>, mut enemies: Query<&mut Enemy>) {
-    if state.outcome.is_some() {
-        return;
-    }
+pub(crate) fn burn_enemies(clock: Res<Clock>, mut enemies: Query<&mut Enemy>) {
     let now = clock.tick;
     for mut enemy in &mut enemies {
         if enemy.dot_until > now && enemy.hp > 0.0 && !enemy.gone {

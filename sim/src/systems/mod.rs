@@ -39,6 +39,9 @@ pub(crate) struct SessionTick;
 /// 8. remove the dead and pay their bounty;
 /// 9. decide victory or defeat;
 /// 10. advance the clock.
+///
+/// No system checks whether the game is over: `Session::step` stops running
+/// the schedule once an outcome is decided, and only step 9 decides it.
 pub(crate) fn tick_schedule() -> Schedule {
     let mut schedule = Schedule::new(SessionTick);
     schedule.set_executor(SingleThreadedExecutor::new());

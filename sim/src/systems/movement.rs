@@ -27,9 +27,6 @@ pub(crate) fn move_enemies(
     mut enemies: Query<(Entity, &mut Enemy, &mut Position)>,
     mut leaks: Local<Vec<Leak>>,
 ) {
-    if state.outcome.is_some() {
-        return;
-    }
     let now = clock.tick;
     for (entity, mut enemy, mut position) in &mut enemies {
         let kind = &rules.0.enemies[usize::from(enemy.kind.0)];

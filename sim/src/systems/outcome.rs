@@ -12,9 +12,6 @@ pub(crate) fn decide_outcome(
     waves: Res<Waves>,
     mut events: ResMut<Events>,
 ) {
-    if state.outcome.is_some() {
-        return;
-    }
     let outcome = if state.lives == 0 {
         Outcome::Defeat
     } else if waves.started > 0

@@ -6,7 +6,7 @@ use glam::Vec2;
 use crate::command::PlayerId;
 use crate::content::DamageType;
 use crate::rules::{EnemyRules, LevelRules};
-use crate::world::{Clock, Enemy, Match, Position, Projectile, SessionRules};
+use crate::world::{Clock, Enemy, Position, Projectile, SessionRules};
 
 use super::EnemyIndex;
 
@@ -31,16 +31,12 @@ pub(crate) fn fly_projectiles(
     mut commands: Commands,
     clock: Res<Clock>,
     rules: Res<SessionRules>,
-    state: Res<Match>,
     index: Res<EnemyIndex>,
     mut projectiles: Query<(Entity, &mut Projectile, &mut Position), Without<Enemy>>,
     mut enemies: Query<(&mut Enemy, &Position), Without<Projectile>>,
     mut impacts: Local<Vec<Impact>>,
     mut victims: Local<Vec<Entity>>,
 ) {
-    if state.outcome.is_some() {
-        return;
-    }
     let rules = &rules.0;
     for (entity, mut projectile, mut position) in &mut projectiles {
         if let Some(target) = projectile.target {

@@ -6,9 +6,7 @@ use glam::Vec2;
 
 use crate::command::Targeting;
 use crate::content::Flight;
-use crate::world::{
-    Board, Enemy, Ids, Match, Position, Projectile, SessionRules, Tower, TowerOrder,
-};
+use crate::world::{Board, Enemy, Ids, Position, Projectile, SessionRules, Tower, TowerOrder};
 
 /// Side of an index bucket, in cells: about a typical tower range, so a range
 /// query touches a handful of buckets.
@@ -160,15 +158,11 @@ pub(crate) fn fire_towers(
     mut commands: Commands,
     rules: Res<SessionRules>,
     board: Res<Board>,
-    state: Res<Match>,
     order: Res<TowerOrder>,
     index: Res<EnemyIndex>,
     mut ids: ResMut<Ids>,
     mut towers: Query<&mut Tower>,
 ) {
-    if state.outcome.is_some() {
-        return;
-    }
     for &(_, entity) in &order.0 {
         let Ok(mut tower) = towers.get_mut(entity) else {
             continue;

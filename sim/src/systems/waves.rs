@@ -51,9 +51,6 @@ pub(crate) fn advance_waves(
     mut rng: ResMut<SimRng>,
     mut events: ResMut<Events>,
 ) {
-    if state.outcome.is_some() {
-        return;
-    }
     let rules = &rules.0;
     let now = clock.tick;
     if waves.next_start.is_some_and(|at| now >= at) && start_next_wave(&mut waves, rules, now) {
