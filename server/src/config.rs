@@ -5,7 +5,7 @@
 //! same wherever it came from and always names the key and the source.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -65,6 +65,39 @@ pub struct Config {
     /// A tick that takes longer than this share of the tick period counts as
     /// late (an overrun). Default 80.
     pub overrun_budget_pct: u8,
+    /// First UDP socket for game clients (renet over netcode). Extra sockets
+    /// (`udp_sockets`) take the following ports. Default `127.0.0.1:5000`.
+    pub udp_addr: SocketAddr,
+    /// UDP sockets, 1 to 64; each serves up to 1,024 clients. Default 1.
+    pub udp_sockets: usize,
+    /// Where browsers connect over WebSocket (`/ws?ticket=...`). Default
+    /// `127.0.0.1:5080`.
+    pub ws_addr: SocketAddr,
+    /// The IP clients reach this instance at, written into connect tokens and
+    /// WebSocket URLs. Unset: the bound IP (127.0.0.1 if bound to 0.0.0.0).
+    pub public_ip: Option<IpAddr>,
+    /// The 32-byte key (standard base64) that encrypts connect tokens and signs
+    /// tickets; every instance of a fleet needs the same one. Unset: a random
+    /// development key, announced as such at startup.
+    pub net_key: Option<String>,
+    /// Snapshots per second to each client, 1 to 60 (at most the tick rate is
+    /// used). Default 20.
+    pub snapshot_hz: u32,
+    /// Seconds a dropped player's seat stays theirs. Default 60.
+    pub reconnect_grace_seconds: u64,
+    /// Commands per second a client may send, sustained. Default 10.
+    pub command_rate_per_second: u32,
+    /// Commands a client may send at once. Default 20.
+    pub command_burst: u32,
+    /// HS256 secret for players' bearer JWTs on `POST /v1/join`. With neither
+    /// this nor `auth_jwt_public_key`, joining is anonymous (development).
+    pub auth_jwt_secret: Option<String>,
+    /// PEM file with the RS256 or EdDSA public key for players' JWTs.
+    pub auth_jwt_public_key: Option<PathBuf>,
+    /// Required `iss` of players' JWTs, when set.
+    pub auth_issuer: Option<String>,
+    /// Required `aud` of players' JWTs, when set.
+    pub auth_audience: Option<String>,
 }
 
 impl Default for Config {
@@ -82,6 +115,19 @@ impl Default for Config {
             rate_limit_per_second: 20,
             rate_limit_burst: 40,
             overrun_budget_pct: 80,
+            udp_addr: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            udp_sockets: 1,
+            ws_addr: SocketAddr::from(([127, 0, 0, 1], 5080)),
+            public_ip: None,
+            net_key: None,
+            snapshot_hz: 20,
+            reconnect_grace_seconds: 60,
+            command_rate_per_second: 10,
+            command_burst: 20,
+            auth_jwt_secret: None,
+            auth_jwt_public_key: None,
+            auth_issuer: None,
+            auth_audience: None,
         }
     }
 }
@@ -129,6 +175,45 @@ pub struct ServeArgs {
     /// Share of the tick period after which a tick counts as late [default: 80].
     #[arg(long, value_name = "PCT")]
     pub overrun_budget_pct: Option<String>,
+    /// First UDP game socket; extra sockets take the next ports [default: 127.0.0.1:5000].
+    #[arg(long, value_name = "VALUE")]
+    pub udp_addr: Option<String>,
+    /// UDP sockets, each up to 1,024 clients [default: 1].
+    #[arg(long, value_name = "N")]
+    pub udp_sockets: Option<String>,
+    /// WebSocket listener for browsers [default: 127.0.0.1:5080].
+    #[arg(long, value_name = "VALUE")]
+    pub ws_addr: Option<String>,
+    /// IP written into connect tokens and WebSocket URLs [default: the bound IP].
+    #[arg(long, value_name = "VALUE")]
+    pub public_ip: Option<String>,
+    /// Connect-token and ticket key, 32 bytes base64; prefer RAMPART_NET_KEY.
+    #[arg(long, value_name = "VALUE")]
+    pub net_key: Option<String>,
+    /// Snapshots per second to each client, 1 to 60 [default: 20].
+    #[arg(long, value_name = "N")]
+    pub snapshot_hz: Option<String>,
+    /// Seconds a dropped player's seat stays theirs [default: 60].
+    #[arg(long, value_name = "N")]
+    pub reconnect_grace_seconds: Option<String>,
+    /// Commands per second a client may send [default: 10].
+    #[arg(long, value_name = "N")]
+    pub command_rate_per_second: Option<String>,
+    /// Commands a client may send at once [default: 20].
+    #[arg(long, value_name = "N")]
+    pub command_burst: Option<String>,
+    /// HS256 secret for players' JWTs; prefer RAMPART_AUTH_JWT_SECRET.
+    #[arg(long, value_name = "VALUE")]
+    pub auth_jwt_secret: Option<String>,
+    /// PEM public key (RS256 or EdDSA) for players' JWTs.
+    #[arg(long, value_name = "VALUE")]
+    pub auth_jwt_public_key: Option<String>,
+    /// Required `iss` claim of players' JWTs.
+    #[arg(long, value_name = "VALUE")]
+    pub auth_issuer: Option<String>,
+    /// Required `aud` claim of players' JWTs.
+    #[arg(long, value_name = "VALUE")]
+    pub auth_audience: Option<String>,
 }
 
 impl ServeArgs {
@@ -147,6 +232,19 @@ impl ServeArgs {
             (Key::RateLimitPerSecond, &self.rate_limit_per_second),
             (Key::RateLimitBurst, &self.rate_limit_burst),
             (Key::OverrunBudgetPct, &self.overrun_budget_pct),
+            (Key::UdpAddr, &self.udp_addr),
+            (Key::UdpSockets, &self.udp_sockets),
+            (Key::WsAddr, &self.ws_addr),
+            (Key::PublicIp, &self.public_ip),
+            (Key::NetKey, &self.net_key),
+            (Key::SnapshotHz, &self.snapshot_hz),
+            (Key::ReconnectGraceSeconds, &self.reconnect_grace_seconds),
+            (Key::CommandRatePerSecond, &self.command_rate_per_second),
+            (Key::CommandBurst, &self.command_burst),
+            (Key::AuthJwtSecret, &self.auth_jwt_secret),
+            (Key::AuthJwtPublicKey, &self.auth_jwt_public_key),
+            (Key::AuthIssuer, &self.auth_issuer),
+            (Key::AuthAudience, &self.auth_audience),
         ]
         .into_iter()
         .filter_map(|(key, value)| value.as_deref().map(|value| (key, value)))
@@ -197,6 +295,10 @@ pub enum ConfigError {
 /// The configuration keys; the environment variable and flag names derive
 /// from them so the three spellings cannot drift apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(
+    clippy::enum_variant_names,
+    reason = "variants spell the configuration keys"
+)]
 enum Key {
     HttpAddr,
     AdminToken,
@@ -210,10 +312,23 @@ enum Key {
     RateLimitPerSecond,
     RateLimitBurst,
     OverrunBudgetPct,
+    UdpAddr,
+    UdpSockets,
+    WsAddr,
+    PublicIp,
+    NetKey,
+    SnapshotHz,
+    ReconnectGraceSeconds,
+    CommandRatePerSecond,
+    CommandBurst,
+    AuthJwtSecret,
+    AuthJwtPublicKey,
+    AuthIssuer,
+    AuthAudience,
 }
 
 impl Key {
-    const ALL: [Key; 12] = [
+    const ALL: [Key; 25] = [
         Key::HttpAddr,
         Key::AdminToken,
         Key::MaxSessions,
@@ -226,6 +341,19 @@ impl Key {
         Key::RateLimitPerSecond,
         Key::RateLimitBurst,
         Key::OverrunBudgetPct,
+        Key::UdpAddr,
+        Key::UdpSockets,
+        Key::WsAddr,
+        Key::PublicIp,
+        Key::NetKey,
+        Key::SnapshotHz,
+        Key::ReconnectGraceSeconds,
+        Key::CommandRatePerSecond,
+        Key::CommandBurst,
+        Key::AuthJwtSecret,
+        Key::AuthJwtPublicKey,
+        Key::AuthIssuer,
+        Key::AuthAudience,
     ];
 
     fn name(self) -> &'static str {
@@ -242,6 +370,19 @@ impl Key {
             Key::RateLimitPerSecond => "rate_limit_per_second",
             Key::RateLimitBurst => "rate_limit_burst",
             Key::OverrunBudgetPct => "overrun_budget_pct",
+            Key::UdpAddr => "udp_addr",
+            Key::UdpSockets => "udp_sockets",
+            Key::WsAddr => "ws_addr",
+            Key::PublicIp => "public_ip",
+            Key::NetKey => "net_key",
+            Key::SnapshotHz => "snapshot_hz",
+            Key::ReconnectGraceSeconds => "reconnect_grace_seconds",
+            Key::CommandRatePerSecond => "command_rate_per_second",
+            Key::CommandBurst => "command_burst",
+            Key::AuthJwtSecret => "auth_jwt_secret",
+            Key::AuthJwtPublicKey => "auth_jwt_public_key",
+            Key::AuthIssuer => "auth_issuer",
+            Key::AuthAudience => "auth_audience",
         }
     }
 
@@ -262,7 +403,19 @@ impl Key {
     fn is_integer(self) -> bool {
         !matches!(
             self,
-            Key::HttpAddr | Key::AdminToken | Key::Assets | Key::DataDir | Key::LogFormat
+            Key::HttpAddr
+                | Key::AdminToken
+                | Key::Assets
+                | Key::DataDir
+                | Key::LogFormat
+                | Key::UdpAddr
+                | Key::WsAddr
+                | Key::PublicIp
+                | Key::NetKey
+                | Key::AuthJwtSecret
+                | Key::AuthJwtPublicKey
+                | Key::AuthIssuer
+                | Key::AuthAudience
         )
     }
 }
@@ -337,6 +490,8 @@ impl Config {
             idle_timeout: Duration::from_secs(self.idle_timeout_seconds),
             overrun_budget_pct: u32::from(self.overrun_budget_pct),
             ended_kept: ENDED_KEPT,
+            snapshot_hz: self.snapshot_hz.min(self.tick_hz),
+            reconnect_grace: Duration::from_secs(self.reconnect_grace_seconds),
         }
     }
 
@@ -441,6 +596,63 @@ impl Config {
             }
             Key::RateLimitBurst => self.rate_limit_burst = at_least(text, 1)?,
             Key::OverrunBudgetPct => self.overrun_budget_pct = between(text, 1, 100)?,
+            Key::UdpAddr => {
+                self.udp_addr = text
+                    .trim()
+                    .parse()
+                    .map_err(|_| "must be an IP address and port like 127.0.0.1:5000".to_owned())?;
+            }
+            Key::UdpSockets => {
+                self.udp_sockets = between(text, 1, 64)?;
+            }
+            Key::WsAddr => {
+                self.ws_addr = text
+                    .trim()
+                    .parse()
+                    .map_err(|_| "must be an IP address and port like 127.0.0.1:5080".to_owned())?;
+            }
+            Key::PublicIp => {
+                self.public_ip = Some(
+                    text.trim()
+                        .parse()
+                        .map_err(|_| "must be an IP address like 203.0.113.7".to_owned())?,
+                );
+            }
+            Key::NetKey => {
+                rampart_net::tickets::TicketKey::from_base64(text)
+                    .map_err(|error| error.to_string())?;
+                self.net_key = Some(text.trim().to_owned());
+            }
+            Key::SnapshotHz => {
+                self.snapshot_hz = between(text, 1, 60)?;
+            }
+            Key::ReconnectGraceSeconds => {
+                self.reconnect_grace_seconds = between(text, 1, 86_400)?;
+            }
+            Key::CommandRatePerSecond => {
+                self.command_rate_per_second = between(text, 1, 1000)?;
+            }
+            Key::CommandBurst => {
+                self.command_burst = between(text, 1, 1000)?;
+            }
+            Key::AuthJwtSecret => {
+                if text.is_empty() {
+                    return Err("must not be empty".to_owned());
+                }
+                self.auth_jwt_secret = Some(text.to_owned());
+            }
+            Key::AuthJwtPublicKey => {
+                if text.trim().is_empty() {
+                    return Err("must name a PEM file".to_owned());
+                }
+                self.auth_jwt_public_key = Some(PathBuf::from(text.trim()));
+            }
+            Key::AuthIssuer => {
+                self.auth_issuer = Some(text.trim().to_owned());
+            }
+            Key::AuthAudience => {
+                self.auth_audience = Some(text.trim().to_owned());
+            }
         }
         Ok(())
     }
@@ -624,6 +836,12 @@ mod tests {
         config.apply_file(path, &uncommented).unwrap();
         let expected = Config {
             admin_token: config.admin_token.clone(),
+            public_ip: config.public_ip,
+            net_key: config.net_key.clone(),
+            auth_jwt_secret: config.auth_jwt_secret.clone(),
+            auth_jwt_public_key: config.auth_jwt_public_key.clone(),
+            auth_issuer: config.auth_issuer.clone(),
+            auth_audience: config.auth_audience.clone(),
             ..Config::default()
         };
         assert_eq!(config, expected, "the example's values are the defaults");

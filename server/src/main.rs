@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the game server (the default): session host, HTTP API, metrics.
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Validate a content directory and list every problem with its file,
     /// line and column; exits 1 if there is any.
     Check(check::CheckArgs),
@@ -36,7 +36,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome: anyhow::Result<ExitCode> = match cli.command {
         None => serve::run(cli.serve),
-        Some(Command::Serve(args)) => serve::run(args),
+        Some(Command::Serve(args)) => serve::run(*args),
         Some(Command::Check(args)) => check::run(args),
         Some(Command::Path(args)) => path::run(args),
         Some(Command::Simulate(args)) => simulate::simulate(args),

@@ -8,6 +8,12 @@ use std::time::Instant;
 use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
 
+use std::sync::Arc;
+
+use rampart_net::server::{Feed, Limits, NetConfig, NetHandle, feed_channel, public_address};
+use rampart_net::tickets::TicketKey;
+
+use crate::auth::PlayerAuth;
 use crate::config::{Config, ServeArgs};
 use crate::host::{FileHandOver, HostHandle};
 use crate::{http, load_content, telemetry};
@@ -44,12 +50,80 @@ async fn serve(
 ) -> anyhow::Result<ExitCode> {
     let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let key = match &config.net_key {
+        Some(text) => TicketKey::from_base64(text).context("reading net_key")?,
+        None => {
+            tracing::warn!(
+                "no net_key configured: using a random development key; connect tokens die with \
+                 this process and no other instance can accept them (set RAMPART_NET_KEY)"
+            );
+            TicketKey::generate().context("generating a development net key")?
+        }
+    };
+    let auth = PlayerAuth::from_config(&config).context("configuring player authentication")?;
+    if auth.is_anonymous() {
+        tracing::warn!(
+            "ANONYMOUS DEV MODE: no auth_jwt_secret or auth_jwt_public_key configured, so \
+             anyone may join as a new anonymous player; do not run a public server like this"
+        );
+    }
+    let default_map = content
+        .maps
+        .first()
+        .map(|map| map.key.clone())
+        .context("the content has no maps")?;
+    let content_version = content.version;
     let hand_over = FileHandOver::new(config.data_dir.join("handover"));
-    let host = HostHandle::spawn(content, config.host_config(), Box::new(hand_over))
-        .context("starting the session host")?;
+    let (feed, feed_queue) = feed_channel();
+    let host = HostHandle::spawn(
+        content,
+        config.host_config(),
+        Box::new(hand_over),
+        Some(feed.clone()),
+    )
+    .context("starting the session host")?;
     if config.admin_token.is_none() {
         tracing::warn!("no admin token configured: POST and DELETE on /v1/sessions are disabled");
     }
+    let ws_listener = tokio::net::TcpListener::bind(config.ws_addr)
+        .await
+        .with_context(|| {
+            format!(
+                "binding the WebSocket listener to {} (is another server running?)",
+                config.ws_addr
+            )
+        })?;
+    let ws_addr = public_address(
+        ws_listener
+            .local_addr()
+            .context("reading the WebSocket address")?,
+        config.public_ip,
+    );
+    let net_config = NetConfig {
+        udp_addr: config.udp_addr,
+        udp_sockets: config.udp_sockets,
+        public_ip: config.public_ip,
+        snapshot_hz: config.snapshot_hz.min(config.tick_hz),
+        tick_hz: config.tick_hz,
+        content_version,
+        limits: Limits {
+            commands_per_second: f64::from(config.command_rate_per_second),
+            command_burst: f64::from(config.command_burst),
+            ..Limits::default()
+        },
+    };
+    let net = Arc::new(
+        NetHandle::start(
+            net_config,
+            Arc::new(key),
+            Arc::new(host.clone()),
+            feed_queue,
+            Some(ws_listener),
+        )
+        .with_context(|| format!("starting the game transports on UDP {}", config.udp_addr))?,
+    );
+    tracing::info!(udp = ?net.udp_addresses(), ws = %ws_addr, "game transports listening");
+    let join = http::JoinService::new(net.clone(), auth, format!("ws://{ws_addr}"), default_map);
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| {
@@ -60,7 +134,7 @@ async fn serve(
         })?;
     let http_addr = listener.local_addr().context("reading the HTTP address")?;
     tracing::info!(%http_addr, tick_hz = config.tick_hz, max_sessions = config.max_sessions, "rampart serving: health, ready, metrics and API on http_addr");
-    let router = http::router(http::AppState::new(host.clone(), metrics, &config));
+    let router = http::router(http::AppState::new(host.clone(), metrics, &config).with_join(join));
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(http::serve(listener, router, async {
         let _ = http_stopped.await;
@@ -72,6 +146,8 @@ async fn serve(
     };
     let started = Instant::now();
     host.begin_drain();
+    // Clients hear it before their sessions are handed over.
+    let _ = feed.try_send(Feed::Draining);
     tracing::info!(
         signal = which,
         deadline_s = config.drain_seconds,
@@ -110,6 +186,9 @@ async fn serve(
             false
         }
     };
+    // Every client gets its goodbye before the sockets close.
+    let stopping = net.clone();
+    let _ = tokio::task::spawn_blocking(move || stopping.shutdown()).await;
     let _ = stop_http.send(());
     let remaining = config.drain_deadline().saturating_sub(started.elapsed());
     match tokio::time::timeout(remaining, http).await {

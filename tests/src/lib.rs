@@ -1,5 +1,6 @@
 //! Shared helpers for end-to-end tests.
 
+pub mod player;
 pub mod server;
 
 use std::path::{Path, PathBuf};
@@ -85,4 +86,72 @@ pub fn rampart_bin() -> PathBuf {
         bin
     })
     .clone()
+}
+
+/// Copies a directory tree.
+///
+/// # Panics
+/// On any IO error: the test cannot go on.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create directory");
+    for entry in std::fs::read_dir(from).expect("read directory") {
+        let entry = entry.expect("directory entry");
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy file");
+        }
+    }
+}
+
+/// A copy of `assets/` in a fresh temporary directory plus `sprint`, a map
+/// whose whole game (two short waves down a nine-cell road) lasts about
+/// twenty seconds, so network tests can play games to the end.
+///
+/// # Panics
+/// On any IO error.
+pub fn quick_assets(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rampart-assets-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    copy_dir(&workspace_root().join("assets"), &dir);
+    std::fs::write(
+        dir.join("maps/sprint.toml"),
+        r#"name = "Sprint"
+start_gold = 400
+lives = 10
+grid = """
+##########
+#........#
+S========G
+#........#
+#........#
+##########
+"""
+"#,
+    )
+    .expect("write sprint map");
+    std::fs::write(
+        dir.join("waves/sprint.toml"),
+        r#"prep_seconds = 4
+early_call_bonus_per_second = 2.0
+
+[[wave]]
+duration = 5
+
+[[wave.group]]
+enemy = "orc_grunt"
+count = 6
+interval = 0.6
+
+[[wave]]
+duration = 5
+
+[[wave.group]]
+enemy = "skeleton"
+count = 8
+interval = 0.4
+"#,
+    )
+    .expect("write sprint waves");
+    dir
 }

@@ -42,7 +42,8 @@ impl Reply {
 
 impl Server {
     /// Starts `rampart` (which serves by default) with `args` plus
-    /// `--http-addr 127.0.0.1:0`, and waits until it logs its HTTP address.
+    /// ephemeral HTTP, UDP and WebSocket ports, and waits until it logs its
+    /// HTTP address.
     ///
     /// # Panics
     /// If it does not start within 30 s.
@@ -50,6 +51,7 @@ impl Server {
         let mut child = Command::new(rampart_bin())
             .current_dir(workspace_root())
             .args(["--http-addr", "127.0.0.1:0"])
+            .args(["--udp-addr", "127.0.0.1:0", "--ws-addr", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())

@@ -5,22 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rampart_tests::rampart_bin;
+use rampart_tests::{copy_dir, rampart_bin};
 
 fn assets_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
 }
 
 /// Replaces the first `from` in `file` with `to`, returning the 1-based line

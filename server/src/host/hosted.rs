@@ -9,8 +9,10 @@ use rampart_sim::log::{CommandLog, LogEnd, LogEntry};
 use rampart_sim::{Command, Event, PlayerId, Session, Snapshot};
 use tokio::sync::broadcast;
 
+use rampart_net::server::Feed;
 use rampart_sim::bots::BotStyle;
 use rampart_sim::{Content, SessionConfig};
+use std::sync::mpsc::SyncSender;
 
 use super::{CreateSession, HostError, SessionId, SessionInfo, SessionNotice, SessionState};
 
@@ -21,7 +23,14 @@ const NOTICE_BUFFER: usize = 256;
 pub(crate) enum Seat {
     Free,
     Bot(Box<ScriptedPlayer>),
-    Person { connected: bool },
+    /// A person's seat. It stays theirs while connected and for the
+    /// reconnect grace after `since` (the host tick it was reserved or
+    /// its connection dropped).
+    Person {
+        who: Arc<str>,
+        connected: bool,
+        since: u64,
+    },
 }
 
 /// A session built and seated, waiting to be admitted by the tick thread.
@@ -110,17 +119,26 @@ pub(super) struct HostedSession {
     /// above all) carries the session's id.
     pub span: tracing::Span,
     snapshot: Snapshot,
+    /// Where snapshots and events go for network clients.
+    feed: Option<SyncSender<Feed>>,
+    /// Snapshots per second, at most the tick rate.
+    snapshot_hz: u32,
 }
 
 impl HostedSession {
     pub fn new(
         id: SessionId,
-        session: Session,
-        seats: Vec<Seat>,
-        private: bool,
-        log: CommandLog,
+        prepared: Prepared,
         now: (u64, u64),
+        feed: Option<SyncSender<Feed>>,
+        snapshot_hz: u32,
     ) -> Self {
+        let Prepared {
+            session,
+            seats,
+            private,
+            log,
+        } = prepared;
         let (created_unix_ms, host_tick) = now;
         let map: Arc<str> = log.config.map.as_str().into();
         let mut hosted = Self {
@@ -137,6 +155,8 @@ impl HostedSession {
             end_reason: None,
             span: tracing::info_span!("session", id = %id),
             snapshot: Snapshot::default(),
+            feed,
+            snapshot_hz,
         };
         hosted.start_if_full();
         hosted
@@ -161,7 +181,15 @@ impl HostedSession {
     pub fn people_connected(&self) -> u8 {
         self.seats
             .iter()
-            .filter(|seat| matches!(seat, Seat::Person { connected: true }))
+            .filter(|seat| {
+                matches!(
+                    seat,
+                    Seat::Person {
+                        connected: true,
+                        ..
+                    }
+                )
+            })
             .count() as u8
     }
 
@@ -227,6 +255,8 @@ impl HostedSession {
                 metrics::counter!("rampart_commands_total", "result" => label).increment(1);
             }
         }
+        self.publish_to_clients();
+        let events = self.session.events();
         if !events.is_empty() && self.notices.receiver_count() > 0 {
             let notice = SessionNotice::Events {
                 tick: self.session.tick() - 1,
@@ -238,6 +268,62 @@ impl HostedSession {
         match self.session.outcome() {
             Some(outcome) => Stepped::Decided(outcome.name()),
             None => Stepped::Ongoing,
+        }
+    }
+
+    /// Hands the tick's events, and a snapshot when one is due, to the
+    /// network. Only sessions with a connected person pay for it; a full
+    /// queue drops (the next snapshot replaces a lost one).
+    fn publish_to_clients(&mut self) {
+        let Some(feed) = &self.feed else {
+            return;
+        };
+        if self.people_connected() == 0 {
+            return;
+        }
+        let session = self.id.0;
+        let tick = self.session.tick();
+        let events = self.session.events();
+        if !events.is_empty() {
+            let published = feed.try_send(Feed::Events {
+                session,
+                tick: tick - 1,
+                events: events.into(),
+            });
+            if published.is_err() {
+                metrics::counter!("rampart_net_dropped_total", "reason" => "feed_full")
+                    .increment(1);
+            }
+        }
+        let hz = u64::from(self.snapshot_hz);
+        let rate = u64::from(self.session.tick_hz());
+        // The deciding tick always goes out: clients must see the end.
+        if tick * hz / rate != (tick - 1) * hz / rate || self.session.outcome().is_some() {
+            self.send_snapshot();
+        }
+    }
+
+    /// Sends the current state to the network now (a person just joined
+    /// a lobby, or a snapshot is due).
+    pub fn send_snapshot(&mut self) {
+        let Some(feed) = &self.feed else {
+            return;
+        };
+        let mut snapshot = Snapshot::default();
+        self.session.snapshot(&mut snapshot);
+        let published = feed.try_send(Feed::Snapshot {
+            session: self.id.0,
+            snapshot: Arc::new(snapshot),
+        });
+        if published.is_err() {
+            metrics::counter!("rampart_net_dropped_total", "reason" => "feed_full").increment(1);
+        }
+    }
+
+    /// Tells the network about this session or its end.
+    pub fn announce(&self, feed: Feed) {
+        if let Some(sender) = &self.feed {
+            let _ = sender.try_send(feed);
         }
     }
 

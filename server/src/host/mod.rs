@@ -20,6 +20,9 @@ use std::time::Duration;
 
 use rampart_sim::{Command, Content, Event, PlayerId};
 use serde::{Deserialize, Serialize, Serializer};
+use std::sync::mpsc::SyncSender;
+
+use rampart_net::server::Feed;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use handover::{FileHandOver, HandOver, HandOverError, HandOverRecord};
@@ -146,6 +149,10 @@ pub enum HostError {
     /// Every seat is taken.
     #[error("session is full")]
     SessionFull,
+    /// The seat is no longer this player's (the reconnect grace passed, or
+    /// it was never theirs).
+    #[error("that seat is no longer yours")]
+    SeatLost,
     /// The host thread is gone.
     #[error("session host stopped")]
     Stopped,
@@ -207,6 +214,10 @@ pub struct HostConfig {
     pub overrun_budget_pct: u32,
     /// Ended sessions remembered for the API.
     pub ended_kept: usize,
+    /// Snapshots per second sent to network clients (capped by `tick_hz`).
+    pub snapshot_hz: u32,
+    /// How long a person's seat stays theirs after their connection drops.
+    pub reconnect_grace: Duration,
 }
 
 /// What a drain did.
@@ -232,7 +243,24 @@ pub(crate) enum Control {
     },
     Join {
         id: SessionId,
+        who: Arc<str>,
         reply: oneshot::Sender<Result<PlayerId, HostError>>,
+    },
+    Matchmake {
+        map: String,
+        seats: u8,
+        who: Arc<str>,
+        reply: oneshot::Sender<Result<(SessionId, PlayerId), HostError>>,
+    },
+    Rejoin {
+        id: SessionId,
+        player: PlayerId,
+        who: Arc<str>,
+        reply: oneshot::Sender<Result<(), HostError>>,
+    },
+    Connected {
+        id: SessionId,
+        player: PlayerId,
     },
     Leave {
         id: SessionId,
@@ -293,6 +321,7 @@ impl HostHandle {
         content: Arc<Content>,
         config: HostConfig,
         hand_over: Box<dyn HandOver>,
+        feed: Option<SyncSender<Feed>>,
     ) -> std::io::Result<Self> {
         let (control, inbox) = mpsc::channel(INBOX_CAPACITY);
         let published = Arc::new(RwLock::new(Published::default()));
@@ -301,7 +330,7 @@ impl HostHandle {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| since.as_nanos() as u64)
             ^ u64::from(std::process::id()).rotate_left(32);
-        tick::spawn(config, hand_over, inbox, published.clone())?;
+        tick::spawn(config, hand_over, inbox, published.clone(), feed)?;
         Ok(Self {
             control,
             published,
@@ -364,15 +393,69 @@ impl HostHandle {
         self.ask(|reply| Control::End { id, reply }).await?
     }
 
-    /// Takes a free seat.
+    /// Reserves a seat for the person `who`: the one they already hold, or
+    /// a free one. It stays theirs while connected and for the reconnect
+    /// grace after their connection drops (or after this call, if they
+    /// never connect).
     ///
     /// # Errors
     /// If the session is unknown, ended or full.
-    pub async fn join(&self, id: SessionId) -> Result<PlayerId, HostError> {
-        self.ask(|reply| Control::Join { id, reply }).await?
+    pub async fn join(&self, id: SessionId, who: &str) -> Result<PlayerId, HostError> {
+        let who: Arc<str> = who.into();
+        self.ask(|reply| Control::Join { id, who, reply }).await?
     }
 
-    /// Frees a seat's connection (its towers and gold stay).
+    /// Seats `who` in the oldest public lobby on `map` with `seats` seats
+    /// that has room (or where they already sit). Decided on the tick
+    /// thread, so back-to-back joins fill one lobby.
+    ///
+    /// # Errors
+    /// `NotFound` when no lobby has room: open one.
+    pub async fn matchmake(
+        &self,
+        map: &str,
+        seats: u8,
+        who: &str,
+    ) -> Result<(SessionId, PlayerId), HostError> {
+        let who: Arc<str> = who.into();
+        let map = map.to_owned();
+        self.ask(|reply| Control::Matchmake {
+            map,
+            seats,
+            who,
+            reply,
+        })
+        .await?
+    }
+
+    /// Confirms that `who` still holds seat `player` and restarts its
+    /// grace, so a reconnect token can be honoured.
+    ///
+    /// # Errors
+    /// Unknown session, or the seat is no longer theirs.
+    pub async fn rejoin(
+        &self,
+        id: SessionId,
+        player: PlayerId,
+        who: &str,
+    ) -> Result<(), HostError> {
+        let who: Arc<str> = who.into();
+        self.ask(|reply| Control::Rejoin {
+            id,
+            player,
+            who,
+            reply,
+        })
+        .await?
+    }
+
+    /// A person's client connected to their seat.
+    pub async fn connected(&self, id: SessionId, player: PlayerId) {
+        let _ = self.control.send(Control::Connected { id, player }).await;
+    }
+
+    /// A person's client went away (their towers and gold stay; the seat
+    /// is theirs for the reconnect grace).
     pub async fn leave(&self, id: SessionId, player: PlayerId) {
         let _ = self.control.send(Control::Leave { id, player }).await;
     }
@@ -396,6 +479,30 @@ impl HostHandle {
             })
             .await
             .map_err(|_| HostError::Stopped)
+    }
+
+    /// Queues a command from a thread outside the async runtime without
+    /// waiting: false when the inbox is full.
+    pub fn try_submit(&self, id: SessionId, player: PlayerId, command: Command) -> bool {
+        self.control
+            .try_send(Control::Submit {
+                id,
+                player,
+                command,
+            })
+            .is_ok()
+    }
+
+    /// [`Self::connected`] or [`Self::leave`] from a thread outside the
+    /// async runtime. Waits for room in the inbox: losing one would leave
+    /// a seat marked wrongly.
+    pub fn connection_changed_blocking(&self, id: SessionId, player: PlayerId, connected: bool) {
+        let control = if connected {
+            Control::Connected { id, player }
+        } else {
+            Control::Leave { id, player }
+        };
+        let _ = self.control.blocking_send(control);
     }
 
     /// Subscribes to a session's notices.
@@ -463,3 +570,19 @@ impl HostHandle {
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+/// The network's way into the host: it runs on its own thread, outside the
+/// async runtime, and must never wait on the tick thread for a command.
+impl rampart_net::server::GameLink for HostHandle {
+    fn submit(&self, seat: rampart_net::tickets::SeatRef, command: Command) -> bool {
+        self.try_submit(SessionId(seat.session), PlayerId(seat.player), command)
+    }
+
+    fn connected(&self, seat: rampart_net::tickets::SeatRef) {
+        self.connection_changed_blocking(SessionId(seat.session), PlayerId(seat.player), true);
+    }
+
+    fn disconnected(&self, seat: rampart_net::tickets::SeatRef) {
+        self.connection_changed_blocking(SessionId(seat.session), PlayerId(seat.player), false);
+    }
+}

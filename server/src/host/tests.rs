@@ -29,10 +29,12 @@ fn start_host(max_sessions: usize) -> (HostHandle, Remembered) {
         idle_timeout: Duration::from_secs(300),
         overrun_budget_pct: 80,
         ended_kept: 100,
+        snapshot_hz: 20,
+        reconnect_grace: Duration::from_secs(60),
     };
     let store = Remembered::default();
     (
-        HostHandle::spawn(content, config, Box::new(store.clone())).unwrap(),
+        HostHandle::spawn(content, config, Box::new(store.clone()), None).unwrap(),
         store,
     )
 }
@@ -129,12 +131,18 @@ async fn joining_fills_the_lobby_and_starts_the_game() {
     let mut request = bots("small", 1);
     request.max_players = 2;
     let info = host.create(request).await.unwrap();
-    let player = host.join(info.id).await.unwrap();
+    let player = host.join(info.id, "alice").await.unwrap();
     assert_eq!(player, PlayerId(1));
+    assert_eq!(
+        host.join(info.id, "alice").await.unwrap(),
+        player,
+        "a person who holds a seat gets it back"
+    );
     assert!(matches!(
-        host.join(info.id).await,
+        host.join(info.id, "bob").await,
         Err(HostError::SessionFull)
     ));
+    host.connected(info.id, player).await;
     wait_for(|| {
         host.get(info.id)
             .is_some_and(|info| info.state == SessionState::Running && info.players == 1)
@@ -207,7 +215,7 @@ async fn ending_and_draining_hand_sessions_over() {
         Err(HostError::Draining)
     ));
     assert!(
-        matches!(host.join(second.id).await, Err(HostError::Stopped)),
+        matches!(host.join(second.id, "carol").await, Err(HostError::Stopped)),
         "the tick thread is gone"
     );
 }

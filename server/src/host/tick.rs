@@ -7,6 +7,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rampart_net::server::Feed;
 use rampart_sim::PlayerId;
 use rand_core::Rng;
 use rand_pcg::Pcg32;
@@ -42,6 +43,7 @@ pub(super) fn spawn(
     hand_over: Box<dyn HandOver>,
     inbox: mpsc::Receiver<Control>,
     published: Arc<RwLock<Published>>,
+    feed: Option<std_mpsc::SyncSender<Feed>>,
 ) -> std::io::Result<()> {
     let pool = rayon::ThreadPoolBuilder::new()
         .thread_name(|index| format!("rampart-step-{index}"))
@@ -66,6 +68,7 @@ pub(super) fn spawn(
         recent: VecDeque::with_capacity(RECENT_TICKS),
         ids: Pcg32::new(seed, 0x7369_6473),
         dirty: true,
+        feed,
     };
     std::thread::Builder::new()
         .name("rampart-tick".into())
@@ -111,6 +114,7 @@ struct Ticker {
     recent: VecDeque<Duration>,
     ids: Pcg32,
     dirty: bool,
+    feed: Option<std_mpsc::SyncSender<Feed>>,
 }
 
 impl Ticker {
@@ -200,28 +204,81 @@ impl Ticker {
                 };
                 let _ = reply.send(ended);
             }
-            Control::Join { id, reply } => {
+            Control::Join { id, who, reply } => {
                 let tick = self.tick;
-                let joined = self.find(id).and_then(|hosted| {
-                    let seat = hosted
-                        .seats
-                        .iter()
-                        .position(|seat| matches!(seat, Seat::Free))
-                        .ok_or(HostError::SessionFull)?;
-                    hosted.seats[seat] = Seat::Person { connected: true };
-                    hosted.last_person_tick = tick;
-                    hosted.start_if_full();
-                    Ok(PlayerId(seat as u8))
-                });
+                let joined = self.find(id).and_then(|hosted| seat(hosted, who, tick));
                 self.dirty = true;
                 let _ = reply.send(joined);
             }
-            Control::Leave { id, player } => {
+            Control::Matchmake {
+                map,
+                seats,
+                who,
+                reply,
+            } => {
+                let tick = self.tick;
+                let lobby = self.sessions.iter_mut().find(|hosted| {
+                    hosted.state == SessionState::Lobby
+                        && !hosted.private
+                        && *hosted.map == *map
+                        && hosted.seats.len() == usize::from(seats)
+                        && hosted.seats.iter().any(|seat| match seat {
+                            Seat::Free => true,
+                            Seat::Person { who: holder, .. } => *holder == who,
+                            Seat::Bot(_) => false,
+                        })
+                });
+                let seated = match lobby {
+                    Some(hosted) => seat(hosted, who, tick).map(|player| (hosted.id, player)),
+                    None => Err(HostError::NotFound),
+                };
+                self.dirty = true;
+                let _ = reply.send(seated);
+            }
+            Control::Rejoin {
+                id,
+                player,
+                who,
+                reply,
+            } => {
+                let tick = self.tick;
+                let rejoined = self.find(id).and_then(|hosted| {
+                    match hosted.seats.get_mut(usize::from(player.0)) {
+                        Some(Seat::Person {
+                            who: holder, since, ..
+                        }) if *holder == who => {
+                            *since = tick;
+                            Ok(())
+                        }
+                        _ => Err(HostError::SeatLost),
+                    }
+                });
+                let _ = reply.send(rejoined);
+            }
+            Control::Connected { id, player } => {
+                let tick = self.tick;
                 if let Ok(hosted) = self.find(id)
-                    && let Some(seat @ Seat::Person { .. }) =
-                        hosted.seats.get_mut(usize::from(player.0))
+                    && let Some(Seat::Person {
+                        connected, since, ..
+                    }) = hosted.seats.get_mut(usize::from(player.0))
                 {
-                    *seat = Seat::Person { connected: false };
+                    *connected = true;
+                    *since = tick;
+                    hosted.last_person_tick = tick;
+                    // A lobby does not tick: show the newcomer the board now.
+                    hosted.send_snapshot();
+                }
+                self.dirty = true;
+            }
+            Control::Leave { id, player } => {
+                let tick = self.tick;
+                if let Ok(hosted) = self.find(id)
+                    && let Some(Seat::Person {
+                        connected, since, ..
+                    }) = hosted.seats.get_mut(usize::from(player.0))
+                {
+                    *connected = false;
+                    *since = tick;
                 }
                 self.dirty = true;
             }
@@ -278,13 +335,18 @@ impl Ticker {
         while self.sessions.iter().any(|hosted| hosted.id == id) {
             id = SessionId(self.ids.next_u64());
         }
-        let Prepared {
-            session,
-            seats,
-            private,
-            log,
-        } = prepared;
-        let hosted = HostedSession::new(id, session, seats, private, log, (unix_ms(), self.tick));
+        let hosted = HostedSession::new(
+            id,
+            prepared,
+            (unix_ms(), self.tick),
+            self.feed.clone(),
+            self.config.snapshot_hz,
+        );
+        hosted.announce(Feed::Opened {
+            session: id.0,
+            map: hosted.map.clone(),
+            players: hosted.seats.len() as u8,
+        });
         let info = hosted.info();
         tracing::info!(session = %id, map = %hosted.map, players = info.max_players, bots = info.bots, "session created");
         self.sessions.push(hosted);
@@ -323,12 +385,27 @@ impl Ticker {
         }
     }
 
+    /// Frees seats whose person stayed away past the reconnect grace, and
+    /// ends sessions nobody has been connected to for the idle timeout.
     fn prune_idle(&mut self) {
         let idle_ticks = self.config.idle_timeout.as_secs() * u64::from(self.config.tick_hz);
+        let grace_ticks = self.config.reconnect_grace.as_secs() * u64::from(self.config.tick_hz);
         let tick = self.tick;
         for hosted in &mut self.sessions {
             if hosted.people_connected() > 0 || hosted.bots_only() {
                 hosted.last_person_tick = tick;
+            }
+            for seat in &mut hosted.seats {
+                if let Seat::Person {
+                    connected: false,
+                    since,
+                    ..
+                } = seat
+                    && tick - *since > grace_ticks
+                {
+                    *seat = Seat::Free;
+                    self.dirty = true;
+                }
             }
         }
         while let Some(index) = self
@@ -347,6 +424,10 @@ impl Ticker {
         hosted.state = SessionState::Ended;
         hosted.end_reason = Some(reason);
         let _ = hosted.notices.send(SessionNotice::Ended { reason });
+        hosted.announce(Feed::Ended {
+            session: hosted.id.0,
+            reason,
+        });
         if reason != "crashed" {
             // A crashed world may be inconsistent; its log still replays
             // from the start, but its final hash is not worth recording.
@@ -457,6 +538,35 @@ impl Ticker {
         }
         self.dirty = false;
     }
+}
+
+/// Seats the person `who`: the seat they already hold (its grace
+/// restarted), or the first free one.
+fn seat(hosted: &mut HostedSession, who: Arc<str>, tick: u64) -> Result<PlayerId, HostError> {
+    let own = hosted
+        .seats
+        .iter()
+        .position(|seat| matches!(seat, Seat::Person { who: holder, .. } if *holder == who));
+    let seat = match own {
+        Some(seat) => seat,
+        None => hosted
+            .seats
+            .iter()
+            .position(|seat| matches!(seat, Seat::Free))
+            .ok_or(HostError::SessionFull)?,
+    };
+    if let Seat::Person { since, .. } = &mut hosted.seats[seat] {
+        *since = tick;
+    } else {
+        hosted.seats[seat] = Seat::Person {
+            who,
+            connected: false,
+            since: tick,
+        };
+    }
+    hosted.last_person_tick = tick;
+    hosted.start_if_full();
+    Ok(PlayerId(seat as u8))
 }
 
 fn unix_ms() -> u64 {

@@ -6,6 +6,7 @@
 //! metrics are neither rate limited nor authenticated: the orchestrator must
 //! always be able to reach them.
 
+mod join;
 mod limit;
 #[cfg(test)]
 mod tests;
@@ -20,7 +21,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Request, S
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
@@ -29,6 +30,7 @@ use crate::config::Config;
 use crate::host::{CreateSession, HostError, HostHandle, SessionId, SessionInfo};
 use crate::telemetry::{HTTP_DURATION, HTTP_REQUESTS};
 
+pub use join::JoinService;
 use limit::RateLimiter;
 
 /// Request bodies are small JSON objects; anything bigger is a mistake or an
@@ -45,6 +47,7 @@ pub struct AppState {
     metrics: PrometheusHandle,
     admin_token: Option<Arc<str>>,
     limiter: Arc<RateLimiter>,
+    join: Option<Arc<JoinService>>,
 }
 
 impl AppState {
@@ -59,7 +62,15 @@ impl AppState {
                 config.rate_limit_per_second,
                 config.rate_limit_burst,
             )),
+            join: None,
         }
+    }
+
+    /// Enables `/v1/join`: players get seats and tokens for the game
+    /// transports.
+    pub fn with_join(mut self, join: JoinService) -> Self {
+        self.join = Some(Arc::new(join));
+        self
     }
 }
 
@@ -69,6 +80,8 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/v1/sessions", get(list_sessions).post(create_session))
         .route("/v1/sessions/{id}", get(get_session).delete(end_session))
+        .route("/v1/sessions/{id}/join", post(join::join_session))
+        .route("/v1/join", post(join::join))
         .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     Router::new()
@@ -138,6 +151,7 @@ impl From<HostError> for ApiError {
             | HostError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
             HostError::NotFound => StatusCode::NOT_FOUND,
             HostError::SessionFull => StatusCode::CONFLICT,
+            HostError::SeatLost => StatusCode::GONE,
             HostError::Invalid(_) => StatusCode::BAD_REQUEST,
         };
         Self::new(status, error.to_string())

@@ -40,8 +40,10 @@ fn test_host(max_sessions: usize) -> HostHandle {
         idle_timeout: Duration::from_secs(300),
         overrun_budget_pct: 80,
         ended_kept: 100,
+        snapshot_hz: 20,
+        reconnect_grace: Duration::from_secs(60),
     };
-    let host = HostHandle::spawn(content.clone(), config, Box::new(Forget)).unwrap();
+    let host = HostHandle::spawn(content.clone(), config, Box::new(Forget), None).unwrap();
     // Until its first tick publishes, the host reports no capacity and is
     // rightly not ready; tests start from a ticking host.
     for _ in 0..500 {

@@ -1,0 +1,504 @@
+//! The client library: connect over UDP or WebSocket, join, send commands,
+//! keep the world reconstructed from snapshot deltas. Used by the tests, the
+//! load generator's bots and game clients.
+//!
+//! It is poll-driven like renet itself: call [`Client::update`] often (every
+//! frame, or every few milliseconds) and read what arrived with
+//! [`Client::poll`] and [`Client::world`]. Nothing runs in the background.
+
+use std::collections::VecDeque;
+use std::io::{self, ErrorKind};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rampart_sim::Command;
+use renet::RenetClient;
+use renetcode::{ClientAuthentication, NETCODE_MAX_PACKET_BYTES, NetcodeClient};
+use serde::{Deserialize, Serialize};
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+use crate::protocol::{
+    self, ByeReason, CHANNEL_RELIABLE, CHANNEL_SNAPSHOT, ClientMessage, MAX_WS_FRAME_BYTES,
+    PROTOCOL_VERSION, ServerMessage, SnapshotAck, Welcome, WireCommand,
+};
+use crate::snapshot::{self, CodecError, NetWorld, SnapshotRing};
+use crate::tickets::decode_connect_token;
+
+/// IPv4 and UDP headers, counted into wire bytes.
+const UDP_OVERHEAD: u64 = 28;
+/// WebSocket frame header and TCP/IP headers per frame.
+const WS_OVERHEAD: u64 = 4 + 40;
+/// Flush at least this often even with nothing to say (acks, resends).
+const IDLE_FLUSH: Duration = Duration::from_millis(100);
+/// Reliable messages kept for [`Client::poll`] before the oldest are
+/// dropped (a client that never polls must not grow without bound).
+const INBOX_LIMIT: usize = 4096;
+
+/// What `POST /v1/join` answers (the fields a client needs).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JoinResponse {
+    /// Session id, 16 hex digits.
+    pub session_id: String,
+    /// The seat.
+    pub player_id: u8,
+    /// netcode connect token, standard base64.
+    pub connect_token: String,
+    /// UDP addresses in the token.
+    pub udp_addresses: Vec<SocketAddr>,
+    /// `ws://HOST:PORT/ws?ticket=...`.
+    pub ws_url: String,
+    /// Presented to `POST /v1/join` to reclaim this seat later.
+    pub reconnect_token: String,
+}
+
+/// Which transport to connect with.
+#[derive(Clone, Debug)]
+pub enum Endpoint {
+    /// UDP with a netcode connect token (standard base64).
+    Udp {
+        /// The token from the join answer.
+        connect_token: String,
+    },
+    /// WebSocket at a URL that carries its ticket.
+    WebSocket {
+        /// `ws://HOST:PORT/ws?ticket=...`.
+        url: String,
+    },
+}
+
+impl JoinResponse {
+    /// The endpoint for UDP (`websocket == false`) or WebSocket.
+    pub fn endpoint(&self, websocket: bool) -> Endpoint {
+        if websocket {
+            Endpoint::WebSocket {
+                url: self.ws_url.clone(),
+            }
+        } else {
+            Endpoint::Udp {
+                connect_token: self.connect_token.clone(),
+            }
+        }
+    }
+}
+
+/// Why the client could not connect or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Socket trouble.
+    #[error("network error: {0}")]
+    Io(#[from] io::Error),
+    /// The connect token is not valid base64 netcode.
+    #[error("bad connect token: {0}")]
+    Token(String),
+    /// netcode refused or dropped the connection.
+    #[error("netcode: {0}")]
+    Netcode(#[from] renetcode::NetcodeError),
+    /// The WebSocket handshake or stream failed.
+    #[error("websocket: {0}")]
+    WebSocket(#[from] Box<tungstenite::Error>),
+    /// The server said goodbye.
+    #[error("server closed the connection: {0}")]
+    Bye(ByeReason),
+    /// The connection dropped without a goodbye.
+    #[error("disconnected: {0}")]
+    Disconnected(String),
+}
+
+/// Counters a load test reads.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientStats {
+    /// Wire bytes received, headers included.
+    pub bytes_in: u64,
+    /// Wire bytes sent, headers included.
+    pub bytes_out: u64,
+    /// Snapshots applied.
+    pub snapshots: u64,
+    /// Full snapshots among them.
+    pub full_snapshots: u64,
+    /// Snapshots whose checksum did not match after applying: the
+    /// reconstructed world differs from the server's.
+    pub desyncs: u64,
+    /// Snapshots that could not be applied (unknown baseline, malformed).
+    pub rejected_snapshots: u64,
+    /// Largest snapshot message seen, in bytes.
+    pub largest_snapshot: usize,
+}
+
+enum Transport {
+    Udp {
+        socket: UdpSocket,
+        netcode: Box<NetcodeClient>,
+        buffer: Box<[u8; NETCODE_MAX_PACKET_BYTES]>,
+    },
+    WebSocket(Box<WebSocket<MaybeTlsStream<TcpStream>>>),
+}
+
+/// A connection to a rampart server.
+pub struct Client {
+    renet: RenetClient,
+    transport: Transport,
+    welcome: Option<Welcome>,
+    world: Arc<NetWorld>,
+    ring: SnapshotRing,
+    scratch: NetWorld,
+    inbox: VecDeque<ServerMessage>,
+    next_seq: u32,
+    ack_due: bool,
+    last_flush: Instant,
+    stats: ClientStats,
+    bye: Option<ByeReason>,
+}
+
+impl Client {
+    /// Connects and says hello. The handshake completes during
+    /// [`Self::update`]; [`Self::welcome`] is set once the server accepts.
+    ///
+    /// # Errors
+    /// A bad token, or the socket or WebSocket handshake failing.
+    pub fn connect(endpoint: &Endpoint) -> Result<Self, ClientError> {
+        let mut renet = RenetClient::new(protocol::connection_config());
+        let transport = match endpoint {
+            Endpoint::Udp { connect_token } => {
+                let token = decode_connect_token(connect_token).map_err(ClientError::Token)?;
+                let socket = UdpSocket::bind(
+                    "127.0.0.1:0"
+                        .parse::<SocketAddr>()
+                        .map_err(io::Error::other)?,
+                )
+                .or_else(|_| UdpSocket::bind("0.0.0.0:0"))?;
+                socket.set_nonblocking(true)?;
+                let netcode = NetcodeClient::new(
+                    crate::tickets::since_epoch(),
+                    ClientAuthentication::Secure {
+                        connect_token: token,
+                    },
+                )?;
+                renet.set_connecting();
+                Transport::Udp {
+                    socket,
+                    netcode: Box::new(netcode),
+                    buffer: Box::new([0; NETCODE_MAX_PACKET_BYTES]),
+                }
+            }
+            Endpoint::WebSocket { url } => {
+                let config = WebSocketConfig::default()
+                    .max_frame_size(Some(MAX_WS_FRAME_BYTES))
+                    .max_message_size(Some(MAX_WS_FRAME_BYTES));
+                let (socket, _) =
+                    tungstenite::client::connect_with_config(url.as_str(), Some(config), 3)
+                        .map_err(Box::new)?;
+                if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
+                    stream.set_nodelay(true)?;
+                    stream.set_nonblocking(true)?;
+                }
+                renet.set_connected();
+                Transport::WebSocket(Box::new(socket))
+            }
+        };
+        renet.send_message(
+            CHANNEL_RELIABLE,
+            protocol::encode(&ClientMessage::Hello {
+                protocol: PROTOCOL_VERSION,
+                content_version: 0,
+            }),
+        );
+        Ok(Self {
+            renet,
+            transport,
+            welcome: None,
+            world: Arc::new(NetWorld::default()),
+            ring: SnapshotRing::new(),
+            scratch: NetWorld::default(),
+            inbox: VecDeque::new(),
+            next_seq: 0,
+            ack_due: false,
+            last_flush: Instant::now(),
+            stats: ClientStats::default(),
+            bye: None,
+        })
+    }
+
+    /// Receives, applies snapshots, acknowledges them and sends what is
+    /// queued. Call it often; `elapsed` is the time since the last call.
+    ///
+    /// # Errors
+    /// The connection is gone (with the server's reason if it gave one).
+    pub fn update(&mut self, elapsed: Duration) -> Result<(), ClientError> {
+        if let Some(reason) = self.bye {
+            return Err(ClientError::Bye(reason));
+        }
+        self.renet.update(elapsed);
+        let closed = self.receive(elapsed)?;
+        self.read_messages();
+        if closed {
+            // Only now: renet hides what arrived once it is disconnected,
+            // and the goodbye usually comes just before the close.
+            self.renet.disconnect_due_to_transport();
+        }
+        if let Some(reason) = self.bye {
+            return Err(ClientError::Bye(reason));
+        }
+        if self.ack_due {
+            self.ack_due = false;
+            let ack = SnapshotAck {
+                tick: self.world.tick,
+            };
+            self.renet
+                .send_message(CHANNEL_SNAPSHOT, protocol::encode(&ack));
+            self.flush()?;
+        } else if self.last_flush.elapsed() >= IDLE_FLUSH {
+            self.flush()?;
+        }
+        if self.renet.is_disconnected() {
+            let reason = self
+                .renet
+                .disconnect_reason()
+                .map_or_else(|| "unknown".to_owned(), |reason| reason.to_string());
+            return Err(ClientError::Disconnected(reason));
+        }
+        Ok(())
+    }
+
+    /// Reads what the transport has; true when a WebSocket was closed.
+    fn receive(&mut self, elapsed: Duration) -> Result<bool, ClientError> {
+        match &mut self.transport {
+            Transport::Udp {
+                socket,
+                netcode,
+                buffer,
+            } => {
+                if let Some(reason) = netcode.disconnect_reason() {
+                    self.renet.disconnect_due_to_transport();
+                    return Err(ClientError::Disconnected(reason.to_string()));
+                }
+                if netcode.is_connected() {
+                    self.renet.set_connected();
+                }
+                loop {
+                    match socket.recv_from(&mut buffer[..]) {
+                        Ok((len, addr)) => {
+                            if addr != netcode.server_addr() {
+                                continue;
+                            }
+                            self.stats.bytes_in += len as u64 + UDP_OVERHEAD;
+                            if let Some(payload) = netcode.process_packet(&mut buffer[..len]) {
+                                self.renet.process_packet(payload);
+                            }
+                        }
+                        Err(error) if error.kind() == ErrorKind::WouldBlock => break,
+                        Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                        Err(error) if error.kind() == ErrorKind::ConnectionRefused => {}
+                        Err(error) => return Err(error.into()),
+                    }
+                }
+                if let Some((packet, addr)) = netcode.update(elapsed) {
+                    let sent = socket.send_to(packet, addr)?;
+                    self.stats.bytes_out += sent as u64 + UDP_OVERHEAD;
+                }
+            }
+            Transport::WebSocket(socket) => loop {
+                match socket.read() {
+                    Ok(Message::Binary(bytes)) => {
+                        self.stats.bytes_in += bytes.len() as u64 + WS_OVERHEAD;
+                        self.renet.process_packet(&bytes);
+                    }
+                    Ok(Message::Close(_)) => return Ok(true),
+                    Ok(_) => {}
+                    Err(tungstenite::Error::Io(error)) if error.kind() == ErrorKind::WouldBlock => {
+                        break;
+                    }
+                    Err(
+                        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed,
+                    ) => {
+                        return Ok(true);
+                    }
+                    Err(error) => return Err(Box::new(error).into()),
+                }
+            },
+        }
+        Ok(false)
+    }
+
+    fn read_messages(&mut self) {
+        while let Some(bytes) = self.renet.receive_message(CHANNEL_SNAPSHOT) {
+            self.stats.largest_snapshot = self.stats.largest_snapshot.max(bytes.len());
+            self.apply_snapshot(&bytes);
+        }
+        while let Some(bytes) = self.renet.receive_message(CHANNEL_RELIABLE) {
+            let Ok(message) = protocol::decode::<ServerMessage>(&bytes, usize::MAX) else {
+                continue;
+            };
+            match &message {
+                ServerMessage::Welcome(welcome) => self.welcome = Some(welcome.clone()),
+                ServerMessage::Bye { reason } => self.bye = Some(*reason),
+                _ => {}
+            }
+            if self.inbox.len() == INBOX_LIMIT {
+                self.inbox.pop_front();
+            }
+            self.inbox.push_back(message);
+        }
+    }
+
+    fn apply_snapshot(&mut self, bytes: &[u8]) {
+        let Ok(header) = snapshot::decode_header(bytes) else {
+            self.stats.rejected_snapshots += 1;
+            return;
+        };
+        if header.tick <= self.world.tick && self.stats.snapshots > 0 {
+            // Late or duplicated: we already hold something newer.
+            return;
+        }
+        let base = match header.base_tick {
+            Some(tick) => match self.ring.get(tick) {
+                Some(base) => Some(base.clone()),
+                None => {
+                    self.stats.rejected_snapshots += 1;
+                    return;
+                }
+            },
+            None => None,
+        };
+        match snapshot::apply(base.as_deref(), bytes, &mut self.scratch) {
+            Ok(()) => {
+                self.stats.snapshots += 1;
+                if base.is_none() {
+                    self.stats.full_snapshots += 1;
+                }
+                let world = Arc::new(self.scratch.clone());
+                self.ring.push(world.clone());
+                self.world = world;
+                self.ack_due = true;
+            }
+            Err(CodecError::Checksum) => self.stats.desyncs += 1,
+            Err(_) => self.stats.rejected_snapshots += 1,
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), ClientError> {
+        self.last_flush = Instant::now();
+        let packets = self.renet.get_packets_to_send();
+        match &mut self.transport {
+            Transport::Udp {
+                socket, netcode, ..
+            } => {
+                if !netcode.is_connected() {
+                    return Ok(());
+                }
+                for packet in packets {
+                    let (addr, payload) = netcode.generate_payload_packet(&packet)?;
+                    let sent = socket.send_to(payload, addr)?;
+                    self.stats.bytes_out += sent as u64 + UDP_OVERHEAD;
+                }
+            }
+            Transport::WebSocket(socket) => {
+                for packet in packets {
+                    self.stats.bytes_out += packet.len() as u64 + WS_OVERHEAD;
+                    match socket.write(Message::binary(packet)) {
+                        Ok(()) => {}
+                        Err(tungstenite::Error::Io(error))
+                            if error.kind() == ErrorKind::WouldBlock => {}
+                        Err(error) => return Err(Box::new(error).into()),
+                    }
+                }
+                match socket.flush() {
+                    Ok(()) => {}
+                    Err(tungstenite::Error::Io(error)) if error.kind() == ErrorKind::WouldBlock => {
+                    }
+                    Err(error) => return Err(Box::new(error).into()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a command; returns the `seq` its result will carry. Sent at
+    /// once (a command should not wait for the next ack).
+    ///
+    /// # Errors
+    /// If sending fails.
+    pub fn send_command(&mut self, command: Command) -> Result<u32, ClientError> {
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        let message = ClientMessage::Command {
+            seq,
+            command: WireCommand::from(command),
+        };
+        self.send_raw(&protocol::encode(&message))?;
+        Ok(seq)
+    }
+
+    /// Sends a chat line.
+    ///
+    /// # Errors
+    /// If sending fails.
+    pub fn chat(&mut self, text: &str) -> Result<(), ClientError> {
+        self.send_raw(&protocol::encode(&ClientMessage::Chat {
+            text: text.into(),
+        }))
+    }
+
+    /// Sends any bytes on the reliable channel at once: for tests of the
+    /// server's defences.
+    ///
+    /// # Errors
+    /// If sending fails.
+    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        self.renet.send_message(CHANNEL_RELIABLE, bytes.to_vec());
+        self.flush()
+    }
+
+    /// The next message from the server (welcome, command results, events,
+    /// chat, goodbye), in order.
+    pub fn poll(&mut self) -> Option<ServerMessage> {
+        self.inbox.pop_front()
+    }
+
+    /// The server's welcome, once received.
+    pub fn welcome(&self) -> Option<&Welcome> {
+        self.welcome.as_ref()
+    }
+
+    /// The newest reconstructed world.
+    pub fn world(&self) -> &NetWorld {
+        &self.world
+    }
+
+    /// Round-trip time as renet measures it.
+    pub fn rtt(&self) -> Duration {
+        Duration::from_secs_f64(self.renet.rtt().max(0.0))
+    }
+
+    /// Byte and snapshot counters.
+    pub fn stats(&self) -> ClientStats {
+        self.stats
+    }
+
+    /// The server's goodbye, if it said one.
+    pub fn bye(&self) -> Option<ByeReason> {
+        self.bye
+    }
+
+    /// Leaves politely: the server frees the connection at once (the seat
+    /// and its towers stay).
+    pub fn disconnect(&mut self) {
+        let _ = self.send_raw(&protocol::encode(&ClientMessage::Leave));
+        match &mut self.transport {
+            Transport::Udp {
+                socket, netcode, ..
+            } => {
+                if let Ok((addr, packet)) = netcode.disconnect() {
+                    let _ = socket.send_to(packet, addr);
+                }
+            }
+            Transport::WebSocket(socket) => {
+                let _ = socket.close(None);
+                let _ = socket.flush();
+            }
+        }
+        self.renet.disconnect();
+    }
+}

@@ -1,0 +1,18 @@
+//! rampart-net: how game clients and the server talk.
+//!
+//! - [`protocol`]: the versioned messages, channels and limits (see
+//!   `docs/PROTOCOL.md`).
+//! - [`snapshot`]: the world as clients see it ([`snapshot::NetWorld`]), the
+//!   tracker that derives it from the simulation, and the delta codec.
+//! - [`tickets`]: netcode connect tokens, WebSocket tickets and reconnect
+//!   tokens, all signed with the server's key.
+//! - [`server`]: the renet server behind the UDP and WebSocket transports.
+//! - [`client`]: the client library used by tests, bots and game clients.
+//!
+//! This crate knows sockets, never databases.
+
+pub mod client;
+pub mod protocol;
+pub mod server;
+pub mod snapshot;
+pub mod tickets;

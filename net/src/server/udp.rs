@@ -1,0 +1,205 @@
+//! One UDP socket with its netcode server, feeding the shared renet server.
+//!
+//! Written over `renetcode` rather than `renet_netcode`'s transport because
+//! we must count wire bytes and dropped datagrams ourselves (renet's own
+//! statistics see payloads only), and one process runs several sockets
+//! (netcode serves at most 1,024 clients each) into one renet server.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use renet::RenetServer;
+use renetcode::{
+    NETCODE_MAX_PACKET_BYTES, NetcodeServer, ServerAuthentication, ServerConfig, ServerResult,
+};
+
+use crate::protocol::NETCODE_PROTOCOL_ID;
+use crate::tickets::{SeatRef, seat_from_user_data};
+
+/// netcode's limit per server.
+pub(crate) const MAX_CLIENTS_PER_SOCKET: usize = 1024;
+/// IPv4 and UDP headers, counted into wire bytes.
+pub(crate) const UDP_OVERHEAD: u64 = 28;
+
+/// What a socket tells the net loop.
+pub(crate) enum UdpEvent {
+    /// A client completed the handshake.
+    Connected { client_id: u64, seat: SeatRef },
+    /// A client left or timed out (renet already knows).
+    Disconnected { client_id: u64 },
+}
+
+/// Counters the net loop turns into metrics.
+#[derive(Default)]
+pub(crate) struct UdpCounters {
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub oversized: u64,
+}
+
+pub(crate) struct UdpTransport {
+    socket: UdpSocket,
+    netcode: NetcodeServer,
+    /// One byte more than netcode allows, to notice oversized datagrams.
+    buffer: Box<[u8; NETCODE_MAX_PACKET_BYTES + 1]>,
+}
+
+impl UdpTransport {
+    /// Binds `address`; `public` is the address connect tokens name (the
+    /// netcode handshake checks it), `None` for the bound one.
+    pub fn bind(
+        address: SocketAddr,
+        public: Option<std::net::IpAddr>,
+        private_key: [u8; 32],
+        current_time: Duration,
+    ) -> io::Result<Self> {
+        let socket = UdpSocket::bind(address)?;
+        socket.set_nonblocking(true)?;
+        let public = super::public_address(socket.local_addr()?, public);
+        let authentication = ServerAuthentication::Secure { private_key };
+        let netcode = NetcodeServer::new(ServerConfig {
+            current_time,
+            max_clients: MAX_CLIENTS_PER_SOCKET,
+            protocol_id: NETCODE_PROTOCOL_ID,
+            public_addresses: vec![public],
+            authentication,
+        });
+        Ok(Self {
+            socket,
+            netcode,
+            buffer: Box::new([0; NETCODE_MAX_PACKET_BYTES + 1]),
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Reads every waiting datagram. Returns how many were read.
+    pub fn receive(
+        &mut self,
+        renet: &mut RenetServer,
+        events: &mut Vec<UdpEvent>,
+        counters: &mut UdpCounters,
+    ) -> usize {
+        let mut read = 0;
+        loop {
+            match self.socket.recv_from(&mut self.buffer[..]) {
+                Ok((len, addr)) => {
+                    read += 1;
+                    counters.bytes_in += len as u64 + UDP_OVERHEAD;
+                    if len > NETCODE_MAX_PACKET_BYTES {
+                        counters.oversized += 1;
+                        continue;
+                    }
+                    let result = self.netcode.process_packet(addr, &mut self.buffer[..len]);
+                    handle(result, &self.socket, renet, events, counters);
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return read,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                // An ICMP "port unreachable" from a client that went away.
+                Err(error) if error.kind() == io::ErrorKind::ConnectionReset => {}
+                Err(error) => {
+                    tracing::warn!(%error, "UDP receive failed");
+                    return read;
+                }
+            }
+        }
+    }
+
+    /// Advances netcode's clock: keep-alives, timeouts, and disconnecting
+    /// clients renet gave up on.
+    pub fn update(
+        &mut self,
+        elapsed: Duration,
+        renet: &mut RenetServer,
+        events: &mut Vec<UdpEvent>,
+        counters: &mut UdpCounters,
+    ) {
+        self.netcode.update(elapsed);
+        for client_id in self.netcode.clients_id() {
+            let result = self.netcode.update_client(client_id);
+            handle(result, &self.socket, renet, events, counters);
+        }
+    }
+
+    /// Sends renet's packets for one client. Returns wire bytes sent.
+    pub fn send(&mut self, client_id: u64, packets: &[Vec<u8>]) -> u64 {
+        let mut sent = 0;
+        for packet in packets {
+            match self.netcode.generate_payload_packet(client_id, packet) {
+                Ok((addr, payload)) => match self.socket.send_to(payload, addr) {
+                    Ok(len) => sent += len as u64 + UDP_OVERHEAD,
+                    Err(error) => {
+                        tracing::debug!(%error, client_id, "UDP send failed");
+                        break;
+                    }
+                },
+                Err(error) => {
+                    tracing::debug!(%error, client_id, "netcode refused a payload");
+                    break;
+                }
+            }
+        }
+        sent
+    }
+
+    /// Ends a client's netcode connection (sends netcode's disconnect).
+    pub fn disconnect(
+        &mut self,
+        client_id: u64,
+        renet: &mut RenetServer,
+        events: &mut Vec<UdpEvent>,
+        counters: &mut UdpCounters,
+    ) {
+        let result = self.netcode.disconnect(client_id);
+        handle(result, &self.socket, renet, events, counters);
+    }
+}
+
+fn handle(
+    result: ServerResult<'_, '_>,
+    socket: &UdpSocket,
+    renet: &mut RenetServer,
+    events: &mut Vec<UdpEvent>,
+    counters: &mut UdpCounters,
+) {
+    let mut send = |payload: &[u8], addr: SocketAddr| {
+        if let Ok(len) = socket.send_to(payload, addr) {
+            counters.bytes_out += len as u64 + UDP_OVERHEAD;
+        }
+    };
+    match result {
+        ServerResult::None => {}
+        ServerResult::PacketToSend { payload, addr } => send(payload, addr),
+        ServerResult::Payload { client_id, payload } => {
+            // A payload for a client renet already dropped: nothing to do.
+            let _ = renet.process_packet_from(payload, client_id);
+        }
+        ServerResult::ClientConnected {
+            client_id,
+            user_data,
+            addr,
+            payload,
+        } => {
+            renet.add_connection(client_id);
+            events.push(UdpEvent::Connected {
+                client_id,
+                seat: seat_from_user_data(&user_data),
+            });
+            send(payload, addr);
+        }
+        ServerResult::ClientDisconnected {
+            client_id,
+            addr,
+            payload,
+        } => {
+            renet.remove_connection(client_id);
+            events.push(UdpEvent::Disconnected { client_id });
+            if let Some(payload) = payload {
+                send(payload, addr);
+            }
+        }
+    }
+}

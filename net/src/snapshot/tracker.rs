@@ -1,0 +1,525 @@
+//! The server's side of the trajectory trick: it turns the simulation's float
+//! snapshots into the wire world, keeping each mover's trajectory for as
+//! long as it predicts the mover well enough, so deltas stay tiny.
+
+use glam::Vec2;
+use rampart_sim::{EnemyView, Snapshot, Targeting};
+
+use super::world::{
+    BURNING, FLYING, NetEnemy, NetPlayer, NetProjectile, NetTower, NetWorld, POSITION_SCALE,
+    SLOWED, Trajectory, VELOCITY_SCALE, outcome_code,
+};
+
+/// How far (in 1/256 cell, on each axis) a trajectory's prediction may stray
+/// from the observed quantised position before the mover gets a new one:
+/// 1/32 cell, invisible on screen.
+pub const TOLERANCE: i32 = 8;
+
+/// [`TOLERANCE`] for projectiles: they cross half a cell per tick, so a
+/// quarter of their tick's travel (1/8 cell) is as invisible as 1/32 cell on
+/// a walker, and their homing curves would otherwise cost a correction
+/// every few snapshots.
+pub const PROJECTILE_TOLERANCE: i32 = 32;
+
+/// How far (in 1/256 cell, on each axis) the previous observation may lie
+/// off the line from a run's first observation to the current one while the
+/// run still counts as straight: quantisation alone explains 1.
+const STRAIGHT_SLACK: i64 = 2;
+
+/// Velocity units per position unit.
+const SUBSTEPS: i64 = (VELOCITY_SCALE / POSITION_SCALE) as i64;
+
+/// A quantised position seen at a snapshot tick.
+#[derive(Clone, Copy, Debug)]
+struct Observation {
+    tick: u64,
+    x: i32,
+    y: i32,
+}
+
+/// What the tracker remembers of one mover beyond its wire form.
+#[derive(Clone, Copy, Debug)]
+struct Motion {
+    /// The latest observation.
+    last: Observation,
+    /// The first observation of the current straight, steady run: velocity
+    /// measured from here is far more precise than from `last`, so a long
+    /// straight walk needs fewer and fewer corrections.
+    anchor: Observation,
+}
+
+/// Derives the wire world from the simulation's snapshots, one per session.
+///
+/// Keeps the current [`NetWorld`] and, beside each mover (in lists aligned
+/// with the world's), the observations its velocity estimates come from.
+/// Every list is rebuilt by a merge-join of the previous world and the new
+/// snapshot into spare buffers that are then swapped in, so the steady state
+/// allocates nothing.
+#[derive(Clone, Debug, Default)]
+pub struct WorldTracker {
+    world: NetWorld,
+    enemy_motion: Vec<Motion>,
+    projectile_motion: Vec<Motion>,
+    spare_enemies: Vec<NetEnemy>,
+    spare_enemy_motion: Vec<Motion>,
+    spare_projectiles: Vec<NetProjectile>,
+    spare_projectile_motion: Vec<Motion>,
+    /// Enemy speeds by kind, unslowed and slowed (`2 * kind + slowed`).
+    enemy_speeds: Speeds,
+    /// Projectile speeds by tower kind.
+    projectile_speeds: Speeds,
+}
+
+impl WorldTracker {
+    /// A tracker that has seen nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The wire world as of the last [`Self::observe`].
+    pub fn world(&self) -> &NetWorld {
+        &self.world
+    }
+
+    /// Advances the wire world to `snapshot`. Movers keep their trajectory
+    /// while its prediction at `snapshot.tick` stays within [`TOLERANCE`]
+    /// ([`PROJECTILE_TOLERANCE`] for projectiles) of the observed quantised
+    /// position; otherwise they get a new one that starts there, now, with
+    /// the velocity measured over their latest straight run. Everything else
+    /// is copied (quantised where it is a float: hit points rounded up).
+    pub fn observe(&mut self, snapshot: &Snapshot) -> &NetWorld {
+        let world = &mut self.world;
+        world.tick = snapshot.tick;
+        world.wave = snapshot.wave;
+        world.lives = snapshot.lives;
+        world.outcome = outcome_code(snapshot.outcome);
+        world.players.clear();
+        world
+            .players
+            .extend(snapshot.players.iter().map(|player| NetPlayer {
+                gold: player.gold,
+                ready: player.ready,
+                kills: player.kills,
+            }));
+        world.towers.clear();
+        world
+            .towers
+            .extend(snapshot.towers.iter().map(|tower| NetTower {
+                id: tower.id.0,
+                owner: tower.owner.0,
+                kind: tower.kind.0,
+                level: tower.level,
+                x: tower.cell.x,
+                y: tower.cell.y,
+                targeting: targeting_code(tower.targeting),
+            }));
+        self.track_enemies(snapshot);
+        self.track_projectiles(snapshot);
+        &self.world
+    }
+
+    fn track_enemies(&mut self, snapshot: &Snapshot) {
+        let now = snapshot.tick;
+        let previous = &self.world.enemies;
+        let motions = &self.enemy_motion;
+        let next = &mut self.spare_enemies;
+        let next_motion = &mut self.spare_enemy_motion;
+        next.clear();
+        next_motion.clear();
+        let mut cursor = 0;
+        for view in &snapshot.enemies {
+            while cursor < previous.len() && previous[cursor].id < view.id {
+                cursor += 1;
+            }
+            let seen = observe(now, view.position);
+            let (path, motion) = match previous.get(cursor) {
+                Some(old) if old.id == view.id => {
+                    let prior = Prior {
+                        speeds: &mut self.enemy_speeds,
+                        key: 2 * usize::from(view.kind.0) + usize::from(view.slowed),
+                        // Walkers go centre to centre: along an axis or a
+                        // diagonal.
+                        eight_way: !view.flying,
+                        precise_ticks: ENEMY_PRECISE_TICKS,
+                    };
+                    follow(old.path, motions[cursor], seen, TOLERANCE, prior)
+                }
+                _ => start(seen, 0, 0),
+            };
+            next.push(enemy(view, path));
+            next_motion.push(motion);
+        }
+        std::mem::swap(&mut self.world.enemies, next);
+        std::mem::swap(&mut self.enemy_motion, next_motion);
+    }
+
+    fn track_projectiles(&mut self, snapshot: &Snapshot) {
+        let now = snapshot.tick;
+        let previous = &self.world.projectiles;
+        let motions = &self.projectile_motion;
+        let next = &mut self.spare_projectiles;
+        let next_motion = &mut self.spare_projectile_motion;
+        next.clear();
+        next_motion.clear();
+        let mut cursor = 0;
+        for view in &snapshot.projectiles {
+            while cursor < previous.len() && previous[cursor].id < view.id {
+                cursor += 1;
+            }
+            let seen = observe(now, view.position);
+            let key = usize::from(view.tower_kind.0);
+            let (path, motion) = match previous.get(cursor) {
+                Some(old) if old.id == view.id => {
+                    let prior = Prior {
+                        speeds: &mut self.projectile_speeds,
+                        key,
+                        eight_way: false,
+                        precise_ticks: PROJECTILE_PRECISE_TICKS,
+                    };
+                    follow(old.path, motions[cursor], seen, PROJECTILE_TOLERANCE, prior)
+                }
+                _ => {
+                    // Projectiles fly at their kind's speed toward their aim.
+                    let speed = self.projectile_speeds.get(key).unwrap_or(0.0);
+                    let heading = (view.aim - view.position).normalize_or_zero() * speed;
+                    let (vx, vy) = rounded(heading);
+                    start(seen, vx, vy)
+                }
+            };
+            next.push(NetProjectile {
+                id: view.id,
+                tower_kind: view.tower_kind.0,
+                path,
+            });
+            next_motion.push(motion);
+        }
+        std::mem::swap(&mut self.world.projectiles, next);
+        std::mem::swap(&mut self.projectile_motion, next_motion);
+    }
+}
+
+fn enemy(view: &EnemyView, path: Trajectory) -> NetEnemy {
+    let mut flags = 0;
+    if view.flying {
+        flags |= FLYING;
+    }
+    if view.slowed {
+        flags |= SLOWED;
+    }
+    if view.burning {
+        flags |= BURNING;
+    }
+    NetEnemy {
+        id: view.id,
+        kind: view.kind.0,
+        // Float-to-int casts saturate (NaN to 0): never a panic.
+        hp: view.hp.ceil() as u32,
+        max_hp: view.max_hp.ceil() as u32,
+        flags,
+        path,
+    }
+}
+
+fn targeting_code(targeting: Targeting) -> u8 {
+    Targeting::ALL
+        .iter()
+        .position(|&mode| mode == targeting)
+        .map_or(0, |index| index as u8)
+}
+
+fn observe(tick: u64, position: Vec2) -> Observation {
+    Observation {
+        tick,
+        x: (position.x * POSITION_SCALE).round() as i32,
+        y: (position.y * POSITION_SCALE).round() as i32,
+    }
+}
+
+/// Speeds (velocity units per tick) measured precisely, by a key naming a
+/// kind of mover: every mover of a kind moves at the same speed, so a rough
+/// estimate for one mover can borrow a precise one from another and its
+/// trajectory lasts far longer.
+#[derive(Clone, Debug, Default)]
+struct Speeds(Vec<f32>);
+
+impl Speeds {
+    fn get(&self, key: usize) -> Option<f32> {
+        self.0.get(key).copied().filter(|&speed| speed > 0.0)
+    }
+
+    /// Grows only when a new kind shows up: not in the steady state.
+    fn learn(&mut self, key: usize, speed: f32) {
+        if self.0.len() <= key {
+            self.0.resize(key + 1, 0.0);
+        }
+        self.0[key] = speed;
+    }
+}
+
+/// What a mover's kind says about its velocity.
+struct Prior<'a> {
+    speeds: &'a mut Speeds,
+    key: usize,
+    eight_way: bool,
+    /// Ticks of measurement that make an estimate precise.
+    precise_ticks: u64,
+}
+
+/// Ticks over which an enemy's velocity measurement counts as precise (and
+/// teaches its kind's speed): quantisation then errs by at most half a
+/// velocity unit (16 units over the ticks measured), so the trajectory stays
+/// within tolerance for 256 ticks.
+const ENEMY_PRECISE_TICKS: u64 = 32;
+
+/// The same for projectiles: at about 2,000 units per tick, one tick already
+/// measures them within 1%, and they rarely fly straight for longer.
+const PROJECTILE_PRECISE_TICKS: u64 = 1;
+
+/// A rough estimate within this fraction of its kind's speed takes that speed.
+const SPEED_MATCH: f32 = 0.04;
+
+/// A rough heading within this cosine (about 10 degrees) of an axis or a
+/// diagonal takes it, for movers that only move that way.
+const HEADING_MATCH: f32 = 0.985;
+
+/// A first sighting: a trajectory from here with the velocity given.
+fn start(seen: Observation, vx: i32, vy: i32) -> (Trajectory, Motion) {
+    let path = Trajectory {
+        x: seen.x,
+        y: seen.y,
+        vx,
+        vy,
+        since: seen.tick,
+    };
+    let motion = Motion {
+        last: seen,
+        anchor: seen,
+    };
+    (path, motion)
+}
+
+/// Keeps `path` if it still predicts `seen` within `tolerance`, else starts a
+/// new one at `seen`.
+fn follow(
+    path: Trajectory,
+    mut motion: Motion,
+    seen: Observation,
+    tolerance: i32,
+    prior: Prior<'_>,
+) -> (Trajectory, Motion) {
+    let (x, y) = path.at(seen.tick);
+    let kept = (x - seen.x).abs() <= tolerance && (y - seen.y).abs() <= tolerance;
+    let path = if kept {
+        path
+    } else {
+        if !straight(motion.anchor, motion.last, seen) {
+            motion.anchor = motion.last;
+        }
+        let (vx, vy) = rounded(estimate(motion.anchor, seen, prior));
+        Trajectory {
+            x: seen.x,
+            y: seen.y,
+            vx,
+            vy,
+            since: seen.tick,
+        }
+    };
+    motion.last = seen;
+    (path, motion)
+}
+
+/// The velocity from `from` to `to` in velocity units: as measured when the
+/// measurement is precise (and then remembered for the kind), else nudged
+/// onto the kind's known speed and heading when it is close to them.
+fn estimate(from: Observation, to: Observation, prior: Prior<'_>) -> Vec2 {
+    if to.tick <= from.tick {
+        return Vec2::ZERO;
+    }
+    let ticks = (to.tick - from.tick) as f32;
+    let moved = Vec2::new((to.x - from.x) as f32, (to.y - from.y) as f32);
+    let mut velocity = moved * (SUBSTEPS as f32 / ticks);
+    let speed = velocity.length();
+    if to.tick - from.tick >= prior.precise_ticks {
+        prior.speeds.learn(prior.key, speed);
+        return velocity;
+    }
+    if let Some(known) = prior.speeds.get(prior.key)
+        && (speed - known).abs() <= SPEED_MATCH * known
+    {
+        velocity *= known / speed;
+    }
+    if prior.eight_way {
+        velocity = snap_heading(velocity);
+    }
+    velocity
+}
+
+/// `velocity` turned onto the nearest axis or diagonal if it is close to one.
+fn snap_heading(velocity: Vec2) -> Vec2 {
+    let speed = velocity.length();
+    if speed == 0.0 {
+        return velocity;
+    }
+    let diagonal = std::f32::consts::FRAC_1_SQRT_2;
+    let headings = [
+        Vec2::X,
+        Vec2::NEG_X,
+        Vec2::Y,
+        Vec2::NEG_Y,
+        Vec2::new(diagonal, diagonal),
+        Vec2::new(diagonal, -diagonal),
+        Vec2::new(-diagonal, diagonal),
+        Vec2::new(-diagonal, -diagonal),
+    ];
+    headings
+        .into_iter()
+        .find(|heading| heading.dot(velocity) >= HEADING_MATCH * speed)
+        .map_or(velocity, |heading| heading * speed)
+}
+
+/// Whether `middle` lies (in time and space) on the steady line from `first`
+/// to `last`: the mover neither turned nor changed speed in between.
+fn straight(first: Observation, middle: Observation, last: Observation) -> bool {
+    if !(first.tick < middle.tick && middle.tick < last.tick) {
+        return false;
+    }
+    let span = tick_gap(first.tick, last.tick);
+    let part = tick_gap(first.tick, middle.tick);
+    let on_line = |from: i32, to: i32, at: i32| {
+        let expected = i64::from(from) + div_round((i64::from(to) - i64::from(from)) * part, span);
+        (expected - i64::from(at)).abs() <= STRAIGHT_SLACK
+    };
+    on_line(first.x, last.x, middle.x) && on_line(first.y, last.y, middle.y)
+}
+
+/// Ticks from `from` to `to` (`to > from`), capped so products with positions
+/// stay far inside `i64`.
+fn tick_gap(from: u64, to: u64) -> i64 {
+    (to - from).min(1 << 24) as i64
+}
+
+/// `n / d` rounded half away from zero, for `d > 0`.
+fn div_round(n: i64, d: i64) -> i64 {
+    if n >= 0 {
+        (2 * n + d) / (2 * d)
+    } else {
+        -((-2 * n + d) / (2 * d))
+    }
+}
+
+/// A velocity in whole units (float-to-int casts saturate, NaN gives 0).
+fn rounded(velocity: Vec2) -> (i32, i32) {
+    (velocity.x.round() as i32, velocity.y.round() as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use rampart_sim::ProjectileView;
+    use rampart_sim::content::{EnemyKindId, TowerKindId};
+
+    use super::*;
+
+    fn walker(id: u32, position: Vec2) -> EnemyView {
+        EnemyView {
+            id,
+            kind: EnemyKindId(1),
+            position,
+            hp: 9.5,
+            max_hp: 10.0,
+            flying: false,
+            slowed: true,
+            burning: false,
+        }
+    }
+
+    fn snapshot(tick: u64, enemies: Vec<EnemyView>) -> Snapshot {
+        Snapshot {
+            tick,
+            enemies,
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn straight_walk_settles_on_one_trajectory() {
+        let mut tracker = WorldTracker::new();
+        let speed = 0.0437;
+        let mut starts = Vec::new();
+        let mut tick = 0;
+        while tick < 3_000 {
+            let at = Vec2::new(2.0 + speed * tick as f32, 5.0);
+            let world = tracker.observe(&snapshot(tick, vec![walker(7, at)]));
+            let enemy = &world.enemies[0];
+            let (x, y) = enemy.path.at(tick);
+            assert!((x - (at.x * 256.0).round() as i32).abs() <= TOLERANCE);
+            assert!((y - 1280).abs() <= TOLERANCE);
+            assert_eq!((enemy.hp, enemy.max_hp, enemy.flags), (10, 10, SLOWED));
+            if starts.last() != Some(&enemy.path.since) {
+                starts.push(enemy.path.since);
+            }
+            tick += if tick % 3 == 0 { 1 } else { 2 };
+        }
+        // Spawn, first velocity, then corrections ever further apart.
+        assert!(starts.len() <= 5, "{starts:?}");
+    }
+
+    #[test]
+    fn turning_walker_is_corrected_within_tolerance() {
+        let mut tracker = WorldTracker::new();
+        for tick in (0..400).step_by(2) {
+            // East for 100 ticks, then south.
+            let t = tick as f32;
+            let at = if tick < 100 {
+                Vec2::new(t * 0.05, 0.0)
+            } else {
+                Vec2::new(5.0, (t - 100.0) * 0.05)
+            };
+            let world = tracker.observe(&snapshot(tick, vec![walker(1, at)]));
+            let (x, y) = world.enemies[0].path.at(tick);
+            assert!((x - (at.x * 256.0).round() as i32).abs() <= TOLERANCE);
+            assert!((y - (at.y * 256.0).round() as i32).abs() <= TOLERANCE);
+        }
+        let path = tracker.world().enemies[0].path;
+        assert_eq!((path.vx, path.vy), (0, 205));
+    }
+
+    #[test]
+    fn lists_follow_spawns_and_despawns() {
+        let mut tracker = WorldTracker::new();
+        tracker.observe(&snapshot(
+            1,
+            vec![walker(1, Vec2::ZERO), walker(2, Vec2::ONE)],
+        ));
+        let world = tracker.observe(&snapshot(
+            2,
+            vec![walker(2, Vec2::ONE), walker(5, Vec2::ZERO)],
+        ));
+        let ids: Vec<u32> = world.enemies.iter().map(|enemy| enemy.id).collect();
+        assert_eq!(ids, [2, 5]);
+        assert_eq!(world.enemies[0].path.since, 1);
+        assert_eq!(world.enemies[1].path.since, 2);
+    }
+
+    #[test]
+    fn projectiles_start_at_the_learned_speed() {
+        let mut tracker = WorldTracker::new();
+        let shot = |id, tick: u64, from: f32| ProjectileView {
+            id,
+            tower_kind: TowerKindId(3),
+            position: Vec2::new(from + 0.3 * tick as f32, 1.0),
+            aim: Vec2::new(40.0, 1.0),
+        };
+        let mut world = Snapshot::default();
+        for tick in 0..4 {
+            world.tick = tick;
+            world.projectiles = vec![shot(1, tick, 0.0)];
+            tracker.observe(&world);
+        }
+        world.tick = 4;
+        world.projectiles = vec![shot(1, 4, 0.0), shot(2, 0, 0.0)];
+        let path = tracker.observe(&world).projectiles[1].path;
+        // Measured over the first tick: 77 position units (0.3 cells, 76.8,
+        // quantised), 1232 velocity units; it stayed within tolerance since.
+        assert_eq!((path.vx, path.vy), (1232, 0));
+    }
+}

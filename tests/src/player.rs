@@ -1,0 +1,146 @@
+//! A player over the real network: joins through the HTTP API, connects
+//! with the client library, and records what it saw (world hashes by tick,
+//! command results, events, the goodbye) for tests to compare.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use rampart_net::client::{Client, ClientError, JoinResponse};
+use rampart_net::protocol::{ByeReason, ServerMessage, WireEvent, WireRejection};
+use rampart_sim::Command;
+
+use crate::server::Server;
+
+/// One connected player and its record.
+pub struct Player {
+    /// The connection.
+    pub client: Client,
+    /// What the join answered.
+    pub join: JoinResponse,
+    /// Hash of the reconstructed world at every tick it was seen.
+    pub hashes: BTreeMap<u64, u64>,
+    /// Results by command `seq`.
+    pub results: HashMap<u32, Result<(), WireRejection>>,
+    /// When each command was sent, for round trips.
+    pub sent: HashMap<u32, Instant>,
+    /// Round trips of answered commands.
+    pub round_trips: Vec<Duration>,
+    /// Session events in order.
+    pub events: Vec<WireEvent>,
+    /// The goodbye, once said.
+    pub bye: Option<ByeReason>,
+    /// The error that ended the connection, if it ended without a goodbye.
+    pub error: Option<String>,
+    last_update: Instant,
+}
+
+impl Player {
+    /// `POST path` (`/v1/join` or `/v1/sessions/{id}/join`) with `body`.
+    ///
+    /// # Panics
+    /// If the server refuses.
+    pub fn join(server: &Server, path: &str, body: &serde_json::Value) -> JoinResponse {
+        let reply = server.post(path, body, None);
+        assert_eq!(reply.status, 200, "join refused: {}", reply.body);
+        serde_json::from_str(&reply.body).expect("join answer")
+    }
+
+    /// Connects over WebSocket or UDP with what a join answered.
+    ///
+    /// # Panics
+    /// If the connection cannot be made.
+    pub fn connect(join: JoinResponse, websocket: bool) -> Player {
+        let client = Client::connect(&join.endpoint(websocket)).expect("connect");
+        Player {
+            client,
+            join,
+            hashes: BTreeMap::new(),
+            results: HashMap::new(),
+            sent: HashMap::new(),
+            round_trips: Vec::new(),
+            events: Vec::new(),
+            bye: None,
+            error: None,
+            last_update: Instant::now(),
+        }
+    }
+
+    /// True once the connection has ended (goodbye or error).
+    pub fn done(&self) -> bool {
+        self.bye.is_some() || self.error.is_some()
+    }
+
+    /// Runs the client once and records what arrived.
+    pub fn pump(&mut self) {
+        if self.done() {
+            return;
+        }
+        let elapsed = self.last_update.elapsed();
+        self.last_update = Instant::now();
+        let outcome = self.client.update(elapsed);
+        while let Some(message) = self.client.poll() {
+            match message {
+                ServerMessage::CommandResult { seq, result } => {
+                    if let Some(sent) = self.sent.remove(&seq) {
+                        self.round_trips.push(sent.elapsed());
+                    }
+                    self.results.insert(seq, result);
+                }
+                ServerMessage::Event { event, .. } => self.events.push(event),
+                ServerMessage::Bye { reason } => self.bye = Some(reason),
+                ServerMessage::Welcome(_) | ServerMessage::Chat { .. } => {}
+            }
+        }
+        let world = self.client.world();
+        if self.client.stats().snapshots > 0 {
+            self.hashes
+                .entry(world.tick)
+                .or_insert_with(|| world.state_hash());
+        }
+        match outcome {
+            Ok(()) => {}
+            Err(ClientError::Bye(reason)) => self.bye = Some(reason),
+            Err(error) => self.error = Some(error.to_string()),
+        }
+    }
+
+    /// Sends a command and remembers when.
+    ///
+    /// # Panics
+    /// If the connection cannot send.
+    pub fn command(&mut self, command: Command) -> u32 {
+        let seq = self.client.send_command(command).expect("send a command");
+        self.sent.insert(seq, Instant::now());
+        seq
+    }
+
+    /// Whether the game-over event arrived, and whether it was a victory.
+    pub fn outcome(&self) -> Option<bool> {
+        self.events.iter().find_map(|event| match event {
+            WireEvent::GameOver { victory } => Some(*victory),
+            _ => None,
+        })
+    }
+}
+
+/// Pumps every player every couple of milliseconds until `done` holds for
+/// all of them or `limit` passes; `act` runs after each pump.
+pub fn run_until(
+    players: &mut [Player],
+    limit: Duration,
+    mut act: impl FnMut(usize, &mut Player),
+    done: impl Fn(&Player) -> bool,
+) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        for (index, player) in players.iter_mut().enumerate() {
+            player.pump();
+            act(index, player);
+        }
+        if players.iter().all(&done) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
