@@ -150,7 +150,14 @@ pub struct Client {
     last_flush: Instant,
     stats: ClientStats,
     bye: Option<ByeReason>,
+    /// Start of the current bandwidth window and the byte counts then.
+    rate_window: (Instant, u64, u64),
+    /// Bytes per second down and up over the last full window.
+    rates: (f64, f64),
 }
+
+/// Bandwidth is averaged over windows this long.
+const RATE_WINDOW: Duration = Duration::from_secs(1);
 
 impl Client {
     /// Connects and says hello. The handshake completes during
@@ -218,6 +225,8 @@ impl Client {
             last_flush: Instant::now(),
             stats: ClientStats::default(),
             bye: None,
+            rate_window: (Instant::now(), 0, 0),
+            rates: (0.0, 0.0),
         })
     }
 
@@ -252,6 +261,16 @@ impl Client {
         } else if self.last_flush.elapsed() >= IDLE_FLUSH {
             self.flush()?;
         }
+        let (started, bytes_in, bytes_out) = self.rate_window;
+        let window = started.elapsed();
+        if window >= RATE_WINDOW {
+            let seconds = window.as_secs_f64();
+            self.rates = (
+                (self.stats.bytes_in - bytes_in) as f64 / seconds,
+                (self.stats.bytes_out - bytes_out) as f64 / seconds,
+            );
+            self.rate_window = (Instant::now(), self.stats.bytes_in, self.stats.bytes_out);
+        }
         if self.renet.is_disconnected() {
             let reason = self
                 .renet
@@ -285,7 +304,9 @@ impl Client {
                             }
                             self.stats.bytes_in += len as u64 + UDP_OVERHEAD;
                             if let Some(payload) = netcode.process_packet(&mut buffer[..len]) {
-                                self.renet.process_packet(payload);
+                                for packet in crate::bundle::unbundle(payload).flatten() {
+                                    self.renet.process_packet(packet);
+                                }
                             }
                         }
                         Err(error) if error.kind() == ErrorKind::WouldBlock => break,
@@ -303,7 +324,9 @@ impl Client {
                 match socket.read() {
                     Ok(Message::Binary(bytes)) => {
                         self.stats.bytes_in += bytes.len() as u64 + WS_OVERHEAD;
-                        self.renet.process_packet(&bytes);
+                        for packet in crate::bundle::unbundle(&bytes).flatten() {
+                            self.renet.process_packet(packet);
+                        }
                     }
                     Ok(Message::Close(_)) => return Ok(true),
                     Ok(_) => {}
@@ -380,7 +403,7 @@ impl Client {
 
     fn flush(&mut self) -> Result<(), ClientError> {
         self.last_flush = Instant::now();
-        let packets = self.renet.get_packets_to_send();
+        let packets = crate::bundle::bundle(self.renet.get_packets_to_send());
         match &mut self.transport {
             Transport::Udp {
                 socket, netcode, ..
@@ -470,6 +493,12 @@ impl Client {
     /// Round-trip time as renet measures it.
     pub fn rtt(&self) -> Duration {
         Duration::from_secs_f64(self.renet.rtt().max(0.0))
+    }
+
+    /// Wire bytes per second (headers included), down and up, over the
+    /// last second.
+    pub fn bytes_per_second(&self) -> (f64, f64) {
+        self.rates
     }
 
     /// Byte and snapshot counters.

@@ -11,6 +11,7 @@
 //!
 //! This crate knows sockets, never databases.
 
+mod bundle;
 pub mod client;
 pub mod protocol;
 pub mod server;

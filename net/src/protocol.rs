@@ -262,7 +262,7 @@ pub fn targeting_index(mode: Targeting) -> u8 {
 pub enum WireRejection {
     /// The simulation refused it.
     #[error("{0}")]
-    Game(WireGameRejection),
+    Game(Rejection),
     /// The client sent commands faster than its allowance.
     #[error("too many commands: slow down")]
     RateLimited,
@@ -275,60 +275,6 @@ pub enum WireRejection {
     /// `Hello` has not been answered with a welcome yet.
     #[error("not joined yet")]
     NotJoined,
-}
-
-/// [`rampart_sim::Rejection`] on the wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[allow(missing_docs)]
-pub enum WireGameRejection {
-    #[error("the game is over")]
-    GameOver,
-    #[error("no such player in this session")]
-    UnknownPlayer,
-    #[error("unknown tower kind")]
-    UnknownTowerKind,
-    #[error("cell is outside the map")]
-    OutOfBounds,
-    #[error("cannot build on this cell")]
-    CellNotBuildable,
-    #[error("cell is occupied")]
-    CellOccupied,
-    #[error("that would block every path to the goal")]
-    WouldBlockPath,
-    #[error("not enough gold: {needed} needed, {available} available")]
-    NotEnoughGold { needed: u32, available: u32 },
-    #[error("no such tower")]
-    NoSuchTower,
-    #[error("not your tower")]
-    NotYourTower,
-    #[error("tower is already at its highest level")]
-    MaxLevel,
-    #[error("no more waves to call")]
-    NoMoreWaves,
-    #[error("already ready")]
-    AlreadyReady,
-}
-
-impl From<Rejection> for WireGameRejection {
-    fn from(rejection: Rejection) -> Self {
-        match rejection {
-            Rejection::GameOver => Self::GameOver,
-            Rejection::UnknownPlayer => Self::UnknownPlayer,
-            Rejection::UnknownTowerKind => Self::UnknownTowerKind,
-            Rejection::OutOfBounds => Self::OutOfBounds,
-            Rejection::CellNotBuildable => Self::CellNotBuildable,
-            Rejection::CellOccupied => Self::CellOccupied,
-            Rejection::WouldBlockPath => Self::WouldBlockPath,
-            Rejection::NotEnoughGold { needed, available } => {
-                Self::NotEnoughGold { needed, available }
-            }
-            Rejection::NoSuchTower => Self::NoSuchTower,
-            Rejection::NotYourTower => Self::NotYourTower,
-            Rejection::MaxLevel => Self::MaxLevel,
-            Rejection::NoMoreWaves => Self::NoMoreWaves,
-            Rejection::AlreadyReady => Self::AlreadyReady,
-        }
-    }
 }
 
 /// A session event on the wire. Kills are not sent: the snapshot's
@@ -580,6 +526,19 @@ mod tests {
             assert_eq!(seq, 42);
             assert_eq!(wire.to_command(), Some(command));
         }
+    }
+
+    #[test]
+    fn documented_example_bytes() {
+        let message = ClientMessage::Command {
+            seq: 5,
+            command: WireCommand::Ready,
+        };
+        assert_eq!(
+            encode(&message),
+            [0x01, 0x05, 0x05],
+            "docs/PROTOCOL.md section 5"
+        );
     }
 
     #[test]

@@ -68,7 +68,8 @@ pub struct Config {
     /// First UDP socket for game clients (renet over netcode). Extra sockets
     /// (`udp_sockets`) take the following ports. Default `127.0.0.1:5000`.
     pub udp_addr: SocketAddr,
-    /// UDP sockets, 1 to 64; each serves up to 1,024 clients. Default 1.
+    /// UDP sockets, 1 to 64; each serves up to 1,024 clients. Default 4,
+    /// enough for `max_sessions` sessions of four players.
     pub udp_sockets: usize,
     /// Where browsers connect over WebSocket (`/ws?ticket=...`). Default
     /// `127.0.0.1:5080`.
@@ -116,7 +117,7 @@ impl Default for Config {
             rate_limit_burst: 40,
             overrun_budget_pct: 80,
             udp_addr: SocketAddr::from(([127, 0, 0, 1], 5000)),
-            udp_sockets: 1,
+            udp_sockets: 4,
             ws_addr: SocketAddr::from(([127, 0, 0, 1], 5080)),
             public_ip: None,
             net_key: None,
@@ -178,7 +179,7 @@ pub struct ServeArgs {
     /// First UDP game socket; extra sockets take the next ports [default: 127.0.0.1:5000].
     #[arg(long, value_name = "VALUE")]
     pub udp_addr: Option<String>,
-    /// UDP sockets, each up to 1,024 clients [default: 1].
+    /// UDP sockets, each up to 1,024 clients [default: 4].
     #[arg(long, value_name = "N")]
     pub udp_sockets: Option<String>,
     /// WebSocket listener for browsers [default: 127.0.0.1:5080].

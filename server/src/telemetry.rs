@@ -123,6 +123,21 @@ fn describe() {
         "Sessions ended because their simulation panicked."
     );
     describe_counter!(
+        "rampart_net_bytes_total",
+        Unit::Bytes,
+        "Wire bytes of game traffic (headers included), by direction (in, out) and transport (udp, ws)."
+    );
+    describe_counter!(
+        "rampart_net_dropped_total",
+        Unit::Count,
+        "Game traffic dropped or refused, by reason (malformed, oversized, rate_limited, invalid_ticket, ...; see docs/PROTOCOL.md)."
+    );
+    describe_gauge!(
+        "rampart_clients_connected",
+        Unit::Count,
+        "Game clients connected, by transport (udp, ws)."
+    );
+    describe_counter!(
         HTTP_REQUESTS,
         Unit::Count,
         "HTTP API requests, by route template and status code."

@@ -93,7 +93,12 @@ pub enum Command {
 }
 
 /// Why a command was refused. The session is unchanged by a rejected command.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+///
+/// Serialised as is on the wire (`docs/PROTOCOL.md` lists the variants by
+/// index): add new variants at the end.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error, serde::Serialize, serde::Deserialize,
+)]
 pub enum Rejection {
     /// The session has already been won or lost.
     #[error("the game is over")]

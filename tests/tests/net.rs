@@ -168,6 +168,8 @@ fn four_players_over_udp_and_websocket_play_to_the_end() {
             "player {index} sees every tower"
         );
         assert!(player.client.stats().snapshots > 100, "player {index}");
+        let (down, up) = player.client.bytes_per_second();
+        assert!(down > 0.0 && up > 0.0, "player {index} measured no traffic");
     }
     assert_eq!(players[0].results[&3], Ok(()), "the early call");
     assert_same_worlds(&players);
@@ -547,4 +549,37 @@ fn a_flooding_client_is_rate_limited_then_disconnected() {
         .count();
     assert!(limited > 0, "no command was rate limited out of {sent}");
     assert_eq!(players[0].bye, Some(ByeReason::Abuse(AbuseKind::Flood)));
+}
+
+#[test]
+fn sigterm_tells_connected_players_and_says_goodbye() {
+    let mut server = sprint_server("drain", &[]);
+    let join = Player::join(
+        &server,
+        "/v1/join",
+        &json!({"map": "sprint", "max_players": 2}),
+    );
+    let mut players = vec![Player::connect(join, true)];
+    assert!(run_until(
+        &mut players,
+        Duration::from_secs(10),
+        |_, _| {},
+        |player| { player.client.welcome().is_some() }
+    ));
+    server.signal("TERM");
+    assert!(run_until(
+        &mut players,
+        Duration::from_secs(10),
+        |_, _| {},
+        Player::done
+    ));
+    assert!(
+        players[0].events.contains(&WireEvent::Draining),
+        "told of the drain"
+    );
+    assert_eq!(players[0].bye, Some(ByeReason::ServerShutdown));
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .and_then(|status| status.code());
+    assert_eq!(status, Some(0));
 }

@@ -253,6 +253,7 @@ impl NetHandle {
             hosted: HashMap::new(),
             used_tickets: HashMap::new(),
             udp_events: Vec::new(),
+            client_ids: Vec::new(),
             counters: Counters::default(),
             stats: stats.clone(),
             stop: stop.clone(),
@@ -346,7 +347,7 @@ fn send_world(
         let Some(connection) = connections.get_mut(&client_id) else {
             continue;
         };
-        if !connection.welcomed || connection.acked == Some(latest.tick) {
+        if !connection.welcomed || connection.closing || connection.acked == Some(latest.tick) {
             continue;
         }
         let base: Option<&Arc<NetWorld>> = connection
@@ -441,9 +442,11 @@ struct SessionNet {
     tracker: WorldTracker,
     ring: SnapshotRing,
     clients: Vec<u64>,
-    /// Per seat, the `seq`s of commands submitted and not yet answered:
-    /// the host answers each seat's commands in order, exactly once.
-    pending: [VecDeque<u32>; MAX_PLAYERS as usize],
+    /// Per seat, the commands submitted and not yet answered, as (client,
+    /// `seq`): the host answers each seat's commands in order, exactly
+    /// once. The client id keeps a replaced connection's answers from
+    /// reaching its successor.
+    pending: [VecDeque<(u64, u32)>; MAX_PLAYERS as usize],
     /// A new world arrived since the last send.
     fresh: bool,
     /// Encodings of the newest world by baseline tick, this round.
@@ -493,6 +496,8 @@ struct NetLoop {
     /// WebSocket tickets already used, by client id, until they expire.
     used_tickets: HashMap<u64, u64>,
     udp_events: Vec<UdpEvent>,
+    /// Reused for the client ids a pass walks, so passes do not allocate.
+    client_ids: Vec<u64>,
     counters: Counters,
     stats: Arc<NetStats>,
     stop: Arc<AtomicBool>,
@@ -558,10 +563,13 @@ impl NetLoop {
             }
         }
         // 2. Client messages.
-        let ids: Vec<u64> = self.connections.keys().copied().collect();
-        for client_id in ids {
+        let mut ids = std::mem::take(&mut self.client_ids);
+        ids.clear();
+        ids.extend(self.connections.keys());
+        for &client_id in &ids {
             busy |= self.read_client(client_id, now);
         }
+        self.client_ids = ids;
         // 3. What the game published.
         for _ in 0..FEED_QUEUE {
             match self.feed.try_recv() {
@@ -623,7 +631,14 @@ impl NetLoop {
                     self.counters.ws_in += bytes.len() as u64 + WS_OVERHEAD;
                     if let Some(connection) = self.connections.get_mut(&client_id) {
                         connection.last_heard = now;
-                        let _ = self.renet.process_packet_from(&bytes, client_id);
+                        for packet in crate::bundle::unbundle(&bytes) {
+                            match packet {
+                                Some(packet) => {
+                                    let _ = self.renet.process_packet_from(packet, client_id);
+                                }
+                                None => self.counters.drop("malformed"),
+                            }
+                        }
                     }
                 }
                 WsEvent::Dropped { reason } => self.counters.drop(reason),
@@ -838,7 +853,7 @@ impl NetLoop {
                     if self.link.submit(seat, command) {
                         if let Some(session) = self.sessions.get_mut(&seat.session) {
                             session.pending[usize::from(seat.player) % MAX_PLAYERS as usize]
-                                .push_back(seq);
+                                .push_back((client_id, seq));
                         }
                         return;
                     }
@@ -945,7 +960,7 @@ impl NetLoop {
         let clients = net.clients.clone();
         for event in events {
             if let Event::CommandResult { player, result, .. } = *event {
-                let Some(seq) = net
+                let Some((sender, seq)) = net
                     .pending
                     .get_mut(usize::from(player.0))
                     .and_then(VecDeque::pop_front)
@@ -956,10 +971,12 @@ impl NetLoop {
                     session,
                     player: player.0,
                 };
-                if let Some(&client_id) = self.seats.get(&seat) {
+                if let Some(&client_id) = self.seats.get(&seat)
+                    && client_id == sender
+                {
                     let message = ServerMessage::CommandResult {
                         seq,
-                        result: result.map_err(|rejection| WireRejection::Game(rejection.into())),
+                        result: result.map_err(WireRejection::Game),
                     };
                     if let Some(connection) = self.connections.get_mut(&client_id) {
                         self.renet.send_message(
@@ -996,17 +1013,20 @@ impl NetLoop {
     }
 
     fn flush_due(&mut self, now: Instant) {
-        let due: Vec<u64> = self
-            .connections
-            .iter()
-            .filter(|(_, connection)| {
-                connection.urgent || now - connection.last_flush >= IDLE_FLUSH
-            })
-            .map(|(&id, _)| id)
-            .collect();
-        for client_id in due {
+        let mut due = std::mem::take(&mut self.client_ids);
+        due.clear();
+        due.extend(
+            self.connections
+                .iter()
+                .filter(|(_, connection)| {
+                    connection.urgent || now - connection.last_flush >= IDLE_FLUSH
+                })
+                .map(|(&id, _)| id),
+        );
+        for &client_id in &due {
             self.flush(client_id, now);
         }
+        self.client_ids = due;
     }
 
     fn flush(&mut self, client_id: u64, now: Instant) {
@@ -1021,11 +1041,11 @@ impl NetLoop {
         connection.last_flush = now;
         match &connection.via {
             Via::Udp(index) => {
-                let sent = self.udp[*index].send(client_id, &packets);
+                let sent = self.udp[*index].send(client_id, packets);
                 self.counters.udp.bytes_out += sent;
             }
             Via::Ws(outbox) => {
-                for packet in packets {
+                for packet in crate::bundle::bundle(packets) {
                     let len = packet.len() as u64;
                     match outbox.try_send(Bytes::from(packet)) {
                         Ok(()) => self.counters.ws_out += len + WS_OVERHEAD,
@@ -1041,12 +1061,22 @@ impl NetLoop {
     /// WebSocket clients that went quiet, and whatever renet gave up on.
     fn close_disconnected(&mut self, now: Instant) {
         let idle = self.config.limits.idle_timeout;
+        let quiet: Vec<u64> = self
+            .connections
+            .iter()
+            .filter(|(_, connection)| {
+                !connection.closing
+                    && matches!(connection.via, Via::Ws(_))
+                    && now - connection.last_heard > idle
+            })
+            .map(|(&client_id, _)| client_id)
+            .collect();
+        for client_id in quiet {
+            self.counters.drop("timed_out");
+            self.say_bye(client_id, ByeReason::TimedOut);
+        }
         for (&client_id, connection) in &self.connections {
-            let quiet = matches!(connection.via, Via::Ws(_)) && now - connection.last_heard > idle;
-            if quiet {
-                self.counters.drop("timed_out");
-            }
-            if (connection.closing && !connection.dirty) || quiet {
+            if connection.closing && !connection.dirty {
                 self.renet.disconnect(client_id);
             }
         }
@@ -1107,6 +1137,10 @@ impl NetLoop {
         self.stats
             .bytes_out
             .fetch_add(counters.udp.bytes_out + counters.ws_out, Ordering::Relaxed);
+        if counters.udp.malformed > 0 {
+            metrics::counter!("rampart_net_dropped_total", "reason" => "malformed")
+                .increment(counters.udp.malformed);
+        }
         if counters.udp.oversized > 0 {
             metrics::counter!("rampart_net_dropped_total", "reason" => "oversized")
                 .increment(counters.udp.oversized);

@@ -36,6 +36,8 @@ pub(crate) struct UdpCounters {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub oversized: u64,
+    /// Authenticated payloads that were not well-formed bundles.
+    pub malformed: u64,
 }
 
 pub(crate) struct UdpTransport {
@@ -124,11 +126,12 @@ impl UdpTransport {
         }
     }
 
-    /// Sends renet's packets for one client. Returns wire bytes sent.
-    pub fn send(&mut self, client_id: u64, packets: &[Vec<u8>]) -> u64 {
+    /// Sends renet's packets for one client, bundled. Returns wire bytes
+    /// sent.
+    pub fn send(&mut self, client_id: u64, packets: Vec<Vec<u8>>) -> u64 {
         let mut sent = 0;
-        for packet in packets {
-            match self.netcode.generate_payload_packet(client_id, packet) {
+        for packet in crate::bundle::bundle(packets) {
+            match self.netcode.generate_payload_packet(client_id, &packet) {
                 Ok((addr, payload)) => match self.socket.send_to(payload, addr) {
                     Ok(len) => sent += len as u64 + UDP_OVERHEAD,
                     Err(error) => {
@@ -174,8 +177,15 @@ fn handle(
         ServerResult::None => {}
         ServerResult::PacketToSend { payload, addr } => send(payload, addr),
         ServerResult::Payload { client_id, payload } => {
-            // A payload for a client renet already dropped: nothing to do.
-            let _ = renet.process_packet_from(payload, client_id);
+            for packet in crate::bundle::unbundle(payload) {
+                match packet {
+                    // A payload for a client renet already dropped: nothing to do.
+                    Some(packet) => {
+                        let _ = renet.process_packet_from(packet, client_id);
+                    }
+                    None => counters.malformed += 1,
+                }
+            }
         }
         ServerResult::ClientConnected {
             client_id,

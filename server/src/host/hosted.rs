@@ -123,6 +123,8 @@ pub(super) struct HostedSession {
     feed: Option<SyncSender<Feed>>,
     /// Snapshots per second, at most the tick rate.
     snapshot_hz: u32,
+    /// List lengths of the last snapshot published.
+    published_sizes: [usize; 4],
 }
 
 impl HostedSession {
@@ -157,6 +159,7 @@ impl HostedSession {
             snapshot: Snapshot::default(),
             feed,
             snapshot_hz,
+            published_sizes: [0; 4],
         };
         hosted.start_if_full();
         hosted
@@ -309,8 +312,21 @@ impl HostedSession {
         let Some(feed) = &self.feed else {
             return;
         };
-        let mut snapshot = Snapshot::default();
+        // Sized like the last one, so filling it does not reallocate.
+        let mut snapshot = Snapshot {
+            players: Vec::with_capacity(self.published_sizes[0]),
+            enemies: Vec::with_capacity(self.published_sizes[1]),
+            towers: Vec::with_capacity(self.published_sizes[2]),
+            projectiles: Vec::with_capacity(self.published_sizes[3]),
+            ..Snapshot::default()
+        };
         self.session.snapshot(&mut snapshot);
+        self.published_sizes = [
+            snapshot.players.len(),
+            snapshot.enemies.len(),
+            snapshot.towers.len(),
+            snapshot.projectiles.len(),
+        ];
         let published = feed.try_send(Feed::Snapshot {
             session: self.id.0,
             snapshot: Arc::new(snapshot),
