@@ -1,6 +1,9 @@
 //! Shared set-up for rampart's benchmarks: the reference session, the load
 //! every speed figure in `docs/BENCHMARKS.md` is quoted against.
 
+pub mod loadgen;
+pub mod scrape;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -86,7 +86,35 @@ pub fn install_metrics() -> Result<PrometheusHandle, BuildError> {
     Ok(handle)
 }
 
+/// Sets `process_cpu_seconds_total` from `/proc/self/stat` (user plus
+/// system time; Linux reports it in 1/100 s). Called on every scrape, so
+/// load tests read the server's CPU through `/metrics` alone.
+pub fn record_process_cpu() {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the name.
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|value| value.parse::<f64>().ok())
+    };
+    if let (Some(user), Some(system)) = (ticks(11), ticks(12)) {
+        metrics::gauge!("process_cpu_seconds_total").set((user + system) / 100.0);
+    }
+}
+
 fn describe() {
+    describe_gauge!(
+        "process_cpu_seconds_total",
+        Unit::Seconds,
+        "CPU time (user and system) this process has used."
+    );
     describe_gauge!(
         "rampart_sessions",
         Unit::Count,

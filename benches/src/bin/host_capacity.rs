@@ -14,6 +14,7 @@
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use rampart_benches::scrape::{cpu_seconds, quantile, tick_buckets};
 use rampart_tests::server::{Server, metric};
 use serde_json::json;
 
@@ -35,67 +36,6 @@ struct Args {
 }
 
 const TOKEN: &str = "capacity-admin";
-
-/// Cumulative counts per bucket bound of `rampart_tick_duration_seconds`.
-fn tick_buckets(text: &str) -> Vec<(f64, f64)> {
-    let prefix = "rampart_tick_duration_seconds_bucket{le=\"";
-    text.lines()
-        .filter_map(|line| line.strip_prefix(prefix))
-        .filter_map(|rest| {
-            let (bound, value) = rest.split_once("\"} ")?;
-            Some((
-                bound.parse().unwrap_or(f64::INFINITY),
-                value.trim().parse().ok()?,
-            ))
-        })
-        .collect()
-}
-
-/// Quantile `q` of the ticks between two scrapes, interpolated linearly
-/// inside its bucket as Prometheus's `histogram_quantile` does.
-fn quantile(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> f64 {
-    let counts: Vec<(f64, f64)> = after
-        .iter()
-        .zip(before)
-        .map(|(&(bound, late), &(_, early))| (bound, late - early))
-        .collect();
-    let total = counts.last().map_or(0.0, |&(_, count)| count);
-    let wanted = total * q;
-    let mut lower = (0.0, 0.0);
-    for &(bound, cumulative) in &counts {
-        if cumulative >= wanted {
-            if !bound.is_finite() {
-                return lower.0;
-            }
-            let share = if cumulative > lower.1 {
-                (wanted - lower.1) / (cumulative - lower.1)
-            } else {
-                1.0
-            };
-            return lower.0 + (bound - lower.0) * share;
-        }
-        lower = (bound, cumulative);
-    }
-    f64::NAN
-}
-
-/// CPU seconds (user + system) the process has used, from `/proc/<pid>/stat`.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |index: usize| {
-        fields
-            .get(index)
-            .and_then(|value| value.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
-    (ticks(11) + ticks(12)) / 100.0
-}
 
 fn create_sessions(server: &Server, count: usize) -> usize {
     const WORKERS: usize = 16;
@@ -142,11 +82,12 @@ fn measure(args: &Args, sessions: usize) -> serde_json::Value {
     let created = create_sessions(&server, sessions);
     std::thread::sleep(Duration::from_secs(args.warmup_seconds));
     let before = server.get("/metrics").body;
-    let cpu_before = cpu_seconds(server.pid());
+    let pid = server.pid().to_string();
+    let cpu_before = cpu_seconds(&pid);
     let started = Instant::now();
     std::thread::sleep(Duration::from_secs(args.measure_seconds));
     let after = server.get("/metrics").body;
-    let cpu = (cpu_seconds(server.pid()) - cpu_before) / started.elapsed().as_secs_f64();
+    let cpu = (cpu_seconds(&pid) - cpu_before) / started.elapsed().as_secs_f64();
     let listed = server.get("/v1/sessions").json();
     let live: Vec<&serde_json::Value> = listed
         .as_array()

@@ -187,6 +187,7 @@ async fn ready(State(state): State<AppState>) -> Response {
 }
 
 async fn render_metrics(State(state): State<AppState>) -> Response {
+    crate::telemetry::record_process_cpu();
     (
         [(
             header::CONTENT_TYPE,

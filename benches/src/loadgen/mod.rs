@@ -1,0 +1,531 @@
+//! The load generator: many real clients over real UDP and WebSocket
+//! connections, joining through the HTTP API and playing whole sessions,
+//! measured from both sides (the bots' own clocks and byte counts, the
+//! server's `/metrics`), plus the generator's own CPU so a saturated
+//! generator is not mistaken for a slow server.
+//!
+//! Bots are spread over a few worker threads, each pumping its bots in
+//! turn (the client library is poll-driven), so thousands of clients need
+//! no thread each. Joins are paced evenly over the profile's ramp.
+
+mod bot;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rampart_net::client::JoinResponse;
+use rampart_tests::server::request;
+use serde::Serialize;
+use serde_json::json;
+
+pub use bot::{Bot, BotRecord, Ending, MapPlan};
+
+use crate::scrape::{cpu_seconds, quantile, tick_buckets};
+
+/// What a run does.
+#[derive(Clone, Debug, Serialize)]
+pub struct Profile {
+    /// Name in the report.
+    pub name: String,
+    /// Sessions played at once.
+    pub sessions: usize,
+    /// Bots per session (the session starts when all have joined).
+    pub players: u8,
+    /// Joins are spread evenly over this long.
+    pub ramp_seconds: u64,
+    /// How long bots keep playing (a bot whose game ends joins the next
+    /// one until then); games still running at the end get `grace_seconds`
+    /// to finish.
+    pub duration_seconds: u64,
+    /// Play one game each and stop (the CI profile).
+    pub single_game: bool,
+    /// Time games still running at the end may take to finish.
+    pub grace_seconds: u64,
+    /// Share of bots on WebSocket (the rest on UDP).
+    pub websocket_share: f64,
+    /// Map every session plays.
+    pub map: String,
+}
+
+impl Profile {
+    /// A named profile from the product brief, or `None`.
+    ///
+    /// `endurance` lasts `hours`; the others ignore it.
+    pub fn named(name: &str, hours: f64) -> Option<Self> {
+        let (sessions, ramp, duration, single_game) = match name {
+            "ci" => (20, 5, 60, true),
+            "baseline" => (100, 20, 120, false),
+            "peak" => (300, 30, 180, false),
+            "stress" => (600, 60, 180, false),
+            "spike" => (300, 10, 120, false),
+            "endurance" => (100, 20, (hours * 3600.0) as u64, false),
+            _ => return None,
+        };
+        Some(Self {
+            name: name.to_owned(),
+            sessions,
+            players: 4,
+            ramp_seconds: ramp,
+            duration_seconds: duration,
+            single_game,
+            grace_seconds: 90,
+            websocket_share: 0.5,
+            map: "skirmish".to_owned(),
+        })
+    }
+
+    /// Bots in the run at once.
+    pub fn clients(&self) -> usize {
+        self.sessions * usize::from(self.players)
+    }
+}
+
+/// Quantiles of a sample, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Quantiles {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+impl Quantiles {
+    fn of(mut values: Vec<f32>) -> Self {
+        if values.is_empty() {
+            return Self::default();
+        }
+        values.sort_unstable_by(f32::total_cmp);
+        let at = |q: f64| {
+            let index = ((values.len() - 1) as f64 * q).round() as usize;
+            (f64::from(values[index]) * 100.0).round() / 100.0
+        };
+        Self {
+            p50: at(0.5),
+            p95: at(0.95),
+            p99: at(0.99),
+        }
+    }
+}
+
+/// The server's tick quantiles.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct TickQuantiles {
+    /// Median tick, ms.
+    pub p50: f64,
+    /// 99th percentile tick, ms.
+    pub p99: f64,
+}
+
+/// What a run found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Profile name.
+    pub profile: String,
+    /// Sessions played at once.
+    pub sessions: usize,
+    /// Bots at once.
+    pub clients: usize,
+    /// Games started over the run.
+    pub games: usize,
+    /// Bots that joined and got a welcome, of all join attempts.
+    pub connect_success_pct: f64,
+    /// Games whose every bot saw the game end, of the games started.
+    pub sessions_completed_pct: f64,
+    /// Snapshots that rebuilt a world differing from the server's.
+    pub desyncs: u64,
+    /// Bots whose connection ended without their game ending.
+    pub unexpected_disconnects: usize,
+    /// Command round trip (send to result).
+    pub rtt_ms: Quantiles,
+    /// Gaps between snapshots as received.
+    pub snapshot_gap_ms: Quantiles,
+    /// 99th percentile of how far a gap strays from the simulated time
+    /// between the two snapshots (20 Hz over 30 Hz ticks alternates 33 and
+    /// 67 ms gaps by design; this is what the network and scheduling add).
+    pub snapshot_jitter_ms: f64,
+    /// Wire bytes (headers included) per connected client per second.
+    pub bytes_down_per_client_per_s: f64,
+    /// The same, upwards.
+    pub bytes_up_per_client_per_s: f64,
+    /// The server's tick durations over the run.
+    pub server_tick_ms: TickQuantiles,
+    /// CPU cores the server used on average.
+    pub server_cpu_cores: f64,
+    /// CPU cores this generator used on average.
+    pub loadgen_cpu_cores: f64,
+    /// Wall time of the run.
+    pub duration_s: f64,
+    /// The commonest reasons bots failed, with counts.
+    pub failures: BTreeMap<String, usize>,
+}
+
+impl Report {
+    /// True when every bot connected, every game completed and nothing
+    /// desynced: the bar the CI profile must clear.
+    pub fn flawless(&self) -> bool {
+        self.connect_success_pct >= 100.0
+            && self.sessions_completed_pct >= 100.0
+            && self.desyncs == 0
+            && self.unexpected_disconnects == 0
+    }
+
+    /// A human table.
+    pub fn table(&self) -> String {
+        let rows = [
+            ("profile", self.profile.clone()),
+            (
+                "sessions x bots",
+                format!(
+                    "{} x {}",
+                    self.sessions,
+                    self.clients / self.sessions.max(1)
+                ),
+            ),
+            ("games played", self.games.to_string()),
+            (
+                "connect success",
+                format!("{:.1} %", self.connect_success_pct),
+            ),
+            (
+                "sessions completed",
+                format!("{:.1} %", self.sessions_completed_pct),
+            ),
+            ("desyncs", self.desyncs.to_string()),
+            (
+                "unexpected disconnects",
+                self.unexpected_disconnects.to_string(),
+            ),
+            (
+                "command round trip p50/p95/p99",
+                format!(
+                    "{:.1} / {:.1} / {:.1} ms",
+                    self.rtt_ms.p50, self.rtt_ms.p95, self.rtt_ms.p99
+                ),
+            ),
+            (
+                "snapshot gap p50/p99, jitter p99",
+                format!(
+                    "{:.1} / {:.1} ms, {:.1} ms",
+                    self.snapshot_gap_ms.p50, self.snapshot_gap_ms.p99, self.snapshot_jitter_ms
+                ),
+            ),
+            (
+                "bytes per client per s down/up",
+                format!(
+                    "{:.0} / {:.0}",
+                    self.bytes_down_per_client_per_s, self.bytes_up_per_client_per_s
+                ),
+            ),
+            (
+                "server tick p50/p99",
+                format!(
+                    "{:.2} / {:.2} ms",
+                    self.server_tick_ms.p50, self.server_tick_ms.p99
+                ),
+            ),
+            ("server CPU", format!("{:.2} cores", self.server_cpu_cores)),
+            (
+                "loadgen CPU",
+                format!("{:.2} cores", self.loadgen_cpu_cores),
+            ),
+            ("duration", format!("{:.0} s", self.duration_s)),
+        ];
+        let mut out = String::new();
+        for (name, value) in rows {
+            out.push_str(&format!("{name:<34} {value}\n"));
+        }
+        for (reason, count) in &self.failures {
+            out.push_str(&format!("failed: {count} x {reason}\n"));
+        }
+        out
+    }
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The content has no such map.
+    #[error("map `{0}` is not in the content (or has no buildable cells)")]
+    UnknownMap(String),
+    /// The content directory does not load.
+    #[error("content: {0}")]
+    Content(String),
+    /// The server's metrics cannot be read.
+    #[error("cannot reach {addr}: {error}")]
+    Unreachable {
+        /// The server.
+        addr: SocketAddr,
+        /// What failed.
+        error: std::io::Error,
+    },
+}
+
+/// Joins one bot through `POST /v1/join`.
+fn join(server: SocketAddr, profile: &Profile, index: usize) -> Result<JoinResponse, String> {
+    let body =
+        json!({"name": format!("bot-{index}"), "map": profile.map, "max_players": profile.players});
+    let reply = request(server, "POST", "/v1/join", Some(&body.to_string()), None)
+        .map_err(|error| format!("join: {error}"))?;
+    if reply.status != 200 {
+        return Err(format!("join answered {}", reply.status));
+    }
+    serde_json::from_str(&reply.body).map_err(|error| format!("join answer: {error}"))
+}
+
+/// Whether bot `index` uses WebSocket, spreading the share evenly.
+fn websocket(profile: &Profile, index: usize) -> bool {
+    let share = profile.websocket_share.clamp(0.0, 1.0);
+    ((index + 1) as f64 * share).floor() > (index as f64 * share).floor()
+}
+
+/// What a worker thread is told.
+enum Work {
+    Bot(Box<Bot>),
+}
+
+struct Shared {
+    server: SocketAddr,
+    profile: Profile,
+    plan: MapPlan,
+    /// Bots whose game ended may join another.
+    rejoining: AtomicBool,
+    /// Everything still running is abandoned.
+    stop: AtomicBool,
+}
+
+/// One worker: pumps its bots until told to stop and none is left.
+fn work(
+    shared: Arc<Shared>,
+    inbox: mpsc::Receiver<Work>,
+    first_index: usize,
+) -> (Vec<BotRecord>, usize) {
+    let mut bots: Vec<Bot> = Vec::new();
+    let mut records = Vec::new();
+    let mut failed_joins = 0;
+    let mut next_index = first_index;
+    let mut inbox_open = true;
+    loop {
+        while inbox_open {
+            match inbox.try_recv() {
+                Ok(Work::Bot(bot)) => bots.push(*bot),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => inbox_open = false,
+            }
+        }
+        let stop = shared.stop.load(Ordering::Relaxed);
+        let mut index = 0;
+        while index < bots.len() {
+            if stop {
+                bots[index].abandon();
+            } else {
+                bots[index].step(&shared.plan);
+            }
+            if bots[index].ending() == Ending::Playing {
+                index += 1;
+                continue;
+            }
+            let ended = bots.swap_remove(index);
+            let completed = ended.ending() == Ending::Completed;
+            let was_websocket = ended.websocket();
+            records.push(ended.into_record());
+            if completed && !stop && shared.rejoining.load(Ordering::Relaxed) {
+                next_index += 1 << 20;
+                match join(shared.server, &shared.profile, next_index).and_then(|join| {
+                    Bot::connect(&join, was_websocket).map_err(|error| error.to_string())
+                }) {
+                    Ok(bot) => bots.push(bot),
+                    Err(_) => failed_joins += 1,
+                }
+            }
+        }
+        if bots.is_empty() && (!inbox_open || stop) {
+            return (records, failed_joins);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Runs `profile` against the server at `server`, whose process id (for
+/// nothing but sanity) need not be known: its CPU comes from `/metrics`.
+///
+/// # Errors
+/// Unknown map or content, or an unreachable server.
+pub fn run(
+    profile: &Profile,
+    server: SocketAddr,
+    assets: &Path,
+    threads: usize,
+) -> Result<Report, LoadError> {
+    let content = rampart_sim::content::load_dir(assets)
+        .map_err(|error| LoadError::Content(error.to_string()))?;
+    let plan = MapPlan::new(&content, &profile.map)
+        .ok_or_else(|| LoadError::UnknownMap(profile.map.clone()))?;
+    let scrape = || {
+        request(server, "GET", "/metrics", None, None)
+            .map(|reply| reply.body)
+            .map_err(|error| LoadError::Unreachable {
+                addr: server,
+                error,
+            })
+    };
+    let before = scrape()?;
+    let own_cpu_before = cpu_seconds("self");
+    let started = Instant::now();
+    let shared = Arc::new(Shared {
+        server,
+        profile: profile.clone(),
+        plan,
+        rejoining: AtomicBool::new(!profile.single_game),
+        stop: AtomicBool::new(false),
+    });
+    let threads = threads.max(1);
+    let mut inboxes = Vec::with_capacity(threads);
+    let mut workers = Vec::with_capacity(threads);
+    for worker in 0..threads {
+        let (sender, inbox) = mpsc::channel();
+        inboxes.push(sender);
+        let shared = shared.clone();
+        workers.push(std::thread::spawn(move || work(shared, inbox, worker)));
+    }
+
+    // Joins, paced evenly over the ramp.
+    let clients = profile.clients();
+    let ramp = Duration::from_secs(profile.ramp_seconds);
+    let mut failed_joins = 0;
+    for index in 0..clients {
+        let due = started + ramp.mul_f64(index as f64 / clients as f64);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let bot = join(server, profile, index).and_then(|join| {
+            Bot::connect(&join, websocket(profile, index)).map_err(|error| error.to_string())
+        });
+        match bot {
+            Ok(bot) => {
+                let _ = inboxes[index % threads].send(Work::Bot(Box::new(bot)));
+            }
+            Err(error) => {
+                failed_joins += 1;
+                eprintln!("bot {index}: {error}");
+            }
+        }
+    }
+    drop(inboxes);
+
+    // Play until the end, then let running games finish.
+    let end = started + Duration::from_secs(profile.duration_seconds.max(profile.ramp_seconds));
+    let grace_end = end + Duration::from_secs(profile.grace_seconds);
+    if !profile.single_game {
+        if let Some(wait) = end.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        shared.rejoining.store(false, Ordering::Relaxed);
+    }
+    while Instant::now() < grace_end && workers.iter().any(|worker| !worker.is_finished()) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    shared.stop.store(true, Ordering::Relaxed);
+    let mut records = Vec::new();
+    for worker in workers {
+        if let Ok((mut more, failed)) = worker.join() {
+            records.append(&mut more);
+            failed_joins += failed;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let own_cpu = (cpu_seconds("self") - own_cpu_before) / seconds;
+    let after = scrape()?;
+    Ok(summarise(
+        profile,
+        &records,
+        failed_joins,
+        (&before, &after),
+        own_cpu,
+        seconds,
+    ))
+}
+
+fn summarise(
+    profile: &Profile,
+    records: &[BotRecord],
+    failed_joins: usize,
+    (before, after): (&str, &str),
+    loadgen_cpu_cores: f64,
+    seconds: f64,
+) -> Report {
+    let attempts = records.len() + failed_joins;
+    let welcomed = records.iter().filter(|record| record.welcomed).count();
+    let mut games: BTreeMap<&str, bool> = BTreeMap::new();
+    let mut failures: BTreeMap<String, usize> = BTreeMap::new();
+    for record in records {
+        let complete = games.entry(&record.session).or_insert(true);
+        if let Some(failure) = &record.failure {
+            *complete = false;
+            *failures.entry(failure.clone()).or_default() += 1;
+        }
+    }
+    let completed = games.values().filter(|&&complete| complete).count();
+    let connected: f64 = records.iter().map(|record| record.connected_seconds).sum();
+    let (down, up) = records.iter().fold((0, 0), |(down, up), record| {
+        (down + record.bytes.0, up + record.bytes.1)
+    });
+    let gaps: Vec<f32> = records
+        .iter()
+        .flat_map(|record| record.snapshot_gaps_ms.iter().copied())
+        .collect();
+    let gap = Quantiles::of(gaps);
+    let jitter = Quantiles::of(
+        records
+            .iter()
+            .flat_map(|record| record.snapshot_jitter_ms.iter().copied())
+            .collect(),
+    );
+    let rtts = records
+        .iter()
+        .flat_map(|record| record.round_trips_ms.iter().copied())
+        .collect();
+    let (early, late) = (tick_buckets(before), tick_buckets(after));
+    let cpu = |text: &str| {
+        rampart_tests::server::metric(text, "process_cpu_seconds_total").unwrap_or(0.0)
+    };
+    let pct = |part: usize, whole: usize| {
+        if whole == 0 {
+            0.0
+        } else {
+            (part as f64 * 1000.0 / whole as f64).round() / 10.0
+        }
+    };
+    Report {
+        profile: profile.name.clone(),
+        sessions: profile.sessions,
+        clients: profile.clients(),
+        games: games.len(),
+        connect_success_pct: pct(welcomed, attempts),
+        sessions_completed_pct: pct(completed, games.len()),
+        desyncs: records.iter().map(|record| record.desyncs).sum(),
+        unexpected_disconnects: records
+            .iter()
+            .filter(|record| record.failure.is_some())
+            .count(),
+        rtt_ms: Quantiles::of(rtts),
+        snapshot_gap_ms: gap,
+        snapshot_jitter_ms: jitter.p99,
+        bytes_down_per_client_per_s: (down as f64 / connected.max(1e-9)).round(),
+        bytes_up_per_client_per_s: (up as f64 / connected.max(1e-9)).round(),
+        server_tick_ms: TickQuantiles {
+            p50: (quantile(&early, &late, 0.5) * 1e5).round() / 100.0,
+            p99: (quantile(&early, &late, 0.99) * 1e5).round() / 100.0,
+        },
+        server_cpu_cores: ((cpu(after) - cpu(before)) / seconds * 100.0).round() / 100.0,
+        loadgen_cpu_cores: (loadgen_cpu_cores * 100.0).round() / 100.0,
+        duration_s: seconds.round(),
+        failures,
+    }
+}

@@ -1,0 +1,64 @@
+//! Reading a server from the outside: its tick histogram from `/metrics`
+//! and a process's CPU time from `/proc`, shared by the capacity tools.
+
+/// Cumulative counts per bucket bound of `rampart_tick_duration_seconds`.
+pub fn tick_buckets(text: &str) -> Vec<(f64, f64)> {
+    let prefix = "rampart_tick_duration_seconds_bucket{le=\"";
+    text.lines()
+        .filter_map(|line| line.strip_prefix(prefix))
+        .filter_map(|rest| {
+            let (bound, value) = rest.split_once("\"} ")?;
+            Some((
+                bound.parse().unwrap_or(f64::INFINITY),
+                value.trim().parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// Quantile `q` of the ticks between two scrapes, interpolated linearly
+/// inside its bucket as Prometheus's `histogram_quantile` does.
+pub fn quantile(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> f64 {
+    let counts: Vec<(f64, f64)> = after
+        .iter()
+        .zip(before)
+        .map(|(&(bound, late), &(_, early))| (bound, late - early))
+        .collect();
+    let total = counts.last().map_or(0.0, |&(_, count)| count);
+    let wanted = total * q;
+    let mut lower = (0.0, 0.0);
+    for &(bound, cumulative) in &counts {
+        if cumulative >= wanted {
+            if !bound.is_finite() {
+                return lower.0;
+            }
+            let share = if cumulative > lower.1 {
+                (wanted - lower.1) / (cumulative - lower.1)
+            } else {
+                1.0
+            };
+            return lower.0 + (bound - lower.0) * share;
+        }
+        lower = (bound, cumulative);
+    }
+    f64::NAN
+}
+
+/// CPU seconds (user + system) process `pid` (or `"self"`) has used, from
+/// `/proc/<pid>/stat`; 0 where there is no `/proc`.
+pub fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|value| value.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
