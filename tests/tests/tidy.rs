@@ -25,23 +25,43 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn workspace_rust_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
-    for krate in ["sim", "server", "benches", "tests"] {
+    for krate in ["sim", "net", "persistence", "server", "benches", "tests"] {
         rust_files(&workspace_root().join(krate), &mut files);
     }
     assert!(files.len() > 20, "found only {} Rust files", files.len());
     files
 }
 
-#[test]
-fn sim_depends_on_no_io_crate() {
-    let manifest = std::fs::read_to_string(workspace_root().join("sim/Cargo.toml")).unwrap();
-    let dependencies = manifest
+/// The `[dependencies]` section of a crate's manifest.
+fn dependencies(krate: &str) -> String {
+    let manifest =
+        std::fs::read_to_string(workspace_root().join(krate).join("Cargo.toml")).unwrap();
+    manifest
         .split("[dependencies]")
         .nth(1)
         .unwrap()
         .split("\n[")
         .next()
-        .unwrap();
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn net_depends_on_no_database_crate() {
+    let dependencies = dependencies("net");
+    for database in ["redis", "diesel", "rampart-persistence", "rampart-server"] {
+        assert!(
+            !dependencies
+                .lines()
+                .any(|line| line.trim_start().starts_with(database)),
+            "net must not depend on `{database}`: the network knows nothing of storage"
+        );
+    }
+}
+
+#[test]
+fn sim_depends_on_no_io_crate() {
+    let dependencies = dependencies("sim");
     for io in [
         "tokio",
         "renet",

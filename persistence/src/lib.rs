@@ -1,0 +1,60 @@
+//! rampart-persistence: where sessions outlive the instance running them.
+//!
+//! Two stores, two jobs:
+//!
+//! - [`HotStore`] (Redis): per running session, the latest snapshot and the
+//!   accepted commands since it (a stream), written every tick batch by the
+//!   host's write-behind task ([`HotStore::flush_batch`], pipelined for
+//!   hundreds of sessions per call), and the ownership lease. Everything
+//!   expires 30 minutes after its last write.
+//! - [`Database`] (PostgreSQL, or SQLite as the embedded default): players,
+//!   maps, sessions with their owner epoch, the latest checkpoint of each
+//!   session (every 10 s, at wave end, on drain), and, when a session ends,
+//!   its per-seat results and history line, from which leaderboards and
+//!   player histories are read.
+//!
+//! # Who calls what, when
+//!
+//! - **Startup** (`rampart serve`, `rampart migrate`): [`Database::open`]
+//!   then [`Database::migrate`]; [`HotStore::open`] when `REDIS_URL` is set.
+//! - **Content load**: [`Database::upsert_map`] per map. **Join**:
+//!   [`Database::upsert_player`].
+//! - **A session is created**: [`Database::create_session`], then
+//!   [`Database::claim`] (returns epoch 1) and [`HotStore::acquire_lease`];
+//!   [`Database::mark_running`] when it leaves the lobby.
+//! - **While it runs**: the host renews its leases
+//!   ([`HotStore::renew_lease`]; a failed renewal means another instance may
+//!   own it: stop ticking it), flushes snapshots and commands with
+//!   [`HotStore::flush_batch`], and checkpoints with
+//!   [`Database::checkpoint`]. Every write carries the epoch from the claim.
+//! - **It ends**: [`Database::finish`] (results and history in one
+//!   transaction), then [`HotStore::forget`] and
+//!   [`HotStore::release_lease`].
+//! - **Adoption** (an instance starts, or sees a lease lapse): for each of
+//!   [`Database::running_sessions`] with no [`HotStore::lease_holder`]:
+//!   [`HotStore::acquire_lease`], [`Database::claim`] (the new epoch fences
+//!   the old owner out of the database), then [`HotStore::adopt`] (fences it
+//!   out of Redis, then returns the snapshot plus the commands since), or
+//!   [`Database::load_checkpoint`] when Redis has no snapshot, and replay.
+//!
+//! # Fencing
+//!
+//! The durable epoch lives in the database and only [`Database::claim`]
+//! raises it. Every write names the epoch it was issued under; the database
+//! (one conditional statement inside a transaction) and Redis (a Lua script
+//! per session, keys sharing the `{id}` hash tag so Redis Cluster keeps them
+//! in one slot) refuse a write whose epoch is older than the stored one. A
+//! paused old owner that wakes up gets [`DbError::Fenced`] or
+//! [`HotError::Fenced`] and must stop running the session.
+
+mod db;
+mod hot;
+mod records;
+mod schema;
+
+pub use db::{Database, DbError, DbOptions};
+pub use hot::{CommandEntry, HotError, HotOptions, HotSnapshot, HotState, HotStore, SessionFlush};
+pub use records::{
+    Checkpoint, LeaderboardEntry, MapRecord, MatchOutcome, MatchSummary, PlayerGame, PlayerRecord,
+    RunningSession, SeatResult, SessionRecord, SessionRow, SessionState,
+};

@@ -1,0 +1,9 @@
+//! The store tests, in one binary so the fixtures are shared and built once:
+//! the durable store on SQLite and PostgreSQL, the hot store on Redis, and
+//! takeovers across both.
+
+#![allow(clippy::unwrap_used)]
+
+mod database;
+mod hot;
+mod support;
