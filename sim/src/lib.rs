@@ -7,6 +7,8 @@
 //! The face is small: build a [`Session`] from [`Content`] and a
 //! [`SessionConfig`], [`Session::submit`] commands, [`Session::step`], read
 //! [`Session::events`], take a [`Snapshot`], compare [`Session::state_hash`].
+//! [`Session::save`] and [`Session::restore`] move a running session to
+//! another process, which resumes it exactly.
 //! [`step_all`] steps many sessions in parallel.
 
 pub mod bots;
@@ -28,8 +30,8 @@ pub use command::{Command, CommandTicket, PlayerId, Rejection, Targeting, TowerI
 pub use content::Content;
 pub use event::{Event, Outcome};
 pub use session::{
-    BoardView, DEFAULT_TICK_HZ, MAX_PLAYERS, PlayerResult, Session, SessionConfig, SessionError,
-    Summary,
+    BoardView, DEFAULT_TICK_HZ, MAX_PLAYERS, PlayerResult, RestoreError, Session, SessionConfig,
+    SessionError, Summary,
 };
 pub use snapshot::{EnemyView, PlayerView, ProjectileView, Snapshot, TowerView};
 

@@ -1,6 +1,8 @@
 //! A session: one ECS world and its tick schedule, with a small face for its
 //! owner: build, submit commands, step, read events, snapshot, hash.
 
+mod save;
+
 use std::sync::Arc;
 
 use bevy_ecs::prelude::*;
@@ -9,7 +11,7 @@ use rand_core::Rng;
 use rand_pcg::Pcg32;
 
 use crate::command::{Command, CommandTicket, PlayerId, Rejection};
-use crate::content::Content;
+use crate::content::{Content, Scenario};
 use crate::event::{Event, Outcome};
 use crate::grid::{Cell, Tile};
 use crate::hash::StableHasher;
@@ -21,6 +23,8 @@ use crate::world::{
     Board, Clock, Enemy, Events, Ids, Inbox, Match, Pending, PlayerState, Players, Position,
     Projectile, SessionRules, SimRng, Tower, TowerOrder, Waves,
 };
+
+pub use save::RestoreError;
 
 /// The most seats a session has.
 pub const MAX_PLAYERS: u8 = 8;
@@ -135,6 +139,9 @@ pub struct Session {
     schedule: Schedule,
     views: Views,
     digests: Vec<(u32, u64)>,
+    /// What it was built from, kept for `save` and for owners that resume
+    /// a restored session (seats, command log header).
+    config: SessionConfig,
     /// Copies of the clock and the outcome, so the owner's per-tick
     /// questions need no resource lookup (measured at ~15% of a hosted
     /// session's tick when every answer was a lookup in a cold world).
@@ -156,48 +163,16 @@ impl Session {
     /// # Errors
     /// When the config names unknown content or is out of range.
     pub fn new(content: Arc<Content>, config: &SessionConfig) -> Result<Self, SessionError> {
-        let map_index = content
-            .maps
-            .iter()
-            .position(|map| map.key == config.map)
-            .ok_or_else(|| SessionError::UnknownMap(config.map.clone()))?;
-        let scenario = match &config.scenario {
-            None => None,
-            Some(key) => {
-                let scenario = content
-                    .scenario(key)
-                    .ok_or_else(|| SessionError::UnknownScenario(key.clone()))?;
-                if scenario.map != config.map {
-                    return Err(SessionError::ScenarioMap {
-                        scenario: key.clone(),
-                        expected: scenario.map.clone(),
-                        map: config.map.clone(),
-                    });
-                }
-                Some(scenario.clone())
-            }
-        };
-        let needed = scenario.as_ref().map_or(1, |scenario| scenario.players);
-        if config.players < needed.max(1) || config.players > MAX_PLAYERS {
-            return Err(SessionError::Players {
-                players: config.players,
-                needed,
-            });
-        }
-        if !(1..=120).contains(&config.tick_hz) {
-            return Err(SessionError::TickRate(config.tick_hz));
-        }
+        let (map_index, scenario) = check_config(&content, config)?;
         let rules = Rules::new(content.clone(), map_index, config.tick_hz);
         let map = rules.map();
         let start_gold = scenario
-            .as_ref()
             .and_then(|s| s.start_gold)
             .unwrap_or(map.start_gold);
-        let lives = scenario.as_ref().and_then(|s| s.lives).unwrap_or(map.lives);
+        let lives = scenario.and_then(|s| s.lives).unwrap_or(map.lives);
+        let prep_ticks = u64::from(rules.prep_ticks);
 
-        let mut world = World::new();
-        world.insert_resource(new_board(&map.grid));
-        world.insert_resource(EnemyIndex::new(map.grid.width(), map.grid.height()));
+        let mut world = base_world(rules, config);
         world.insert_resource(Players(vec![
             PlayerState {
                 gold: start_gold,
@@ -214,19 +189,12 @@ impl Session {
         });
         world.insert_resource(Waves {
             started: 0,
-            next_start: Some(u64::from(rules.prep_ticks)),
+            next_start: Some(prep_ticks),
             hp_scale: 1.0,
             spawners: Vec::new(),
         });
-        world.insert_resource(Clock::default());
-        world.insert_resource(Ids::default());
-        world.insert_resource(SimRng(Pcg32::new(config.seed, RNG_STREAM)));
-        world.insert_resource(Inbox::default());
-        world.insert_resource(Events::default());
-        world.insert_resource(TowerOrder::default());
-        world.insert_resource(SessionRules(rules));
 
-        if let Some(scenario) = &scenario {
+        if let Some(scenario) = scenario {
             for tower in &scenario.towers {
                 let levels = &content.tower(tower.kind).levels;
                 let invested = levels
@@ -251,21 +219,18 @@ impl Session {
                 }
             }
         }
-        let mut board = world.resource_mut::<Board>();
-        let board = &mut *board;
-        board.field.compute(&board.walkable, &board.goals);
-        if let Some(blocked) = board
-            .spawns
-            .iter()
-            .find(|&&spawn| !board.field.reachable(spawn))
-        {
-            let cell = map_cell(board.width, *blocked);
+        if let Some(cell) = compute_field(&mut world) {
             return Err(SessionError::ScenarioTower {
                 x: cell.x,
                 y: cell.y,
             });
         }
+        Ok(Self::assemble(world, config.clone()))
+    }
 
+    /// Wraps a fully populated world (field computed) into a session: builds
+    /// the schedule and the cached queries, and copies the clock and outcome.
+    fn assemble(mut world: World, config: SessionConfig) -> Self {
         let mut schedule = tick_schedule();
         // Build now so an ambiguous or conflicting system fails at once, not
         // mid-game.
@@ -277,14 +242,17 @@ impl Session {
             towers: world.query(),
             projectiles: world.query(),
         };
-        Ok(Self {
+        let tick = world.resource::<Clock>().tick;
+        let outcome = world.resource::<Match>().outcome;
+        Self {
             world,
             schedule,
             views,
             digests: Vec::new(),
-            tick: 0,
-            outcome: None,
-        })
+            config,
+            tick,
+            outcome,
+        }
     }
 
     /// Queues a command for the next tick and returns the ticket its result
@@ -339,6 +307,11 @@ impl Session {
     /// Ticks stepped so far; commands submitted now apply at this tick.
     pub fn tick(&self) -> u64 {
         self.tick
+    }
+
+    /// What this session was built from (also after a restore).
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
     }
 
     /// The tick rate this session was built for.
@@ -584,6 +557,78 @@ fn fold_sorted(hash: &mut StableHasher, digests: &mut Vec<(u32, u64)>) {
         hash.u64(digest);
     }
     digests.clear();
+}
+
+/// Checks `config` against the content: the map's index and the scenario,
+/// if any. Shared by building and restoring, so a save is held to the same
+/// rules as a new session.
+fn check_config<'c>(
+    content: &'c Content,
+    config: &SessionConfig,
+) -> Result<(usize, Option<&'c Scenario>), SessionError> {
+    let map_index = content
+        .maps
+        .iter()
+        .position(|map| map.key == config.map)
+        .ok_or_else(|| SessionError::UnknownMap(config.map.clone()))?;
+    let scenario = match &config.scenario {
+        None => None,
+        Some(key) => {
+            let scenario = content
+                .scenario(key)
+                .ok_or_else(|| SessionError::UnknownScenario(key.clone()))?;
+            if scenario.map != config.map {
+                return Err(SessionError::ScenarioMap {
+                    scenario: key.clone(),
+                    expected: scenario.map.clone(),
+                    map: config.map.clone(),
+                });
+            }
+            Some(scenario)
+        }
+    };
+    let needed = scenario.map_or(1, |scenario| scenario.players);
+    if config.players < needed.max(1) || config.players > MAX_PLAYERS {
+        return Err(SessionError::Players {
+            players: config.players,
+            needed,
+        });
+    }
+    if !(1..=120).contains(&config.tick_hz) {
+        return Err(SessionError::TickRate(config.tick_hz));
+    }
+    Ok((map_index, scenario))
+}
+
+/// A world with the map's empty board and every resource that starts the
+/// same whether a session is new or restored; the caller adds the players,
+/// the match and the waves (and a restore overwrites the rest).
+fn base_world(rules: Rules, config: &SessionConfig) -> World {
+    let grid = &rules.map().grid;
+    let mut world = World::new();
+    world.insert_resource(new_board(grid));
+    world.insert_resource(EnemyIndex::new(grid.width(), grid.height()));
+    world.insert_resource(Clock::default());
+    world.insert_resource(Ids::default());
+    world.insert_resource(SimRng(Pcg32::new(config.seed, RNG_STREAM)));
+    world.insert_resource(Inbox::default());
+    world.insert_resource(Events::default());
+    world.insert_resource(TowerOrder::default());
+    world.insert_resource(SessionRules(rules));
+    world
+}
+
+/// Computes the live flow field from the board's towers. Returns a spawn
+/// that no longer reaches any goal, if one does not.
+fn compute_field(world: &mut World) -> Option<Cell> {
+    let mut board = world.resource_mut::<Board>();
+    let board = &mut *board;
+    board.field.compute(&board.walkable, &board.goals);
+    board
+        .spawns
+        .iter()
+        .find(|&&spawn| !board.field.reachable(spawn))
+        .map(|&blocked| map_cell(board.width, blocked))
 }
 
 fn map_cell(width: u16, index: usize) -> Cell {

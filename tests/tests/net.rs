@@ -31,6 +31,22 @@ fn sprint_server(name: &str, extra: &[&str]) -> Server {
     Server::start(&args)
 }
 
+/// One player seated by `POST /v1/join` with `body`, connected, welcomed.
+fn welcomed_player(server: &Server, body: &serde_json::Value, websocket: bool) -> Vec<Player> {
+    let join = Player::join(server, "/v1/join", body);
+    let mut players = vec![Player::connect(join, websocket)];
+    assert!(
+        run_until(
+            &mut players,
+            Duration::from_secs(10),
+            |_, _| {},
+            |player| { player.client.welcome().is_some() }
+        ),
+        "no welcome"
+    );
+    players
+}
+
 fn arrow(assets: &std::path::Path) -> TowerKindId {
     let content = rampart_sim::content::load_dir(assets).unwrap();
     content.tower_id("arrow").unwrap()
@@ -522,18 +538,7 @@ fn a_flooding_client_is_rate_limited_then_disconnected() {
         "flood",
         &["--command-rate-per-second", "5", "--command-burst", "5"],
     );
-    let join = Player::join(
-        &server,
-        "/v1/join",
-        &json!({"map": "sprint", "max_players": 2}),
-    );
-    let mut players = vec![Player::connect(join, true)];
-    assert!(run_until(
-        &mut players,
-        Duration::from_secs(10),
-        |_, _| {},
-        |player| player.client.welcome().is_some()
-    ));
+    let mut players = welcomed_player(&server, &json!({"map": "sprint", "max_players": 2}), true);
     let started = Instant::now();
     let mut sent = 0;
     while !players[0].done() && started.elapsed() < Duration::from_secs(10) {
@@ -554,18 +559,7 @@ fn a_flooding_client_is_rate_limited_then_disconnected() {
 #[test]
 fn sigterm_tells_connected_players_and_says_goodbye() {
     let mut server = sprint_server("drain", &[]);
-    let join = Player::join(
-        &server,
-        "/v1/join",
-        &json!({"map": "sprint", "max_players": 2}),
-    );
-    let mut players = vec![Player::connect(join, true)];
-    assert!(run_until(
-        &mut players,
-        Duration::from_secs(10),
-        |_, _| {},
-        |player| { player.client.welcome().is_some() }
-    ));
+    let mut players = welcomed_player(&server, &json!({"map": "sprint", "max_players": 2}), true);
     server.signal("TERM");
     assert!(run_until(
         &mut players,
