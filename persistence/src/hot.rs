@@ -23,15 +23,33 @@ use redis::{Client, RedisError, Script, Value};
 /// already wrote, before changing anything. Stream ids are
 /// `<tick>-<n>` with `n` from 1 (Redis refuses `0-0`).
 ///
+/// A retried write must not append its commands twice (a pipeline cut
+/// mid-way may or may not have run): a writer that numbers its commands
+/// passes the number of the first one, the script remembers (`cepoch`,
+/// `cseq` in the snapshot hash) how many this epoch has written, and skips
+/// the ones already there. An empty number writes every command.
+///
 /// KEYS: epoch, snap, cmds. ARGV: epoch, ttl_ms, maxlen, has_snap (`1`/`0`),
-/// snap tick, snap hash, snap bytes, then (tick, bytes) per command.
+/// snap tick, snap hash, snap bytes, first command number (or empty), then
+/// (tick, bytes) per command.
 const WRITE_SCRIPT: &str = r"
 local epoch = tonumber(ARGV[1])
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current > epoch then return {0, tostring(current)} end
 local ttl = ARGV[2]
+local first = 9
+local numbered = ARGV[8] ~= '' and #ARGV > 8
+local written = -1
+if numbered then
+  local done = redis.call('HMGET', KEYS[2], 'cepoch', 'cseq')
+  if done[1] and tonumber(done[1]) == epoch then
+    written = tonumber(done[2])
+    local skip = written - tonumber(ARGV[8])
+    if skip > 0 then first = 9 + 2 * skip end
+  end
+end
 local last_tick, last_seq = -1, 0
-if #ARGV > 7 then
+if #ARGV >= first then
   if redis.call('EXISTS', KEYS[3]) == 1 then
     local info = redis.call('XINFO', 'STREAM', KEYS[3])
     for i = 1, #info, 2 do
@@ -44,7 +62,7 @@ if #ARGV > 7 then
     end
   end
   local prev = last_tick
-  for i = 8, #ARGV, 2 do
+  for i = first, #ARGV, 2 do
     local t = tonumber(ARGV[i])
     if t < prev then return {2, tostring(prev)} end
     prev = t
@@ -57,10 +75,16 @@ if ARGV[4] == '1' then
   end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-for i = 8, #ARGV, 2 do
+for i = first, #ARGV, 2 do
   local t = tonumber(ARGV[i])
   if t == last_tick then last_seq = last_seq + 1 else last_tick = t; last_seq = 1 end
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], ARGV[i] .. '-' .. last_seq, 'c', ARGV[i + 1])
+end
+if numbered then
+  local total = tonumber(ARGV[8]) + (#ARGV - 8) / 2
+  if total > written then
+    redis.call('HSET', KEYS[2], 'cepoch', ARGV[1], 'cseq', string.format('%d', total))
+  end
 end
 if ARGV[4] == '1' then
   redis.call('HSET', KEYS[2], 'epoch', ARGV[1], 'tick', ARGV[5], 'hash', ARGV[6], 'data', ARGV[7])
@@ -203,6 +227,25 @@ pub struct SessionFlush {
     pub snapshot: Option<HotSnapshot>,
 }
 
+/// A [`SessionFlush`] that borrows its parts (crate-internal: the
+/// write-behind task's form).
+pub(crate) struct FlushRef<'a> {
+    pub(crate) session: u64,
+    pub(crate) epoch: u64,
+    pub(crate) commands: &'a [CommandEntry],
+    /// The writer's number of `commands[0]` (counted from 0 per epoch), so
+    /// a retry skips what a cut-off earlier try already appended.
+    pub(crate) first_command: Option<u64>,
+    pub(crate) snapshot: Option<SnapRef<'a>>,
+}
+
+/// A borrowed [`HotSnapshot`].
+pub(crate) struct SnapRef<'a> {
+    pub(crate) tick: u64,
+    pub(crate) state_hash: u64,
+    pub(crate) bytes: &'a [u8],
+}
+
 /// The Redis side of persistence. Cheap to clone: clones share one
 /// reconnecting connection.
 #[derive(Clone)]
@@ -230,7 +273,12 @@ impl HotStore {
     /// `Redis` when the URL is malformed or Redis does not answer.
     pub async fn open(url: &str, options: HotOptions) -> Result<Self, HotError> {
         let client = Client::open(url)?;
+        // Reconnects wait at most a second between attempts (the default
+        // backoff grows to several seconds): the write-behind task's circuit
+        // breaker paces the calls, so the connection should be back as soon
+        // as Redis is.
         let config = ConnectionManagerConfig::new()
+            .set_max_delay(Duration::from_secs(1))
             .set_response_timeout(Some(options.response_timeout))
             .set_connection_timeout(Some(options.response_timeout.max(Duration::from_secs(1))));
         let conn = ConnectionManager::new_with_config(client, config).await?;
@@ -392,6 +440,31 @@ impl HotStore {
         &self,
         flushes: &[SessionFlush],
     ) -> Result<Vec<Result<(), HotError>>, HotError> {
+        let views: Vec<FlushRef<'_>> = flushes
+            .iter()
+            .map(|flush| FlushRef {
+                session: flush.session,
+                epoch: flush.epoch,
+                commands: &flush.commands,
+                first_command: None,
+                snapshot: flush.snapshot.as_ref().map(|s| SnapRef {
+                    tick: s.tick,
+                    state_hash: s.state_hash,
+                    bytes: &s.bytes,
+                }),
+            })
+            .collect();
+        self.flush_refs(&views).await
+    }
+
+    /// [`HotStore::flush_batch`] over borrowed parts, so the write-behind
+    /// task sends the snapshot bytes it shares with the tick thread without
+    /// copying them, and numbers its commands so a retry never appends one
+    /// twice.
+    pub(crate) async fn flush_refs(
+        &self,
+        flushes: &[FlushRef<'_>],
+    ) -> Result<Vec<Result<(), HotError>>, HotError> {
         if flushes.is_empty() {
             return Ok(Vec::new());
         }
@@ -416,10 +489,14 @@ impl HotStore {
                     .arg("1")
                     .arg(snapshot.tick)
                     .arg(snapshot.state_hash)
-                    .arg(snapshot.bytes.as_slice()),
+                    .arg(snapshot.bytes),
                 None => cmd.arg("0").arg(0).arg(0).arg(""),
             };
-            for entry in &flush.commands {
+            match flush.first_command {
+                Some(first) => cmd.arg(first),
+                None => cmd.arg(""),
+            };
+            for entry in flush.commands {
                 cmd.arg(entry.tick).arg(entry.bytes.as_slice());
             }
         }
@@ -455,6 +532,36 @@ impl HotStore {
                 }
             })
             .collect())
+    }
+
+    /// [`HotStore::renew_lease`] for many sessions in one pipeline: the
+    /// owner renews every session it runs each third of the lease, and one
+    /// round trip per session would not scale to thousands.
+    ///
+    /// # Errors
+    /// `Redis` for the whole batch.
+    pub async fn renew_leases(
+        &self,
+        sessions: &[u64],
+        instance: &str,
+        ttl: Duration,
+    ) -> Result<Vec<bool>, HotError> {
+        if sessions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        pipe.load_script(&self.renew).ignore();
+        for &session in sessions {
+            pipe.cmd("EVALSHA")
+                .arg(self.renew.get_hash())
+                .arg(1)
+                .arg(self.key(session, "lease"))
+                .arg(instance)
+                .arg(millis(ttl));
+        }
+        let mut conn = self.conn.clone();
+        let renewed: Vec<i64> = pipe.query_async(&mut conn).await?;
+        Ok(renewed.into_iter().map(|r| r == 1).collect())
     }
 
     /// Fences the session at `epoch` (the one [`crate::Database::claim`]

@@ -22,10 +22,10 @@
 //! - **A session is created**: [`Database::create_session`], then
 //!   [`Database::claim`] (returns epoch 1) and [`HotStore::acquire_lease`];
 //!   [`Database::mark_running`] when it leaves the lobby.
-//! - **While it runs**: the host renews its leases
-//!   ([`HotStore::renew_lease`]; a failed renewal means another instance may
-//!   own it: stop ticking it), flushes snapshots and commands with
-//!   [`HotStore::flush_batch`], and checkpoints with
+//! - **While it runs**: the [`Persister`] renews its lease
+//!   ([`HotStore::renew_leases`]; a lease held elsewhere means another
+//!   instance owns it: stop ticking it), flushes snapshots and commands
+//!   (as [`HotStore::flush_batch`] does), and checkpoints with
 //!   [`Database::checkpoint`]. Every write carries the epoch from the claim.
 //! - **It ends**: [`Database::finish`] (results and history in one
 //!   transaction), then [`HotStore::forget`] and
@@ -37,6 +37,17 @@
 //!   out of Redis, then returns the snapshot plus the commands since), or
 //!   [`Database::load_checkpoint`] when Redis has no snapshot, and replay.
 //!
+//! # The write-behind path
+//!
+//! The host's tick thread never calls the stores itself: it hands
+//! [`PersistJob`]s (snapshots with the commands since, finishes, releases)
+//! to [`PersistHandle::try_send`], which never blocks, and the
+//! [`Persister`]'s tokio task writes them: coalesced per session, pipelined
+//! to Redis every flush interval, checkpointed to the database every 10 s
+//! (or at once for durable jobs), behind a circuit breaker per store, with
+//! the sessions' leases renewed on the way. Lost ownership comes back as
+//! [`PersistEvent::LostOwnership`].
+//!
 //! # Fencing
 //!
 //! The durable epoch lives in the database and only [`Database::claim`]
@@ -47,13 +58,21 @@
 //! paused old owner that wakes up gets [`DbError::Fenced`] or
 //! [`HotError::Fenced`] and must stop running the session.
 
+mod breaker;
 mod db;
 mod hot;
+mod persister;
 mod records;
 mod schema;
 
+pub use breaker::BreakerConfig;
+
 pub use db::{Database, DbError, DbOptions};
 pub use hot::{CommandEntry, HotError, HotOptions, HotSnapshot, HotState, HotStore, SessionFlush};
+pub use persister::{
+    DrainReport, FinishJob, PersistConfig, PersistEvent, PersistHandle, PersistJob, PersistStats,
+    Persister, SendError, Store, describe_metrics,
+};
 pub use records::{
     Checkpoint, LeaderboardEntry, MapRecord, MatchOutcome, MatchSummary, PlayerGame, PlayerRecord,
     RunningSession, SeatResult, SessionRecord, SessionRow, SessionState,

@@ -2,7 +2,8 @@
 //! SQLite file or a fresh Redis key prefix per test, each removed when the
 //! test ends (even by a panic), so tests run in parallel and leave nothing
 //! behind. Outside CI a missing or unreachable service skips the test with
-//! the reason printed; with `CI=true` it fails.
+//! the reason printed; with `CI=true` it fails. A `Proxy` in front of a
+//! service lets a test cut it off and restore it.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -200,5 +201,159 @@ impl Drop for TestRedis {
         if !keys.is_empty() {
             let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
         }
+    }
+}
+
+impl TestRedis {
+    /// The Redis server's `host:port`, for a proxy in front of it.
+    pub fn address(&self) -> String {
+        let rest = self
+            .url
+            .split_once("://")
+            .map_or(self.url.as_str(), |(_, r)| r);
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+        rest.split('/').next().unwrap().to_owned()
+    }
+
+    /// Another store on the same key prefix through `url` (a proxy), so the
+    /// test can read through `self.hot` what was written through it.
+    pub async fn store_via(&self, url: &str, options: HotOptions) -> HotStore {
+        let options = HotOptions {
+            prefix: self.prefix.clone(),
+            ..options
+        };
+        HotStore::open(url, options).await.unwrap()
+    }
+}
+
+/// What the proxy does with traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// Forwards both ways.
+    Up,
+    /// Forwards requests, swallows replies: the server acts, the client
+    /// never hears (a write whose outcome is unknown).
+    Mute,
+    /// Closes every connection and refuses new ones: a dead store.
+    Cut,
+}
+
+/// A TCP forwarder from an ephemeral local port to a real service, which
+/// the test mutes, cuts and restores: the shared servers cannot be stopped,
+/// but a client behind this sees the same thing as when they die.
+pub struct Proxy {
+    pub port: u16,
+    link: tokio::sync::watch::Sender<Link>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: String) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (link, watch) = tokio::sync::watch::channel(Link::Up);
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                if *watch.borrow() == Link::Cut {
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let mut cut = watch.clone();
+                let replies = watch.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut server_read, mut server_write) = server.into_split();
+                    let requests = async {
+                        let mut buffer = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = client_read.read(&mut buffer).await?;
+                            if n == 0 {
+                                return Ok::<_, std::io::Error>(());
+                            }
+                            server_write.write_all(&buffer[..n]).await?;
+                        }
+                    };
+                    let answers = async {
+                        let mut buffer = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = server_read.read(&mut buffer).await?;
+                            if n == 0 {
+                                return Ok::<_, std::io::Error>(());
+                            }
+                            if *replies.borrow() == Link::Up {
+                                client_write.write_all(&buffer[..n]).await?;
+                            }
+                        }
+                    };
+                    // Dropping the halves closes both connections.
+                    tokio::select! {
+                        _ = requests => {}
+                        _ = answers => {}
+                        _ = cut.wait_for(|link| *link == Link::Cut) => {}
+                    }
+                });
+            }
+        });
+        Self { port, link, accept }
+    }
+
+    /// `scheme://127.0.0.1:<port>`.
+    pub fn url(&self, scheme: &str) -> String {
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    pub fn set(&self, link: Link) {
+        self.link.send_replace(link);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.link.send_replace(Link::Cut);
+        self.accept.abort();
+    }
+}
+
+impl TestDb {
+    /// The PostgreSQL server's `host:port` (`None` on SQLite), for a proxy.
+    pub fn postgres_address(&self) -> Option<String> {
+        let Cleanup::Schema { url, .. } = &self.cleanup else {
+            return None;
+        };
+        let (_, rest) = url.split_once("://")?;
+        let authority = rest.split('/').next()?;
+        Some(
+            authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, a)| a)
+                .to_owned(),
+        )
+    }
+
+    /// This test's schema through a proxy on `port`: a second pool that sees
+    /// the same rows, and fails when the proxy is cut.
+    pub async fn postgres_via(&self, port: u16) -> Database {
+        let Cleanup::Schema { url, name } = &self.cleanup else {
+            panic!("not a PostgreSQL test database");
+        };
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let user = authority
+            .rsplit_once('@')
+            .map_or(String::new(), |(user, _)| format!("{user}@"));
+        let proxied = format!("{scheme}://{user}127.0.0.1:{port}{path}");
+        let options = DbOptions {
+            schema: Some(name.clone()),
+            pool_size: 2,
+            connect_timeout: Duration::from_secs(1),
+        };
+        Database::open_with(&proxied, options).await.unwrap()
     }
 }
