@@ -47,7 +47,7 @@ struct Target {
     /// server's).
     #[arg(long, default_value = "assets")]
     assets: PathBuf,
-    /// Print one JSON object instead of a table.
+    /// Print one JSON object (the table goes to stderr).
     #[arg(long)]
     json: bool,
 }
@@ -171,8 +171,11 @@ fn profile(args: &RunArgs) -> Result<Profile, String> {
     Ok(profile)
 }
 
+/// The table on stdout, or with `--json` the JSON object on stdout and
+/// the table on stderr (one run gives both).
 fn report(target: &Target, report: &Report) {
     if target.json {
+        eprint!("{}", report.table());
         println!("{}", serde_json::to_string(report).unwrap_or_default());
     } else {
         print!("{}", report.table());

@@ -22,6 +22,10 @@ pub enum Ending {
     /// The connection ended any other way (error, goodbye for another
     /// reason, or no welcome in time).
     Failed,
+    /// Its lobby never filled before the run ended (bots stop joining at
+    /// the end, so the last lobbies may wait for players who never come):
+    /// neither a success nor a failure.
+    Unstarted,
 }
 
 /// Where a bot builds, worked out once per map: buildable cells touching
@@ -99,6 +103,8 @@ pub struct BotRecord {
     pub session: String,
     /// Why a failed bot failed.
     pub failure: Option<String>,
+    /// Its lobby never started.
+    pub unstarted: bool,
 }
 
 /// A bot in play.
@@ -234,7 +240,9 @@ impl Bot {
             }
             return;
         }
-        if now >= self.next_move {
+        // A lobby does not tick: commands sent there would wait for the
+        // game to start, and their round trips would measure the lobby.
+        if now >= self.next_move && self.client.world().tick > 0 {
             self.think(plan, now);
         }
     }
@@ -325,6 +333,11 @@ impl Bot {
 
     /// Gives up on a bot still playing when the run must end.
     pub fn abandon(&mut self) {
+        if self.ended == Ending::Playing && self.client.world().tick == 0 {
+            self.ended = Ending::Unstarted;
+            self.record.unstarted = true;
+            return;
+        }
         self.finish(None, Some("still playing when the run ended".into()));
     }
 

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -134,6 +134,9 @@ pub struct Report {
     pub clients: usize,
     /// Games started over the run.
     pub games: usize,
+    /// Bots left in lobbies that never filled when the run stopped
+    /// seating players (not counted as games or failures).
+    pub unstarted_bots: usize,
     /// Bots that joined and got a welcome, of all join attempts.
     pub connect_success_pct: f64,
     /// Games whose every bot saw the game end, of the games started.
@@ -189,6 +192,7 @@ impl Report {
                 ),
             ),
             ("games played", self.games.to_string()),
+            ("bots left in unfilled lobbies", self.unstarted_bots.to_string()),
             (
                 "connect success",
                 format!("{:.1} %", self.connect_success_pct),
@@ -290,6 +294,19 @@ enum Work {
     Bot(Box<Bot>),
 }
 
+/// A request to seat a bot that finished its game in a new one, handed to
+/// the joiners so a worker never waits on HTTP (a join waits for the
+/// server's next tick) while its other bots need pumping.
+struct Rejoin {
+    worker: usize,
+    websocket: bool,
+    index: usize,
+}
+
+/// Threads seating rejoining bots; joins wait on the server's tick, so a
+/// few run at once.
+const JOINERS: usize = 8;
+
 struct Shared {
     server: SocketAddr,
     profile: Profile,
@@ -298,26 +315,26 @@ struct Shared {
     rejoining: AtomicBool,
     /// Everything still running is abandoned.
     stop: AtomicBool,
+    /// Every initial bot has been handed to a worker.
+    ramp_done: AtomicBool,
+    /// Rejoins asked for and not yet delivered or given up.
+    rejoins_in_flight: AtomicUsize,
 }
 
-/// One worker: pumps its bots until told to stop and none is left.
+/// One worker: pumps its bots until told to stop, or until none is left
+/// and none can come.
 fn work(
     shared: Arc<Shared>,
+    worker: usize,
     inbox: mpsc::Receiver<Work>,
-    first_index: usize,
-) -> (Vec<BotRecord>, usize) {
+    rejoins: mpsc::Sender<Rejoin>,
+) -> Vec<BotRecord> {
     let mut bots: Vec<Bot> = Vec::new();
     let mut records = Vec::new();
-    let mut failed_joins = 0;
-    let mut next_index = first_index;
-    let mut inbox_open = true;
+    let mut next_index = worker;
     loop {
-        while inbox_open {
-            match inbox.try_recv() {
-                Ok(Work::Bot(bot)) => bots.push(*bot),
-                Err(mpsc::TryRecvError::Empty) => break,
-                Err(mpsc::TryRecvError::Disconnected) => inbox_open = false,
-            }
+        while let Ok(Work::Bot(bot)) = inbox.try_recv() {
+            bots.push(*bot);
         }
         let stop = shared.stop.load(Ordering::Relaxed);
         let mut index = 0;
@@ -337,16 +354,27 @@ fn work(
             records.push(ended.into_record());
             if completed && !stop && shared.rejoining.load(Ordering::Relaxed) {
                 next_index += 1 << 20;
-                match join(shared.server, &shared.profile, next_index).and_then(|join| {
-                    Bot::connect(&join, was_websocket).map_err(|error| error.to_string())
-                }) {
-                    Ok(bot) => bots.push(bot),
-                    Err(_) => failed_joins += 1,
-                }
+                shared.rejoins_in_flight.fetch_add(1, Ordering::SeqCst);
+                let _ = rejoins.send(Rejoin {
+                    worker,
+                    websocket: was_websocket,
+                    index: next_index,
+                });
             }
         }
-        if bots.is_empty() && (!inbox_open || stop) {
-            return (records, failed_joins);
+        // No bot can come any more: the ramp is over, nobody rejoins and no
+        // rejoin is on its way. The inbox is read once more after that
+        // check, so a bot delivered meanwhile is still played.
+        let nothing_coming = shared.ramp_done.load(Ordering::SeqCst)
+            && !shared.rejoining.load(Ordering::SeqCst)
+            && shared.rejoins_in_flight.load(Ordering::SeqCst) == 0;
+        if bots.is_empty() && (stop || nothing_coming) {
+            while let Ok(Work::Bot(bot)) = inbox.try_recv() {
+                bots.push(*bot);
+            }
+            if bots.is_empty() {
+                return records;
+            }
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -384,16 +412,48 @@ pub fn run(
         plan,
         rejoining: AtomicBool::new(!profile.single_game),
         stop: AtomicBool::new(false),
+        ramp_done: AtomicBool::new(false),
+        rejoins_in_flight: AtomicUsize::new(0),
     });
     let threads = threads.max(1);
     let mut inboxes = Vec::with_capacity(threads);
     let mut workers = Vec::with_capacity(threads);
+    let (rejoin, rejoin_queue) = mpsc::channel::<Rejoin>();
+    let rejoin_queue = Arc::new(std::sync::Mutex::new(rejoin_queue));
     for worker in 0..threads {
         let (sender, inbox) = mpsc::channel();
         inboxes.push(sender);
         let shared = shared.clone();
-        workers.push(std::thread::spawn(move || work(shared, inbox, worker)));
+        let rejoin = rejoin.clone();
+        workers.push(std::thread::spawn(move || work(shared, worker, inbox, rejoin)));
     }
+    drop(rejoin);
+    let joiners: Vec<_> = (0..JOINERS)
+        .map(|_| {
+            let queue = rejoin_queue.clone();
+            let shared = shared.clone();
+            let inboxes = inboxes.clone();
+            std::thread::spawn(move || {
+                let mut failed = 0;
+                loop {
+                    let next = queue.lock().map(|queue| queue.recv());
+                    let Ok(Ok(request)) = next else {
+                        return failed;
+                    };
+                    let bot = join(shared.server, &shared.profile, request.index).and_then(|join| {
+                        Bot::connect(&join, request.websocket).map_err(|error| error.to_string())
+                    });
+                    match bot {
+                        Ok(bot) => {
+                            let _ = inboxes[request.worker].send(Work::Bot(Box::new(bot)));
+                        }
+                        Err(_) => failed += 1,
+                    }
+                    shared.rejoins_in_flight.fetch_sub(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
 
     // Joins, paced evenly over the ramp.
     let clients = profile.clients();
@@ -418,6 +478,7 @@ pub fn run(
         }
     }
     drop(inboxes);
+    shared.ramp_done.store(true, Ordering::SeqCst);
 
     // Play until the end, then let running games finish.
     let end = started + Duration::from_secs(profile.duration_seconds.max(profile.ramp_seconds));
@@ -434,10 +495,13 @@ pub fn run(
     shared.stop.store(true, Ordering::Relaxed);
     let mut records = Vec::new();
     for worker in workers {
-        if let Ok((mut more, failed)) = worker.join() {
+        if let Ok(mut more) = worker.join() {
             records.append(&mut more);
-            failed_joins += failed;
         }
+    }
+    // The workers are gone, so the rejoin queue is closed and drains.
+    for joiner in joiners {
+        failed_joins += joiner.join().unwrap_or(0);
     }
     let seconds = started.elapsed().as_secs_f64();
     let own_cpu = (cpu_seconds("self") - own_cpu_before) / seconds;
@@ -462,9 +526,10 @@ fn summarise(
 ) -> Report {
     let attempts = records.len() + failed_joins;
     let welcomed = records.iter().filter(|record| record.welcomed).count();
+    let unstarted = records.iter().filter(|record| record.unstarted).count();
     let mut games: BTreeMap<&str, bool> = BTreeMap::new();
     let mut failures: BTreeMap<String, usize> = BTreeMap::new();
-    for record in records {
+    for record in records.iter().filter(|record| !record.unstarted) {
         let complete = games.entry(&record.session).or_insert(true);
         if let Some(failure) = &record.failure {
             *complete = false;
@@ -507,6 +572,7 @@ fn summarise(
         sessions: profile.sessions,
         clients: profile.clients(),
         games: games.len(),
+        unstarted_bots: unstarted,
         connect_success_pct: pct(welcomed, attempts),
         sessions_completed_pct: pct(completed, games.len()),
         desyncs: records.iter().map(|record| record.desyncs).sum(),

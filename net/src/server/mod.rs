@@ -537,8 +537,9 @@ impl NetLoop {
 
     /// One pass of the loop; true when there was work.
     fn pass(&mut self, now: Instant, elapsed: Duration) -> bool {
-        let mut busy = false;
-        // 1. Transports: datagrams, WebSocket frames, timeouts.
+        // 1. What the game published.
+        let mut busy = self.drain_feed();
+        // 2. Transports: datagrams, WebSocket frames, timeouts.
         self.renet.update(elapsed);
         for index in 0..self.udp.len() {
             let transport = &mut self.udp[index];
@@ -562,7 +563,7 @@ impl NetLoop {
                 self.forget(client_id);
             }
         }
-        // 2. Client messages.
+        // 3. Client messages.
         let mut ids = std::mem::take(&mut self.client_ids);
         ids.clear();
         ids.extend(self.connections.keys());
@@ -570,22 +571,27 @@ impl NetLoop {
             busy |= self.read_client(client_id, now);
         }
         self.client_ids = ids;
-        // 3. What the game published.
-        for _ in 0..FEED_QUEUE {
-            match self.feed.try_recv() {
-                Ok(feed) => {
-                    busy = true;
-                    self.on_feed(feed);
-                }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
-        }
         // 4. Snapshots to everyone whose session moved, then flushes.
         self.send_snapshots();
         self.flush_due(now);
         // 5. Close what must close.
         self.close_disconnected(now);
         busy
+    }
+
+    /// Handles everything the game has published. True if there was any.
+    fn drain_feed(&mut self) -> bool {
+        let mut any = false;
+        for _ in 0..FEED_QUEUE {
+            match self.feed.try_recv() {
+                Ok(feed) => {
+                    any = true;
+                    self.on_feed(feed);
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        any
     }
 
     fn handle_udp_events(&mut self, index: usize, now: Instant) {
@@ -650,8 +656,14 @@ impl NetLoop {
 
     /// A transport finished its handshake for `seat`.
     fn connected(&mut self, client_id: u64, seat: SeatRef, via: Via, now: Instant) {
+        // A session opens before its join is answered, but a WebSocket can
+        // connect within one pass of the loop: its opening may be waiting.
+        if !self.hosted.contains_key(&seat.session) {
+            self.drain_feed();
+        }
         if !self.hosted.contains_key(&seat.session) {
             // A token for a session that ended (or lives elsewhere).
+            tracing::info!(client_id, session = format_args!("{:016x}", seat.session), "connection for a session not hosted here");
             self.counters.drop("unknown_session");
             self.connections
                 .insert(client_id, self.connection(seat, via, now));

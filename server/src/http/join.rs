@@ -192,22 +192,30 @@ async fn matchmake(
 ) -> Result<(SessionId, PlayerId), ApiError> {
     let map = request.map.as_deref().unwrap_or(&service.default_map);
     let seats = request.max_players.unwrap_or(MATCHMAKING_SEATS);
-    match state.host.matchmake(map, seats, who).await {
-        Err(HostError::NotFound) => {}
-        seated => return seated.map_err(ApiError::from),
+    // A lobby just opened is visible to every matchmaker at once, so
+    // others may fill it before its opener sits down: then look again.
+    for _ in 0..3 {
+        match state.host.matchmake(map, seats, who).await {
+            Err(HostError::NotFound) => {}
+            seated => return seated.map_err(ApiError::from),
+        }
+        let created = state
+            .host
+            .create(CreateSession {
+                map: map.to_owned(),
+                max_players: seats,
+                bots: 0,
+                private: false,
+                seed: None,
+                scenario: None,
+            })
+            .await?;
+        match state.host.join(created.id, who).await {
+            Err(HostError::SessionFull) => {}
+            seated => return seated.map(|player| (created.id, player)).map_err(ApiError::from),
+        }
     }
-    let created = state
-        .host
-        .create(CreateSession {
-            map: map.to_owned(),
-            max_players: seats,
-            bots: 0,
-            private: false,
-            seed: None,
-            scenario: None,
-        })
-        .await?;
-    Ok((created.id, state.host.join(created.id, who).await?))
+    Err(HostError::SessionFull.into())
 }
 
 fn unauthorized(error: crate::auth::AuthError) -> ApiError {
