@@ -192,7 +192,10 @@ impl Report {
                 ),
             ),
             ("games played", self.games.to_string()),
-            ("bots left in unfilled lobbies", self.unstarted_bots.to_string()),
+            (
+                "bots left in unfilled lobbies",
+                self.unstarted_bots.to_string(),
+            ),
             (
                 "connect success",
                 format!("{:.1} %", self.connect_success_pct),
@@ -425,7 +428,9 @@ pub fn run(
         inboxes.push(sender);
         let shared = shared.clone();
         let rejoin = rejoin.clone();
-        workers.push(std::thread::spawn(move || work(shared, worker, inbox, rejoin)));
+        workers.push(std::thread::spawn(move || {
+            work(shared, worker, inbox, rejoin)
+        }));
     }
     drop(rejoin);
     let joiners: Vec<_> = (0..JOINERS)
@@ -440,9 +445,11 @@ pub fn run(
                     let Ok(Ok(request)) = next else {
                         return failed;
                     };
-                    let bot = join(shared.server, &shared.profile, request.index).and_then(|join| {
-                        Bot::connect(&join, request.websocket).map_err(|error| error.to_string())
-                    });
+                    let bot =
+                        join(shared.server, &shared.profile, request.index).and_then(|join| {
+                            Bot::connect(&join, request.websocket)
+                                .map_err(|error| error.to_string())
+                        });
                     match bot {
                         Ok(bot) => {
                             let _ = inboxes[request.worker].send(Work::Bot(Box::new(bot)));

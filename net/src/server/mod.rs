@@ -663,7 +663,11 @@ impl NetLoop {
         }
         if !self.hosted.contains_key(&seat.session) {
             // A token for a session that ended (or lives elsewhere).
-            tracing::info!(client_id, session = format_args!("{:016x}", seat.session), "connection for a session not hosted here");
+            tracing::info!(
+                client_id,
+                session = format_args!("{:016x}", seat.session),
+                "connection for a session not hosted here"
+            );
             self.counters.drop("unknown_session");
             self.connections
                 .insert(client_id, self.connection(seat, via, now));

@@ -212,7 +212,11 @@ async fn matchmake(
             .await?;
         match state.host.join(created.id, who).await {
             Err(HostError::SessionFull) => {}
-            seated => return seated.map(|player| (created.id, player)).map_err(ApiError::from),
+            seated => {
+                return seated
+                    .map(|player| (created.id, player))
+                    .map_err(ApiError::from);
+            }
         }
     }
     Err(HostError::SessionFull.into())
