@@ -73,6 +73,33 @@ impl Breaker {
         self.open.as_ref().is_none_or(|open| now >= open.retry_at)
     }
 
+    /// May the store be called now? Like [`Breaker::ready`], and on an
+    /// open circuit whose backoff has passed, runs `probe` (within the call
+    /// timeout) and closes the circuit if it succeeds.
+    pub(crate) async fn admit<E: std::fmt::Display>(
+        &mut self,
+        now: Instant,
+        probe: impl std::future::Future<Output = Result<(), E>>,
+    ) -> bool {
+        if !self.ready(now) {
+            return false;
+        }
+        if self.is_open() {
+            match tokio::time::timeout(self.call_timeout(), probe).await {
+                Ok(Ok(())) => self.success(),
+                Ok(Err(error)) => {
+                    self.failure(&error.to_string(), false);
+                    return false;
+                }
+                Err(_) => {
+                    self.failure("probe timed out", true);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
     pub(crate) fn is_open(&self) -> bool {
         self.open.is_some()
     }

@@ -763,23 +763,10 @@ impl Writer {
     /// Whether the store may be called now; probes an open circuit first.
     async fn redis_ready(&mut self, now: Instant) -> Option<HotStore> {
         let hot = self.hot.clone()?;
-        if !self.redis_breaker.ready(now) {
-            return None;
-        }
-        if self.redis_breaker.is_open() {
-            match tokio::time::timeout(self.redis_breaker.call_timeout(), hot.ping()).await {
-                Ok(Ok(())) => self.redis_breaker.success(),
-                Ok(Err(error)) => {
-                    self.redis_breaker.failure(&error.to_string(), false);
-                    return None;
-                }
-                Err(_) => {
-                    self.redis_breaker.failure("probe timed out", true);
-                    return None;
-                }
-            }
-        }
-        Some(hot)
+        self.redis_breaker
+            .admit(now, hot.ping())
+            .await
+            .then_some(hot)
     }
 
     async fn redis_round(&mut self, now: Instant) -> bool {
@@ -912,21 +899,8 @@ impl Writer {
                 Some((*id, e.epoch, item))
             })
             .collect();
-        if work.is_empty() || !self.db_breaker.ready(now) {
+        if work.is_empty() || !self.db_breaker.admit(now, db.ping()).await {
             return false;
-        }
-        if self.db_breaker.is_open() {
-            match tokio::time::timeout(self.db_breaker.call_timeout(), db.ping()).await {
-                Ok(Ok(())) => self.db_breaker.success(),
-                Ok(Err(error)) => {
-                    self.db_breaker.failure(&error.to_string(), false);
-                    return false;
-                }
-                Err(_) => {
-                    self.db_breaker.failure("probe timed out", true);
-                    return false;
-                }
-            }
         }
         work.sort_unstable_by_key(|(id, _, _)| *id);
         let timeout = self.db_breaker.call_timeout();

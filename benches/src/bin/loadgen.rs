@@ -182,17 +182,18 @@ fn report(target: &Target, report: &Report) {
     }
 }
 
+/// Runs `profile` on the target (a server started for it is stopped after)
+/// and prints the report.
+fn measure(target: &Target, profile: &Profile) -> Result<Report, String> {
+    let under = Under::new(target, profile.clients())?;
+    let result = run(profile, under.addr(), &target.assets, target.threads)
+        .map_err(|error| error.to_string())?;
+    report(target, &result);
+    Ok(result)
+}
+
 fn run_profile(args: &RunArgs) -> Result<ExitCode, String> {
-    let profile = profile(args)?;
-    let under = Under::new(&args.target, profile.clients())?;
-    let result = run(
-        &profile,
-        under.addr(),
-        &args.target.assets,
-        args.target.threads,
-    )
-    .map_err(|error| error.to_string())?;
-    report(&args.target, &result);
+    let result = measure(&args.target, &profile(args)?)?;
     Ok(if args.check && !result.flawless() {
         ExitCode::FAILURE
     } else {
@@ -209,16 +210,7 @@ fn capacity(args: &CapacityArgs) -> Result<ExitCode, String> {
         profile.sessions = sessions;
         profile.ramp_seconds = (sessions as u64 / 10).clamp(10, 60);
         profile.duration_seconds = profile.ramp_seconds + args.duration;
-        let under = Under::new(&args.target, profile.clients())?;
-        let result = run(
-            &profile,
-            under.addr(),
-            &args.target.assets,
-            args.target.threads,
-        )
-        .map_err(|error| error.to_string())?;
-        drop(under);
-        report(&args.target, &result);
+        let result = measure(&args.target, &profile)?;
         let good = result.flawless()
             && result.server_tick_ms.p99 <= args.tick_budget_ms
             && result.rtt_ms.p99 <= args.rtt_budget_ms;
