@@ -19,9 +19,16 @@
 //!   then [`Database::migrate`]; [`HotStore::open`] when `REDIS_URL` is set.
 //! - **Content load**: [`Database::upsert_map`] per map. **Join**:
 //!   [`Database::upsert_player`].
-//! - **A session is created**: [`Database::create_session`], then
-//!   [`Database::claim`] (returns epoch 1) and [`HotStore::acquire_lease`];
-//!   [`Database::mark_running`] when it leaves the lobby.
+//! - **A session starts running** (lobbies are never persisted: a lobby
+//!   has nothing to lose and is never adopted): the host hands the
+//!   [`Persister`] a [`PersistJob::Start`] with the row in state `running`,
+//!   and the writer takes the lease ([`HotStore::acquire_lease`]) before it
+//!   writes the row ([`Database::create_session`], then [`Database::claim`]),
+//!   so another instance never finds the session running with no lease
+//!   holder. The tick thread cannot wait for the claim; a fresh row's first
+//!   claim is always epoch 1, so the host uses epoch 1 for the session's
+//!   later jobs at once, and the writer holds them until the start is done.
+//!   ([`Database::mark_running`] is for a caller that persists lobbies.)
 //! - **While it runs**: the [`Persister`] renews its lease
 //!   ([`HotStore::renew_leases`]; a lease held elsewhere means another
 //!   instance owns it: stop ticking it), flushes snapshots and commands
@@ -40,7 +47,8 @@
 //! # The write-behind path
 //!
 //! The host's tick thread never calls the stores itself: it hands
-//! [`PersistJob`]s (snapshots with the commands since, finishes, releases)
+//! [`PersistJob`]s (starts, snapshots with the commands since, finishes,
+//! releases)
 //! to [`PersistHandle::try_send`], which never blocks, and the
 //! [`Persister`]'s tokio task writes them: coalesced per session, pipelined
 //! to Redis every flush interval, checkpointed to the database every 10 s

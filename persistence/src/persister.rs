@@ -5,7 +5,10 @@
 //! matters, commands accumulate), flushes hot state to Redis in pipelined
 //! rounds, checkpoints to the database on its own cadence, renews the
 //! leases of the sessions it writes, and puts a circuit breaker in front of
-//! each store so an outage degrades persistence, never the game.
+//! each store so an outage degrades persistence, never the game. A session
+//! it starts is registered (lease, then row) before anything else of it is
+//! written: the database refuses checkpoints of a session it has no row
+//! for, and its epoch (1) is only this instance's once the claim is made.
 //!
 //! While a store is down the newest state of every session is held in
 //! memory, up to a bound; over it, the oldest sessions' hot state goes
@@ -25,7 +28,9 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::breaker::{Breaker, BreakerConfig};
 use crate::hot::{FlushRef, SnapRef};
-use crate::{CommandEntry, Database, DbError, HotError, HotStore, MatchOutcome, SeatResult};
+use crate::{
+    CommandEntry, Database, DbError, HotError, HotStore, MatchOutcome, SeatResult, SessionRow,
+};
 
 /// How long a session whose ownership was lost is remembered, so its late
 /// jobs are ignored rather than refused (and reported) again.
@@ -87,12 +92,24 @@ impl Default for PersistConfig {
 /// none for handing it on.
 #[derive(Clone, Debug)]
 pub enum PersistJob {
+    /// The session starts ticking: register it in the stores. Lobbies are
+    /// never persisted (nothing to lose), so this is the session's first
+    /// job. The tick thread cannot wait for the claim, and a fresh row's
+    /// first claim always returns epoch 1, so the host sends every later
+    /// job of the session at epoch 1 right away; the writer holds them
+    /// until the start is done. The lease is taken before the row is
+    /// written `running`, so no other instance ever sees the session
+    /// running without a lease holder and adopts it; a lease or row held
+    /// by another instance comes back as [`PersistEvent::LostOwnership`].
+    /// The host sets `state` to [`crate::SessionState::Running`].
+    Start(Box<SessionRow>),
     /// The session's state at `tick` and the commands accepted since the
     /// previous job (applied at or before `tick`).
     Snapshot {
         /// Session.
         session: u64,
-        /// The owner epoch from the claim; every write is fenced by it.
+        /// The owner epoch from the claim (1 for a session this instance
+        /// started); every write is fenced by it.
         epoch: u64,
         /// Tick the save was taken at.
         tick: u64,
@@ -142,7 +159,9 @@ pub struct FinishJob {
     pub tick: u64,
     /// `state_hash` at the last tick.
     pub state_hash: u64,
-    /// `Session::save` bytes at the last tick (the final checkpoint).
+    /// `Session::save` bytes at the last tick (the final checkpoint);
+    /// empty when the session could not be saved (it crashed), which keeps
+    /// its last checkpoint.
     pub bytes: Arc<[u8]>,
     /// `victory`, `defeat`, `idle`, `crashed`, ...
     pub end_reason: String,
@@ -155,6 +174,7 @@ pub struct FinishJob {
 impl PersistJob {
     fn owner(&self) -> (u64, u64) {
         match self {
+            Self::Start(row) => (row.id, 1),
             Self::Snapshot { session, epoch, .. }
             | Self::Commands { session, epoch, .. }
             | Self::Release { session, epoch } => (*session, *epoch),
@@ -489,6 +509,9 @@ struct Entry {
     /// The end is in the database; Redis keys and lease still to drop.
     finish_written: bool,
     release: bool,
+    /// The session is not registered in the stores yet (no lease, no row):
+    /// nothing else of it may be written until it is.
+    start: Option<Box<SessionRow>>,
 }
 
 impl Entry {
@@ -510,10 +533,18 @@ impl Entry {
             finish: None,
             finish_written: false,
             release: false,
+            start: None,
         }
     }
 
+    /// Hot state waiting for a Redis write it may have now.
     fn hot_work(&self) -> bool {
+        self.start.is_none() && self.hot_pending()
+    }
+
+    /// Hot state waiting for a Redis write, started or not (the memory
+    /// bound may drop it either way).
+    fn hot_pending(&self) -> bool {
         let gap_closed = self.gap_through.is_none_or(|through| {
             self.hot_dirty && self.latest.as_ref().is_some_and(|s| s.tick > through)
         });
@@ -525,6 +556,7 @@ impl Entry {
 
     fn durable_due(&self, now: Instant) -> bool {
         self.fenced.is_none()
+            && self.start.is_none()
             && ((self.finish.is_some() && !self.finish_written)
                 || (self.durable_dirty
                     && self.latest.is_some()
@@ -566,6 +598,128 @@ impl Entry {
         if !self.hot_dirty && !self.durable_dirty {
             self.latest = None;
         }
+    }
+}
+
+/// How one try of a session's start went.
+enum StartOutcome {
+    /// Leased and registered: the session's other work may be written.
+    Done,
+    /// The lease or the row is another instance's.
+    Lost(Store),
+    /// A store did not answer (or failed): retried next round.
+    Failed {
+        store: Store,
+        error: String,
+        timed_out: bool,
+    },
+    /// The database refused the row for good (a value out of range).
+    Refused(DbError),
+}
+
+/// One try of a session's start, off the writer's state so tries run in
+/// parallel.
+#[derive(Clone)]
+struct TryStart {
+    hot: Option<HotStore>,
+    database: Option<Database>,
+    instance: String,
+    lease_ttl: Duration,
+    redis_timeout: Duration,
+    db_timeout: Duration,
+}
+
+impl TryStart {
+    async fn run(&self, row: &SessionRow) -> StartOutcome {
+        let session = row.id;
+        let instance = self.instance.as_str();
+        if let Some(hot) = &self.hot {
+            let lease = async {
+                if hot.acquire_lease(session, instance, self.lease_ttl).await? {
+                    return Ok(true);
+                }
+                // Held already: ours when an earlier try's reply was lost
+                // (then this refreshes it), else another instance's.
+                hot.renew_lease(session, instance, self.lease_ttl).await
+            };
+            match tokio::time::timeout(self.redis_timeout, lease).await {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false)) => return StartOutcome::Lost(Store::Redis),
+                Ok(Err(error)) => {
+                    return StartOutcome::Failed {
+                        store: Store::Redis,
+                        error: error.to_string(),
+                        timed_out: false,
+                    };
+                }
+                Err(_) => {
+                    return StartOutcome::Failed {
+                        store: Store::Redis,
+                        error: "lease acquire timed out".to_owned(),
+                        timed_out: true,
+                    };
+                }
+            }
+        }
+        if let Some(db) = &self.database {
+            match tokio::time::timeout(self.db_timeout, register(db, row, instance)).await {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false)) => {
+                    // The lease just taken would keep the row's owner from
+                    // renewing its own: give it back (best effort; it
+                    // expires anyway).
+                    if let Some(hot) = &self.hot {
+                        let release = hot.release_lease(session, instance);
+                        let _ = tokio::time::timeout(self.redis_timeout, release).await;
+                    }
+                    return StartOutcome::Lost(Store::Database);
+                }
+                Ok(Err(error @ (DbError::Connect(_) | DbError::Query(_)))) => {
+                    return StartOutcome::Failed {
+                        store: Store::Database,
+                        error: error.to_string(),
+                        timed_out: false,
+                    };
+                }
+                Ok(Err(error)) => return StartOutcome::Refused(error),
+                Err(_) => {
+                    return StartOutcome::Failed {
+                        store: Store::Database,
+                        error: "session start timed out".to_owned(),
+                        timed_out: true,
+                    };
+                }
+            }
+        }
+        StartOutcome::Done
+    }
+}
+
+/// Creates the session's row and claims it: true when this instance holds
+/// it at epoch 1. A retry after a lost reply finds its own row (claimed, or
+/// not yet) and carries on from there; a row anyone else made or claimed is
+/// false.
+async fn register(db: &Database, row: &SessionRow, instance: &str) -> Result<bool, DbError> {
+    match db.create_session(row).await {
+        Ok(()) => {}
+        Err(DbError::SessionExists(_)) => {
+            let Some(stored) = db.session(row.id).await? else {
+                return Ok(false);
+            };
+            match (stored.owner_instance.as_deref(), stored.owner_epoch) {
+                (Some(owner), 1) if owner == instance => return Ok(true),
+                // Inserted by an earlier try whose claim never ran.
+                (None, 0) if stored.row == *row => {}
+                _ => return Ok(false),
+            }
+        }
+        Err(error) => return Err(error),
+    }
+    match db.claim(row.id, instance).await {
+        Ok(epoch) => Ok(epoch == 1),
+        // Ended meanwhile: not ours to run.
+        Err(DbError::UnknownSession(_)) => Ok(false),
+        Err(error) => Err(error),
     }
 }
 
@@ -656,6 +810,17 @@ impl Writer {
         let (session, epoch) = job.owner();
         let now = Instant::now();
         let checkpoint_at = now + self.config.checkpoint_interval;
+        let has_hot = self.hot.is_some();
+        let has_db = self.database.is_some();
+        if let PersistJob::Start(row) = job {
+            // A new life for the id: whatever was held for it is moot.
+            let mut entry = Entry::new(epoch, checkpoint_at);
+            if has_hot || has_db {
+                entry.start = Some(row);
+            }
+            self.sessions.insert(session, entry);
+            return;
+        }
         let entry = self
             .sessions
             .entry(session)
@@ -673,8 +838,6 @@ impl Writer {
             metrics::counter!("rampart_persist_dropped_total", "reason" => "stale").increment(1);
             return;
         }
-        let has_hot = self.hot.is_some();
-        let has_db = self.database.is_some();
         let add_commands = |entry: &mut Entry, commands: Vec<CommandEntry>| {
             // Without Redis there is no command stream: the database keeps
             // snapshots only, and every snapshot contains its commands.
@@ -724,6 +887,8 @@ impl Writer {
                 entry.release = true;
                 entry.durable_forced |= entry.durable_dirty;
             }
+            // Taken before the checks above.
+            PersistJob::Start(_) => {}
         }
         if entry.pending_since == 0 && (entry.hot_dirty || !entry.commands.is_empty()) {
             self.age += 1;
@@ -731,8 +896,9 @@ impl Writer {
         }
     }
 
-    /// One writing round: Redis, then the database, then leases, then the
-    /// memory bound. `draining` checkpoints every unwritten snapshot.
+    /// One writing round: pending starts, Redis, then the database, then
+    /// leases, then the memory bound. `draining` checkpoints every
+    /// unwritten snapshot.
     async fn round(&mut self, queued: usize, draining: bool) {
         let started = Instant::now();
         if draining {
@@ -740,7 +906,8 @@ impl Writer {
                 entry.durable_forced |= entry.durable_dirty;
             }
         }
-        let mut wrote = self.redis_round(started).await;
+        let mut wrote = self.start_round(started).await;
+        wrote |= self.redis_round(started).await;
         wrote |= self.database_round(started).await;
         self.renew_leases(started).await;
         self.sweep(started);
@@ -752,7 +919,7 @@ impl Writer {
         let pending = self
             .sessions
             .values()
-            .filter(|e| e.hot_work() || e.durable_dirty || e.finish.is_some())
+            .filter(|e| e.hot_work() || e.durable_dirty || e.finish.is_some() || e.start.is_some())
             .count();
         let bytes: usize = self.sessions.values().map(Entry::bytes).sum();
         metrics::gauge!("rampart_persist_queue_depth").set(queued as f64);
@@ -769,11 +936,127 @@ impl Writer {
             .then_some(hot)
     }
 
-    async fn redis_round(&mut self, now: Instant) -> bool {
-        let has_work = self
+    /// Registers the sessions whose start is pending, before anything else
+    /// of them is written: the lease first, then the row `running` with our
+    /// claim (epoch 1), so another instance never finds the session running
+    /// without a lease holder. A store error leaves the start pending for
+    /// the next round; a lease or row held elsewhere is lost ownership.
+    async fn start_round(&mut self, now: Instant) -> bool {
+        let mut work: Vec<(u64, Box<SessionRow>)> = self
             .sessions
-            .values()
-            .any(|e| e.hot_work() || ((e.finish_written || e.release) && e.fenced.is_none()));
+            .iter()
+            .filter(|(_, e)| e.fenced.is_none())
+            .filter_map(|(id, e)| e.start.clone().map(|row| (*id, row)))
+            .collect();
+        if work.is_empty() {
+            return false;
+        }
+        // Both stores must be ready: a lease taken while the database
+        // cannot be written would only lapse.
+        let database = match self.database.clone() {
+            Some(db) => {
+                if !self.db_breaker.admit(now, db.ping()).await {
+                    return false;
+                }
+                Some(db)
+            }
+            None => None,
+        };
+        let hot = if self.hot.is_some() {
+            let Some(hot) = self.redis_ready(now).await else {
+                return false;
+            };
+            Some(hot)
+        } else {
+            None
+        };
+        work.sort_unstable_by_key(|(id, _)| *id);
+        let try_start = TryStart {
+            hot,
+            database,
+            instance: self.config.instance.clone(),
+            lease_ttl: self.config.lease_ttl,
+            redis_timeout: self.redis_breaker.call_timeout(),
+            db_timeout: self.db_breaker.call_timeout(),
+        };
+        let mut tasks = JoinSet::new();
+        let mut work = work.into_iter();
+        loop {
+            while tasks.len() < self.config.db_concurrency.max(1)
+                && !self.redis_breaker.is_open()
+                && !self.db_breaker.is_open()
+            {
+                let Some((session, row)) = work.next() else {
+                    break;
+                };
+                let try_start = try_start.clone();
+                tasks.spawn(async move { (session, try_start.run(&row).await) });
+            }
+            let Some(joined) = tasks.join_next().await else {
+                break;
+            };
+            match joined {
+                Ok((session, outcome)) => self.start_outcome(session, outcome),
+                Err(error) => tracing::error!(%error, "a session start task failed"),
+            }
+        }
+        true
+    }
+
+    fn start_outcome(&mut self, session: u64, outcome: StartOutcome) {
+        // The lease comes first: any outcome but a Redis failure means Redis
+        // answered.
+        let redis_answered = !matches!(
+            outcome,
+            StartOutcome::Failed {
+                store: Store::Redis,
+                ..
+            }
+        );
+        if self.hot.is_some() && redis_answered {
+            self.redis_breaker.success();
+        }
+        match outcome {
+            StartOutcome::Done => {
+                if self.database.is_some() {
+                    self.db_breaker.success();
+                }
+                if let Some(entry) = self.sessions.get_mut(&session) {
+                    entry.start = None;
+                }
+            }
+            StartOutcome::Lost(store) => {
+                if store == Store::Database {
+                    self.db_breaker.success();
+                }
+                self.lost(session, store);
+            }
+            StartOutcome::Failed {
+                store,
+                error,
+                timed_out,
+            } => match store {
+                Store::Redis => self.redis_breaker.failure(&error, timed_out),
+                Store::Database => self.db_breaker.failure(&error, timed_out),
+            },
+            StartOutcome::Refused(error) => {
+                // The database answered; this row can never go in. The
+                // session runs on, its later database writes refused.
+                self.db_breaker.success();
+                tracing::error!(session, %error, "the database refused a session's start");
+                if let Some(entry) = self.sessions.get_mut(&session) {
+                    entry.start = None;
+                }
+                self.count_dropped_durable("refused", 1);
+            }
+        }
+    }
+
+    async fn redis_round(&mut self, now: Instant) -> bool {
+        let has_work = self.sessions.values().any(|e| {
+            e.hot_work()
+                || ((e.finish_written || e.release) && e.fenced.is_none() && e.start.is_none())
+        });
         if !has_work {
             return false;
         }
@@ -855,7 +1138,7 @@ impl Writer {
         let done: Vec<(u64, bool)> = self
             .sessions
             .iter()
-            .filter(|(_, e)| e.fenced.is_none())
+            .filter(|(_, e)| e.fenced.is_none() && e.start.is_none())
             .filter(|(_, e)| e.finish_written || (e.release && !e.hot_work() && !e.durable_dirty))
             .map(|(id, e)| (*id, e.finish_written))
             .collect();
@@ -926,14 +1209,18 @@ impl Writer {
                                 .await
                             }
                             DbWork::Finish(finish) => {
-                                db.checkpoint(
-                                    session,
-                                    epoch,
-                                    finish.tick,
-                                    finish.state_hash,
-                                    &finish.bytes,
-                                )
-                                .await?;
+                                // No bytes: the session could not be saved
+                                // (it crashed); its last checkpoint stays.
+                                if !finish.bytes.is_empty() {
+                                    db.checkpoint(
+                                        session,
+                                        epoch,
+                                        finish.tick,
+                                        finish.state_hash,
+                                        &finish.bytes,
+                                    )
+                                    .await?;
+                                }
                                 db.finish(
                                     session,
                                     epoch,
@@ -1037,6 +1324,8 @@ impl Writer {
     /// Renews the lease of every session this instance writes, each third of
     /// the lease. A lapsed lease nobody took is taken back (an outage may
     /// outlast the lease); one held by another instance means it is theirs.
+    /// A session whose start is pending has no lease to renew: each try of
+    /// the start takes it afresh.
     async fn renew_leases(&mut self, now: Instant) {
         if self.hot.is_none() || now < self.next_renewal {
             return;
@@ -1044,7 +1333,9 @@ impl Writer {
         let owned: Vec<u64> = self
             .sessions
             .iter()
-            .filter(|(_, e)| e.fenced.is_none() && !e.finish_written && !e.release)
+            .filter(|(_, e)| {
+                e.fenced.is_none() && e.start.is_none() && !e.finish_written && !e.release
+            })
             .map(|(id, _)| *id)
             .collect();
         if owned.is_empty() {
@@ -1136,6 +1427,7 @@ impl Writer {
             // nothing remains once the database has it.
             None => {
                 has_hot
+                    || e.start.is_some()
                     || !(e.finish_written || (e.release && !e.durable_dirty && e.finish.is_none()))
             }
         });
@@ -1147,7 +1439,8 @@ impl Writer {
         self.sessions
             .values()
             .filter(|e| {
-                e.hot_work()
+                (e.start.is_some() && e.fenced.is_none())
+                    || e.hot_work()
                     || e.durable_dirty
                     || (e.finish.is_some() && !e.finish_written)
                     || (has_hot && e.fenced.is_none() && (e.finish_written || e.release))
@@ -1157,7 +1450,8 @@ impl Writer {
 
     /// Over the memory bound: the oldest sessions' hot state goes first
     /// (their next snapshot replaces it), then durable snapshots, oldest
-    /// session first. Finish records (results) are kept.
+    /// session first. Finish records (results) and pending starts are kept:
+    /// without its start nothing of a session can be written at all.
     fn enforce_bound(&mut self) {
         let limit = self.config.memory_limit;
         let max_sessions = self.config.max_pending_sessions;
@@ -1169,7 +1463,7 @@ impl Writer {
         let mut by_age: Vec<(u64, u64)> = self
             .sessions
             .iter()
-            .filter(|(_, e)| e.hot_work())
+            .filter(|(_, e)| e.hot_pending())
             .map(|(id, e)| (e.pending_since, *id))
             .collect();
         by_age.sort_unstable();

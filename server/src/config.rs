@@ -51,7 +51,7 @@ pub struct Config {
     pub drain_seconds: u64,
     /// The content directory. Default `assets`.
     pub assets: PathBuf,
-    /// Where sessions handed over at drain or end are written. Default `data`.
+    /// Where the embedded SQLite database lives. Default `data`.
     pub data_dir: PathBuf,
     /// `text` (default) or `json`.
     pub log_format: LogFormat,
@@ -99,6 +99,26 @@ pub struct Config {
     pub auth_issuer: Option<String>,
     /// Required `aud` of players' JWTs, when set.
     pub auth_audience: Option<String>,
+    /// The durable store: `postgres://...` or `sqlite://PATH`. Unset: SQLite
+    /// at `<data_dir>/rampart.db` (the embedded default).
+    pub database_url: Option<String>,
+    /// The hot store and ownership leases, `redis://...`. Unset: hot state
+    /// goes to the database at the snapshot interval and sessions have no
+    /// leases (one instance per database).
+    pub redis_url: Option<String>,
+    /// This instance's name as a session owner. Unset: the host name plus a
+    /// random suffix, so a restarted pod is a new owner.
+    pub instance_id: Option<String>,
+    /// Milliseconds between two saves of a running session (to Redis, or to
+    /// the database without Redis); at most this much play is lost when an
+    /// instance dies. Default 1000.
+    pub snapshot_interval_ms: u64,
+    /// Seconds between two database checkpoints of a session while Redis
+    /// holds its hot state. Default 10.
+    pub checkpoint_seconds: u64,
+    /// Milliseconds a session's lease lasts without renewal: how soon
+    /// another instance adopts the sessions of a dead one. Default 6000.
+    pub lease_ms: u64,
 }
 
 impl Default for Config {
@@ -129,6 +149,12 @@ impl Default for Config {
             auth_jwt_public_key: None,
             auth_issuer: None,
             auth_audience: None,
+            database_url: None,
+            redis_url: None,
+            instance_id: None,
+            snapshot_interval_ms: 1000,
+            checkpoint_seconds: 10,
+            lease_ms: 6000,
         }
     }
 }
@@ -158,7 +184,7 @@ pub struct ServeArgs {
     /// Content directory [default: assets].
     #[arg(long, value_name = "DIR")]
     pub assets: Option<String>,
-    /// Directory for session hand-overs [default: data].
+    /// Directory of the embedded SQLite database [default: data].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<String>,
     /// `text` or `json` [default: text].
@@ -215,6 +241,24 @@ pub struct ServeArgs {
     /// Required `aud` claim of players' JWTs.
     #[arg(long, value_name = "VALUE")]
     pub auth_audience: Option<String>,
+    /// Durable store, postgres://... or sqlite://PATH [env: DATABASE_URL] [default: sqlite in data_dir].
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Hot store and leases, redis://... [env: REDIS_URL] [default: none].
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
+    /// This instance's owner name [default: host name plus a random suffix].
+    #[arg(long, value_name = "NAME")]
+    pub instance_id: Option<String>,
+    /// Milliseconds between saves of a running session [default: 1000].
+    #[arg(long, value_name = "MS")]
+    pub snapshot_interval_ms: Option<String>,
+    /// Seconds between database checkpoints when Redis is used [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    pub checkpoint_seconds: Option<String>,
+    /// Milliseconds a session lease lasts unrenewed [default: 6000].
+    #[arg(long, value_name = "MS")]
+    pub lease_ms: Option<String>,
 }
 
 impl ServeArgs {
@@ -246,6 +290,12 @@ impl ServeArgs {
             (Key::AuthJwtPublicKey, &self.auth_jwt_public_key),
             (Key::AuthIssuer, &self.auth_issuer),
             (Key::AuthAudience, &self.auth_audience),
+            (Key::DatabaseUrl, &self.database_url),
+            (Key::RedisUrl, &self.redis_url),
+            (Key::InstanceId, &self.instance_id),
+            (Key::SnapshotIntervalMs, &self.snapshot_interval_ms),
+            (Key::CheckpointSeconds, &self.checkpoint_seconds),
+            (Key::LeaseMs, &self.lease_ms),
         ]
         .into_iter()
         .filter_map(|(key, value)| value.as_deref().map(|value| (key, value)))
@@ -326,10 +376,16 @@ enum Key {
     AuthJwtPublicKey,
     AuthIssuer,
     AuthAudience,
+    DatabaseUrl,
+    RedisUrl,
+    InstanceId,
+    SnapshotIntervalMs,
+    CheckpointSeconds,
+    LeaseMs,
 }
 
 impl Key {
-    const ALL: [Key; 25] = [
+    const ALL: [Key; 31] = [
         Key::HttpAddr,
         Key::AdminToken,
         Key::MaxSessions,
@@ -355,6 +411,12 @@ impl Key {
         Key::AuthJwtPublicKey,
         Key::AuthIssuer,
         Key::AuthAudience,
+        Key::DatabaseUrl,
+        Key::RedisUrl,
+        Key::InstanceId,
+        Key::SnapshotIntervalMs,
+        Key::CheckpointSeconds,
+        Key::LeaseMs,
     ];
 
     fn name(self) -> &'static str {
@@ -384,6 +446,12 @@ impl Key {
             Key::AuthJwtPublicKey => "auth_jwt_public_key",
             Key::AuthIssuer => "auth_issuer",
             Key::AuthAudience => "auth_audience",
+            Key::DatabaseUrl => "database_url",
+            Key::RedisUrl => "redis_url",
+            Key::InstanceId => "instance_id",
+            Key::SnapshotIntervalMs => "snapshot_interval_ms",
+            Key::CheckpointSeconds => "checkpoint_seconds",
+            Key::LeaseMs => "lease_ms",
         }
     }
 
@@ -391,8 +459,14 @@ impl Key {
         Key::ALL.into_iter().find(|key| key.name() == name)
     }
 
+    /// `RAMPART_<KEY>`, except the store URLs, which keep the names every
+    /// platform and tool already uses for them.
     fn env_var(self) -> String {
-        format!("RAMPART_{}", self.name().to_ascii_uppercase())
+        match self {
+            Key::DatabaseUrl => "DATABASE_URL".to_owned(),
+            Key::RedisUrl => "REDIS_URL".to_owned(),
+            _ => format!("RAMPART_{}", self.name().to_ascii_uppercase()),
+        }
     }
 
     fn flag(self) -> String {
@@ -417,6 +491,9 @@ impl Key {
                 | Key::AuthJwtPublicKey
                 | Key::AuthIssuer
                 | Key::AuthAudience
+                | Key::DatabaseUrl
+                | Key::RedisUrl
+                | Key::InstanceId
         )
     }
 }
@@ -654,6 +731,35 @@ impl Config {
             Key::AuthAudience => {
                 self.auth_audience = Some(text.trim().to_owned());
             }
+            Key::DatabaseUrl => {
+                let url = text.trim();
+                if !["postgres://", "postgresql://", "sqlite://"]
+                    .iter()
+                    .any(|scheme| url.starts_with(scheme))
+                {
+                    return Err("must start with postgres://, postgresql:// or sqlite://".into());
+                }
+                self.database_url = Some(url.to_owned());
+            }
+            Key::RedisUrl => {
+                let url = text.trim();
+                if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+                    return Err("must start with redis:// or rediss://".into());
+                }
+                self.redis_url = Some(url.to_owned());
+            }
+            Key::InstanceId => {
+                let name = text.trim();
+                if name.is_empty() || name.len() > 128 || name.chars().any(char::is_whitespace) {
+                    return Err("must be 1 to 128 characters without spaces".into());
+                }
+                self.instance_id = Some(name.to_owned());
+            }
+            Key::SnapshotIntervalMs => {
+                self.snapshot_interval_ms = between(text, 100, 60_000)?;
+            }
+            Key::CheckpointSeconds => self.checkpoint_seconds = between(text, 1, 3600)?,
+            Key::LeaseMs => self.lease_ms = between(text, 1000, 600_000)?,
         }
         Ok(())
     }
@@ -843,6 +949,9 @@ mod tests {
             auth_jwt_public_key: config.auth_jwt_public_key.clone(),
             auth_issuer: config.auth_issuer.clone(),
             auth_audience: config.auth_audience.clone(),
+            database_url: config.database_url.clone(),
+            redis_url: config.redis_url.clone(),
+            instance_id: config.instance_id.clone(),
             ..Config::default()
         };
         assert_eq!(config, expected, "the example's values are the defaults");

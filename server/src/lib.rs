@@ -8,6 +8,7 @@ pub mod config;
 pub mod host;
 pub mod http;
 pub mod path;
+pub mod persist;
 pub mod serve;
 pub mod simulate;
 pub mod telemetry;

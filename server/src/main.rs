@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use rampart_server::{check, config, path, serve, simulate};
+use rampart_server::{check, config, path, persist, serve, simulate};
 
 /// rampart: an authoritative tower-defense game server and its tools.
 ///
@@ -30,6 +30,12 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Re-run a recorded command log and check it reaches the recorded state hash.
     Replay(simulate::ReplayArgs),
+    /// Apply the database schema (also done at server start) and exit; takes
+    /// the server's configuration (--database-url, DATABASE_URL, ...).
+    Migrate(Box<config::ServeArgs>),
+    /// Print the command log of a session's latest checkpoint, ending with
+    /// its tick and state hash, for `rampart replay`.
+    ExportLog(Box<persist::ExportLogArgs>),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +47,8 @@ fn main() -> ExitCode {
         Some(Command::Path(args)) => path::run(args),
         Some(Command::Simulate(args)) => simulate::simulate(args),
         Some(Command::Replay(args)) => simulate::replay(args),
+        Some(Command::Migrate(args)) => persist::migrate(&args),
+        Some(Command::ExportLog(args)) => persist::export_log(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -15,7 +15,8 @@ use rampart_net::tickets::TicketKey;
 
 use crate::auth::PlayerAuth;
 use crate::config::{Config, ServeArgs};
-use crate::host::{FileHandOver, HostHandle};
+use crate::host::HostHandle;
+use crate::persist::{Adopter, Stores};
 use crate::{http, load_content, telemetry};
 
 /// Runs the server until it is drained.
@@ -73,15 +74,27 @@ async fn serve(
         .map(|map| map.key.clone())
         .context("the content has no maps")?;
     let content_version = content.version;
-    let hand_over = FileHandOver::new(config.data_dir.join("handover"));
+    let stores = Stores::open(&config, &content).await?;
+    rampart_persistence::describe_metrics();
+    let (persister, persistence) =
+        stores.start_persister(&config, &tokio::runtime::Handle::current());
+    let persist_handle = persistence.handle.clone();
     let (feed, feed_queue) = feed_channel();
     let host = HostHandle::spawn(
         content,
         config.host_config(),
-        Box::new(hand_over),
+        Some(persistence),
         Some(feed.clone()),
     )
     .context("starting the session host")?;
+    tracing::info!(instance = %stores.instance, "session owner name");
+    // Sessions whose owner is gone resume before players are let in.
+    let mut adopter = Adopter::new(stores.clone(), host.clone());
+    let resumed = adopter.pass().await;
+    if resumed > 0 {
+        tracing::info!(sessions = resumed, "resumed orphaned sessions at startup");
+    }
+    tokio::spawn(adopter.run());
     if config.admin_token.is_none() {
         tracing::warn!("no admin token configured: POST and DELETE on /v1/sessions are disabled");
     }
@@ -134,7 +147,11 @@ async fn serve(
         })?;
     let http_addr = listener.local_addr().context("reading the HTTP address")?;
     tracing::info!(%http_addr, tick_hz = config.tick_hz, max_sessions = config.max_sessions, "rampart serving: health, ready, metrics and API on http_addr");
-    let router = http::router(http::AppState::new(host.clone(), metrics, &config).with_join(join));
+    let router = http::router(
+        http::AppState::new(host.clone(), metrics, &config)
+            .with_join(join)
+            .with_persistence(persist_handle, stores.hot.is_some()),
+    );
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(http::serve(listener, router, async {
         let _ = http_stopped.await;
@@ -186,6 +203,19 @@ async fn serve(
             false
         }
     };
+    // What the sessions handed over is written before the process exits:
+    // another instance adopts them from it.
+    let remaining = config.drain_deadline().saturating_sub(started.elapsed());
+    let persisted = persister.shutdown(remaining).await;
+    let clean = clean && persisted.unwritten_sessions == 0;
+    if persisted.unwritten_sessions > 0 {
+        tracing::error!(
+            sessions = persisted.unwritten_sessions,
+            "drain: session state not written before the deadline"
+        );
+    } else {
+        tracing::info!("drain: every session's state is stored");
+    }
     // Every client gets its goodbye before the sockets close.
     let stopping = net.clone();
     let _ = tokio::task::spawn_blocking(move || stopping.shutdown()).await;

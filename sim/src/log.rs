@@ -98,6 +98,41 @@ pub enum LogError {
     Session(#[from] SessionError),
 }
 
+impl LogEntry {
+    /// Appends the entry as one line of the text format (with its newline).
+    /// Persistence streams single entries in this form: tower kinds travel
+    /// by key, so a stored entry stays readable after a content reload.
+    pub fn write_line(&self, content: &Content, out: &mut String) {
+        let _ = write!(out, "{} {} ", self.tick, self.player);
+        let _ = match self.command {
+            Command::PlaceTower { kind, cell } => {
+                let key = content
+                    .towers
+                    .get(usize::from(kind.0))
+                    .map_or("?", |tower| tower.key.as_str());
+                writeln!(out, "place {key} {} {}", cell.x, cell.y)
+            }
+            Command::UpgradeTower { tower } => writeln!(out, "upgrade {tower}"),
+            Command::SellTower { tower } => writeln!(out, "sell {tower}"),
+            Command::SetTargeting { tower, mode } => {
+                writeln!(out, "target {tower} {}", mode.name())
+            }
+            Command::CallNextWave => writeln!(out, "call-wave"),
+            Command::Ready => writeln!(out, "ready"),
+        };
+    }
+
+    /// Reads one command line of the text format (`TICK PLAYER VERB ARGS...`).
+    ///
+    /// # Errors
+    /// [`LogError::Syntax`] (line 1) when the line is malformed or names
+    /// unknown content.
+    pub fn parse_line(line: &str, content: &Content) -> Result<Self, LogError> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        parse_entry(1, &words, content)
+    }
+}
+
 impl CommandLog {
     /// An empty log for a session about to be built from `config`.
     pub fn new(content: &Content, config: SessionConfig) -> Self {
@@ -128,23 +163,7 @@ impl CommandLog {
             config.players, config.seed, config.tick_hz
         );
         for entry in &self.entries {
-            let _ = write!(out, "{} {} ", entry.tick, entry.player);
-            let _ = match entry.command {
-                Command::PlaceTower { kind, cell } => {
-                    let key = content
-                        .towers
-                        .get(usize::from(kind.0))
-                        .map_or("?", |tower| tower.key.as_str());
-                    writeln!(out, "place {key} {} {}", cell.x, cell.y)
-                }
-                Command::UpgradeTower { tower } => writeln!(out, "upgrade {tower}"),
-                Command::SellTower { tower } => writeln!(out, "sell {tower}"),
-                Command::SetTargeting { tower, mode } => {
-                    writeln!(out, "target {tower} {}", mode.name())
-                }
-                Command::CallNextWave => writeln!(out, "call-wave"),
-                Command::Ready => writeln!(out, "ready"),
-            };
+            entry.write_line(content, &mut out);
         }
         if let Some(end) = self.end {
             let _ = writeln!(out, "end {} {:016x}", end.ticks, end.state_hash);

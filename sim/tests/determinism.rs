@@ -88,6 +88,11 @@ proptest! {
         log.end = Some(LogEnd { ticks: first.tick(), state_hash: first.state_hash() });
         let parsed = CommandLog::parse(&log.to_text(&content), &content).unwrap();
         prop_assert_eq!(&parsed, &log);
+        for entry in &log.entries {
+            let mut line = String::new();
+            entry.write_line(&content, &mut line);
+            prop_assert_eq!(&LogEntry::parse_line(&line, &content).unwrap(), entry);
+        }
         let mut replayed = parsed.replay(content).unwrap();
         prop_assert_eq!(replayed.state_hash(), first.state_hash());
     }

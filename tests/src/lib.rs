@@ -2,6 +2,7 @@
 
 pub mod player;
 pub mod server;
+pub mod stores;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

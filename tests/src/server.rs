@@ -4,7 +4,9 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,20 @@ pub struct Server {
     /// Where its HTTP API listens.
     pub addr: SocketAddr,
     logs: Arc<Mutex<Vec<String>>>,
+    /// A data directory made for this server (removed on drop).
+    own_data_dir: Option<PathBuf>,
+}
+
+/// A fresh directory in the temp dir, unique within the test run.
+pub fn temp_data_dir(name: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "rampart-{name}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
 
 /// An HTTP answer: status and body.
@@ -42,18 +58,26 @@ impl Reply {
 
 impl Server {
     /// Starts `rampart` (which serves by default) with `args` plus
-    /// ephemeral HTTP, UDP and WebSocket ports, and waits until it logs its
-    /// HTTP address.
+    /// ephemeral HTTP, UDP and WebSocket ports and, unless `args` name one,
+    /// a data directory of its own (so its embedded database is its own),
+    /// and waits until it logs its HTTP address.
     ///
     /// # Panics
     /// If it does not start within 30 s.
     pub fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(rampart_bin())
+        let own_data_dir = (!args.contains(&"--data-dir")).then(|| temp_data_dir("data"));
+        let mut command = Command::new(rampart_bin());
+        if let Some(dir) = &own_data_dir {
+            command.arg("--data-dir").arg(dir);
+        }
+        let mut child = command
             .current_dir(workspace_root())
             .args(["--http-addr", "127.0.0.1:0"])
             .args(["--udp-addr", "127.0.0.1:0", "--ws-addr", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "info")
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -89,7 +113,12 @@ impl Server {
                 );
             }
         };
-        Server { child, addr, logs }
+        Server {
+            child,
+            addr,
+            logs,
+            own_data_dir,
+        }
     }
 
     /// Everything logged so far, stdout and stderr interleaved by arrival.
@@ -233,6 +262,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = &self.own_data_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use rampart_persistence::Database;
 use rampart_tests::server::{Server, histogram_quantile, metric};
 use serde_json::json;
 
@@ -116,9 +117,24 @@ fn two_hundred_bot_sessions_tick_on_time_then_drain_on_sigterm() {
         handed.contains(&format!("handed_over={SESSIONS}")) && handed.contains("failed=0"),
         "{handed}"
     );
-    let written = std::fs::read_dir(format!("{dir}/handover"))
-        .unwrap()
-        .count();
-    assert_eq!(written, SESSIONS, "one replayable log per session");
+    assert!(
+        logs.iter()
+            .any(|line| line.contains("every session's state is stored")),
+        "{logs:#?}"
+    );
+    // Every session's last state is in the embedded database, where a
+    // restarted server resumes it.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let database = Database::open(&format!("{dir}/rampart.db")).await.unwrap();
+        for id in &ids {
+            let id = u64::from_str_radix(id, 16).unwrap();
+            let checkpoint = database.load_checkpoint(id).await.unwrap();
+            assert!(
+                checkpoint.is_some_and(|checkpoint| checkpoint.tick > 600),
+                "session {id:016x} has its drain checkpoint"
+            );
+        }
+    });
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -2,7 +2,9 @@
 //! reach Redis, checkpoints and ends reach each database backend, a full
 //! queue refuses at once, an outage (a proxy cut mid-test) holds state and
 //! catches up, a retried write appends no command twice, fenced writes
-//! become `LostOwnership`, and what a flush of 1,000 sessions costs.
+//! become `LostOwnership`, a started session is leased and registered
+//! before anything else of it is written, and what a flush of 1,000
+//! sessions costs.
 
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
@@ -74,9 +76,9 @@ fn texts(commands: &[CommandEntry]) -> Vec<(u64, String)> {
         .collect()
 }
 
-/// Creates a running session and claims it for `instance`: its epoch.
-async fn running(db: &Database, id: u64, instance: &str) -> u64 {
-    db.create_session(&SessionRow {
+/// A running session's row, as the host hands it over in a start.
+fn row(id: u64) -> SessionRow {
+    SessionRow {
         id,
         map: "meadow".into(),
         scenario: None,
@@ -85,10 +87,27 @@ async fn running(db: &Database, id: u64, instance: &str) -> u64 {
         tick_hz: 30,
         content_version: 1,
         state: SessionState::Running,
-    })
-    .await
-    .unwrap();
+    }
+}
+
+fn start(id: u64) -> PersistJob {
+    PersistJob::Start(Box::new(row(id)))
+}
+
+/// Creates a running session and claims it for `instance`: its epoch.
+async fn running(db: &Database, id: u64, instance: &str) -> u64 {
+    db.create_session(&row(id)).await.unwrap();
     db.claim(id, instance).await.unwrap()
+}
+
+/// Whether the database has the session running, owned by `instance` at
+/// epoch 1 (what a start makes).
+async fn started_by(db: &Database, id: u64, instance: &str) -> bool {
+    db.session(id).await.unwrap().is_some_and(|s| {
+        s.row.state == SessionState::Running
+            && s.owner_instance.as_deref() == Some(instance)
+            && s.owner_epoch == 1
+    })
 }
 
 fn next_event(events: &Receiver<PersistEvent>) -> Option<PersistEvent> {
@@ -675,6 +694,332 @@ async fn a_database_outage_holds_checkpoints_and_catches_up() {
     assert!(handle.store_up(Store::Database));
     assert_eq!(handle.stats().dropped_durable, 0);
     assert!(next_event(&events).is_none());
+    assert_eq!(
+        persister
+            .shutdown(Duration::from_secs(5))
+            .await
+            .unwritten_sessions,
+        0
+    );
+}
+
+/// A start, then the session's first snapshot at epoch 1 (sent at once, as
+/// the host does): lease, row, claim, then the snapshot in both stores.
+async fn a_start_registers_before_the_snapshot(db: &Database, redis: &TestRedis) {
+    let id = session_id();
+    let (persister, handle, events) = Persister::start(
+        config("a"),
+        Some(db.clone()),
+        Some(redis.hot.clone()),
+        &tokio::runtime::Handle::current(),
+    );
+    handle.try_send(start(id)).unwrap();
+    handle
+        .try_send(snapshot(id, 1, 10, true, &[(10, "c10")]))
+        .unwrap();
+    eventually!(
+        "the checkpoint",
+        db.load_checkpoint(id).await.unwrap().is_some()
+    );
+    let record = db.session(id).await.unwrap().unwrap();
+    assert_eq!(record.row, row(id));
+    assert_eq!(
+        (record.owner_instance.as_deref(), record.owner_epoch),
+        (Some("a"), 1)
+    );
+    let checkpoint = db.load_checkpoint(id).await.unwrap().unwrap();
+    assert_eq!((checkpoint.epoch, checkpoint.tick), (1, 10));
+    assert_eq!(
+        redis.hot.lease_holder(id).await.unwrap().as_deref(),
+        Some("a")
+    );
+    eventually!("the hot snapshot", handle.stats().hot_writes > 0);
+    let state = redis.hot.load(id).await.unwrap().unwrap();
+    assert_eq!((state.epoch, state.snapshot.map(|s| s.tick)), (1, Some(10)));
+    assert_eq!(texts(&state.commands), [(10, "c10".into())]);
+    assert!(next_event(&events).is_none());
+    assert_eq!(
+        persister
+            .shutdown(Duration::from_secs(5))
+            .await
+            .unwritten_sessions,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_registers_on_sqlite() {
+    let Some(redis) = TestRedis::open().await else {
+        return;
+    };
+    let test = TestDb::sqlite().await;
+    a_start_registers_before_the_snapshot(&test.db, &redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_registers_on_postgres() {
+    let Some(redis) = TestRedis::open().await else {
+        return;
+    };
+    let Some(test) = TestDb::postgres().await else {
+        return;
+    };
+    a_start_registers_before_the_snapshot(&test.db, &redis).await;
+}
+
+/// Without the lease nothing of a started session is written, not even its
+/// row (it would be running with no lease holder: adoptable); once Redis
+/// is back the start and what queued behind it go through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_waits_for_redis() {
+    let Some(redis) = TestRedis::open().await else {
+        return;
+    };
+    let test = TestDb::sqlite().await;
+    let db = &test.db;
+    let proxy = Proxy::start(redis.address()).await;
+    let options = HotOptions {
+        response_timeout: Duration::from_millis(200),
+        ..HotOptions::default()
+    };
+    let hot = redis.store_via(&proxy.url("redis"), options).await;
+    proxy.set(Link::Cut);
+    let (persister, handle, events) = Persister::start(
+        config("a"),
+        Some(db.clone()),
+        Some(hot),
+        &tokio::runtime::Handle::current(),
+    );
+    let id = session_id();
+    handle.try_send(start(id)).unwrap();
+    handle
+        .try_send(snapshot(id, 1, 10, true, &[(10, "c10")]))
+        .unwrap();
+    eventually!("the breaker open", !handle.store_up(Store::Redis));
+    // A few more rounds: the database is up, and still nothing goes to it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(db.session(id).await.unwrap(), None);
+    assert_eq!(db.load_checkpoint(id).await.unwrap(), None);
+    assert_eq!(redis.hot.lease_holder(id).await.unwrap(), None);
+    assert!(redis.hot.load(id).await.unwrap().is_none());
+    assert_eq!(handle.stats().checkpoints, 0);
+
+    proxy.set(Link::Up);
+    eventually!("the start", started_by(db, id, "a").await);
+    assert_eq!(
+        redis.hot.lease_holder(id).await.unwrap().as_deref(),
+        Some("a")
+    );
+    eventually!(
+        "the checkpoint",
+        db.load_checkpoint(id)
+            .await
+            .unwrap()
+            .is_some_and(|c| c.tick == 10)
+    );
+    eventually!(
+        "the hot snapshot",
+        redis
+            .hot
+            .load(id)
+            .await
+            .unwrap()
+            .and_then(|s| s.snapshot)
+            .is_some_and(|s| s.tick == 10)
+    );
+    assert!(next_event(&events).is_none());
+    assert_eq!(
+        persister
+            .shutdown(Duration::from_secs(5))
+            .await
+            .unwritten_sessions,
+        0
+    );
+}
+
+/// A lease someone else holds means the session is theirs: the start is
+/// lost ownership, and no row goes in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_against_a_held_lease_is_lost_ownership() {
+    let Some(redis) = TestRedis::open().await else {
+        return;
+    };
+    let test = TestDb::sqlite().await;
+    let db = &test.db;
+    let id = session_id();
+    assert!(
+        redis
+            .hot
+            .acquire_lease(id, "b", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    let (persister, handle, events) = Persister::start(
+        config("a"),
+        Some(db.clone()),
+        Some(redis.hot.clone()),
+        &tokio::runtime::Handle::current(),
+    );
+    handle.try_send(start(id)).unwrap();
+    handle
+        .try_send(snapshot(id, 1, 10, true, &[(10, "c10")]))
+        .unwrap();
+    let mut lost: Option<PersistEvent>;
+    eventually!("lost ownership", {
+        lost = next_event(&events);
+        lost.is_some()
+    });
+    assert_eq!(
+        lost,
+        Some(PersistEvent::LostOwnership {
+            session: id,
+            epoch: 1,
+            store: Store::Redis,
+        })
+    );
+    assert_eq!(db.session(id).await.unwrap(), None);
+    assert!(redis.hot.load(id).await.unwrap().is_none());
+    assert_eq!(
+        redis.hot.lease_holder(id).await.unwrap().as_deref(),
+        Some("b")
+    );
+    assert_eq!(
+        persister
+            .shutdown(Duration::from_secs(5))
+            .await
+            .unwritten_sessions,
+        0
+    );
+}
+
+/// The embedded default: no Redis, so a start is the row and the claim,
+/// and the snapshot behind it is a checkpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_without_redis_on_sqlite() {
+    let test = TestDb::sqlite().await;
+    let db = &test.db;
+    let (persister, handle, events) = Persister::start(
+        config("a"),
+        Some(db.clone()),
+        None,
+        &tokio::runtime::Handle::current(),
+    );
+    let id = session_id();
+    handle.try_send(start(id)).unwrap();
+    handle
+        .try_send(snapshot(id, 1, 10, false, &[(10, "c10")]))
+        .unwrap();
+    eventually!(
+        "the checkpoint",
+        db.load_checkpoint(id).await.unwrap().is_some()
+    );
+    assert!(started_by(db, id, "a").await);
+    let checkpoint = db.load_checkpoint(id).await.unwrap().unwrap();
+    assert_eq!((checkpoint.epoch, checkpoint.tick), (1, 10));
+    assert!(next_event(&events).is_none());
+    assert_eq!(
+        persister
+            .shutdown(Duration::from_secs(5))
+            .await
+            .unwritten_sessions,
+        0
+    );
+}
+
+/// A start retried after its reply was lost finds its own row, claimed or
+/// not yet, and completes; a row another instance claimed is theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_start_finds_its_own_row() {
+    let test = TestDb::sqlite().await;
+    let db = &test.db;
+    // The insert and the claim went through; the reply did not.
+    let claimed = session_id();
+    assert_eq!(running(db, claimed, "a").await, 1);
+    // The insert went through; the claim never ran.
+    let inserted = session_id();
+    db.create_session(&row(inserted)).await.unwrap();
+    // Another instance's.
+    let theirs = session_id();
+    assert_eq!(running(db, theirs, "b").await, 1);
+    let (persister, handle, events) = Persister::start(
+        config("a"),
+        Some(db.clone()),
+        None,
+        &tokio::runtime::Handle::current(),
+    );
+    for id in [claimed, inserted, theirs] {
+        handle.try_send(start(id)).unwrap();
+        handle.try_send(snapshot(id, 1, 10, false, &[])).unwrap();
+    }
+    let mut lost: Option<PersistEvent>;
+    eventually!("lost ownership", {
+        lost = next_event(&events);
+        lost.is_some()
+    });
+    assert_eq!(
+        lost,
+        Some(PersistEvent::LostOwnership {
+            session: theirs,
+            epoch: 1,
+            store: Store::Database,
+        })
+    );
+    for id in [claimed, inserted] {
+        eventually!(
+            "the checkpoint",
+            db.load_checkpoint(id).await.unwrap().is_some()
+        );
+        assert!(started_by(db, id, "a").await);
+    }
+    assert_eq!(db.load_checkpoint(theirs).await.unwrap(), None);
+    assert!(started_by(db, theirs, "b").await);
+    assert!(next_event(&events).is_none());
+    assert_eq!(
+        persister
+            .shutdown(Duration::from_secs(5))
+            .await
+            .unwritten_sessions,
+        0
+    );
+}
+
+/// A row another instance claimed, its lease lapsed: the start takes the
+/// lease, finds the row theirs, and gives the lease back so the owner can
+/// take it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_against_a_claimed_row_gives_the_lease_back() {
+    let Some(redis) = TestRedis::open().await else {
+        return;
+    };
+    let test = TestDb::sqlite().await;
+    let db = &test.db;
+    let id = session_id();
+    assert_eq!(running(db, id, "b").await, 1);
+    let (persister, handle, events) = Persister::start(
+        config("a"),
+        Some(db.clone()),
+        Some(redis.hot.clone()),
+        &tokio::runtime::Handle::current(),
+    );
+    handle.try_send(start(id)).unwrap();
+    handle.try_send(snapshot(id, 1, 10, true, &[])).unwrap();
+    let mut lost: Option<PersistEvent>;
+    eventually!("lost ownership", {
+        lost = next_event(&events);
+        lost.is_some()
+    });
+    assert_eq!(
+        lost,
+        Some(PersistEvent::LostOwnership {
+            session: id,
+            epoch: 1,
+            store: Store::Database,
+        })
+    );
+    assert_eq!(redis.hot.lease_holder(id).await.unwrap(), None);
+    assert!(redis.hot.load(id).await.unwrap().is_none());
+    assert!(started_by(db, id, "b").await);
+    assert_eq!(db.load_checkpoint(id).await.unwrap(), None);
     assert_eq!(
         persister
             .shutdown(Duration::from_secs(5))

@@ -7,9 +7,14 @@
 //! `catch_unwind`), then publishes a read-only view for the HTTP API. No lock
 //! is held across a session step: the published view is swapped in after
 //! the step, and requests reach sessions only through the bounded inbox.
+//!
+//! Persistence is write-behind: a running session hands its state to the
+//! persistence writer's queue, which never blocks, every snapshot interval
+//! (`hosted.rs`); sessions another instance owns now are stopped; adopted
+//! sessions arrive rebuilt (`saved.rs`) through the same inbox.
 
-mod handover;
 mod hosted;
+mod saved;
 mod tick;
 
 use std::fmt;
@@ -23,9 +28,11 @@ use serde::{Deserialize, Serialize, Serializer};
 use std::sync::mpsc::SyncSender;
 
 use rampart_net::server::Feed;
+use rampart_persistence::{PersistEvent, PersistHandle};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-pub use handover::{FileHandOver, HandOver, HandOverError, HandOverRecord};
+pub use saved::{ResumeError, checkpoint_log};
+pub(crate) use saved::{Resumed, resume};
 
 /// A session's id: random, unique across instances, shown as 16 hex digits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -220,12 +227,22 @@ pub struct HostConfig {
     pub reconnect_grace: Duration,
 }
 
+/// The host's end of the persistence writer.
+pub struct HostPersistence {
+    /// Where sessions' state goes.
+    pub handle: PersistHandle,
+    /// What the writer reports back (lost ownership).
+    pub events: std::sync::mpsc::Receiver<PersistEvent>,
+    /// How often a running session is saved.
+    pub snapshot_interval: Duration,
+}
+
 /// What a drain did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DrainReport {
-    /// Sessions that were live when the drain began.
+    /// Sessions that were running when the drain began (lobbies just end).
     pub sessions: usize,
-    /// Handed to the store.
+    /// Handed to the persistence writer for another instance to adopt.
     pub handed_over: usize,
     /// Whose hand-over failed.
     pub failed: usize,
@@ -235,6 +252,12 @@ pub struct DrainReport {
 pub(crate) enum Control {
     Create {
         prepared: Box<hosted::Prepared>,
+        reply: oneshot::Sender<Result<SessionInfo, HostError>>,
+    },
+    Adopt {
+        id: SessionId,
+        epoch: u64,
+        resumed: Box<Resumed>,
         reply: oneshot::Sender<Result<SessionInfo, HostError>>,
     },
     End {
@@ -303,7 +326,7 @@ pub struct HostHandle {
 }
 
 /// Scrambles a counter into a well-spread seed.
-fn splitmix64(mut x: u64) -> u64 {
+pub(crate) fn splitmix64(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
@@ -320,17 +343,25 @@ impl HostHandle {
     pub fn spawn(
         content: Arc<Content>,
         config: HostConfig,
-        hand_over: Box<dyn HandOver>,
+        persistence: Option<HostPersistence>,
         feed: Option<SyncSender<Feed>>,
     ) -> std::io::Result<Self> {
         let (control, inbox) = mpsc::channel(INBOX_CAPACITY);
-        let published = Arc::new(RwLock::new(Published::default()));
+        // Capacity is known before the first tick publishes; readiness
+        // (ticks on time) is not.
+        let published = Arc::new(RwLock::new(Published {
+            sessions: Vec::new(),
+            status: HostStatus {
+                max_sessions: config.max_sessions,
+                ..HostStatus::default()
+            },
+        }));
         let tick_hz = config.tick_hz;
         let seed_base = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| since.as_nanos() as u64)
             ^ u64::from(std::process::id()).rotate_left(32);
-        tick::spawn(config, hand_over, inbox, published.clone(), feed)?;
+        tick::spawn(config, persistence, inbox, published.clone(), feed)?;
         Ok(Self {
             control,
             published,
@@ -380,6 +411,35 @@ impl HostHandle {
                 .map_err(|_| HostError::Stopped)??;
         self.ask(|reply| Control::Create {
             prepared: Box::new(prepared),
+            reply,
+        })
+        .await?
+    }
+
+    /// The content sessions are built from.
+    pub fn content(&self) -> &Arc<Content> {
+        &self.content
+    }
+
+    /// Hosts a session taken over from another instance, owned under
+    /// `epoch` (the claim's fencing token).
+    ///
+    /// # Errors
+    /// Full, draining, or the session is already hosted here.
+    pub(crate) async fn adopt(
+        &self,
+        id: SessionId,
+        epoch: u64,
+        resumed: Resumed,
+    ) -> Result<SessionInfo, HostError> {
+        if self.draining.load(Ordering::Relaxed) {
+            return Err(HostError::Draining);
+        }
+        let resumed = Box::new(resumed);
+        self.ask(|reply| Control::Adopt {
+            id,
+            epoch,
+            resumed,
             reply,
         })
         .await?
@@ -523,8 +583,8 @@ impl HostHandle {
         self.draining.store(true, Ordering::Relaxed);
     }
 
-    /// Stops admitting, tells every session, hands each to the store, and
-    /// stops the tick thread.
+    /// Stops admitting, tells every session, hands each running one to the
+    /// persistence writer, and stops the tick thread.
     ///
     /// # Errors
     /// If the host is already gone.

@@ -1,29 +1,25 @@
 //! The host in process: sessions with bots tick on the clock, one crashing
 //! session leaves the others ticking, capacity and validation refuse
-//! clearly, and a drain hands every session over.
+//! clearly, and a drain hands every running session to the embedded store,
+//! from which a new host resumes them exactly.
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use rampart_persistence::{Database, PersistConfig, Persister, SessionState as StoredState};
 
 use super::*;
 
-/// Keeps hand-overs in memory so the test can see them.
-#[derive(Clone, Default)]
-struct Remembered(Arc<Mutex<Vec<HandOverRecord>>>);
-
-impl HandOver for Remembered {
-    fn hand_over(&mut self, record: &HandOverRecord) -> Result<(), HandOverError> {
-        self.0.lock().unwrap().push(record.clone());
-        Ok(())
-    }
+fn content() -> Arc<Content> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets");
+    Arc::new(rampart_sim::content::load_dir(&dir).unwrap())
 }
 
-fn start_host(max_sessions: usize) -> (HostHandle, Remembered) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets");
-    let content = Arc::new(rampart_sim::content::load_dir(&dir).unwrap());
-    let config = HostConfig {
+fn host_config(max_sessions: usize) -> HostConfig {
+    HostConfig {
         max_sessions,
         tick_hz: 60,
         idle_timeout: Duration::from_secs(300),
@@ -31,12 +27,55 @@ fn start_host(max_sessions: usize) -> (HostHandle, Remembered) {
         ended_kept: 100,
         snapshot_hz: 20,
         reconnect_grace: Duration::from_secs(60),
+    }
+}
+
+/// A fresh embedded (SQLite) database in the temp directory.
+async fn embedded_database() -> Database {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "rampart-host-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let database = Database::open(dir.join("rampart.db").to_str().unwrap())
+        .await
+        .unwrap();
+    database.migrate().await.unwrap();
+    database
+}
+
+/// A host persisting to `database` as the embedded default does (no Redis).
+fn start_persisting_host(
+    content: Arc<Content>,
+    max_sessions: usize,
+    database: &Database,
+    instance: &str,
+) -> (HostHandle, Persister) {
+    let config = PersistConfig {
+        instance: instance.to_owned(),
+        ..PersistConfig::default()
     };
-    let store = Remembered::default();
-    (
-        HostHandle::spawn(content, config, Box::new(store.clone()), None).unwrap(),
-        store,
-    )
+    let (persister, handle, events) = Persister::start(
+        config,
+        Some(database.clone()),
+        None,
+        &tokio::runtime::Handle::current(),
+    );
+    let persistence = HostPersistence {
+        handle,
+        events,
+        snapshot_interval: Duration::from_secs(1),
+    };
+    let host =
+        HostHandle::spawn(content, host_config(max_sessions), Some(persistence), None).unwrap();
+    (host, persister)
+}
+
+/// A host that keeps nothing, for tests that do not look at persistence.
+fn start_host(max_sessions: usize) -> HostHandle {
+    HostHandle::spawn(content(), host_config(max_sessions), None, None).unwrap()
 }
 
 fn bots(map: &str, bots: u8) -> CreateSession {
@@ -64,7 +103,7 @@ pub(crate) async fn wait_for(mut done: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_session_is_isolated() {
-    let (host, _) = start_host(10);
+    let host = start_host(10);
     let mut ids = Vec::new();
     for _ in 0..3 {
         let info = host.create(bots("reference", 4)).await.unwrap();
@@ -90,7 +129,7 @@ async fn a_panicking_session_is_isolated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capacity_and_validation_refuse_clearly() {
-    let (host, _) = start_host(2);
+    let host = start_host(2);
     host.create(bots("small", 1)).await.unwrap();
     let mut lobby = bots("small", 1);
     lobby.max_players = 2;
@@ -105,7 +144,7 @@ async fn capacity_and_validation_refuse_clearly() {
         Err(HostError::Full { max: 2 })
     ));
 
-    let (host, _) = start_host(5);
+    let host = start_host(5);
     let error = host.create(bots("nowhere", 1)).await.unwrap_err();
     assert!(
         matches!(&error, HostError::Invalid(message) if message.contains("nowhere")),
@@ -127,7 +166,7 @@ async fn capacity_and_validation_refuse_clearly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn joining_fills_the_lobby_and_starts_the_game() {
-    let (host, _) = start_host(5);
+    let host = start_host(5);
     let mut request = bots("small", 1);
     request.max_players = 2;
     let info = host.create(request).await.unwrap();
@@ -176,46 +215,92 @@ async fn joining_fills_the_lobby_and_starts_the_game() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ending_and_draining_hand_sessions_over() {
-    let (host, store) = start_host(10);
-    let first = host.create(bots("small", 2)).await.unwrap();
-    let second = host.create(bots("reference", 4)).await.unwrap();
-    host.create(bots("highlands", 2)).await.unwrap();
-    let ended = host.end(first.id).await.unwrap();
-    assert_eq!(ended.end_reason, Some("ended_by_admin"));
-    assert!(matches!(host.end(first.id).await, Err(HostError::NotFound)));
-    wait_for(|| host.get(second.id).is_some_and(|info| info.tick > 5)).await;
+async fn a_drained_session_resumes_exactly_on_a_new_host() {
+    let content = content();
+    let database = embedded_database().await;
+    let (host, persister) = start_persisting_host(content.clone(), 10, &database, "first");
+    let ended = host.create(bots("small", 2)).await.unwrap();
+    let drained = host.create(bots("reference", 4)).await.unwrap();
+    let mut lobby = bots("highlands", 1);
+    lobby.max_players = 2;
+    let lobby = host.create(lobby).await.unwrap();
+    wait_for(|| host.get(ended.id).is_some_and(|info| info.tick > 5)).await;
+    let info = host.end(ended.id).await.unwrap();
+    assert_eq!(info.end_reason, Some("ended_by_admin"));
+    assert!(matches!(host.end(ended.id).await, Err(HostError::NotFound)));
+    wait_for(|| host.get(drained.id).is_some_and(|info| info.tick > 90)).await;
     let report = host.drain().await.unwrap();
     assert_eq!(
         report,
         DrainReport {
-            sessions: 2,
-            handed_over: 2,
+            sessions: 1,
+            handed_over: 1,
             failed: 0
-        }
+        },
+        "the running session is handed over; the lobby just ends"
     );
-    let records = store.0.lock().unwrap().clone();
-    assert_eq!(
-        records.len(),
-        3,
-        "the admin-ended session and both drained ones"
-    );
-    // A handed-over log rebuilds the session exactly.
-    let record = records
-        .iter()
-        .find(|record| record.id == second.id)
-        .unwrap();
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets");
-    let content = Arc::new(rampart_sim::content::load_dir(&dir).unwrap());
-    let log = rampart_sim::log::CommandLog::parse(&record.log, &content).unwrap();
-    let mut replayed = log.replay(content).unwrap();
-    assert_eq!(replayed.state_hash(), record.state_hash);
+    let written = persister.shutdown(Duration::from_secs(10)).await;
+    assert_eq!(written.unwritten_sessions, 0);
     assert!(matches!(
         host.create(bots("small", 1)).await,
         Err(HostError::Draining)
     ));
-    assert!(
-        matches!(host.join(second.id, "carol").await, Err(HostError::Stopped)),
-        "the tick thread is gone"
+
+    // The admin-ended session is history; the lobby never reached the store.
+    let record = database.session(ended.id.0).await.unwrap().unwrap();
+    assert_eq!(record.row.state, StoredState::Ended);
+    assert_eq!(record.end_reason.as_deref(), Some("ended_by_admin"));
+    assert!(database.session(lobby.id.0).await.unwrap().is_none());
+
+    // The drained session's checkpoint is the state it stopped in, and its
+    // log from the start replays to that very state.
+    let checkpoint = database
+        .load_checkpoint(drained.id.0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(checkpoint.tick > 90);
+    let resumed = resume(
+        &content,
+        &checkpoint.snapshot,
+        Some(checkpoint.state_hash),
+        &[],
+    )
+    .unwrap();
+    let mut log = resumed.prepared.log.clone();
+    log.end = Some(rampart_sim::log::LogEnd {
+        ticks: checkpoint.tick,
+        state_hash: checkpoint.state_hash,
+    });
+    let mut replayed = log.replay(content.clone()).unwrap();
+    assert_eq!(replayed.tick(), checkpoint.tick);
+    assert_eq!(replayed.state_hash(), checkpoint.state_hash);
+
+    // A restarted server (a new host on the same database) resumes it.
+    let (host, persister) = start_persisting_host(content.clone(), 10, &database, "second");
+    let stores = crate::persist::Stores {
+        database: database.clone(),
+        hot: None,
+        instance: "second".into(),
+        lease: Duration::from_secs(6),
+    };
+    let adopted = crate::persist::Adopter::new(stores, host.clone())
+        .pass()
+        .await;
+    assert_eq!(adopted, 1);
+    wait_for(|| {
+        host.get(drained.id).is_some_and(|info| {
+            info.state == SessionState::Running && info.tick > checkpoint.tick + 30
+        })
+    })
+    .await;
+    let record = database.session(drained.id.0).await.unwrap().unwrap();
+    assert_eq!(
+        (record.owner_instance.as_deref(), record.owner_epoch),
+        (Some("second"), 2),
+        "the new owner claimed it under a new epoch"
     );
+    host.drain().await.unwrap();
+    let written = persister.shutdown(Duration::from_secs(10)).await;
+    assert_eq!(written.unwritten_sessions, 0);
 }

@@ -14,11 +14,13 @@ use rand_pcg::Pcg32;
 use rayon::prelude::*;
 use tokio::sync::mpsc;
 
-use super::handover::{HandOver, HandOverRecord};
-use super::hosted::{HostedSession, Prepared, Seat, Stepped};
+use rampart_persistence::PersistEvent;
+
+use super::hosted::{HostedSession, Persisting, Prepared, Seat, Stepped};
+use super::saved::Resumed;
 use super::{
-    Control, DrainReport, HostConfig, HostError, HostStatus, Published, SessionId, SessionInfo,
-    SessionNotice, SessionState,
+    Control, DrainReport, HostConfig, HostError, HostPersistence, HostStatus, Published, SessionId,
+    SessionInfo, SessionNotice, SessionState,
 };
 
 /// Control messages handled per tick at most, so a flood of requests
@@ -31,16 +33,15 @@ const PUBLISH_EVERY: u64 = 3;
 /// Recent tick durations kept for the on-time check.
 const RECENT_TICKS: usize = 128;
 
-/// Hand-overs that may wait for the writer before new ones are dropped
-/// (and counted as failed).
-const HAND_OVER_QUEUE: usize = 4096;
+/// How long a drain retries handing a session to a full persistence queue.
+const DRAIN_PATIENCE: Duration = Duration::from_secs(5);
 
-/// A record for the hand-over thread, with where to report the result.
-type HandOverJob = (HandOverRecord, Option<std_mpsc::Sender<bool>>);
+/// Why a session ends without a record: another instance runs it now.
+const MOVED: &str = "moved";
 
 pub(super) fn spawn(
     config: HostConfig,
-    hand_over: Box<dyn HandOver>,
+    persistence: Option<HostPersistence>,
     inbox: mpsc::Receiver<Control>,
     published: Arc<RwLock<Published>>,
     feed: Option<std_mpsc::SyncSender<Feed>>,
@@ -49,7 +50,17 @@ pub(super) fn spawn(
         .thread_name(|index| format!("rampart-step-{index}"))
         .build()
         .map_err(std::io::Error::other)?;
-    let hand_overs = spawn_hand_over(hand_over)?;
+    let (persist, persist_events) = match persistence {
+        Some(persistence) => (
+            Some(Persisting::new(
+                persistence.handle,
+                persistence.snapshot_interval,
+                config.tick_hz,
+            )),
+            Some(persistence.events),
+        ),
+        None => (None, None),
+    };
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_nanos() as u64)
@@ -60,7 +71,8 @@ pub(super) fn spawn(
         inbox,
         published,
         pool,
-        hand_overs,
+        persist,
+        persist_events,
         sessions: Vec::new(),
         ended: VecDeque::new(),
         tick: 0,
@@ -76,37 +88,14 @@ pub(super) fn spawn(
     Ok(())
 }
 
-/// The writer thread: hand-overs do IO, and the tick never waits on IO.
-fn spawn_hand_over(
-    mut store: Box<dyn HandOver>,
-) -> std::io::Result<std_mpsc::SyncSender<HandOverJob>> {
-    let (jobs, queue) = std_mpsc::sync_channel::<HandOverJob>(HAND_OVER_QUEUE);
-    std::thread::Builder::new()
-        .name("rampart-handover".into())
-        .spawn(move || {
-            for (record, report) in queue {
-                let stored = match store.hand_over(&record) {
-                    Ok(()) => true,
-                    Err(error) => {
-                        tracing::error!(session = %record.id, %error, "hand-over failed");
-                        false
-                    }
-                };
-                if let Some(report) = report {
-                    let _ = report.send(stored);
-                }
-            }
-        })?;
-    Ok(jobs)
-}
-
 struct Ticker {
     period: Duration,
     config: HostConfig,
     inbox: mpsc::Receiver<Control>,
     published: Arc<RwLock<Published>>,
     pool: rayon::ThreadPool,
-    hand_overs: std_mpsc::SyncSender<HandOverJob>,
+    persist: Option<Persisting>,
+    persist_events: Option<std_mpsc::Receiver<PersistEvent>>,
     sessions: Vec<HostedSession>,
     ended: VecDeque<SessionInfo>,
     tick: u64,
@@ -131,15 +120,18 @@ impl Ticker {
             if !self.handle_control() {
                 return;
             }
-            // 2. Step every running session in parallel.
+            // 2. Step every running session in parallel (each also hands
+            //    its state to the persistence writer when due).
             self.step_sessions();
-            // 3. Lifecycle: idle sessions end.
+            // 3. Sessions another instance took over stop here.
+            self.handle_persist_events();
+            // 4. Lifecycle: idle sessions end.
             self.prune_idle();
-            // 4. Publish the view the HTTP API reads.
+            // 5. Publish the view the HTTP API reads.
             if self.dirty || self.tick.is_multiple_of(PUBLISH_EVERY) {
                 self.publish();
             }
-            // 5. Measure, then sleep to the next deadline (no drift: the
+            // 6. Measure, then sleep to the next deadline (no drift: the
             //    deadline advances by whole periods, never from "now").
             let work = started.elapsed();
             metrics::histogram!("rampart_tick_duration_seconds").record(work.as_secs_f64());
@@ -196,6 +188,15 @@ impl Ticker {
             Control::Create { prepared, reply } => {
                 let created = self.admit(*prepared);
                 let _ = reply.send(created);
+            }
+            Control::Adopt {
+                id,
+                epoch,
+                resumed,
+                reply,
+            } => {
+                let adopted = self.adopt(id, epoch, *resumed);
+                let _ = reply.send(adopted);
             }
             Control::End { id, reply } => {
                 let ended = match self.sessions.iter().position(|hosted| hosted.id == id) {
@@ -341,6 +342,7 @@ impl Ticker {
             (unix_ms(), self.tick),
             self.feed.clone(),
             self.config.snapshot_hz,
+            self.persist.clone(),
         );
         hosted.announce(Feed::Opened {
             session: id.0,
@@ -352,6 +354,80 @@ impl Ticker {
         self.sessions.push(hosted);
         self.dirty = true;
         Ok(info)
+    }
+
+    /// Takes over a session another instance ran: it resumes ticking at
+    /// once, its people's seats kept for the reconnect grace from now.
+    fn adopt(
+        &mut self,
+        id: SessionId,
+        epoch: u64,
+        resumed: Resumed,
+    ) -> Result<SessionInfo, HostError> {
+        if self.sessions.iter().any(|hosted| hosted.id == id) {
+            return Err(HostError::Invalid(format!(
+                "session {id} is already hosted here"
+            )));
+        }
+        if self.sessions.len() >= self.config.max_sessions {
+            return Err(HostError::Full {
+                max: self.config.max_sessions,
+            });
+        }
+        let mut hosted = HostedSession::new(
+            id,
+            resumed.prepared,
+            (resumed.created_unix_ms, self.tick),
+            self.feed.clone(),
+            self.config.snapshot_hz,
+            self.persist.clone(),
+        );
+        for seat in &mut hosted.seats {
+            if let Seat::Person { since, .. } = seat {
+                *since = self.tick;
+            }
+        }
+        hosted.state = SessionState::Running;
+        hosted.epoch = epoch;
+        // The new owner's first checkpoint: the database holds the resumed
+        // state under the new epoch, and the writer starts renewing the lease.
+        hosted.save(true);
+        hosted.announce(Feed::Opened {
+            session: id.0,
+            map: hosted.map.clone(),
+            players: hosted.seats.len() as u8,
+        });
+        let info = hosted.info();
+        tracing::info!(session = %id, epoch, tick = info.tick, checkpoint_tick = resumed.checkpoint_tick, "session adopted");
+        self.sessions.push(hosted);
+        self.dirty = true;
+        Ok(info)
+    }
+
+    /// Ends, without a record, every session the writer says another
+    /// instance owns now: two owners must never tick one session.
+    fn handle_persist_events(&mut self) {
+        let Some(events) = &self.persist_events else {
+            return;
+        };
+        let lost: Vec<u64> = events
+            .try_iter()
+            .filter_map(|event| match event {
+                PersistEvent::LostOwnership { session, .. } => Some(session),
+                PersistEvent::Finished { .. } => None,
+            })
+            .collect();
+        for session in lost {
+            if let Some(index) = self
+                .sessions
+                .iter()
+                .position(|hosted| hosted.id.0 == session)
+            {
+                tracing::warn!(session = %self.sessions[index].id, "another instance owns this session now; stopping it here");
+                metrics::counter!("rampart_sessions_moved_total").increment(1);
+                self.end(index, MOVED);
+            }
+        }
     }
 
     fn step_sessions(&mut self) {
@@ -428,10 +504,8 @@ impl Ticker {
             session: hosted.id.0,
             reason,
         });
-        if reason != "crashed" {
-            // A crashed world may be inconsistent; its log still replays
-            // from the start, but its final hash is not worth recording.
-            self.queue_hand_over(&mut hosted, reason, None);
+        if reason != MOVED {
+            hosted.finish(reason);
         }
         let info = hosted.info();
         tracing::info!(session = %hosted.id, reason, tick = info.tick, "session ended");
@@ -443,31 +517,10 @@ impl Ticker {
         info
     }
 
-    fn queue_hand_over(
-        &mut self,
-        hosted: &mut HostedSession,
-        reason: &'static str,
-        report: Option<std_mpsc::Sender<bool>>,
-    ) -> bool {
-        let (log, state_hash) = hosted.closed_log();
-        let record = HandOverRecord {
-            id: hosted.id,
-            reason,
-            tick: hosted.session.tick(),
-            state_hash,
-            log,
-        };
-        match self.hand_overs.try_send((record, report)) {
-            Ok(()) => true,
-            Err(_) => {
-                tracing::warn!(session = %hosted.id, "hand-over queue full; session record dropped");
-                false
-            }
-        }
-    }
-
-    /// Stops admitting, tells every session, hands each over, and waits for
-    /// the writer to confirm every one.
+    /// Stops admitting, tells every session, and hands each running one to
+    /// the persistence writer (a durable checkpoint, then the lease
+    /// released) for another instance to adopt. Lobbies end: nothing of
+    /// theirs is stored.
     fn drain(&mut self) -> DrainReport {
         let mut status = self.status();
         status.draining = true;
@@ -479,24 +532,34 @@ impl Ticker {
             sessions = sessions.len(),
             "drain: telling sessions and handing them over"
         );
-        let (report, results) = std_mpsc::channel();
-        let mut queued = 0;
-        let mut failed = 0;
+        let mut report = DrainReport::default();
+        let patience = Instant::now() + DRAIN_PATIENCE;
         for mut hosted in sessions {
             let _ = hosted.notices.send(SessionNotice::Draining);
-            if self.queue_hand_over(&mut hosted, "drained", Some(report.clone())) {
-                queued += 1;
+            if hosted.state != SessionState::Running {
+                continue;
+            }
+            report.sessions += 1;
+            // A full queue empties as the writer works; the tick has stopped,
+            // so waiting here delays nothing but the exit.
+            let handed = loop {
+                if hosted.hand_over() {
+                    break true;
+                }
+                if Instant::now() >= patience {
+                    break false;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            };
+            if handed {
+                tracing::info!(session = %hosted.id, tick = hosted.session.tick(), "session handed over");
+                report.handed_over += 1;
             } else {
-                failed += 1;
+                tracing::error!(session = %hosted.id, "drain: the persistence queue would not take the session");
+                report.failed += 1;
             }
         }
-        drop(report);
-        let handed_over = results.iter().take(queued).filter(|&stored| stored).count();
-        DrainReport {
-            sessions: queued + failed,
-            handed_over,
-            failed: failed + (queued - handed_over),
-        }
+        report
     }
 
     fn status(&self) -> HostStatus {

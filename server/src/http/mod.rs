@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
+use rampart_persistence::{PersistHandle, Store};
 use serde_json::json;
 
 use crate::config::Config;
@@ -48,6 +49,14 @@ pub struct AppState {
     admin_token: Option<Arc<str>>,
     limiter: Arc<RateLimiter>,
     join: Option<Arc<JoinService>>,
+    persistence: Option<PersistenceView>,
+}
+
+/// What `/ready` shows of the stores.
+#[derive(Clone)]
+struct PersistenceView {
+    handle: PersistHandle,
+    redis: bool,
 }
 
 impl AppState {
@@ -63,7 +72,15 @@ impl AppState {
                 config.rate_limit_burst,
             )),
             join: None,
+            persistence: None,
         }
+    }
+
+    /// Shows the stores' state in `/ready`; `redis` says whether Redis is
+    /// configured at all.
+    pub fn with_persistence(mut self, handle: PersistHandle, redis: bool) -> Self {
+        self.persistence = Some(PersistenceView { handle, redis });
+        self
     }
 
     /// Enables `/v1/join`: players get seats and tokens for the game
@@ -163,7 +180,10 @@ async fn health() -> Json<serde_json::Value> {
 }
 
 /// Ready for new sessions: content loaded (it is, before the server starts),
-/// not draining, below capacity, and ticks keeping time.
+/// not draining, below capacity, and ticks keeping time. The stores are
+/// reported but do not decide: games go on while a store is down (their
+/// state waits in the writer's queue), and every instance shares the same
+/// stores, so failing readiness would only stop new games fleet-wide.
 async fn ready(State(state): State<AppState>) -> Response {
     let status = state.host.status();
     let content = true;
@@ -174,7 +194,7 @@ async fn ready(State(state): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
+    let mut body = json!({
         "ready": ready,
         "checks": {
             "content": content,
@@ -183,6 +203,13 @@ async fn ready(State(state): State<AppState>) -> Response {
             "ticks_on_time": status.ticks_on_time,
         },
     });
+    if let Some(view) = &state.persistence {
+        body["stores"] = json!({
+            "database": view.handle.store_up(Store::Database),
+            "redis": view.redis.then(|| view.handle.store_up(Store::Redis)),
+            "persist_queue": view.handle.queue_depth(),
+        });
+    }
     (code, Json(body)).into_response()
 }
 

@@ -13,19 +13,10 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::*;
+use crate::host::HostConfig;
 use crate::host::tests::wait_for;
-use crate::host::{HandOver, HandOverError, HandOverRecord, HostConfig};
 
 const TOKEN: &str = "test-token";
-
-/// Keeps hand-overs in memory: these tests do not look at them.
-struct Forget;
-
-impl HandOver for Forget {
-    fn hand_over(&mut self, _record: &HandOverRecord) -> Result<(), HandOverError> {
-        Ok(())
-    }
-}
 
 /// A real host over the repository's content; the content is loaded once.
 fn test_host(max_sessions: usize) -> HostHandle {
@@ -43,7 +34,7 @@ fn test_host(max_sessions: usize) -> HostHandle {
         snapshot_hz: 20,
         reconnect_grace: Duration::from_secs(60),
     };
-    let host = HostHandle::spawn(content.clone(), config, Box::new(Forget), None).unwrap();
+    let host = HostHandle::spawn(content.clone(), config, None, None).unwrap();
     // Until its first tick publishes, the host reports no capacity and is
     // rightly not ready; tests start from a ticking host.
     for _ in 0..500 {
