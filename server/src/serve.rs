@@ -136,7 +136,8 @@ async fn serve(
         .with_context(|| format!("starting the game transports on UDP {}", config.udp_addr))?,
     );
     tracing::info!(udp = ?net.udp_addresses(), ws = %ws_addr, "game transports listening");
-    let join = http::JoinService::new(net.clone(), auth, format!("ws://{ws_addr}"), default_map);
+    let join = http::JoinService::new(net.clone(), auth, format!("ws://{ws_addr}"), default_map)
+        .with_players(stores.database.clone());
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| {

@@ -138,3 +138,73 @@ fn two_hundred_bot_sessions_tick_on_time_then_drain_on_sigterm() {
     });
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_killed_embedded_server_resumes_its_sessions_after_a_restart() {
+    let dir = data_dir("restart");
+    let args = ["--admin-token", TOKEN, "--data-dir", &dir];
+    let mut server = Server::start(&args);
+    let ids: Vec<String> = (0..3)
+        .map(|_| {
+            let created = server.post(
+                "/v1/sessions",
+                &json!({"map": "reference", "max_players": 2, "bots": 2}),
+                Some(TOKEN),
+            );
+            assert_eq!(created.status, 201, "{}", created.body);
+            created.json()["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let tick = |server: &Server, id: &str| {
+        server.get(&format!("/v1/sessions/{id}")).json()["tick"]
+            .as_u64()
+            .unwrap()
+    };
+    let started = Instant::now();
+    while ids.iter().any(|id| tick(&server, id) < 100) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "sessions not ticking"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let before: Vec<u64> = ids.iter().map(|id| tick(&server, id)).collect();
+    server.signal("KILL");
+    server.wait_exit(Duration::from_secs(5)).unwrap();
+
+    // The same data directory: the embedded database has every session's
+    // last save (one a second), and the new process resumes them.
+    let server = Server::start(&args);
+    for (id, &before) in ids.iter().zip(&before) {
+        let info = server.get(&format!("/v1/sessions/{id}")).json();
+        assert_eq!(info["state"], "running", "{info}");
+        let resumed = info["tick"].as_u64().unwrap();
+        assert!(
+            resumed + 36 >= before,
+            "session {id} resumed at tick {resumed}, it had reached {before}"
+        );
+    }
+    let metrics = server.get("/metrics").body;
+    assert_eq!(
+        metric(
+            &metrics,
+            "rampart_sessions_adopted_total{source=\"database\"}"
+        ),
+        Some(3.0)
+    );
+    let resumed: Vec<u64> = ids.iter().map(|id| tick(&server, id)).collect();
+    let started = Instant::now();
+    while ids
+        .iter()
+        .zip(&resumed)
+        .any(|(id, &at)| tick(&server, id) < at + 30)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "resumed sessions not ticking"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -15,6 +15,8 @@ use rampart_sim::PlayerId;
 use serde::Deserialize;
 
 use super::{ApiError, AppState, bearer, session_id};
+use rampart_persistence::Database;
+
 use crate::auth::PlayerAuth;
 use crate::host::{CreateSession, HostError, SessionId};
 
@@ -43,12 +45,14 @@ pub struct JoinRequest {
     pub reconnect_token: Option<String>,
 }
 
-/// What joining needs beyond the host: the network and player identity.
+/// What joining needs beyond the host: the network, player identity, and
+/// where players are recorded.
 pub struct JoinService {
     net: Arc<NetHandle>,
     auth: PlayerAuth,
     ws_base: String,
     default_map: String,
+    players: Option<Database>,
 }
 
 impl JoinService {
@@ -66,7 +70,29 @@ impl JoinService {
             auth,
             ws_base,
             default_map,
+            players: None,
         }
+    }
+
+    /// Records every seated player (id, name, last seen) in `database`,
+    /// which results and leaderboards refer to.
+    pub fn with_players(mut self, database: Database) -> Self {
+        self.players = Some(database);
+        self
+    }
+
+    /// Writes the player's record behind the join: a slow or absent
+    /// database must not delay or refuse a seat.
+    fn record_player(&self, who: &str, name: Option<&str>) {
+        let Some(database) = self.players.clone() else {
+            return;
+        };
+        let (who, name) = (who.to_owned(), name.unwrap_or(who).to_owned());
+        tokio::spawn(async move {
+            if let Err(error) = database.upsert_player(&who, &name).await {
+                tracing::warn!(player = %who, %error, "could not record the player");
+            }
+        });
     }
 }
 
@@ -173,6 +199,7 @@ async fn seat_player(
         .reconnect_token(seat, &who)
         .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))?;
     tracing::info!(session = %session, player = player.0, name = request.name.as_deref().unwrap_or(""), "player seated");
+    service.record_player(&who, request.name.as_deref());
     Ok(JoinResponse {
         session_id: session.to_string(),
         player_id: player.0,
