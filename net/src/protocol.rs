@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped on every incompatible change to messages, channels or the
 /// snapshot codec. Client and server refuse each other on a mismatch.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The netcode protocol id ("rampart" and the protocol version): a client
 /// built for another protocol cannot even complete the UDP handshake.
@@ -419,6 +419,10 @@ pub enum EndReason {
     Crashed,
     #[error("gone")]
     Gone,
+    /// Another instance runs the session now (it took over while this one
+    /// was unreachable): reconnect with the reconnect token.
+    #[error("moved to another instance")]
+    Moved,
 }
 
 impl EndReason {
@@ -430,6 +434,7 @@ impl EndReason {
             "ended_by_admin" => Self::EndedByAdmin,
             "idle" => Self::Idle,
             "crashed" => Self::Crashed,
+            "moved" => Self::Moved,
             _ => Self::Gone,
         }
     }

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use rampart_persistence::{
-    CommandEntry, Database, DbError, HotError, HotOptions, HotState, HotStore, MapRecord,
-    MatchOutcome, PersistConfig, Persister,
+    Database, DbError, HotError, HotOptions, HotState, HotStore, MapRecord, MatchOutcome,
+    PersistConfig, Persister,
 };
 use rampart_sim::Content;
 
@@ -388,43 +388,50 @@ impl Adopter {
             .database
             .claim(id, &self.stores.instance)
             .await?;
-        let hot_state = match &self.stores.hot {
-            Some(hot) => hot.adopt(id, epoch).await?,
-            None => None,
-        };
-        let (bytes, hash, commands, source): (Vec<u8>, u64, Vec<CommandEntry>, &str) =
-            match hot_state {
+        let (hot_snapshot, commands) = match &self.stores.hot {
+            Some(hot) => match hot.adopt(id, epoch).await? {
                 Some(HotState {
-                    snapshot: Some(snapshot),
-                    commands,
-                    ..
-                }) => (snapshot.bytes, snapshot.state_hash, commands, "redis"),
-                _ => match self.stores.database.load_checkpoint(id).await? {
-                    Some(checkpoint) if !checkpoint.snapshot.is_empty() => (
-                        checkpoint.snapshot,
-                        checkpoint.state_hash,
-                        Vec::new(),
-                        "database",
-                    ),
-                    _ => {
-                        tracing::error!(
-                            session = %SessionId(id),
-                            "a running session with no checkpoint anywhere (its owner died before \
-                             its first save): recording it as lost"
-                        );
-                        let outcome = MatchOutcome {
-                            outcome: "lost".to_owned(),
-                            ticks: 0,
-                            players,
-                        };
-                        self.stores
-                            .database
-                            .finish(id, epoch, "lost", &[], &outcome)
-                            .await?;
-                        return Ok(false);
-                    }
-                },
+                    snapshot, commands, ..
+                }) => (snapshot, commands),
+                None => (None, Vec::new()),
+            },
+            None => (None, Vec::new()),
+        };
+        // Redis's snapshot is normally the newer; after a Redis outage (or
+        // a Redis that lost its data) the database checkpoint may be. The
+        // command stream runs unbroken from Redis's snapshot on, so it
+        // continues either.
+        let checkpoint = self
+            .stores
+            .database
+            .load_checkpoint(id)
+            .await?
+            .filter(|checkpoint| !checkpoint.snapshot.is_empty());
+        let newest = match (hot_snapshot, checkpoint) {
+            (Some(hot), Some(durable)) if durable.tick > hot.tick => {
+                Some((durable.snapshot, durable.state_hash, "database"))
+            }
+            (Some(hot), _) => Some((hot.bytes, hot.state_hash, "redis")),
+            (None, Some(durable)) => Some((durable.snapshot, durable.state_hash, "database")),
+            (None, None) => None,
+        };
+        let Some((bytes, hash, source)) = newest else {
+            tracing::error!(
+                session = %SessionId(id),
+                "a running session with no checkpoint anywhere (its owner died before its \
+                 first save): recording it as lost"
+            );
+            let outcome = MatchOutcome {
+                outcome: "lost".to_owned(),
+                ticks: 0,
+                players,
             };
+            self.stores
+                .database
+                .finish(id, epoch, "lost", &[], &outcome)
+                .await?;
+            return Ok(false);
+        };
         let rebuilding = content.clone();
         let resumed =
             tokio::task::spawn_blocking(move || resume(&rebuilding, &bytes, Some(hash), &commands))

@@ -456,6 +456,9 @@ impl HostedSession {
         {
             self.epoch = 1;
             self.save(true);
+            // Sessions created together would save on the same tick forever
+            // after: spread them over the interval by id.
+            self.next_save = self.session.tick() + 1 + self.id.0 % persist.save_every;
         }
     }
 
@@ -498,8 +501,6 @@ impl HostedSession {
         match persist.handle.try_send(job) {
             Ok(()) => {
                 self.persisted = self.log.entries.len();
-                // Spread sessions over the interval so saves do not bunch up
-                // on one tick.
                 self.next_save = tick + persist.save_every;
                 true
             }
