@@ -465,16 +465,29 @@ impl Database {
                 .await
                 .optional()?
         });
-        row.map(|(key, name, hash, width, height)| {
-            Ok(MapRecord {
-                key,
-                name,
-                content_hash: from_db(hash),
-                width: narrow(width, "maps.width")?,
-                height: narrow(height, "maps.height")?,
-            })
-        })
-        .transpose()
+        row.map(map_record).transpose()
+    }
+
+    /// Every stored map's metadata, by key: the primary key's order, so the
+    /// read is one index scan and the answer is stable between calls.
+    ///
+    /// # Errors
+    /// `Connect`, `Query` or `Corrupt`.
+    pub async fn maps(&self) -> Result<Vec<MapRecord>, DbError> {
+        let rows: Vec<(String, String, i64, i32, i32)> = with_conn!(self, |conn| {
+            maps::table
+                .order(maps::key.asc())
+                .select((
+                    maps::key,
+                    maps::name,
+                    maps::content_hash,
+                    maps::width,
+                    maps::height,
+                ))
+                .load(conn)
+                .await?
+        });
+        rows.into_iter().map(map_record).collect()
     }
 
     /// Records a new session, unowned (epoch 0): the creator claims it next.
@@ -989,6 +1002,19 @@ impl Database {
             })
             .collect()
     }
+}
+
+/// A `maps` row as the game's types.
+fn map_record(
+    (key, name, hash, width, height): (String, String, i64, i32, i32),
+) -> Result<MapRecord, DbError> {
+    Ok(MapRecord {
+        key,
+        name,
+        content_hash: from_db(hash),
+        width: narrow(width, "maps.width")?,
+        height: narrow(height, "maps.height")?,
+    })
 }
 
 async fn open_sqlite(path: &Path) -> Result<SqliteConn, DbError> {

@@ -6,7 +6,9 @@
 //!   accepted commands since it (a stream), written every tick batch by the
 //!   host's write-behind task ([`HotStore::flush_batch`], pipelined for
 //!   hundreds of sessions per call), and the ownership lease. Everything
-//!   expires 30 minutes after its last write.
+//!   expires 30 minutes after its last write. It also caches what the HTTP
+//!   API reads from the database ([`CachedRecord`]: map metadata,
+//!   leaderboards, histories), each record for a short TTL.
 //! - [`Database`] (PostgreSQL, or SQLite as the embedded default): players,
 //!   maps, sessions with their owner epoch, the latest checkpoint of each
 //!   session (every 10 s, at wave end, on drain), and, when a session ends,
@@ -35,8 +37,15 @@
 //!   (as [`HotStore::flush_batch`] does), and checkpoints with
 //!   [`Database::checkpoint`]. Every write carries the epoch from the claim.
 //! - **It ends**: [`Database::finish`] (results and history in one
-//!   transaction), then [`HotStore::forget`] and
-//!   [`HotStore::release_lease`].
+//!   transaction), then [`HotStore::invalidate_records`] (the map's
+//!   leaderboard and latest matches, each seated player's history: the
+//!   [`FinishJob`] names the map and the players), then [`HotStore::forget`]
+//!   and [`HotStore::release_lease`].
+//! - **The HTTP API reads records** (cache-aside): [`HotStore::cached_record`];
+//!   on a miss [`Database::maps`], [`Database::map`], [`Database::leaderboard`],
+//!   [`Database::player_history`] or [`Database::recent_matches`], then
+//!   [`HotStore::cache_record`]. Without Redis, or while it fails, the
+//!   database alone.
 //! - **Adoption** (an instance starts, or sees a lease lapse): for each of
 //!   [`Database::running_sessions`] with no [`HotStore::lease_holder`]:
 //!   [`HotStore::acquire_lease`], [`Database::claim`] (the new epoch fences
@@ -76,7 +85,9 @@ mod schema;
 pub use breaker::BreakerConfig;
 
 pub use db::{Database, DbError, DbOptions};
-pub use hot::{CommandEntry, HotError, HotOptions, HotSnapshot, HotState, HotStore, SessionFlush};
+pub use hot::{
+    CachedRecord, CommandEntry, HotError, HotOptions, HotSnapshot, HotState, HotStore, SessionFlush,
+};
 pub use persister::{
     DrainReport, FinishJob, PersistConfig, PersistEvent, PersistHandle, PersistJob, PersistStats,
     Persister, SendError, Store, describe_metrics,

@@ -16,6 +16,10 @@
 //! When the store returns, every session that changed meanwhile is written.
 //! A fenced refusal (another instance owns the session) is not retried: it
 //! becomes [`PersistEvent::LostOwnership`] for the host.
+//!
+//! A session's end, once written, also deletes the cached records it
+//! changed (leaderboard, latest matches, the players' histories), once:
+//! those expire soon anyway, so a failed deletion is only counted.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,7 +33,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::breaker::{Breaker, BreakerConfig};
 use crate::hot::{FlushRef, SnapRef};
 use crate::{
-    CommandEntry, Database, DbError, HotError, HotStore, MatchOutcome, SeatResult, SessionRow,
+    CachedRecord, CommandEntry, Database, DbError, HotError, HotStore, MatchOutcome, SeatResult,
+    SessionRow,
 };
 
 /// How long a session whose ownership was lost is remembered, so its late
@@ -153,6 +158,9 @@ pub enum PersistJob {
 pub struct FinishJob {
     /// Session.
     pub session: u64,
+    /// The session's map key: the cached leaderboard and latest matches of
+    /// this map are invalidated once the end is written.
+    pub map: String,
     /// Owner epoch.
     pub epoch: u64,
     /// The last tick.
@@ -165,10 +173,29 @@ pub struct FinishJob {
     pub bytes: Arc<[u8]>,
     /// `victory`, `defeat`, `idle`, `crashed`, ...
     pub end_reason: String,
-    /// One per seat.
+    /// One per seat; each seated person's cached history is invalidated
+    /// once the end is written.
     pub seats: Vec<SeatResult>,
     /// The history line.
     pub outcome: MatchOutcome,
+}
+
+impl FinishJob {
+    /// The cached records this end makes stale: its map's leaderboard and
+    /// latest matches, and the history of every person seated.
+    fn stale_records(&self) -> impl Iterator<Item = CachedRecord<'_>> {
+        let players = self
+            .seats
+            .iter()
+            .filter_map(|seat| seat.player_id.as_deref())
+            .map(CachedRecord::PlayerHistory);
+        [
+            CachedRecord::Leaderboard(&self.map),
+            CachedRecord::RecentMatches(&self.map),
+        ]
+        .into_iter()
+        .chain(players)
+    }
 }
 
 impl PersistJob {
@@ -412,6 +439,7 @@ impl Persister {
             events: events_tx,
             shared: shared.clone(),
             age: 0,
+            stale: Vec::new(),
         };
         let task = runtime.spawn(writer.run(rx, stop_rx));
         (Self { task, stop }, PersistHandle { tx, shared }, events)
@@ -468,6 +496,14 @@ pub fn describe_metrics() {
     describe_counter!(
         "rampart_persist_store_errors_total",
         "Failed or timed-out store calls, by store."
+    );
+    describe_counter!(
+        "rampart_cache_requests_total",
+        "HTTP record reads with Redis configured, by result: hit (answered from Redis), miss (from the database, then cached), error (Redis failed or its circuit was open: answered from the database)."
+    );
+    describe_counter!(
+        "rampart_cache_invalidations_total",
+        "Written session ends whose cached records (leaderboard, latest matches, player histories) were deleted from Redis, by result (ok, failed); a failed one stays stale until its TTL."
     );
 }
 
@@ -741,6 +777,9 @@ struct Writer {
     next_renewal: Instant,
     /// Source of `Entry::pending_since`.
     age: u64,
+    /// Ends written to the database this round whose cached records are
+    /// still to be deleted (only with Redis).
+    stale: Vec<FinishJob>,
 }
 
 impl Writer {
@@ -909,6 +948,7 @@ impl Writer {
         let mut wrote = self.start_round(started).await;
         wrote |= self.redis_round(started).await;
         wrote |= self.database_round(started).await;
+        self.invalidate_stale_records(started).await;
         self.renew_leases(started).await;
         self.sweep(started);
         self.enforce_bound();
@@ -1281,7 +1321,10 @@ impl Writer {
                         metrics::counter!("rampart_persist_written_total", "store" => "database")
                             .increment(1);
                     }
-                    DbWork::Finish(_) => {
+                    DbWork::Finish(finish) => {
+                        if self.hot.is_some() {
+                            self.stale.push(FinishJob::clone(finish));
+                        }
                         entry.finish_written = true;
                         entry.durable_dirty = false;
                         entry.hot_dirty = false;
@@ -1319,6 +1362,54 @@ impl Writer {
                 self.count_dropped_durable("refused", 1);
             }
         }
+    }
+
+    /// Deletes the cached records that the ends written this round changed,
+    /// in one Redis call. Tried once: a failure (or an open circuit) is
+    /// logged and counted and the records stay stale until their TTL, which
+    /// is short for that reason; retrying would hold ends in memory for as
+    /// long as Redis is down.
+    async fn invalidate_stale_records(&mut self, now: Instant) {
+        if self.stale.is_empty() {
+            return;
+        }
+        let stale = std::mem::take(&mut self.stale);
+        let ends = stale.len() as u64;
+        let failure = match self.redis_ready(now).await {
+            None => "the Redis circuit is open".to_owned(),
+            Some(hot) => {
+                let records: Vec<CachedRecord<'_>> = stale
+                    .iter()
+                    .flat_map(|finish| finish.stale_records())
+                    .collect();
+                let timeout = self.redis_breaker.call_timeout();
+                match tokio::time::timeout(timeout, hot.invalidate_records(&records)).await {
+                    Ok(Ok(())) => {
+                        self.redis_breaker.success();
+                        metrics::counter!("rampart_cache_invalidations_total", "result" => "ok")
+                            .increment(ends);
+                        return;
+                    }
+                    Ok(Err(error)) => {
+                        let error = error.to_string();
+                        self.redis_breaker.failure(&error, false);
+                        error
+                    }
+                    Err(_) => {
+                        self.redis_breaker
+                            .failure("cache invalidation timed out", true);
+                        "timed out".to_owned()
+                    }
+                }
+            }
+        };
+        tracing::warn!(
+            sessions = ends,
+            %failure,
+            "cached records of ended sessions not invalidated: stale until they expire"
+        );
+        metrics::counter!("rampart_cache_invalidations_total", "result" => "failed")
+            .increment(ends);
     }
 
     /// Renews the lease of every session this instance writes, each third of

@@ -151,7 +151,8 @@ async fn serve(
     let router = http::router(
         http::AppState::new(host.clone(), metrics, &config)
             .with_join(join)
-            .with_persistence(persist_handle, stores.hot.is_some()),
+            .with_persistence(persist_handle, stores.hot.is_some())
+            .with_records(stores.database.clone(), stores.hot.clone()),
     );
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(http::serve(listener, router, async {

@@ -35,6 +35,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     migrations_are_idempotent,
     players_and_maps_round_trip,
+    maps_are_listed_by_key,
     session_round_trip,
     claims_fence_old_owners,
     finish_writes_results_and_history,
@@ -110,6 +111,27 @@ async fn players_and_maps_round_trip(db: &Database) {
     map.width = 64;
     db.upsert_map(&map).await.unwrap();
     assert_eq!(db.map("meadow").await.unwrap(), Some(map));
+}
+
+/// The HTTP API's map list: every map, by key whatever the insertion order,
+/// with an upsert changing a map in place rather than adding one.
+async fn maps_are_listed_by_key(db: &Database) {
+    assert!(db.maps().await.unwrap().is_empty());
+    let map = |key: &str, width: u32| MapRecord {
+        key: key.to_owned(),
+        name: key.to_uppercase(),
+        content_hash: u64::MAX - u64::from(width),
+        width,
+        height: 16,
+    };
+    for record in [map("small", 24), map("highlands", 48), map("reference", 40)] {
+        db.upsert_map(&record).await.unwrap();
+    }
+    db.upsert_map(&map("small", 32)).await.unwrap();
+    assert_eq!(
+        db.maps().await.unwrap(),
+        [map("highlands", 48), map("reference", 40), map("small", 32)]
+    );
 }
 
 async fn session_round_trip(db: &Database) {

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::{TestDb, TestRedis, session_id};
 use rampart_persistence::{
-    CommandEntry, Database, DbError, HotError, HotSnapshot, SessionFlush, SessionRow, SessionState,
+    CachedRecord, CommandEntry, Database, DbError, HotError, HotSnapshot, SessionFlush, SessionRow,
+    SessionState,
 };
 use redis::Commands as _;
 
@@ -109,6 +110,76 @@ async fn snapshots_and_commands_round_trip() {
 
     hot.forget(id).await.unwrap();
     assert_eq!(hot.load(id).await.unwrap(), None);
+}
+
+/// The HTTP API's cache: forms (page sizes) of one record live in one hash
+/// that expires one TTL after its first form, and invalidating a record
+/// drops every form of it and nothing else.
+#[tokio::test]
+async fn cached_records_expire_together_and_invalidate_whole() {
+    let Some(redis) = TestRedis::open().await else {
+        return;
+    };
+    let hot = &redis.hot;
+    let long = Duration::from_secs(60);
+    let meadow = CachedRecord::Leaderboard("meadow");
+    assert_eq!(hot.cached_record(meadow, "20").await.unwrap(), None);
+    hot.cache_record(meadow, "20", b"[20]", long).await.unwrap();
+    hot.cache_record(meadow, "10", b"[10]", long).await.unwrap();
+    assert_eq!(
+        hot.cached_record(meadow, "20").await.unwrap().as_deref(),
+        Some(&b"[20]"[..])
+    );
+    assert_eq!(
+        hot.cached_record(meadow, "10").await.unwrap().as_deref(),
+        Some(&b"[10]"[..])
+    );
+    let mut raw = redis.raw();
+    let ttl: i64 = raw
+        .pttl(redis.cache_key("cache:leaderboard:meadow"))
+        .unwrap();
+    assert!(ttl > 59_000 && ttl <= 60_000, "{ttl}");
+
+    // A later form does not extend the record's life: the first form's TTL
+    // bounds them all.
+    let brief = CachedRecord::RecentMatches("meadow");
+    hot.cache_record(brief, "20", b"[]", Duration::from_millis(200))
+        .await
+        .unwrap();
+    hot.cache_record(brief, "5", b"[]", long).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(hot.cached_record(brief, "5").await.unwrap(), None);
+
+    // Invalidation: every form of the named records, and only those. Names
+    // are taken as they are (a player id may hold `|` and `:`).
+    let odd_player = CachedRecord::PlayerHistory("auth0|a:b");
+    let canyon = CachedRecord::Leaderboard("canyon");
+    let everything = CachedRecord::Maps;
+    for record in [brief, odd_player, canyon, everything] {
+        hot.cache_record(record, "20", b"[1]", long).await.unwrap();
+    }
+    hot.invalidate_records(&[]).await.unwrap();
+    hot.invalidate_records(&[meadow, brief, odd_player])
+        .await
+        .unwrap();
+    for (record, form) in [
+        (meadow, "20"),
+        (meadow, "10"),
+        (brief, "20"),
+        (odd_player, "20"),
+    ] {
+        assert_eq!(
+            hot.cached_record(record, form).await.unwrap(),
+            None,
+            "{record:?} {form}"
+        );
+    }
+    for record in [canyon, everything] {
+        assert!(
+            hot.cached_record(record, "20").await.unwrap().is_some(),
+            "{record:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod bench;
 mod database;
 mod hot;
 mod persister;

@@ -3,8 +3,8 @@
 //! queue refuses at once, an outage (a proxy cut mid-test) holds state and
 //! catches up, a retried write appends no command twice, fenced writes
 //! become `LostOwnership`, a started session is leased and registered
-//! before anything else of it is written, and what a flush of 1,000
-//! sessions costs.
+//! before anything else of it is written, a written end invalidates the
+//! cached records it changed, and what a flush of 1,000 sessions costs.
 
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use crate::support::{Link, Proxy, TestDb, TestRedis, session_id};
 use rampart_persistence::{
-    BreakerConfig, CommandEntry, Database, FinishJob, HotOptions, MatchOutcome, PersistConfig,
-    PersistEvent, PersistJob, Persister, SeatResult, SendError, SessionRow, SessionState, Store,
+    BreakerConfig, CachedRecord, CommandEntry, Database, FinishJob, HotOptions, MatchOutcome,
+    PersistConfig, PersistEvent, PersistJob, Persister, SeatResult, SendError, SessionRow,
+    SessionState, Store,
 };
 
 /// Polls `$cond` (which may `.await`) every 10 ms for up to 10 s.
@@ -173,6 +174,7 @@ async fn snapshots_flow_to_both_stores(db: &Database, redis: &TestRedis) {
     handle
         .try_send(PersistJob::Finish(Box::new(FinishJob {
             session: id,
+            map: "meadow".into(),
             epoch,
             tick: 50,
             state_hash: 350,
@@ -228,6 +230,125 @@ async fn snapshots_flow_on_postgres() {
         return;
     };
     snapshots_flow_to_both_stores(&test.db, &redis).await;
+}
+
+/// An end, once written, deletes the cached records it changed (its map's
+/// leaderboard and latest matches, its seated players' histories, every
+/// form of each) and leaves the others.
+async fn a_written_end_invalidates_its_cached_records(db: &Database, redis: &TestRedis) {
+    let id = session_id();
+    let epoch = running(db, id, "a").await;
+    let changed = [
+        CachedRecord::Leaderboard("meadow"),
+        CachedRecord::RecentMatches("meadow"),
+        CachedRecord::PlayerHistory("alice"),
+    ];
+    let unchanged = [
+        CachedRecord::Leaderboard("canyon"),
+        CachedRecord::PlayerHistory("bob"),
+        CachedRecord::Maps,
+    ];
+    for record in changed.iter().chain(&unchanged) {
+        for form in ["10", "20"] {
+            redis
+                .hot
+                .cache_record(*record, form, b"[]", Duration::from_secs(60))
+                .await
+                .unwrap();
+        }
+    }
+    let (persister, handle, events) = Persister::start(
+        config("a"),
+        Some(db.clone()),
+        Some(redis.hot.clone()),
+        &tokio::runtime::Handle::current(),
+    );
+    let seat = |seat: u8, player: Option<&str>| SeatResult {
+        seat,
+        player_id: player.map(str::to_owned),
+        score: 100,
+        kills: 10,
+        leaks: 0,
+        gold_earned: 50,
+        victory: true,
+    };
+    handle
+        .try_send(PersistJob::Finish(Box::new(FinishJob {
+            session: id,
+            map: "meadow".into(),
+            epoch,
+            tick: 50,
+            state_hash: 350,
+            bytes: Arc::from(&b"state at 50"[..]),
+            end_reason: "victory".into(),
+            seats: vec![seat(0, Some("alice")), seat(1, None)],
+            outcome: MatchOutcome {
+                outcome: "victory".into(),
+                ticks: 50,
+                players: 2,
+            },
+        })))
+        .unwrap();
+    eventually!(
+        "the end event",
+        next_event(&events) == Some(PersistEvent::Finished { session: id })
+    );
+    for record in changed {
+        eventually!(
+            format!("{record:?} invalidated"),
+            redis
+                .hot
+                .cached_record(record, "10")
+                .await
+                .unwrap()
+                .is_none()
+                && redis
+                    .hot
+                    .cached_record(record, "20")
+                    .await
+                    .unwrap()
+                    .is_none()
+        );
+    }
+    assert_eq!(db.leaderboard("meadow", 10).await.unwrap().len(), 1);
+    for record in unchanged {
+        assert!(
+            redis
+                .hot
+                .cached_record(record, "20")
+                .await
+                .unwrap()
+                .is_some(),
+            "{record:?} kept"
+        );
+    }
+    assert_eq!(
+        persister
+            .shutdown(Duration::from_secs(5))
+            .await
+            .unwritten_sessions,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_written_end_invalidates_on_sqlite() {
+    let Some(redis) = TestRedis::open().await else {
+        return;
+    };
+    let test = TestDb::sqlite().await;
+    a_written_end_invalidates_its_cached_records(&test.db, &redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_written_end_invalidates_on_postgres() {
+    let Some(redis) = TestRedis::open().await else {
+        return;
+    };
+    let Some(test) = TestDb::postgres().await else {
+        return;
+    };
+    a_written_end_invalidates_its_cached_records(&test.db, &redis).await;
 }
 
 /// The embedded default: no Redis, so each snapshot is a checkpoint at the

@@ -186,6 +186,12 @@ impl TestRedis {
     pub fn key(&self, session: u64, part: &str) -> String {
         format!("{}sess:{{{session}}}:{part}", self.prefix)
     }
+
+    /// The key of a cached record, named as after the store's prefix
+    /// (`cache:leaderboard:meadow`).
+    pub fn cache_key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
 }
 
 impl Drop for TestRedis {

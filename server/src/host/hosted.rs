@@ -573,6 +573,7 @@ impl HostedSession {
             .collect();
         let finish = FinishJob {
             session: self.id.0,
+            map: self.map.to_string(),
             epoch: self.epoch,
             tick: summary.tick,
             state_hash,

@@ -1,5 +1,6 @@
 //! The HTTP admin API: probes (`/health`, `/ready`), Prometheus `/metrics`,
-//! and session management under `/v1`.
+//! session management and the public records (maps, leaderboards, histories)
+//! under `/v1`.
 //!
 //! Every answer, errors included, is JSON (except `/metrics`), so clients and
 //! load balancers never have to parse an HTML or empty error page. Probes and
@@ -8,6 +9,7 @@
 
 mod join;
 mod limit;
+mod records;
 #[cfg(test)]
 mod tests;
 
@@ -24,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
-use rampart_persistence::{PersistHandle, Store};
+use rampart_persistence::{Database, HotStore, PersistHandle, Store};
 use serde_json::json;
 
 use crate::config::Config;
@@ -50,6 +52,7 @@ pub struct AppState {
     limiter: Arc<RateLimiter>,
     join: Option<Arc<JoinService>>,
     persistence: Option<PersistenceView>,
+    records: Option<Arc<records::Records>>,
 }
 
 /// What `/ready` shows of the stores.
@@ -73,6 +76,7 @@ impl AppState {
             )),
             join: None,
             persistence: None,
+            records: None,
         }
     }
 
@@ -80,6 +84,13 @@ impl AppState {
     /// configured at all.
     pub fn with_persistence(mut self, handle: PersistHandle, redis: bool) -> Self {
         self.persistence = Some(PersistenceView { handle, redis });
+        self
+    }
+
+    /// Serves the public records (`/v1/maps`, leaderboards, histories) from
+    /// `database`, through `hot` as a cache when Redis is configured.
+    pub fn with_records(mut self, database: Database, hot: Option<HotStore>) -> Self {
+        self.records = Some(Arc::new(records::Records::new(database, hot)));
         self
     }
 
@@ -99,6 +110,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions/{id}", get(get_session).delete(end_session))
         .route("/v1/sessions/{id}/join", post(join::join_session))
         .route("/v1/join", post(join::join))
+        .route("/v1/maps", get(records::list_maps))
+        .route("/v1/maps/{key}", get(records::get_map))
+        .route("/v1/maps/{key}/leaderboard", get(records::leaderboard))
+        .route("/v1/maps/{key}/matches", get(records::recent_matches))
+        .route("/v1/players/{id}/history", get(records::player_history))
         .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     Router::new()
