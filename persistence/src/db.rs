@@ -454,13 +454,7 @@ impl Database {
         let row: Option<(String, String, i64, i32, i32)> = with_conn!(self, |conn| {
             maps::table
                 .find(key)
-                .select((
-                    maps::key,
-                    maps::name,
-                    maps::content_hash,
-                    maps::width,
-                    maps::height,
-                ))
+                .select(MAP_COLUMNS)
                 .first(conn)
                 .await
                 .optional()?
@@ -477,13 +471,7 @@ impl Database {
         let rows: Vec<(String, String, i64, i32, i32)> = with_conn!(self, |conn| {
             maps::table
                 .order(maps::key.asc())
-                .select((
-                    maps::key,
-                    maps::name,
-                    maps::content_hash,
-                    maps::width,
-                    maps::height,
-                ))
+                .select(MAP_COLUMNS)
                 .load(conn)
                 .await?
         });
@@ -1004,7 +992,22 @@ impl Database {
     }
 }
 
-/// A `maps` row as the game's types.
+/// The `maps` columns [`map_record`] reads, in its order.
+const MAP_COLUMNS: (
+    maps::key,
+    maps::name,
+    maps::content_hash,
+    maps::width,
+    maps::height,
+) = (
+    maps::key,
+    maps::name,
+    maps::content_hash,
+    maps::width,
+    maps::height,
+);
+
+/// A `maps` row (read as [`MAP_COLUMNS`]) as the game's types.
 fn map_record(
     (key, name, hash, width, height): (String, String, i64, i32, i32),
 ) -> Result<MapRecord, DbError> {

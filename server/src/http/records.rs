@@ -215,18 +215,13 @@ pub(super) async fn leaderboard(
     key: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let records = records(&state)?;
-    let key = map_key(key)?;
-    let limit = limit(query.as_deref())?;
-    let form = limit.to_string();
-    read_through(
+    map_page(
         &state,
-        records,
-        CachedRecord::Leaderboard(&key),
-        &form,
-        async {
-            known_map(&records.database, &key).await?;
-            let board = records.database.leaderboard(&key, limit).await?;
+        key,
+        query.as_deref(),
+        |key| CachedRecord::Leaderboard(key),
+        async |database, key, limit| {
+            let board = database.leaderboard(key, limit).await?;
             json(&board.iter().map(LeaderboardLine::from).collect::<Vec<_>>())
         },
     )
@@ -239,21 +234,36 @@ pub(super) async fn recent_matches(
     key: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let records = records(&state)?;
-    let key = map_key(key)?;
-    let limit = limit(query.as_deref())?;
-    let form = limit.to_string();
-    read_through(
+    map_page(
         &state,
-        records,
-        CachedRecord::RecentMatches(&key),
-        &form,
-        async {
-            known_map(&records.database, &key).await?;
-            let matches = records.database.recent_matches(&key, limit).await?;
+        key,
+        query.as_deref(),
+        |key| CachedRecord::RecentMatches(key),
+        async |database, key, limit| {
+            let matches = database.recent_matches(key, limit).await?;
             json(&matches.iter().map(MatchView::from).collect::<Vec<_>>())
         },
     )
+    .await
+}
+
+/// A page of one map's records, cached per page size: 404 for a map the
+/// database does not know, else what `page` reads for the map and the
+/// `limit` the query asks.
+async fn map_page(
+    state: &AppState,
+    key: Result<Path<String>, PathRejection>,
+    query: Option<&str>,
+    record: for<'k> fn(&'k str) -> CachedRecord<'k>,
+    page: impl AsyncFnOnce(&Database, &str, u32) -> Result<Vec<u8>, ApiError>,
+) -> Result<Response, ApiError> {
+    let records = records(state)?;
+    let key = map_key(key)?;
+    let limit = limit(query)?;
+    read_through(state, records, record(&key), &limit.to_string(), async {
+        known_map(&records.database, &key).await?;
+        page(&records.database, &key, limit).await
+    })
     .await
 }
 
