@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::{BigInt, Binary};
 use diesel::sqlite::SqliteConnection;
 use diesel::upsert::excluded;
 use diesel_async::pooled_connection::deadpool::Pool;
@@ -160,8 +161,13 @@ enum Backend {
 
 /// Runs `$body` with `$conn` bound to a connection of whichever backend the
 /// database has. The body is expanded twice, so it must compile for both.
+/// `with_conn!(db, |conn| postgres: a, sqlite: b)` gives each backend its
+/// own body, for SQL only one of them has (row locks).
 macro_rules! with_conn {
     ($db:expr, |$conn:ident| $body:expr) => {
+        with_conn!($db, |$conn| postgres: $body, sqlite: $body)
+    };
+    ($db:expr, |$conn:ident| postgres: $postgres:expr, sqlite: $sqlite:expr) => {
         match &$db.backend {
             Backend::Postgres(pool) => {
                 let mut pooled = pool
@@ -169,15 +175,36 @@ macro_rules! with_conn {
                     .await
                     .map_err(|error| DbError::Connect(error.to_string()))?;
                 let $conn: &mut AsyncPgConnection = &mut pooled;
-                $body
+                $postgres
             }
             Backend::Sqlite { conn, .. } => {
                 let mut guard = conn.lock().await;
                 let $conn: &mut SqliteConn = &mut guard;
-                $body
+                $sqlite
             }
         }
     };
+}
+
+/// Why a fenced write of `$session` at epoch `$ours` wrote nothing: a newer
+/// owner (`Fenced`) or no such session.
+macro_rules! refusal {
+    ($conn:ident, $session:expr, $ours:expr) => {{
+        let current: Option<i64> = sessions::table
+            .find(to_db($session))
+            .select(sessions::owner_epoch)
+            .first($conn)
+            .await
+            .optional()?;
+        match current {
+            Some(current) => DbError::Fenced {
+                session: $session,
+                current: from_db(current),
+                ours: $ours,
+            },
+            None => DbError::UnknownSession($session),
+        }
+    }};
 }
 
 /// Inside a write transaction: passes when `ours` is at least the stored
@@ -196,20 +223,7 @@ macro_rules! fence {
         .execute($conn)
         .await?;
         if passed == 0 {
-            let current: Option<i64> = sessions::table
-                .find(id)
-                .select(sessions::owner_epoch)
-                .first($conn)
-                .await
-                .optional()?;
-            return Err(match current {
-                Some(current) => DbError::Fenced {
-                    session: $session,
-                    current: from_db(current),
-                    ours: $ours,
-                },
-                None => DbError::UnknownSession($session),
-            });
+            return Err(refusal!($conn, $session, $ours));
         }
     }};
 }
@@ -568,20 +582,34 @@ impl Database {
         state_hash: u64,
         snapshot: &[u8],
     ) -> Result<(), DbError> {
-        let now = now_ms();
-        let values = (
-            checkpoints::session_id.eq(to_db(session)),
-            checkpoints::epoch.eq(to_db(epoch)),
-            checkpoints::tick.eq(to_db(tick)),
-            checkpoints::state_hash.eq(to_db(state_hash)),
-            checkpoints::snapshot.eq(snapshot),
-            checkpoints::written_at.eq(now),
-        );
-        with_conn!(self, |conn| {
-            conn.transaction(async |conn| {
-                fence!(conn, session, epoch);
+        // One statement, so one round trip and no transaction: the row is
+        // written only if the session's stored epoch is at most ours. On
+        // PostgreSQL `FOR UPDATE` locks the session row while it writes, so
+        // a concurrent claim waits for the write (and a claim that commits
+        // first makes the select find nothing); SQLite has one writer.
+        let owned = sessions::table
+            .filter(sessions::id.eq(to_db(session)))
+            .filter(sessions::owner_epoch.le(to_db(epoch)))
+            .select((
+                sessions::id,
+                to_db(epoch).into_sql::<BigInt>(),
+                to_db(tick).into_sql::<BigInt>(),
+                to_db(state_hash).into_sql::<BigInt>(),
+                snapshot.into_sql::<Binary>(),
+                now_ms().into_sql::<BigInt>(),
+            ));
+        macro_rules! upsert {
+            ($rows:expr) => {
                 diesel::insert_into(checkpoints::table)
-                    .values(values)
+                    .values($rows)
+                    .into_columns((
+                        checkpoints::session_id,
+                        checkpoints::epoch,
+                        checkpoints::tick,
+                        checkpoints::state_hash,
+                        checkpoints::snapshot,
+                        checkpoints::written_at,
+                    ))
                     .on_conflict(checkpoints::session_id)
                     .do_update()
                     .set((
@@ -591,12 +619,21 @@ impl Database {
                         checkpoints::snapshot.eq(excluded(checkpoints::snapshot)),
                         checkpoints::written_at.eq(excluded(checkpoints::written_at)),
                     ))
-                    .execute(conn)
-                    .await?;
-                Ok::<_, DbError>(())
-            })
-            .await
-        })
+            };
+        }
+        with_conn!(self, |conn|
+            postgres: {
+                if upsert!(owned.for_update()).execute(conn).await? == 0 {
+                    return Err(refusal!(conn, session, epoch));
+                }
+            },
+            sqlite: {
+                if upsert!(owned).execute(conn).await? == 0 {
+                    return Err(refusal!(conn, session, epoch));
+                }
+            }
+        );
+        Ok(())
     }
 
     /// The session's latest checkpoint, for adoption without Redis.

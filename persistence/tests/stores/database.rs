@@ -3,6 +3,7 @@
 //! schema.
 
 use crate::support::session_id;
+use diesel_async::SimpleAsyncConnection;
 use rampart_persistence::{
     Database, DbError, MapRecord, MatchOutcome, SeatResult, SessionRow, SessionState,
 };
@@ -255,6 +256,52 @@ async fn claims_fence_old_owners(db: &Database) {
         db.claim(id, "c").await,
         Err(DbError::UnknownSession(_))
     ));
+}
+
+/// On PostgreSQL a claim and the old owner's checkpoint can run at once: a
+/// checkpoint that meets a claim in flight waits for it and is refused once
+/// the claim commits, never written under the new owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_racing_a_claim_waits_and_is_refused() {
+    let Some(test) = crate::support::TestDb::postgres().await else {
+        return;
+    };
+    let db = test.db.clone();
+    let id = session_id();
+    db.create_session(&session(id, "meadow")).await.unwrap();
+    let old = db.claim(id, "a").await.unwrap();
+    db.checkpoint(id, old, 10, 1, b"a at 10").await.unwrap();
+
+    // B's claim, as `Database::claim` makes it, held open.
+    let mut b = test.other_postgres_connection().await.unwrap();
+    b.batch_execute(&format!(
+        "BEGIN; UPDATE sessions SET owner_epoch = owner_epoch + 1, owner_instance = 'b' \
+         WHERE id = {}",
+        i64::from_ne_bytes(id.to_ne_bytes())
+    ))
+    .await
+    .unwrap();
+    let write = tokio::spawn({
+        let db = db.clone();
+        async move { db.checkpoint(id, old, 20, 2, b"a at 20").await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !write.is_finished(),
+        "the checkpoint did not wait for the claim"
+    );
+    b.batch_execute("COMMIT").await.unwrap();
+
+    let refused = write.await.unwrap();
+    assert!(
+        matches!(refused, Err(DbError::Fenced { current, ours, .. })
+            if current == old + 1 && ours == old),
+        "{refused:?}"
+    );
+    assert_eq!(
+        db.load_checkpoint(id).await.unwrap().unwrap().snapshot,
+        b"a at 10"
+    );
 }
 
 async fn finish_writes_results_and_history(db: &Database) {

@@ -106,6 +106,19 @@ impl TestDb {
         test.db.migrate().await.unwrap();
         Some(test)
     }
+
+    /// A connection of its own into this PostgreSQL schema, to play
+    /// another instance mid-transaction; `None` on SQLite.
+    pub async fn other_postgres_connection(&self) -> Option<AsyncPgConnection> {
+        let Cleanup::Schema { url, name } = &self.cleanup else {
+            return None;
+        };
+        let mut conn = AsyncPgConnection::establish(url).await.unwrap();
+        conn.batch_execute(&format!("SET search_path TO {name}"))
+            .await
+            .unwrap();
+        Some(conn)
+    }
 }
 
 impl Drop for TestDb {
