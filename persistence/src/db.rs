@@ -549,25 +549,6 @@ impl Database {
         epoch.map(from_db).ok_or(DbError::UnknownSession(session))
     }
 
-    /// Moves a lobby to `running` (fenced), so adoption considers it.
-    ///
-    /// # Errors
-    /// `Fenced`, `UnknownSession`, `Connect` or `Query`.
-    pub async fn mark_running(&self, session: u64, epoch: u64) -> Result<(), DbError> {
-        with_conn!(self, |conn| {
-            conn.transaction(async |conn| {
-                fence!(conn, session, epoch);
-                diesel::update(sessions::table.find(to_db(session)))
-                    .filter(sessions::state.eq(SessionState::Lobby.as_str()))
-                    .set(sessions::state.eq(SessionState::Running.as_str()))
-                    .execute(conn)
-                    .await?;
-                Ok::<_, DbError>(())
-            })
-            .await
-        })
-    }
-
     /// Stores the session's latest checkpoint, replacing the previous one,
     /// unless a newer owner has claimed the session since `epoch` was
     /// issued: then nothing is written and `Fenced` says so.

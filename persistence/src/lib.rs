@@ -30,7 +30,6 @@
 //!   holder. The tick thread cannot wait for the claim; a fresh row's first
 //!   claim is always epoch 1, so the host uses epoch 1 for the session's
 //!   later jobs at once, and the writer holds them until the start is done.
-//!   ([`Database::mark_running`] is for a caller that persists lobbies.)
 //! - **While it runs**: the [`Persister`] renews its lease
 //!   ([`HotStore::renew_leases`]; a lease held elsewhere means another
 //!   instance owns it: stop ticking it), flushes snapshots and commands

@@ -146,7 +146,7 @@ async fn session_round_trip(db: &Database) {
         players: 8,
         tick_hz: 60,
         content_version: 1 << 63,
-        state: SessionState::Lobby,
+        state: SessionState::Running,
     };
     assert_eq!(db.session(id).await.unwrap(), None);
     db.create_session(&row).await.unwrap();
@@ -160,10 +160,16 @@ async fn session_round_trip(db: &Database) {
     assert_eq!(stored.ended_at, None);
 
     // A lobby is not adopted; a running session is.
+    let lobby = SessionRow {
+        id: session_id(),
+        state: SessionState::Lobby,
+        ..row.clone()
+    };
+    db.create_session(&lobby).await.unwrap();
+    assert_eq!(db.session(lobby.id).await.unwrap().unwrap().row, lobby);
+    assert_eq!(db.claim(lobby.id, "a").await.unwrap(), 1);
     let epoch = db.claim(id, "a").await.unwrap();
     assert_eq!(epoch, 1);
-    assert!(db.running_sessions().await.unwrap().is_empty());
-    db.mark_running(id, epoch).await.unwrap();
     let running = db.running_sessions().await.unwrap();
     assert_eq!(running.len(), 1);
     assert_eq!(

@@ -52,14 +52,6 @@ impl Content {
             .map(|i| TowerKindId(i as u16))
     }
 
-    /// The enemy kind with this key.
-    pub fn enemy_id(&self, key: &str) -> Option<EnemyKindId> {
-        self.enemies
-            .iter()
-            .position(|e| e.key == key)
-            .map(|i| EnemyKindId(i as u16))
-    }
-
     /// The tower kind `id` names.
     pub fn tower(&self, id: TowerKindId) -> &TowerKind {
         &self.towers[usize::from(id.0)]
