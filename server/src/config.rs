@@ -106,6 +106,10 @@ pub struct Config {
     /// goes to the database at the snapshot interval and sessions have no
     /// leases (one instance per database).
     pub redis_url: Option<String>,
+    /// Put before every Redis key this deployment writes, so several
+    /// deployments (staging beside production, a test run) can share one
+    /// Redis. Default empty.
+    pub redis_prefix: String,
     /// This instance's name as a session owner. Unset: the host name plus a
     /// random suffix, so a restarted pod is a new owner.
     pub instance_id: Option<String>,
@@ -151,6 +155,7 @@ impl Default for Config {
             auth_audience: None,
             database_url: None,
             redis_url: None,
+            redis_prefix: String::new(),
             instance_id: None,
             snapshot_interval_ms: 1000,
             checkpoint_seconds: 10,
@@ -247,6 +252,9 @@ pub struct ServeArgs {
     /// Hot store and leases, redis://... [env: REDIS_URL] [default: none].
     #[arg(long, value_name = "URL")]
     pub redis_url: Option<String>,
+    /// Put before every Redis key, to share one Redis between deployments [default: none].
+    #[arg(long, value_name = "PREFIX")]
+    pub redis_prefix: Option<String>,
     /// This instance's owner name [default: host name plus a random suffix].
     #[arg(long, value_name = "NAME")]
     pub instance_id: Option<String>,
@@ -292,6 +300,7 @@ impl ServeArgs {
             (Key::AuthAudience, &self.auth_audience),
             (Key::DatabaseUrl, &self.database_url),
             (Key::RedisUrl, &self.redis_url),
+            (Key::RedisPrefix, &self.redis_prefix),
             (Key::InstanceId, &self.instance_id),
             (Key::SnapshotIntervalMs, &self.snapshot_interval_ms),
             (Key::CheckpointSeconds, &self.checkpoint_seconds),
@@ -378,6 +387,7 @@ enum Key {
     AuthAudience,
     DatabaseUrl,
     RedisUrl,
+    RedisPrefix,
     InstanceId,
     SnapshotIntervalMs,
     CheckpointSeconds,
@@ -385,7 +395,7 @@ enum Key {
 }
 
 impl Key {
-    const ALL: [Key; 31] = [
+    const ALL: [Key; 32] = [
         Key::HttpAddr,
         Key::AdminToken,
         Key::MaxSessions,
@@ -413,6 +423,7 @@ impl Key {
         Key::AuthAudience,
         Key::DatabaseUrl,
         Key::RedisUrl,
+        Key::RedisPrefix,
         Key::InstanceId,
         Key::SnapshotIntervalMs,
         Key::CheckpointSeconds,
@@ -448,6 +459,7 @@ impl Key {
             Key::AuthAudience => "auth_audience",
             Key::DatabaseUrl => "database_url",
             Key::RedisUrl => "redis_url",
+            Key::RedisPrefix => "redis_prefix",
             Key::InstanceId => "instance_id",
             Key::SnapshotIntervalMs => "snapshot_interval_ms",
             Key::CheckpointSeconds => "checkpoint_seconds",
@@ -493,6 +505,7 @@ impl Key {
                 | Key::AuthAudience
                 | Key::DatabaseUrl
                 | Key::RedisUrl
+                | Key::RedisPrefix
                 | Key::InstanceId
         )
     }
@@ -748,6 +761,20 @@ impl Config {
                 }
                 self.redis_url = Some(url.to_owned());
             }
+            Key::RedisPrefix => {
+                // A brace would end up before the `{session}` hash tag and
+                // become the tag itself, scattering a session's keys over
+                // Redis Cluster slots (its scripts need them in one).
+                let prefix = text.trim();
+                if prefix.len() > 64
+                    || prefix
+                        .chars()
+                        .any(|c| c.is_whitespace() || c == '{' || c == '}')
+                {
+                    return Err("must be at most 64 characters without spaces or braces".into());
+                }
+                self.redis_prefix = prefix.to_owned();
+            }
             Key::InstanceId => {
                 let name = text.trim();
                 if name.is_empty() || name.len() > 128 || name.chars().any(char::is_whitespace) {
@@ -922,6 +949,23 @@ mod tests {
     }
 
     #[test]
+    fn a_redis_prefix_keeps_out_of_the_session_hash_tag() {
+        let env = env_of(&[("RAMPART_REDIS_PREFIX", "staging:")]);
+        let config = Config::load(&ServeArgs::default(), &env).unwrap();
+        assert_eq!(config.redis_prefix, "staging:");
+
+        let env = env_of(&[("RAMPART_REDIS_PREFIX", "{staging}:")]);
+        let error = Config::load(&ServeArgs::default(), &env)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "RAMPART_REDIS_PREFIX={staging}:: redis_prefix must be at most 64 characters \
+             without spaces or braces"
+        );
+    }
+
+    #[test]
     fn syntax_error_names_file() {
         let file = TempFile::new("syntax", "tick_hz = \n");
         let error = Config::load(&with_file(&file.0), &env_of(&[]))
@@ -951,6 +995,7 @@ mod tests {
             auth_audience: config.auth_audience.clone(),
             database_url: config.database_url.clone(),
             redis_url: config.redis_url.clone(),
+            redis_prefix: config.redis_prefix.clone(),
             instance_id: config.instance_id.clone(),
             ..Config::default()
         };

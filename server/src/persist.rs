@@ -179,11 +179,13 @@ impl Stores {
         }
         let hot = match &config.redis_url {
             Some(url) => {
-                let hot = HotStore::open(url, HotOptions::default())
-                    .await
-                    .with_context(|| {
-                        format!("connecting to Redis at {} (is it running?)", redact(url))
-                    })?;
+                let options = HotOptions {
+                    prefix: config.redis_prefix.clone(),
+                    ..HotOptions::default()
+                };
+                let hot = HotStore::open(url, options).await.with_context(|| {
+                    format!("connecting to Redis at {} (is it running?)", redact(url))
+                })?;
                 tracing::info!(redis = %redact(url), "hot store ready");
                 Some(hot)
             }

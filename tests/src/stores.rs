@@ -18,6 +18,9 @@ pub struct TestStores {
     pub database_url: String,
     /// For `--redis-url`.
     pub redis_url: String,
+    /// For `--redis-prefix`: this test's own keys in the shared Redis, so
+    /// tests running at once, and earlier runs, do not meet.
+    pub redis_prefix: String,
     admin_url: String,
     schema: String,
     runtime: tokio::runtime::Runtime,
@@ -73,9 +76,16 @@ impl TestStores {
             return skip_or_fail(&reason);
         }
         let separator = if admin_url.contains('?') { '&' } else { '?' };
+        // The schema is made afresh, Redis keys are not: the time keeps a
+        // rerun (same name, a recycled process id) off an earlier run's keys.
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
         Some(TestStores {
             database_url: format!("{admin_url}{separator}options=-csearch_path%3D{schema}"),
             redis_url,
+            redis_prefix: format!("{schema}_{started}:"),
             admin_url,
             schema,
             runtime,
@@ -101,12 +111,16 @@ impl TestStores {
             .expect("open the test database")
     }
 
-    /// The Redis the servers use.
+    /// The Redis the servers use, under their prefix.
     ///
     /// # Panics
     /// If it cannot be reached.
     pub fn hot(&self) -> HotStore {
-        self.block_on(HotStore::open(&self.redis_url, HotOptions::default()))
+        let options = HotOptions {
+            prefix: self.redis_prefix.clone(),
+            ..HotOptions::default()
+        };
+        self.block_on(HotStore::open(&self.redis_url, options))
             .expect("open Redis")
     }
 }

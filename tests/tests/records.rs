@@ -7,7 +7,6 @@
 
 use std::time::{Duration, Instant};
 
-use rampart_persistence::CachedRecord;
 use rampart_sim::Command as GameCommand;
 use rampart_tests::player::{Player, run_until};
 use rampart_tests::quick_assets;
@@ -160,16 +159,6 @@ fn records_through_the_redis_cache() {
     let Some(stores) = TestStores::new("records") else {
         return;
     };
-    // Cached pages of earlier runs (on other schemas) share this Redis.
-    let hot = stores.hot();
-    stores
-        .block_on(hot.invalidate_records(&[
-            CachedRecord::Maps,
-            CachedRecord::Map("sprint"),
-            CachedRecord::Leaderboard("sprint"),
-            CachedRecord::RecentMatches("sprint"),
-        ]))
-        .unwrap();
     let assets = quick_assets("records-cached");
     let server = Server::start(&[
         "--assets",
@@ -178,6 +167,8 @@ fn records_through_the_redis_cache() {
         &stores.database_url,
         "--redis-url",
         &stores.redis_url,
+        "--redis-prefix",
+        &stores.redis_prefix,
     ]);
     records_show_a_finished_game(&server, true);
 }

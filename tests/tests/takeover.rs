@@ -49,6 +49,8 @@ fn instance(stores: &TestStores, assets: &Path, name: &str, redis_url: &str) -> 
         &stores.database_url,
         "--redis-url",
         redis_url,
+        "--redis-prefix",
+        &stores.redis_prefix,
         "--instance-id",
         name,
         "--net-key",
