@@ -11,7 +11,8 @@
 //! is `XTRIM MINID`).
 //!
 //! It also caches the records the HTTP API reads from the database (see
-//! [`CachedRecord`]).
+//! [`CachedRecord`]), and holds where players reach each live instance
+//! (`<prefix>instance:<id>`), so a player who asks the wrong one is sent on.
 
 use std::time::Duration;
 
@@ -433,6 +434,46 @@ impl HotStore {
             .query_async(&mut conn)
             .await?;
         Ok(holder)
+    }
+
+    /// Publishes where players reach `instance` (its public HTTP base URL)
+    /// for `ttl`, so another instance can send a player whose session moved
+    /// here on to it. Refreshed like a lease, it lapses with its instance.
+    ///
+    /// # Errors
+    /// `Redis`.
+    pub async fn advertise(
+        &self,
+        instance: &str,
+        url: &str,
+        ttl: Duration,
+    ) -> Result<(), HotError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("SET")
+            .arg(self.instance_key(instance))
+            .arg(url)
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Where players reach `instance`, if it has advertised lately.
+    ///
+    /// # Errors
+    /// `Redis`.
+    pub async fn advertised(&self, instance: &str) -> Result<Option<String>, HotError> {
+        let mut conn = self.conn.clone();
+        let url: Option<String> = redis::cmd("GET")
+            .arg(self.instance_key(instance))
+            .query_async(&mut conn)
+            .await?;
+        Ok(url)
+    }
+
+    fn instance_key(&self, instance: &str) -> String {
+        format!("{}instance:{instance}", self.options.prefix)
     }
 
     /// Replaces the session's snapshot (fenced) and drops the commands it

@@ -330,18 +330,27 @@ impl Adopter {
 
     /// Adopts orphans until the host drains: with Redis, every third of a
     /// lease, so a dead owner's sessions resume within about a lease and
-    /// a third of its death.
-    pub async fn run(mut self) {
-        if self.stores.hot.is_none() {
+    /// a third of its death. Each time it also advertises `address` (this
+    /// instance's public HTTP base URL) for a lease, so other instances
+    /// send the players of the sessions it owns here; the advertisement
+    /// lapses with the instance.
+    pub async fn run(mut self, address: String) {
+        let Some(hot) = self.stores.hot.clone() else {
             // No leases: nothing can be orphaned while this instance runs.
             return;
-        }
+        };
         let mut every = tokio::time::interval(self.stores.lease / 3);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
             if self.host.status().draining {
                 return;
+            }
+            if let Err(error) = hot
+                .advertise(&self.stores.instance, &address, self.stores.lease)
+                .await
+            {
+                tracing::warn!(%error, "cannot advertise this instance's address");
             }
             self.pass().await;
         }

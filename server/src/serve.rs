@@ -94,7 +94,6 @@ async fn serve(
     if resumed > 0 {
         tracing::info!(sessions = resumed, "resumed orphaned sessions at startup");
     }
-    tokio::spawn(adopter.run());
     if config.admin_token.is_none() {
         tracing::warn!("no admin token configured: POST and DELETE on /v1/sessions are disabled");
     }
@@ -136,8 +135,12 @@ async fn serve(
         .with_context(|| format!("starting the game transports on UDP {}", config.udp_addr))?,
     );
     tracing::info!(udp = ?net.udp_addresses(), ws = %ws_addr, "game transports listening");
-    let join = http::JoinService::new(net.clone(), auth, format!("ws://{ws_addr}"), default_map)
-        .with_players(stores.database.clone());
+    let mut join =
+        http::JoinService::new(net.clone(), auth, format!("ws://{ws_addr}"), default_map)
+            .with_players(stores.database.clone());
+    if let Some(hot) = &stores.hot {
+        join = join.with_fleet(hot.clone(), stores.instance.clone());
+    }
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| {
@@ -147,6 +150,10 @@ async fn serve(
             )
         })?;
     let http_addr = listener.local_addr().context("reading the HTTP address")?;
+    tokio::spawn(adopter.run(format!(
+        "http://{}",
+        public_address(http_addr, config.public_ip)
+    )));
     tracing::info!(%http_addr, tick_hz = config.tick_hz, max_sessions = config.max_sessions, "rampart serving: health, ready, metrics and API on http_addr");
     let router = http::router(
         http::AppState::new(host.clone(), metrics, &config)

@@ -46,6 +46,14 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The value of the header `name` (lower case), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(header, _)| header == name)
+            .map(|(_, value)| value.as_str())
+    }
+
     /// The body parsed as JSON.
     ///
     /// # Panics

@@ -3,6 +3,8 @@
 //! other and finish there, bit-identical to an uninterrupted replay; a
 //! drained instance's sessions move with zero lost ticks; a paused old owner
 //! that wakes up is fenced out; a Redis outage costs the game nothing.
+//! Players who ask the instance that does not run their session are sent
+//! on to the one that does, or asked to retry while it changes owner.
 //!
 //! The tests run one at a time (they are timing-sensitive and each runs two
 //! servers) and skip outside CI when PostgreSQL or Redis is missing.
@@ -114,8 +116,11 @@ fn last_ticks(players: &[Player]) -> Vec<u64> {
         .collect()
 }
 
-/// Reconnects every player to `server` with its reconnect token, retrying
-/// (404) until the session is adopted there; returns how long that took.
+/// Reconnects every player to `server` with its reconnect token, as a
+/// client behind a load balancer would: until the session is adopted there,
+/// `server` sends it to the old owner (307, refused while that one is dead
+/// or gone) or asks it to retry (503 with `Retry-After`); never 404. Returns
+/// how long that took.
 fn reconnect_all(server: &Server, players: &mut Vec<Player>, limit: Duration) -> Duration {
     let started = Instant::now();
     let mut moved = Vec::new();
@@ -126,13 +131,14 @@ fn reconnect_all(server: &Server, players: &mut Vec<Player>, limit: Duration) ->
             if reply.status == 200 {
                 break serde_json::from_str(&reply.body).unwrap();
             }
-            assert_eq!(
-                reply.status,
-                404,
-                "{}; logs: {:#?}",
-                reply.body,
-                tail(&server.logs())
-            );
+            match reply.status {
+                307 => assert!(reply.header("location").is_some(), "{reply:?}"),
+                503 => assert_eq!(reply.header("retry-after"), Some("1"), "{reply:?}"),
+                _ => panic!(
+                    "player {index} rejoining: {reply:?}; logs: {:#?}",
+                    tail(&server.logs())
+                ),
+            }
             assert!(
                 started.elapsed() < limit,
                 "session of player {index} not adopted within {limit:?}"
@@ -252,6 +258,16 @@ fn a_killed_instances_sessions_are_adopted_and_finish_exactly() {
     let b = instance(&stores, &assets, "b", &stores.redis_url);
     let mut players = players_in_two_sessions(&a);
     let mut sent_at = HashMap::new();
+    // Asked for A's session, B sends the player on to A, where it is full.
+    let session = &players[0].join.session_id;
+    let invite = format!("/v1/sessions/{session}/join");
+    let asked_b = b.post(&invite, &json!({}), None);
+    assert_eq!(asked_b.status, 307, "{asked_b:?}");
+    assert_eq!(
+        asked_b.header("location"),
+        Some(format!("http://{}{invite}", a.addr).as_str())
+    );
+    assert_eq!(a.post(&invite, &json!({}), None).status, 409);
     // A few seconds of play with commands on A, then A dies without a word.
     run_until(
         &mut players,
@@ -372,6 +388,16 @@ fn a_drained_instances_sessions_move_with_zero_lost_ticks() {
         );
     }
     finish(&mut players, &mut sent_at);
+    // Once its end is written, a finished session's seat is gone for good.
+    let body = json!({"reconnect_token": players[0].join.reconnect_token});
+    wait_until(
+        Duration::from_secs(5),
+        "a 410 for the ended session",
+        || {
+            let reply = b.post("/v1/join", &body, None);
+            reply.status == 410 && reply.json()["error"] == "the session has ended"
+        },
+    );
     let dir = scratch("drain");
     let mut unique = sessions.clone();
     unique.sort();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use rampart_net::client::JoinResponse;
 use rampart_net::server::NetHandle;
 use rampart_net::tickets::SeatRef;
@@ -15,7 +15,7 @@ use rampart_sim::PlayerId;
 use serde::Deserialize;
 
 use super::{ApiError, AppState, bearer, session_id};
-use rampart_persistence::Database;
+use rampart_persistence::{Database, HotStore, SessionState};
 
 use crate::auth::PlayerAuth;
 use crate::host::{CreateSession, HostError, SessionId};
@@ -53,6 +53,14 @@ pub struct JoinService {
     ws_base: String,
     default_map: String,
     players: Option<Database>,
+    fleet: Option<Fleet>,
+}
+
+/// The other instances sharing this one's stores, for a player who asks
+/// here for a session another instance runs.
+struct Fleet {
+    hot: HotStore,
+    instance: String,
 }
 
 impl JoinService {
@@ -71,7 +79,16 @@ impl JoinService {
             ws_base,
             default_map,
             players: None,
+            fleet: None,
         }
+    }
+
+    /// Sends players who ask here for a session another instance runs on to
+    /// it: `hot` holds the sessions' leases and the instances' advertised
+    /// addresses; this instance owns sessions as `instance`.
+    pub fn with_fleet(mut self, hot: HotStore, instance: String) -> Self {
+        self.fleet = Some(Fleet { hot, instance });
+        self
     }
 
     /// Records every seated player (id, name, last seen) in `database`,
@@ -79,6 +96,59 @@ impl JoinService {
     pub fn with_players(mut self, database: Database) -> Self {
         self.players = Some(database);
         self
+    }
+
+    /// The answer for a join of a session not hosted here. With a fleet: a
+    /// redirect (307, so the client repeats the same request there) to the
+    /// instance holding its lease, or 503 with `Retry-After` while nobody
+    /// holds it (its owner died and another is about to adopt it) or it is
+    /// being adopted here. 410 once it has ended; else 404. A store that
+    /// fails to answer leaves the 404 (logged): the client may retry.
+    async fn not_here(&self, session: SessionId, path_session: Option<SessionId>) -> ApiError {
+        if let Some(fleet) = &self.fleet {
+            match fleet.hot.lease_holder(session.0).await {
+                Ok(Some(holder)) if holder == fleet.instance => return moving(session),
+                Ok(Some(holder)) => match fleet.hot.advertised(&holder).await {
+                    Ok(Some(base)) => {
+                        let path = match path_session {
+                            Some(id) => format!("/v1/sessions/{id}/join"),
+                            None => "/v1/join".to_owned(),
+                        };
+                        if let Ok(location) = HeaderValue::try_from(format!("{base}{path}")) {
+                            return ApiError::new(
+                                StatusCode::TEMPORARY_REDIRECT,
+                                format!("session {session} runs on instance {holder}"),
+                            )
+                            .with_header(header::LOCATION, location);
+                        }
+                        tracing::warn!(instance = %holder, address = %base, "an instance advertises an address that is no header value");
+                    }
+                    // Its owner stopped advertising: it is dying, and its
+                    // lease lapses soon.
+                    Ok(None) => return moving(session),
+                    Err(error) => tracing::warn!(%error, "cannot read where instances are"),
+                },
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "cannot read session leases"),
+            }
+        }
+        if let Some(database) = &self.players {
+            match database.session(session.0).await {
+                Ok(Some(record)) if record.row.state == SessionState::Ended => {
+                    return ApiError::new(StatusCode::GONE, "the session has ended");
+                }
+                // Running, with no owner: another instance adopts it within
+                // a lease (without a fleet nobody would).
+                Ok(Some(record))
+                    if record.row.state == SessionState::Running && self.fleet.is_some() =>
+                {
+                    return moving(session);
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "cannot read the session's record"),
+            }
+        }
+        HostError::NotFound.into()
     }
 
     /// Writes the player's record behind the join: a slow or absent
@@ -166,11 +236,11 @@ async fn seat_player(
         }
         let id = SessionId(claim.seat.session);
         let player = PlayerId(claim.seat.player);
-        state
-            .host
-            .rejoin(id, player, &claim.player)
-            .await
-            .map_err(seat_error)?;
+        match state.host.rejoin(id, player, &claim.player).await {
+            Ok(()) => {}
+            Err(HostError::NotFound) => return Err(service.not_here(id, path_session).await),
+            Err(error) => return Err(seat_error(error)),
+        }
         (id, player, claim.player)
     } else {
         let who = service.auth.identify(token).map_err(unauthorized)?;
@@ -180,7 +250,11 @@ async fn seat_player(
             (None, None) => None,
         };
         let (id, player) = match direct {
-            Some(id) => (id, state.host.join(id, &who).await?),
+            Some(id) => match state.host.join(id, &who).await {
+                Ok(player) => (id, player),
+                Err(HostError::NotFound) => return Err(service.not_here(id, path_session).await),
+                Err(error) => return Err(error.into()),
+            },
             None => matchmake(state, service, &request, &who).await?,
         };
         (id, player, who)
@@ -247,6 +321,17 @@ async fn matchmake(
         }
     }
     Err(HostError::SessionFull.into())
+}
+
+/// 503: the session is between owners. Retry after a second: instances
+/// look for orphans every third of a lease (2 s by default), so a client
+/// retrying each second is seated about a second after the adoption.
+fn moving(session: SessionId) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("session {session} is moving to another server; retry in a moment"),
+    )
+    .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
 }
 
 fn unauthorized(error: crate::auth::AuthError) -> ApiError {

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -154,6 +154,8 @@ pub async fn serve(
 struct ApiError {
     status: StatusCode,
     message: String,
+    /// `Location` of a redirect, or `Retry-After` of a 503.
+    header: Option<(HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
@@ -161,7 +163,13 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            header: None,
         }
+    }
+
+    fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.header = Some((name, value));
+        self
     }
 
     fn not_found() -> Self {
@@ -171,7 +179,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.message }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": self.message }))).into_response();
+        if let Some((name, value)) = self.header {
+            response.headers_mut().insert(name, value);
+        }
+        response
     }
 }
 
