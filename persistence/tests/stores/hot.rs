@@ -56,6 +56,42 @@ async fn leases_have_one_holder_until_they_expire() {
     assert_eq!(hot.lease_holder(id).await.unwrap().as_deref(), Some("b"));
 }
 
+/// An instance's advertised address is there while it refreshes it, and
+/// lapses like a lease when it stops (it died).
+#[tokio::test]
+async fn advertised_addresses_lapse_with_their_instance() {
+    let Some(redis) = TestRedis::open().await else {
+        return;
+    };
+    let hot = &redis.hot;
+    assert_eq!(hot.advertised("a").await.unwrap(), None);
+    let short = Duration::from_millis(150);
+    hot.advertise("a", "http://10.0.0.1:8080", short)
+        .await
+        .unwrap();
+    hot.advertise("b", "http://10.0.0.2:8080", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        hot.advertised("a").await.unwrap().as_deref(),
+        Some("http://10.0.0.1:8080")
+    );
+    // A refresh may move it (a restarted pod keeping its name).
+    hot.advertise("a", "http://10.0.0.3:8080", short)
+        .await
+        .unwrap();
+    assert_eq!(
+        hot.advertised("a").await.unwrap().as_deref(),
+        Some("http://10.0.0.3:8080")
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(hot.advertised("a").await.unwrap(), None);
+    assert_eq!(
+        hot.advertised("b").await.unwrap().as_deref(),
+        Some("http://10.0.0.2:8080")
+    );
+}
+
 #[tokio::test]
 async fn snapshots_and_commands_round_trip() {
     let Some(redis) = TestRedis::open().await else {
