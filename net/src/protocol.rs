@@ -366,7 +366,11 @@ impl WireEvent {
             Event::GameOver { outcome } => WireEvent::GameOver {
                 victory: outcome == Outcome::Victory,
             },
-            Event::CommandResult { .. } | Event::EnemyKilled { .. } => return None,
+            // A cleared board shows in the snapshot (no enemies); the
+            // server checkpoints on it.
+            Event::CommandResult { .. } | Event::EnemyKilled { .. } | Event::WaveCleared { .. } => {
+                return None;
+            }
         })
     }
 }

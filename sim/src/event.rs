@@ -67,6 +67,14 @@ pub enum Event {
         /// Gold each player got for calling it early (0 if it came on time).
         early_bonus: u32,
     },
+    /// The board is clear and nothing is left to spawn: every enemy of the
+    /// waves started so far has died or leaked. This is a wave's end (with
+    /// waves called early, of every wave running); the next may still come.
+    /// The last wave's end is `GameOver` instead.
+    WaveCleared {
+        /// The wave started last.
+        wave: u32,
+    },
     /// An enemy died.
     EnemyKilled {
         /// The enemy's id.

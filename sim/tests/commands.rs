@@ -283,6 +283,44 @@ fn defeat_ends_the_game_and_rejects_commands() {
     );
 }
 
+/// Each wave's end is announced once, in the tick its last enemy falls;
+/// the last wave's end is the victory instead.
+#[test]
+fn a_cleared_board_ends_each_wave_but_the_last() {
+    let content = common::content(vec![(
+        "open",
+        common::grid(&["#######", "S.....G", "#.....#", "#######"]),
+    )]);
+    let mut session = common::session(&content, "open", 1);
+    place(&mut session, P0, 3, 2).unwrap();
+    place(&mut session, P0, 4, 2).unwrap();
+    run(&mut session, P0, Command::Ready).unwrap();
+    let mut cleared = Vec::new();
+    let mut enemies_seen = 0;
+    while session.outcome().is_none() {
+        session.step();
+        let summary = session.summary();
+        enemies_seen = enemies_seen.max(summary.enemies);
+        for event in session.events() {
+            if let Event::WaveCleared { wave } = *event {
+                assert_eq!(summary.enemies, 0, "cleared with enemies alive");
+                assert_eq!(wave, summary.wave);
+                cleared.push(wave);
+            }
+        }
+    }
+    assert_eq!(session.outcome(), Some(Outcome::Victory));
+    assert!(enemies_seen > 0);
+    assert_eq!(cleared, [1, 2], "three waves, each cleared before the next");
+    assert!(
+        !session
+            .events()
+            .iter()
+            .any(|event| matches!(event, Event::WaveCleared { .. })),
+        "the last wave ends in the victory"
+    );
+}
+
 #[test]
 fn defended_small_map_is_won() {
     let content = common::content(vec![(

@@ -392,8 +392,8 @@ impl HostedSession {
     }
 
     /// Registers the session with the stores once it runs, then saves it
-    /// every `save_every` ticks (at once at a wave's start, a natural
-    /// checkpoint), and hands over the commands accepted in between every
+    /// every `save_every` ticks and durably at each wave's start and end
+    /// (natural checkpoints), and hands over the commands accepted in between every
     /// `flush_every` ticks. A full queue only delays: the commands stay
     /// pending and go with the next job.
     fn persist_step(&mut self) {
@@ -409,13 +409,12 @@ impl HostedSession {
             return;
         }
         let tick = self.session.tick();
-        let wave_started = self
-            .session
-            .events()
-            .iter()
-            .any(|event| matches!(event, Event::WaveStarted { .. }));
-        if wave_started || tick >= self.next_save {
-            self.save(wave_started);
+        let wave_boundary =
+            self.session.events().iter().any(|event| {
+                matches!(event, Event::WaveStarted { .. } | Event::WaveCleared { .. })
+            });
+        if wave_boundary || tick >= self.next_save {
+            self.save(wave_boundary);
         } else if tick.is_multiple_of(flush_every) && self.persisted < self.log.entries.len() {
             let job = PersistJob::Commands {
                 session: self.id.0,
