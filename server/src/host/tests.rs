@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rampart_persistence::{Database, PersistConfig, Persister, SessionState as StoredState};
+use rampart_persistence::{
+    Database, PersistConfig, PersistHandle, Persister, SessionState as StoredState,
+};
 
 use super::*;
 
@@ -53,6 +55,26 @@ fn start_persisting_host(
     database: &Database,
     instance: &str,
 ) -> (HostHandle, Persister) {
+    let (host, persister, _) = start_host_saving_every(
+        content,
+        max_sessions,
+        database,
+        instance,
+        Duration::from_secs(1),
+    );
+    (host, persister)
+}
+
+/// The same, saving running sessions every `snapshot_interval` (and at
+/// wave starts and ends); also the host's handle to the writer, for its
+/// counts.
+fn start_host_saving_every(
+    content: Arc<Content>,
+    max_sessions: usize,
+    database: &Database,
+    instance: &str,
+    snapshot_interval: Duration,
+) -> (HostHandle, Persister, PersistHandle) {
     let config = PersistConfig {
         instance: instance.to_owned(),
         ..PersistConfig::default()
@@ -64,13 +86,13 @@ fn start_persisting_host(
         &tokio::runtime::Handle::current(),
     );
     let persistence = HostPersistence {
-        handle,
+        handle: handle.clone(),
         events,
-        snapshot_interval: Duration::from_secs(1),
+        snapshot_interval,
     };
     let host =
         HostHandle::spawn(content, host_config(max_sessions), Some(persistence), None).unwrap();
-    (host, persister)
+    (host, persister, handle)
 }
 
 /// A host that keeps nothing, for tests that do not look at persistence.
@@ -212,6 +234,54 @@ async fn joining_fills_the_lobby_and_starts_the_game() {
         accepted.is_ok(),
         "the person's Ready is answered on the session's notices"
     );
+}
+
+/// Waves' starts and ends are checkpoints of their own: with timed saves an
+/// hour apart, once enemies are on the board every further checkpoint is a
+/// wave's start or a cleared board, so more checkpoints than waves started
+/// since means a cleared board was one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wave_end_is_checkpointed() {
+    let database = embedded_database().await;
+    let (host, persister, handle) =
+        start_host_saving_every(content(), 10, &database, "waves", Duration::from_secs(3600));
+    let session = host.create(bots("skirmish", 1)).await.unwrap().id;
+    // (session, checkpoints written), read between two looks at the wave
+    // so that no wave started in between.
+    let read = || loop {
+        let info = host.get(session).unwrap();
+        let checkpoints = handle.stats().checkpoints;
+        if host.get(session).unwrap().wave == info.wave {
+            return (info, checkpoints);
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let first_wave = loop {
+        assert!(std::time::Instant::now() < deadline, "no enemies came");
+        if host.get(session).is_some_and(|info| info.enemies > 0) {
+            break read().0.wave;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    // The registration's and the wave start's checkpoints land within a
+    // few flush rounds (100 ms each).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (info, before) = read();
+    assert_eq!(info.wave, first_wave, "waves came too fast to tell apart");
+    loop {
+        let (info, checkpoints) = read();
+        assert!(info.outcome.is_none(), "the game ended first: {info:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no wave end: {info:?}"
+        );
+        if checkpoints > before + u64::from(info.wave - first_wave) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let written = persister.shutdown(Duration::from_secs(10)).await;
+    assert_eq!(written.unwritten_sessions, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
