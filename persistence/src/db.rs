@@ -583,14 +583,7 @@ impl Database {
             ($rows:expr) => {
                 diesel::insert_into(checkpoints::table)
                     .values($rows)
-                    .into_columns((
-                        checkpoints::session_id,
-                        checkpoints::epoch,
-                        checkpoints::tick,
-                        checkpoints::state_hash,
-                        checkpoints::snapshot,
-                        checkpoints::written_at,
-                    ))
+                    .into_columns(CHECKPOINT_COLUMNS)
                     .on_conflict(checkpoints::session_id)
                     .do_update()
                     .set((
@@ -625,14 +618,7 @@ impl Database {
         let row: Option<(i64, i64, i64, i64, Vec<u8>, i64)> = with_conn!(self, |conn| {
             checkpoints::table
                 .find(to_db(session))
-                .select((
-                    checkpoints::session_id,
-                    checkpoints::epoch,
-                    checkpoints::tick,
-                    checkpoints::state_hash,
-                    checkpoints::snapshot,
-                    checkpoints::written_at,
-                ))
+                .select(CHECKPOINT_COLUMNS)
                 .first(conn)
                 .await
                 .optional()?
@@ -1009,6 +995,24 @@ impl Database {
             .collect()
     }
 }
+
+/// A checkpoint row's columns, in the order `checkpoint` writes them and
+/// `load_checkpoint` reads them.
+const CHECKPOINT_COLUMNS: (
+    checkpoints::session_id,
+    checkpoints::epoch,
+    checkpoints::tick,
+    checkpoints::state_hash,
+    checkpoints::snapshot,
+    checkpoints::written_at,
+) = (
+    checkpoints::session_id,
+    checkpoints::epoch,
+    checkpoints::tick,
+    checkpoints::state_hash,
+    checkpoints::snapshot,
+    checkpoints::written_at,
+);
 
 /// The `maps` columns [`map_record`] reads, in its order.
 const MAP_COLUMNS: (

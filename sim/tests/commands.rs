@@ -283,10 +283,9 @@ fn defeat_ends_the_game_and_rejects_commands() {
     );
 }
 
-/// Each wave's end is announced once, in the tick its last enemy falls;
-/// the last wave's end is the victory instead.
-#[test]
-fn a_cleared_board_ends_each_wave_but_the_last() {
+/// One player on the open field with two towers beside the road, ready:
+/// every enemy dies.
+fn defended() -> Session {
     let content = common::content(vec![(
         "open",
         common::grid(&["#######", "S.....G", "#.....#", "#######"]),
@@ -295,6 +294,14 @@ fn a_cleared_board_ends_each_wave_but_the_last() {
     place(&mut session, P0, 3, 2).unwrap();
     place(&mut session, P0, 4, 2).unwrap();
     run(&mut session, P0, Command::Ready).unwrap();
+    session
+}
+
+/// Each wave's end is announced once, in the tick its last enemy falls;
+/// the last wave's end is the victory instead.
+#[test]
+fn a_cleared_board_ends_each_wave_but_the_last() {
+    let mut session = defended();
     let mut cleared = Vec::new();
     let mut enemies_seen = 0;
     while session.outcome().is_none() {
@@ -323,14 +330,7 @@ fn a_cleared_board_ends_each_wave_but_the_last() {
 
 #[test]
 fn defended_small_map_is_won() {
-    let content = common::content(vec![(
-        "open",
-        common::grid(&["#######", "S.....G", "#.....#", "#######"]),
-    )]);
-    let mut session = common::session(&content, "open", 1);
-    place(&mut session, P0, 3, 2).unwrap();
-    place(&mut session, P0, 4, 2).unwrap();
-    run(&mut session, P0, Command::Ready).unwrap();
+    let mut session = defended();
     while session.outcome().is_none() {
         session.step();
     }
