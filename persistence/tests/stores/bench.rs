@@ -7,10 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::{TestDb, session_id};
-use rampart_persistence::{
-    Database, PersistConfig, PersistJob, Persister, SessionRow, SessionState,
-};
+use crate::support::{TestDb, running_row, session_id};
+use rampart_persistence::{Database, PersistConfig, PersistJob, Persister};
 
 /// Polls `$cond` every 10 ms for up to 60 s (a debug build on a loaded
 /// machine registers 1,000 sessions slowly).
@@ -101,19 +99,6 @@ fn payload(seed: u64) -> Arc<[u8]> {
     bytes.into()
 }
 
-fn row(id: u64) -> SessionRow {
-    SessionRow {
-        id,
-        map: "meadow".into(),
-        scenario: None,
-        seed: 1,
-        players: 1,
-        tick_hz: 30,
-        content_version: 1,
-        state: SessionState::Running,
-    }
-}
-
 /// One measured round: `n` checkpoints.
 struct Round {
     wall: Duration,
@@ -158,7 +143,7 @@ async fn measure(db: &Database, n: usize, rounds: u64, server: bool) -> Vec<Roun
     // which also warms the pool's connections.
     for &session in &sessions {
         handle
-            .try_send(PersistJob::Start(Box::new(row(session))))
+            .try_send(PersistJob::Start(Box::new(running_row(session))))
             .unwrap();
         handle.try_send(job(session, 30)).unwrap();
     }

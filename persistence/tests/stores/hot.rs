@@ -3,10 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{TestDb, TestRedis, session_id};
+use crate::support::{TestDb, TestRedis, running_row, session_id};
 use rampart_persistence::{
-    CachedRecord, CommandEntry, Database, DbError, HotError, HotSnapshot, SessionFlush, SessionRow,
-    SessionState,
+    CachedRecord, CommandEntry, Database, DbError, HotError, HotSnapshot, SessionFlush,
 };
 use redis::Commands as _;
 
@@ -399,18 +398,7 @@ async fn a_script_cache_flush_does_not_break_writes() {
 async fn takeover_fences_the_old_owner(db: &Database, redis: &TestRedis) {
     let hot = &redis.hot;
     let id = session_id();
-    db.create_session(&SessionRow {
-        id,
-        map: "meadow".into(),
-        scenario: None,
-        seed: 1,
-        players: 1,
-        tick_hz: 30,
-        content_version: 1,
-        state: SessionState::Running,
-    })
-    .await
-    .unwrap();
+    db.create_session(&running_row(id)).await.unwrap();
     let lease = Duration::from_millis(200);
     assert!(hot.acquire_lease(id, "a", lease).await.unwrap());
     let a = db.claim(id, "a").await.unwrap();

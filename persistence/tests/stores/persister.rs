@@ -10,11 +10,10 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use crate::support::{Link, Proxy, TestDb, TestRedis, session_id};
+use crate::support::{Link, Proxy, TestDb, TestRedis, running_row, session_id};
 use rampart_persistence::{
     BreakerConfig, CachedRecord, CommandEntry, Database, FinishJob, HotOptions, MatchOutcome,
-    PersistConfig, PersistEvent, PersistJob, Persister, SeatResult, SendError, SessionRow,
-    SessionState, Store,
+    PersistConfig, PersistEvent, PersistJob, Persister, SeatResult, SendError, SessionState, Store,
 };
 
 /// Polls `$cond` (which may `.await`) every 10 ms for up to 10 s.
@@ -77,27 +76,13 @@ fn texts(commands: &[CommandEntry]) -> Vec<(u64, String)> {
         .collect()
 }
 
-/// A running session's row, as the host hands it over in a start.
-fn row(id: u64) -> SessionRow {
-    SessionRow {
-        id,
-        map: "meadow".into(),
-        scenario: None,
-        seed: 1,
-        players: 1,
-        tick_hz: 30,
-        content_version: 1,
-        state: SessionState::Running,
-    }
-}
-
 fn start(id: u64) -> PersistJob {
-    PersistJob::Start(Box::new(row(id)))
+    PersistJob::Start(Box::new(running_row(id)))
 }
 
 /// Creates a running session and claims it for `instance`: its epoch.
 async fn running(db: &Database, id: u64, instance: &str) -> u64 {
-    db.create_session(&row(id)).await.unwrap();
+    db.create_session(&running_row(id)).await.unwrap();
     db.claim(id, instance).await.unwrap()
 }
 
@@ -843,7 +828,7 @@ async fn a_start_registers_before_the_snapshot(db: &Database, redis: &TestRedis)
         db.load_checkpoint(id).await.unwrap().is_some()
     );
     let record = db.session(id).await.unwrap().unwrap();
-    assert_eq!(record.row, row(id));
+    assert_eq!(record.row, running_row(id));
     assert_eq!(
         (record.owner_instance.as_deref(), record.owner_epoch),
         (Some("a"), 1)
@@ -1058,7 +1043,7 @@ async fn a_retried_start_finds_its_own_row() {
     assert_eq!(running(db, claimed, "a").await, 1);
     // The insert went through; the claim never ran.
     let inserted = session_id();
-    db.create_session(&row(inserted)).await.unwrap();
+    db.create_session(&running_row(inserted)).await.unwrap();
     // Another instance's.
     let theirs = session_id();
     assert_eq!(running(db, theirs, "b").await, 1);

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-use rampart_persistence::{Database, DbOptions, HotOptions, HotStore};
+use rampart_persistence::{Database, DbOptions, HotOptions, HotStore, SessionRow, SessionState};
 use redis::Commands as _;
 
 /// A name no other test (in this process or another) is using.
@@ -40,6 +40,20 @@ fn skip_or_fail(reason: &str) {
         panic!("CI=true and {reason}");
     }
     eprintln!("skipping: {reason}");
+}
+
+/// A running session's row, as the host hands it over in a start.
+pub fn running_row(id: u64) -> SessionRow {
+    SessionRow {
+        id,
+        map: "meadow".into(),
+        scenario: None,
+        seed: 1,
+        players: 1,
+        tick_hz: 30,
+        content_version: 1,
+        state: SessionState::Running,
+    }
 }
 
 /// A migrated database, dropped with the value.
