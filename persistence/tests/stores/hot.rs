@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{TestDb, TestRedis, running_row, session_id};
+use crate::support::{TestRedis, running_row, session_id};
 use rampart_persistence::{
     CachedRecord, CommandEntry, Database, DbError, HotError, HotSnapshot, SessionFlush,
 };
@@ -452,22 +452,4 @@ async fn takeover_fences_the_old_owner(db: &Database, redis: &TestRedis) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn takeover_on_sqlite() {
-    let Some(redis) = TestRedis::open().await else {
-        return;
-    };
-    let test = TestDb::sqlite().await;
-    takeover_fences_the_old_owner(&test.db, &redis).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn takeover_on_postgres() {
-    let Some(redis) = TestRedis::open().await else {
-        return;
-    };
-    let Some(test) = TestDb::postgres().await else {
-        return;
-    };
-    takeover_fences_the_old_owner(&test.db, &redis).await;
-}
+with_redis_on_both_backends!(takeover_fences_the_old_owner => takeover_on_sqlite, takeover_on_postgres);

@@ -4,6 +4,32 @@
 
 #![allow(clippy::unwrap_used)]
 
+/// Runs `$body(&Database, &TestRedis)` as two tests, `$sqlite` and
+/// `$postgres`, each beside the test Redis.
+macro_rules! with_redis_on_both_backends {
+    ($body:ident => $sqlite:ident, $postgres:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sqlite() {
+            let Some(redis) = crate::support::TestRedis::open().await else {
+                return;
+            };
+            let test = crate::support::TestDb::sqlite().await;
+            $body(&test.db, &redis).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $postgres() {
+            let Some(redis) = crate::support::TestRedis::open().await else {
+                return;
+            };
+            let Some(test) = crate::support::TestDb::postgres().await else {
+                return;
+            };
+            $body(&test.db, &redis).await;
+        }
+    };
+}
+
 mod bench;
 mod database;
 mod hot;

@@ -197,25 +197,7 @@ async fn snapshots_flow_to_both_stores(db: &Database, redis: &TestRedis) {
     assert_eq!(report.unwritten_sessions, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn snapshots_flow_on_sqlite() {
-    let Some(redis) = TestRedis::open().await else {
-        return;
-    };
-    let test = TestDb::sqlite().await;
-    snapshots_flow_to_both_stores(&test.db, &redis).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn snapshots_flow_on_postgres() {
-    let Some(redis) = TestRedis::open().await else {
-        return;
-    };
-    let Some(test) = TestDb::postgres().await else {
-        return;
-    };
-    snapshots_flow_to_both_stores(&test.db, &redis).await;
-}
+with_redis_on_both_backends!(snapshots_flow_to_both_stores => snapshots_flow_on_sqlite, snapshots_flow_on_postgres);
 
 /// An end, once written, deletes the cached records it changed (its map's
 /// leaderboard and latest matches, its seated players' histories, every
@@ -316,25 +298,7 @@ async fn a_written_end_invalidates_its_cached_records(db: &Database, redis: &Tes
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_written_end_invalidates_on_sqlite() {
-    let Some(redis) = TestRedis::open().await else {
-        return;
-    };
-    let test = TestDb::sqlite().await;
-    a_written_end_invalidates_its_cached_records(&test.db, &redis).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_written_end_invalidates_on_postgres() {
-    let Some(redis) = TestRedis::open().await else {
-        return;
-    };
-    let Some(test) = TestDb::postgres().await else {
-        return;
-    };
-    a_written_end_invalidates_its_cached_records(&test.db, &redis).await;
-}
+with_redis_on_both_backends!(a_written_end_invalidates_its_cached_records => a_written_end_invalidates_on_sqlite, a_written_end_invalidates_on_postgres);
 
 /// The embedded default: no Redis, so each snapshot is a checkpoint at the
 /// snapshot interval, and the drain writes the last one.
@@ -853,25 +817,7 @@ async fn a_start_registers_before_the_snapshot(db: &Database, redis: &TestRedis)
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_start_registers_on_sqlite() {
-    let Some(redis) = TestRedis::open().await else {
-        return;
-    };
-    let test = TestDb::sqlite().await;
-    a_start_registers_before_the_snapshot(&test.db, &redis).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_start_registers_on_postgres() {
-    let Some(redis) = TestRedis::open().await else {
-        return;
-    };
-    let Some(test) = TestDb::postgres().await else {
-        return;
-    };
-    a_start_registers_before_the_snapshot(&test.db, &redis).await;
-}
+with_redis_on_both_backends!(a_start_registers_before_the_snapshot => a_start_registers_on_sqlite, a_start_registers_on_postgres);
 
 /// Without the lease nothing of a started session is written, not even its
 /// row (it would be running with no lease holder: adoptable); once Redis
