@@ -19,12 +19,15 @@ pub(crate) fn decide_outcome(
         Outcome::Victory
     } else {
         // The board can only become clear in the tick its last enemy died
-        // or leaked, so this needs no state of its own.
-        let emptied = events
-            .0
-            .iter()
-            .any(|event| matches!(event, Event::EnemyKilled { .. } | Event::EnemyLeaked { .. }));
-        if clear && emptied {
+        // or leaked, so this needs no state of its own (and the events are
+        // read only in a tick that ends with the board clear).
+        let emptied = || {
+            events
+                .0
+                .iter()
+                .any(|event| matches!(event, Event::EnemyKilled { .. } | Event::EnemyLeaked { .. }))
+        };
+        if clear && emptied() {
             events.0.push(Event::WaveCleared {
                 wave: waves.started,
             });
