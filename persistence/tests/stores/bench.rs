@@ -10,20 +10,9 @@ use std::time::{Duration, Instant};
 use crate::support::{TestDb, running_row, session_id};
 use rampart_persistence::{Database, PersistConfig, PersistJob, Persister};
 
-/// Polls `$cond` every 10 ms for up to 60 s (a debug build on a loaded
-/// machine registers 1,000 sessions slowly).
-macro_rules! eventually {
-    ($what:expr, $cond:expr) => {{
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if $cond {
-                break;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {}", $what);
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }};
-}
+/// How long a round may take: a debug build on a loaded machine
+/// registers 1,000 sessions slowly.
+const ROUND_LIMIT: Duration = Duration::from_secs(60);
 
 /// The reference session's checkpoint envelope is about 4-5 KiB.
 const PAYLOAD: usize = 4608;
@@ -149,7 +138,8 @@ async fn measure(db: &Database, n: usize, rounds: u64, server: bool) -> Vec<Roun
     }
     eventually!(
         "the sessions' first checkpoints",
-        handle.stats().checkpoints >= n as u64
+        handle.stats().checkpoints >= n as u64,
+        ROUND_LIMIT
     );
     let mut measured = Vec::new();
     for round in 1..=rounds {
@@ -167,7 +157,8 @@ async fn measure(db: &Database, n: usize, rounds: u64, server: bool) -> Vec<Roun
         }
         eventually!(
             "the round's checkpoints",
-            handle.stats().checkpoints >= written + n as u64
+            handle.stats().checkpoints >= written + n as u64,
+            ROUND_LIMIT
         );
         measured.push(Round {
             wall: started.elapsed(),

@@ -4,6 +4,28 @@
 
 #![allow(clippy::unwrap_used)]
 
+/// Polls `$cond` (which may `.await`) every 10 ms until it holds, failing
+/// the test after `$limit` (10 s unless given).
+macro_rules! eventually {
+    ($what:expr, $cond:expr) => {
+        eventually!($what, $cond, std::time::Duration::from_secs(10))
+    };
+    ($what:expr, $cond:expr, $limit:expr) => {{
+        let deadline = std::time::Instant::now() + $limit;
+        loop {
+            if $cond {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {}",
+                $what
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }};
+}
+
 /// Runs `$body(&Database, &TestRedis)` as two tests, `$sqlite` and
 /// `$postgres`, each beside the test Redis.
 macro_rules! with_redis_on_both_backends {

@@ -16,20 +16,6 @@ use rampart_persistence::{
     PersistConfig, PersistEvent, PersistJob, Persister, SeatResult, SendError, SessionState, Store,
 };
 
-/// Polls `$cond` (which may `.await`) every 10 ms for up to 10 s.
-macro_rules! eventually {
-    ($what:expr, $cond:expr) => {{
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if $cond {
-                break;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {}", $what);
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }};
-}
-
 fn config(instance: &str) -> PersistConfig {
     PersistConfig {
         instance: instance.to_owned(),
