@@ -21,7 +21,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rampart_persistence::{
-    CachedRecord, Database, DbError, HotStore, LeaderboardEntry, MapRecord, MatchSummary,
+    CachedRecord, Database, DbError, HotError, HotStore, LeaderboardEntry, MapRecord, MatchSummary,
     PlayerGame, Store,
 };
 use serde::Serialize;
@@ -421,35 +421,36 @@ async fn read_through(
         CacheResult::Error.count();
         return load.await.map(json_response);
     }
-    match tokio::time::timeout(CACHE_WAIT, hot.cached_record(record, form)).await {
-        Ok(Ok(Some(bytes))) => {
+    match within_cache_wait(hot.cached_record(record, form)).await {
+        Ok(Some(bytes)) => {
             CacheResult::Hit.count();
             return Ok(json_response(bytes));
         }
-        Ok(Ok(None)) => {}
-        Ok(Err(error)) => {
+        Ok(None) => {}
+        Err(error) => {
             tracing::debug!(?record, %error, "cache read failed; reading the database");
-            CacheResult::Error.count();
-            return load.await.map(json_response);
-        }
-        Err(_) => {
-            tracing::debug!(?record, "cache read timed out; reading the database");
             CacheResult::Error.count();
             return load.await.map(json_response);
         }
     }
     let bytes = load.await?;
-    let fill = hot.cache_record(record, form, &bytes, CACHE_TTL);
-    match tokio::time::timeout(CACHE_WAIT, fill).await {
-        Ok(Ok(())) => CacheResult::Miss.count(),
-        Ok(Err(error)) => {
+    match within_cache_wait(hot.cache_record(record, form, &bytes, CACHE_TTL)).await {
+        Ok(()) => CacheResult::Miss.count(),
+        Err(error) => {
             tracing::debug!(?record, %error, "cache fill failed");
-            CacheResult::Error.count();
-        }
-        Err(_) => {
-            tracing::debug!(?record, "cache fill timed out");
             CacheResult::Error.count();
         }
     }
     Ok(json_response(bytes))
+}
+
+/// A cache call given at most [`CACHE_WAIT`]; a failure or the timeout as
+/// text for the log.
+async fn within_cache_wait<T>(
+    call: impl Future<Output = Result<T, HotError>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(CACHE_WAIT, call).await {
+        Ok(result) => result.map_err(|error| error.to_string()),
+        Err(_) => Err(format!("no answer in {CACHE_WAIT:?}")),
+    }
 }
