@@ -103,9 +103,15 @@ impl JoinService {
     /// instance holding its lease, or 503 with `Retry-After` while nobody
     /// holds it (its owner died and another is about to adopt it) or it is
     /// being adopted here. 410 once it has ended; else 404. A store that
-    /// fails to answer leaves the 404 (logged): the client may retry.
-    async fn not_here(&self, session: SessionId, path_session: Option<SessionId>) -> ApiError {
-        if let Some(fleet) = &self.fleet {
+    /// fails to answer leaves the 404 (logged): the client may retry. While
+    /// Redis's circuit is open (`redis_up` false) only the database is asked.
+    async fn not_here(
+        &self,
+        session: SessionId,
+        path_session: Option<SessionId>,
+        redis_up: bool,
+    ) -> ApiError {
+        if let Some(fleet) = self.fleet.as_ref().filter(|_| redis_up) {
             match fleet.hot.lease_holder(session.0).await {
                 Ok(Some(holder)) if holder == fleet.instance => return moving(session),
                 Ok(Some(holder)) => match fleet.hot.advertised(&holder).await {
@@ -238,7 +244,9 @@ async fn seat_player(
         let player = PlayerId(claim.seat.player);
         match state.host.rejoin(id, player, &claim.player).await {
             Ok(()) => {}
-            Err(HostError::NotFound) => return Err(service.not_here(id, path_session).await),
+            Err(HostError::NotFound) => {
+                return Err(service.not_here(id, path_session, state.redis_up()).await);
+            }
             Err(error) => return Err(seat_error(error)),
         }
         (id, player, claim.player)
@@ -252,7 +260,9 @@ async fn seat_player(
         let (id, player) = match direct {
             Some(id) => match state.host.join(id, &who).await {
                 Ok(player) => (id, player),
-                Err(HostError::NotFound) => return Err(service.not_here(id, path_session).await),
+                Err(HostError::NotFound) => {
+                    return Err(service.not_here(id, path_session, state.redis_up()).await);
+                }
                 Err(error) => return Err(error.into()),
             },
             None => matchmake(state, service, &request, &who).await?,

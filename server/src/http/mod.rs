@@ -94,6 +94,14 @@ impl AppState {
         self
     }
 
+    /// False while the persister's breaker holds Redis's circuit open:
+    /// reads that would only wait for a failing call skip Redis then.
+    fn redis_up(&self) -> bool {
+        self.persistence
+            .as_ref()
+            .is_none_or(|view| view.handle.store_up(Store::Redis))
+    }
+
     /// Enables `/v1/join`: players get seats and tokens for the game
     /// transports.
     pub fn with_join(mut self, join: JoinService) -> Self {

@@ -22,7 +22,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rampart_persistence::{
     CachedRecord, Database, DbError, HotError, HotStore, LeaderboardEntry, MapRecord, MatchSummary,
-    PlayerGame, Store,
+    PlayerGame,
 };
 use serde::Serialize;
 
@@ -411,13 +411,7 @@ async fn read_through(
     let Some(hot) = &records.hot else {
         return load.await.map(json_response);
     };
-    // The persister's breaker already knows when Redis is down: asking it
-    // spares every request the wait for a failing call.
-    let circuit_closed = state
-        .persistence
-        .as_ref()
-        .is_none_or(|view| view.handle.store_up(Store::Redis));
-    if !circuit_closed {
+    if !state.redis_up() {
         CacheResult::Error.count();
         return load.await.map(json_response);
     }
