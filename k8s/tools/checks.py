@@ -13,6 +13,8 @@ YAML file) and exiting non-zero with one line per problem:
                            security context, PDB, Agones specifics)
   prom-rules RENDERED OUT  extract the PrometheusRule groups to a plain rules
                            file for promtool
+  adapter RENDERED RULES   every Pods metric an HPA uses is served by a
+                           prometheus-adapter rule in RULES
   alerts RULES TESTS DOC   every alert: severity, summary, description, a
                            runbook_url whose anchor exists in DOC, and a test
                            in TESTS that expects it to fire
@@ -513,6 +515,29 @@ def cmd_prom_rules(rendered, out):
     return 0
 
 
+def cmd_adapter(rendered, adapter_path):
+    with open(adapter_path, encoding="utf-8") as handle:
+        rules = yaml.safe_load(handle).get("rules") or []
+    served = {(r.get("name") or {}).get("as"): r for r in rules}
+    problems, used = [], []
+    for hpa in Render(load(rendered)).of("HorizontalPodAutoscaler"):
+        for metric in hpa["spec"].get("metrics") or []:
+            if metric.get("type") != "Pods":
+                continue
+            name = metric["pods"]["metric"]["name"]
+            used.append(name)
+            rule = served.get(name)
+            if rule is None:
+                problems.append(f"{name_of(hpa)}: no rule in {adapter_path} serves {name}")
+                continue
+            overrides = (rule.get("resources") or {}).get("overrides") or {}
+            if {"namespace", "pod"} - set(overrides):
+                problems.append(f"{adapter_path}: {name} must map the namespace and pod labels")
+    if not used:
+        problems.append(f"{rendered}: no HPA uses a Pods metric")
+    return report(problems, f"prometheus-adapter serves {', '.join(used)}")
+
+
 def github_slugs(markdown):
     slugs = set()
     for line in markdown.splitlines():
@@ -583,6 +608,8 @@ def main(argv):
         return cmd_rules(*args)
     if cmd == "prom-rules" and len(args) == 2:
         return cmd_prom_rules(*args)
+    if cmd == "adapter" and len(args) == 2:
+        return cmd_adapter(*args)
     if cmd == "alerts" and len(args) == 3:
         return cmd_alerts(*args)
     print(__doc__)
