@@ -50,7 +50,8 @@ apt_install() {
     say "missing: $* (run as root to install, or install it yourself)"; exit 1
   fi
   if [ "$apt_updated" = 0 ]; then apt-get update -qq; apt_updated=1; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >"$WORK/apt.log" 2>&1 \
+    || { cat "$WORK/apt.log"; say "apt-get install $* failed"; exit 1; }
 }
 
 command -v kubectl >/dev/null || { say "kubectl is needed (its built-in kustomize renders k8s/)"; exit 1; }
