@@ -39,8 +39,15 @@ step() {
     "$(((now - START) / 1000000))e-3" "$(((now - LAST) / 1000000))e-3" "$*"
   LAST=$now
 }
+PASSED=0
+# A group of checks passed: logged like a step, and counted.
+passed() {
+  PASSED=$((PASSED + 1))
+  step "ok: $*"
+}
 fail() {
   echo "smoke: FAIL: $*" >&2
+  echo "smoke: $PASSED passed, 1 failed"
   exit 1
 }
 # Podman cannot run here: a skip outside CI, a failure in it.
@@ -49,6 +56,7 @@ unavailable() {
     fail "podman unusable (CI=true): $*"
   fi
   echo "smoke: SKIP: podman unusable on this machine: $*"
+  echo "smoke: 0 passed, 0 failed, 1 skipped"
   exit 0
 }
 
@@ -64,6 +72,7 @@ VOLUME="rampart-smoke-data-$RUN_ID"
 CONTAINER="rampart-smoke-$RUN_ID"
 CONTAINER2="rampart-smoke-$RUN_ID-2"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rampart-smoke.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT # replaced by the full cleanup once podman works
 
 # ---------------------------------------------------------------- podman ----
 step "checking podman"
@@ -193,14 +202,7 @@ step "imported runtime base $BASE_IMAGE: $(echo $libs | tr '\n' ' ')"
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 
-# --------------------------------------------- image, prebuilt binary ----
-pm build -q --pull=never -f Containerfile --build-context "build=$STAGE" \
-  --build-arg RUNTIME_IMAGE="$BASE_IMAGE" \
-  --build-arg VERSION="$VERSION" --build-arg REVISION="$REVISION" \
-  -t "$IMAGE" . >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log" >&2; fail "podman build (prebuilt) failed"; }
-step "built $IMAGE from the prebuilt binary ($(pm image inspect --format '{{.Size}}' "$IMAGE" | numfmt --to=iec))"
-
-# ------------------------------------ image, build stage with stub cargo ----
+# ------------------------------------------------ stand-in Rust image ----
 # A stand-in for the Rust image: bash, the coreutils the build step calls,
 # and a `cargo` that checks the call and the copied workspace, then leaves the
 # binary where cargo would. The real compile is the only part not run.
@@ -231,10 +233,15 @@ members=$(sed -n 's/^members = \[\(.*\)\]/\1/p' Cargo.toml | tr -d '" ' | tr ','
 for m in $members; do
   [[ -f "$m/Cargo.toml" ]] || { echo "stub cargo: member $m missing" >&2; exit 1; }
 done
-[[ ! -e target/release/.stale ]] || { echo "stub cargo: target cache mount not fresh" >&2; exit 1; }
-mkdir -p target/release /usr/local/cargo/registry/index
-[[ -d /usr/local/cargo/registry && -d /usr/local/cargo/git ]] ||
-  { echo "stub cargo: registry/git cache mounts missing" >&2; exit 1; }
+# The registry, git and target directories are cache mounts.
+for dir in /usr/local/cargo/registry /usr/local/cargo/git /src/target; do
+  while read -r _ _ _ _ point _; do
+    [[ "$point" == "$dir" ]] && continue 2
+  done </proc/self/mountinfo
+  echo "stub cargo: $dir is not a cache mount" >&2
+  exit 1
+done
+mkdir -p target/release
 install -m 0755 /stub/rampart target/release/rampart
 echo "stub cargo: checked $members"
 EOF
@@ -242,6 +249,20 @@ chmod 0755 "$RUST/usr/local/cargo/bin/cargo"
 tar -C "$RUST" --numeric-owner -cf "$WORK/rust.tar" .
 pm import -q --change 'ENV PATH=/usr/local/cargo/bin:/usr/bin:/bin' --change 'ENV CARGO_HOME=/usr/local/cargo' \
   "$WORK/rust.tar" "$RUST_STUB_IMAGE" >/dev/null
+# Can podman run a container here at all? (A failure further on is the
+# image's or the server's.)
+pm run --rm --pull=never --network none "$RUST_STUB_IMAGE" /bin/bash -c 'exit 0' >"$WORK/probe.log" 2>&1 ||
+  { cat "$WORK/probe.log" >&2; unavailable "podman cannot run a container (runtime runc)"; }
+step "podman runs containers"
+
+# --------------------------------------------- image, prebuilt binary ----
+pm build -q --pull=never -f Containerfile --build-context "build=$STAGE" \
+  --build-arg RUNTIME_IMAGE="$BASE_IMAGE" \
+  --build-arg VERSION="$VERSION" --build-arg REVISION="$REVISION" \
+  -t "$IMAGE" . >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log" >&2; fail "podman build (prebuilt) failed"; }
+passed "built $IMAGE from the prebuilt binary ($(pm image inspect --format '{{.Size}}' "$IMAGE" | numfmt --to=iec))"
+
+# ------------------------------------ image, build stage with stub cargo ----
 pm build --pull=never -f Containerfile \
   --build-arg RUST_IMAGE="$RUST_STUB_IMAGE" --build-arg RUNTIME_IMAGE="$BASE_IMAGE" \
   --build-arg VERSION="$VERSION" --build-arg REVISION="$REVISION" \
@@ -250,7 +271,7 @@ pm build --pull=never -f Containerfile \
 grep -q 'stub cargo: checked' "$WORK/build-stage.log" || fail "the build stage did not run cargo"
 pm run --rm --read-only --pull=never "$IMAGE_FROM_BUILD" check >"$WORK/check.txt" 2>&1 ||
   { cat "$WORK/check.txt" >&2; fail "'rampart check' in the image from the build stage failed"; }
-step "built $IMAGE_FROM_BUILD through the build stage (stub cargo); 'rampart check': $(tail -n 1 "$WORK/check.txt")"
+passed "built $IMAGE_FROM_BUILD through the build stage (stub cargo); 'rampart check': $(tail -n 1 "$WORK/check.txt")"
 
 # --------------------------------------------------------- image config ----
 inspect() { pm image inspect --format "$1" "$IMAGE"; }
@@ -290,7 +311,7 @@ grep -qE '^-rwxr-xr-x 0/0 .* usr/local/bin/rampart$' "$WORK/files.txt" || fail "
 grep -qE ' 0/0 .* app/assets/maps/small.toml$' "$WORK/files.txt" || fail "assets missing from /app/assets"
 ! grep -E ' 65532/' "$WORK/files.txt" | grep -vqE ' (data|home/nonroot)/$' ||
   fail "files owned by 65532 besides /data: $(grep ' 65532/' "$WORK/files.txt")"
-step "image config: user 65532:65532, SIGTERM, OCI labels (version $VERSION), ENV, ports, volumes, file owners"
+passed "image config: user 65532:65532, SIGTERM, OCI labels (version $VERSION), ENV, ports, volumes, file owners"
 
 # ------------------------------------------------------------------ run ----
 # Free host ports on 127.0.0.1: HTTP, WebSocket, and four UDP ports in a row.
@@ -345,13 +366,14 @@ session_field() { jq -r ".$1" <<<"$BODY"; }
 
 run_server "$CONTAINER"
 wait_health "$CONTAINER"
-step "container $CONTAINER up: /health 200 on $URL (UDP $UDP_PORT-$((UDP_PORT + 3)), WebSocket $WS_PORT)"
+passed "container $CONTAINER up: /health 200 on $URL (UDP $UDP_PORT-$((UDP_PORT + 3)), WebSocket $WS_PORT)"
 
 expect "read-only root" "$(pm inspect --format '{{.HostConfig.ReadonlyRootfs}}' "$CONTAINER")" "true"
 expect "mounts" "$(pm inspect --format '{{range .Mounts}}{{.Destination}} {{end}}' "$CONTAINER")" "/data "
 tmpfs=$(pm inspect --format '{{range $k, $v := .HostConfig.Tmpfs}}{{$k}} {{end}}' "$CONTAINER")
 expect "tmpfs mounts" "$tmpfs" "/tmp "
 expect "user" "$(pm inspect --format '{{.Config.User}}' "$CONTAINER")" "65532:65532"
+passed "container: read-only root, user 65532:65532, writable only /data (volume) and /tmp (tmpfs)"
 
 request "$URL/ready"
 expect "GET /ready ($BODY)" "$CODE" "200"
@@ -361,11 +383,12 @@ jq -e 'map(.key) | index("small")' <<<"$BODY" >/dev/null || fail "map small not 
 (exec 3<>"/dev/tcp/127.0.0.1/$WS_PORT") 2>/dev/null || fail "WebSocket port $WS_PORT not reachable"
 request -X POST -H 'Content-Type: application/json' -d '{"map":"small"}' "$URL/v1/sessions"
 expect "POST /v1/sessions without the admin token" "$CODE" "401"
+passed "/ready 200, /v1/maps lists small, WebSocket port open, creation needs the admin token"
 request -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
   -d '{"map":"small","max_players":2,"bots":2,"seed":7}' "$URL/v1/sessions"
 expect "POST /v1/sessions ($BODY)" "$CODE" "201"
 SESSION=$(session_field id)
-step "session $SESSION created: $(jq -c '{state,players,bots,tick}' <<<"$BODY")"
+passed "session $SESSION created: $(jq -c '{state,players,bots,tick}' <<<"$BODY")"
 
 # Plays: running, and its tick advances at the tick rate for a few seconds.
 first_tick=""
@@ -385,7 +408,7 @@ done
 [[ -n "$first_tick" ]] || fail "session never running: $BODY"
 last_tick=$(session_field tick)
 ((last_tick >= first_tick + 30)) || fail "tick did not advance: $first_tick -> $last_tick ($BODY)"
-step "session plays: tick $first_tick -> $last_tick in 3 s ($(jq -c '{state,wave,lives,towers,enemies}' <<<"$BODY"))"
+passed "session plays: tick $first_tick -> $last_tick in 3 s ($(jq -c '{state,wave,lives,towers,enemies}' <<<"$BODY"))"
 request "$URL/metrics"
 grep -q '^rampart_sessions{state="running"} 1' <<<"$BODY" || fail "metrics do not show the running session"
 
@@ -394,6 +417,7 @@ grep -q '^rampart_sessions{state="running"} 1' <<<"$BODY" || fail "metrics do no
 # mounts hosts, hostname and resolv.conf.
 changes=$(pm diff "$CONTAINER" | grep -vxE 'C /etc|[AC] /(data|tmp)' || true)
 [[ -z "$changes" ]] || fail "changes in the root filesystem: $changes"
+passed "metrics show the running session; nothing written to the root filesystem"
 
 # ---------------------------------------------------------- SIGTERM stop ----
 stop_and_check() { # NAME
@@ -410,16 +434,18 @@ stop_and_check() { # NAME
     grep -q "$phase" <<<"$logs" || fail "$1: no '$phase' in the logs"
   done
   grep "drain phase 3/3" <<<"$logs" | grep -q 'clean=true' || fail "$1: drain not clean: $(grep 'drain' <<<"$logs")"
+  grep -E 'drain' <<<"$logs" | sed 's/^/    /'
   if grep -iE 'read-only file system|permission denied' <<<"$logs"; then
     fail "$1 logged a write failure (see above)"
   fi
 }
 stop_and_check "$CONTAINER"
-step "SIGTERM: exit 0 in $STOP_MS ms, drain phases 1-3 logged, clean"
+passed "SIGTERM: exit 0 in $STOP_MS ms, drain phases 1-3 logged, clean"
 
 data_dir=$(pm volume inspect --format '{{.Mountpoint}}' "$VOLUME")
 [[ -s "$data_dir/rampart.db" ]] || fail "no rampart.db in /data: $(ls -la "$data_dir")"
 [[ "$(stat -c %u "$data_dir/rampart.db")" == "65532" ]] || fail "rampart.db not owned by 65532"
+passed "the volume holds /data/rampart.db, owned by 65532 ($(du -h "$data_dir/rampart.db" | cut -f1))"
 
 # ---------------------------------------------- restart on the same data ----
 run_server "$CONTAINER2"
@@ -435,6 +461,7 @@ for i in $(seq 1 40); do
 done
 [[ -n "$resumed" ]] || fail "session $SESSION not resumed from /data after a restart: $CODE $BODY"
 stop_and_check "$CONTAINER2"
-step "second container on the same volume resumed session $SESSION (tick $resumed); SIGTERM exit 0 in $STOP_MS ms"
+passed "second container on the same volume resumed session $SESSION (tick $resumed); SIGTERM exit 0 in $STOP_MS ms"
 
-echo "smoke: container image OK ($(((($(date +%s%N) - START)) / 1000000000)) s)"
+echo "smoke: container image OK in $((($(date +%s%N) - START) / 1000000000)) s"
+echo "smoke: $PASSED passed, 0 failed"
