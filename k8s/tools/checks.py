@@ -530,6 +530,10 @@ def cmd_adapter(rendered, adapter_path):
             if rule is None:
                 problems.append(f"{name_of(hpa)}: no rule in {adapter_path} serves {name}")
                 continue
+            source = rust_source()
+            for series in re.findall(r"\brampart_[a-z0-9_]+", rule.get("seriesQuery", "")):
+                if f'"{series}"' not in source:
+                    problems.append(f"{adapter_path}: {series} is never recorded by the server")
             overrides = (rule.get("resources") or {}).get("overrides") or {}
             if {"namespace", "pod"} - set(overrides):
                 problems.append(f"{adapter_path}: {name} must map the namespace and pod labels")
@@ -583,8 +587,34 @@ def cmd_alerts(rules_path, tests_path, doc_path):
                 problems.append(f"{name}: {doc_path} has no heading for #{anchor}")
             if name not in firing:
                 problems.append(f"{name}: no test in {os.path.basename(tests_path)} expects it to fire")
-    return report(problems, f"{len(alerts)} alerts: severity, annotations, runbook anchors "
-                            f"and a firing test each")
+    # Every rampart metric an alert reads must be one the server records
+    # (a string literal in its Rust source) and one the document describes.
+    with open(doc_path, encoding="utf-8") as handle:
+        doc = handle.read()
+    source = rust_source()
+    used = set()
+    for group in groups:
+        for rule in group["rules"]:
+            for metric in re.findall(r"\brampart_[a-z0-9_]+", rule.get("expr", "")):
+                used.add(re.sub(r"_(bucket|sum|count)$", "", metric))
+    for metric in sorted(used):
+        if f'"{metric}"' not in source:
+            problems.append(f"alerts read {metric}, which the server's source never records")
+        if f"`{metric}`" not in doc:
+            problems.append(f"alerts read {metric}, which {doc_path} does not describe")
+    return report(problems, f"{len(alerts)} alerts: severity, annotations, runbook anchors, "
+                            f"a firing test each; {len(used)} metrics recorded and documented")
+
+
+def rust_source():
+    text = []
+    for crate in ("server", "net", "persistence"):
+        for folder, _, files in os.walk(os.path.join(REPO, crate, "src")):
+            for name in files:
+                if name.endswith(".rs"):
+                    with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                        text.append(handle.read())
+    return "\n".join(text)
 
 
 def report(problems, ok):
