@@ -4,9 +4,10 @@
 # Nothing can be pulled from a registry here, so the image is built through
 # the same Containerfile on a runtime base assembled from this machine's glibc
 # (`podman import`), with the prebuilt server binary in place of the Rust
-# stage (`--build-context build=DIR`). The production build stage is exercised too,
-# with a stand-in Rust image whose `cargo` checks the call and the copied
-# sources and hands back the same binary: everything but the compile itself.
+# stage (`--build-context build=DIR`). The production build stage is
+# exercised too, with a stand-in Rust image whose `cargo` checks the call, the
+# copied sources and the cache mounts, and hands back the same binary:
+# everything but the compile itself.
 # Then the image runs as it would in production: read-only root, user 65532,
 # /tmp on a tmpfs and /data on a volume, ports published on 127.0.0.1. The
 # test checks /health and /ready, plays a session with bots (it runs and its
@@ -17,18 +18,21 @@
 #   bash tests/container/smoke.sh            # from the repository root (or anywhere)
 #
 # Environment:
-#   RAMPART_BIN          server binary to put in the image (default target/debug/rampart,
-#                        built with `cargo build -p rampart-server --bin rampart` if missing)
+#   RAMPART_BIN          server binary to put in the image, relative to the repository
+#                        root or absolute (default target/debug/rampart, built with
+#                        `cargo build -p rampart-server --bin rampart` if missing)
 #   RAMPART_SMOKE_STORE  podman storage for the test (default /var/tmp/rampart-smoke-<uid>)
 #   RAMPART_SMOKE_KEEP=1 keep the images, container and volume (for debugging)
 #   CI=true              a machine where podman cannot run fails the test instead
 #                        of skipping it
 #
-# Needs root (or a working rootless podman); installs podman and runc with
-# apt-get when they are missing.
+# Runs as root (the base image is assembled with files owned by 65532);
+# installs podman, runc, curl, jq and iproute2 with apt-get when missing.
+# Prints a timed line per step and closes with "smoke: N passed, N failed".
+# Go templates of podman --format are single-quoted on purpose:
+# shellcheck disable=SC2016
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-REPO=$PWD
 
 START=$(date +%s%N)
 LAST=$START
@@ -197,7 +201,7 @@ if [[ -f /etc/ssl/certs/ca-certificates.crt ]]; then
 fi
 tar -C "$BASE" --numeric-owner -cf "$WORK/base.tar" .
 pm import -q "$WORK/base.tar" "$BASE_IMAGE" >/dev/null
-step "imported runtime base $BASE_IMAGE: $(echo $libs | tr '\n' ' ')"
+step "imported runtime base $BASE_IMAGE: ${libs//$'\n'/ }"
 
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -313,6 +317,13 @@ grep -qE ' 0/0 .* app/assets/maps/small.toml$' "$WORK/files.txt" || fail "assets
   fail "files owned by 65532 besides /data: $(grep ' 65532/' "$WORK/files.txt")"
 passed "image config: user 65532:65532, SIGTERM, OCI labels (version $VERSION), ENV, ports, volumes, file owners"
 
+# The image's own defaults, as a bare `podman run --read-only IMAGE migrate`
+# gets them: its user, and anonymous volumes for /data (which take the
+# image directory's owner, 65532, so the database can be created) and /tmp.
+pm run --rm --pull=never --read-only --network none "$IMAGE" migrate >"$WORK/migrate.txt" 2>&1 ||
+  { cat "$WORK/migrate.txt" >&2; fail "'rampart migrate' with the image's defaults (anonymous /data volume) failed"; }
+passed "'rampart migrate' with the image's defaults: $(tail -n 1 "$WORK/migrate.txt" | cut -c1-120)"
+
 # ------------------------------------------------------------------ run ----
 # Free host ports on 127.0.0.1: HTTP, WebSocket, and four UDP ports in a row.
 port_free() { # PORT tcp|udp
@@ -321,8 +332,7 @@ port_free() { # PORT tcp|udp
   ! ss "$flag" 2>/dev/null | awk '{print $4}' | grep -qE "[:.]$1\$"
 }
 pick_ports() {
-  local tries
-  for tries in $(seq 1 50); do
+  for _ in $(seq 1 50); do
     local p=$((20000 + RANDOM % 30000))
     if port_free $p tcp && port_free $((p + 1)) tcp && port_free $((p + 2)) udp &&
       port_free $((p + 3)) udp && port_free $((p + 4)) udp && port_free $((p + 5)) udp; then
@@ -347,8 +357,7 @@ run_server() { # NAME
     "$IMAGE" >/dev/null
 }
 wait_health() { # NAME
-  local i
-  for i in $(seq 1 120); do
+  for _ in $(seq 1 120); do
     if curl -fsS -o /dev/null "$URL/health" 2>/dev/null; then return; fi
     [[ "$(pm inspect --format '{{.State.Running}}' "$1")" == "true" ]] || fail "$1 exited during startup"
     sleep 0.25
@@ -392,7 +401,7 @@ passed "session $SESSION created: $(jq -c '{state,players,bots,tick}' <<<"$BODY"
 
 # Plays: running, and its tick advances at the tick rate for a few seconds.
 first_tick=""
-for i in $(seq 1 40); do
+for _ in $(seq 1 40); do
   request "$URL/v1/sessions/$SESSION"
   expect "GET /v1/sessions/$SESSION" "$CODE" "200"
   if [[ "$(session_field state)" == "running" ]]; then
@@ -451,7 +460,7 @@ passed "the volume holds /data/rampart.db, owned by 65532 ($(du -h "$data_dir/ra
 run_server "$CONTAINER2"
 wait_health "$CONTAINER2"
 resumed=""
-for i in $(seq 1 40); do
+for _ in $(seq 1 40); do
   request "$URL/v1/sessions/$SESSION"
   if [[ "$CODE" == "200" && "$(session_field state)" == "running" ]] && (($(session_field tick) > last_tick)); then
     resumed=$(session_field tick)
