@@ -22,6 +22,17 @@ const ENDED_KEPT: usize = 1000;
 /// The environment variable that names the configuration file.
 pub const CONFIG_ENV: &str = "RAMPART_CONFIG";
 
+/// Set by Agones in a game server's containers: the SDK sidecar's REST
+/// port. Its presence turns the Agones integration on.
+pub const AGONES_PORT_ENV: &str = "AGONES_SDK_HTTP_PORT";
+
+/// The SDK sidecar's REST port when Agones does not say (its default).
+const AGONES_DEFAULT_SDK_PORT: u16 = 9358;
+
+/// The port the Agones SDK sidecar binds for its own health checks, in the
+/// same network namespace as the game server.
+const AGONES_SIDECAR_HTTP_PORT: u16 = 8080;
+
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LogFormat {
@@ -77,6 +88,27 @@ pub struct Config {
     /// The IP clients reach this instance at, written into connect tokens and
     /// WebSocket URLs. Unset: the bound IP (127.0.0.1 if bound to 0.0.0.0).
     pub public_ip: Option<IpAddr>,
+    /// What clients must dial for each UDP socket, in order, when it is not
+    /// the bound address (NAT, hostPort, a load balancer per pod): written
+    /// into connect tokens, and checked by the netcode handshake. Empty
+    /// (the default): the bound addresses with `public_ip`, or the Agones
+    /// GameServer's ports.
+    pub public_udp_addrs: Vec<SocketAddr>,
+    /// Where clients open WebSockets, without the `/ws` path: `ws://` or
+    /// `wss://` behind a TLS terminator, with any path prefix a proxy routes
+    /// on. Unset: `ws://` and the bound address (or the GameServer's).
+    pub public_ws_url: Option<String>,
+    /// This instance's HTTP API as clients reach it, named in the 307s that
+    /// send players to the instance running their session. Unset: `http://`
+    /// and the bound address (or the GameServer's).
+    pub public_http_url: Option<String>,
+    /// Run as an Agones game server: talk to the SDK sidecar (Ready, Health,
+    /// counters, labels, Shutdown) and take the advertised addresses from the
+    /// GameServer. Also on when `AGONES_SDK_HTTP_PORT` is set. Default off.
+    pub agones: bool,
+    /// The SDK sidecar's REST port on localhost, from `AGONES_SDK_HTTP_PORT`
+    /// (default 9358); not a key of its own, since Agones sets it.
+    pub agones_sdk_port: u16,
     /// The 32-byte key (standard base64) that encrypts connect tokens and signs
     /// tickets; every instance of a fleet needs the same one. Unset: a random
     /// development key, announced as such at startup.
@@ -144,6 +176,11 @@ impl Default for Config {
             udp_sockets: 4,
             ws_addr: SocketAddr::from(([127, 0, 0, 1], 5080)),
             public_ip: None,
+            public_udp_addrs: Vec::new(),
+            public_ws_url: None,
+            public_http_url: None,
+            agones: false,
+            agones_sdk_port: AGONES_DEFAULT_SDK_PORT,
             net_key: None,
             snapshot_hz: 20,
             reconnect_grace_seconds: 60,
@@ -219,6 +256,18 @@ pub struct ServeArgs {
     /// IP written into connect tokens and WebSocket URLs [default: the bound IP].
     #[arg(long, value_name = "VALUE")]
     pub public_ip: Option<String>,
+    /// UDP addresses clients dial, one per socket, comma separated [default: the bound ones].
+    #[arg(long, value_name = "ADDRS")]
+    pub public_udp_addrs: Option<String>,
+    /// WebSocket base URL clients open, ws:// or wss:// [default: ws:// and the bound address].
+    #[arg(long, value_name = "URL")]
+    pub public_ws_url: Option<String>,
+    /// HTTP base URL of this instance for redirects [default: http:// and the bound address].
+    #[arg(long, value_name = "URL")]
+    pub public_http_url: Option<String>,
+    /// Run as an Agones game server (`true` or `false`) [default: true when AGONES_SDK_HTTP_PORT is set].
+    #[arg(long, value_name = "BOOL")]
+    pub agones: Option<String>,
     /// Connect-token and ticket key, 32 bytes base64; prefer RAMPART_NET_KEY.
     #[arg(long, value_name = "VALUE")]
     pub net_key: Option<String>,
@@ -289,6 +338,10 @@ impl ServeArgs {
             (Key::UdpSockets, &self.udp_sockets),
             (Key::WsAddr, &self.ws_addr),
             (Key::PublicIp, &self.public_ip),
+            (Key::PublicUdpAddrs, &self.public_udp_addrs),
+            (Key::PublicWsUrl, &self.public_ws_url),
+            (Key::PublicHttpUrl, &self.public_http_url),
+            (Key::Agones, &self.agones),
             (Key::NetKey, &self.net_key),
             (Key::SnapshotHz, &self.snapshot_hz),
             (Key::ReconnectGraceSeconds, &self.reconnect_grace_seconds),
@@ -376,6 +429,10 @@ enum Key {
     UdpSockets,
     WsAddr,
     PublicIp,
+    PublicUdpAddrs,
+    PublicWsUrl,
+    PublicHttpUrl,
+    Agones,
     NetKey,
     SnapshotHz,
     ReconnectGraceSeconds,
@@ -395,7 +452,7 @@ enum Key {
 }
 
 impl Key {
-    const ALL: [Key; 32] = [
+    const ALL: [Key; 36] = [
         Key::HttpAddr,
         Key::AdminToken,
         Key::MaxSessions,
@@ -412,6 +469,10 @@ impl Key {
         Key::UdpSockets,
         Key::WsAddr,
         Key::PublicIp,
+        Key::PublicUdpAddrs,
+        Key::PublicWsUrl,
+        Key::PublicHttpUrl,
+        Key::Agones,
         Key::NetKey,
         Key::SnapshotHz,
         Key::ReconnectGraceSeconds,
@@ -448,6 +509,10 @@ impl Key {
             Key::UdpSockets => "udp_sockets",
             Key::WsAddr => "ws_addr",
             Key::PublicIp => "public_ip",
+            Key::PublicUdpAddrs => "public_udp_addrs",
+            Key::PublicWsUrl => "public_ws_url",
+            Key::PublicHttpUrl => "public_http_url",
+            Key::Agones => "agones",
             Key::NetKey => "net_key",
             Key::SnapshotHz => "snapshot_hz",
             Key::ReconnectGraceSeconds => "reconnect_grace_seconds",
@@ -485,29 +550,86 @@ impl Key {
         format!("--{}", self.name().replace('_', "-"))
     }
 
-    /// Whether the file must give this key as a TOML integer (the others are
-    /// strings); the environment and flags always give text.
-    fn is_integer(self) -> bool {
-        !matches!(
-            self,
+    /// The TOML type the file must give this key in; the environment and
+    /// flags always give text (a list as comma-separated items).
+    fn kind(self) -> ValueKind {
+        match self {
+            Key::Agones => ValueKind::Boolean,
+            Key::PublicUdpAddrs => ValueKind::List,
             Key::HttpAddr
-                | Key::AdminToken
-                | Key::Assets
-                | Key::DataDir
-                | Key::LogFormat
-                | Key::UdpAddr
-                | Key::WsAddr
-                | Key::PublicIp
-                | Key::NetKey
-                | Key::AuthJwtSecret
-                | Key::AuthJwtPublicKey
-                | Key::AuthIssuer
-                | Key::AuthAudience
-                | Key::DatabaseUrl
-                | Key::RedisUrl
-                | Key::RedisPrefix
-                | Key::InstanceId
-        )
+            | Key::AdminToken
+            | Key::Assets
+            | Key::DataDir
+            | Key::LogFormat
+            | Key::UdpAddr
+            | Key::WsAddr
+            | Key::PublicIp
+            | Key::PublicWsUrl
+            | Key::PublicHttpUrl
+            | Key::NetKey
+            | Key::AuthJwtSecret
+            | Key::AuthJwtPublicKey
+            | Key::AuthIssuer
+            | Key::AuthAudience
+            | Key::DatabaseUrl
+            | Key::RedisUrl
+            | Key::RedisPrefix
+            | Key::InstanceId => ValueKind::Text,
+            _ => ValueKind::Integer,
+        }
+    }
+}
+
+/// How a key is written in `rampart.toml`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ValueKind {
+    Text,
+    Integer,
+    Boolean,
+    /// An array of strings.
+    List,
+}
+
+impl ValueKind {
+    fn describe(self) -> &'static str {
+        match self {
+            ValueKind::Text => "a string",
+            ValueKind::Integer => "an integer",
+            ValueKind::Boolean => "true or false",
+            ValueKind::List => "an array of strings",
+        }
+    }
+
+    /// The value as the text the environment or a flag would give, or
+    /// `None` when it is of another TOML type.
+    fn text(self, value: &toml::Value) -> Option<String> {
+        match (self, value) {
+            (ValueKind::Text, toml::Value::String(text)) => Some(text.clone()),
+            (ValueKind::Integer, toml::Value::Integer(number)) => Some(number.to_string()),
+            (ValueKind::Boolean, toml::Value::Boolean(flag)) => Some(flag.to_string()),
+            (ValueKind::List, toml::Value::Array(items)) => items
+                .iter()
+                .map(|item| item.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .map(|items| items.join(",")),
+            _ => None,
+        }
+    }
+}
+
+/// Parses an absolute `ws://`/`wss://` or `http://`/`https://` base URL
+/// (no query, no trailing slash kept), so paths can be appended to it.
+fn base_url(text: &str, schemes: [&str; 2]) -> Result<String, String> {
+    let url = text.trim().trim_end_matches('/');
+    let rest = schemes
+        .iter()
+        .find_map(|scheme| url.strip_prefix(scheme)?.strip_prefix("://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.contains(['?', '#', ' ']) => Ok(url.to_owned()),
+        _ => Err(format!(
+            "must be a URL like {}://host:port or {}://host/prefix, without a query",
+            schemes[0], schemes[1]
+        )),
     }
 }
 
@@ -570,7 +692,45 @@ impl Config {
         for (key, value) in args.values() {
             config.apply(key, value, || format!("{} {value}", key.flag()))?;
         }
+        if let Some(port) = env(AGONES_PORT_ENV) {
+            config.agones = true;
+            config.agones_sdk_port = port.trim().parse().map_err(|_| ConfigError::Invalid {
+                origin: format!("{AGONES_PORT_ENV}={port}"),
+                key: "agones",
+                problem: "needs the SDK sidecar's port number".to_owned(),
+            })?;
+        }
+        config.check_together()?;
         Ok(config)
+    }
+
+    /// Checks the rules that tie several keys together.
+    fn check_together(&self) -> Result<(), ConfigError> {
+        let invalid = |key, problem: String| ConfigError::Invalid {
+            origin: "configuration".to_owned(),
+            key,
+            problem,
+        };
+        if !self.public_udp_addrs.is_empty() && self.public_udp_addrs.len() != self.udp_sockets {
+            return Err(invalid(
+                "public_udp_addrs",
+                format!(
+                    "lists {} addresses but udp_sockets is {}: give one per socket",
+                    self.public_udp_addrs.len(),
+                    self.udp_sockets
+                ),
+            ));
+        }
+        if self.agones && self.http_addr.port() == AGONES_SIDECAR_HTTP_PORT {
+            return Err(invalid(
+                "http_addr",
+                format!(
+                    "uses port {AGONES_SIDECAR_HTTP_PORT}, which the Agones SDK sidecar binds in \
+                     the pod; choose another port (e.g. 0.0.0.0:8000)"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The session host's share of the settings.
@@ -606,20 +766,16 @@ impl Config {
                     known: Key::ALL.map(Key::name).join(", "),
                 });
             };
-            let text = match (key.is_integer(), value) {
-                (true, toml::Value::Integer(number)) => number.to_string(),
-                (false, toml::Value::String(text)) => text.clone(),
-                (integer, _) => {
-                    return Err(ConfigError::Invalid {
-                        origin: origin(),
-                        key: key.name(),
-                        problem: format!(
-                            "must be {}, not {}",
-                            if integer { "an integer" } else { "a string" },
-                            value.type_str()
-                        ),
-                    });
-                }
+            let Some(text) = key.kind().text(value) else {
+                return Err(ConfigError::Invalid {
+                    origin: origin(),
+                    key: key.name(),
+                    problem: format!(
+                        "must be {}, not {}",
+                        key.kind().describe(),
+                        value.type_str()
+                    ),
+                });
             };
             self.apply(key, &text, origin)?;
         }
@@ -708,6 +864,27 @@ impl Config {
                         .parse()
                         .map_err(|_| "must be an IP address like 203.0.113.7".to_owned())?,
                 );
+            }
+            Key::PublicUdpAddrs => {
+                self.public_udp_addrs = text
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|item| !item.is_empty())
+                    .map(|item| item.parse())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| {
+                        "must be IP addresses and ports like 203.0.113.7:7001, one per UDP socket"
+                            .to_owned()
+                    })?;
+            }
+            Key::PublicWsUrl => self.public_ws_url = Some(base_url(text, ["ws", "wss"])?),
+            Key::PublicHttpUrl => self.public_http_url = Some(base_url(text, ["http", "https"])?),
+            Key::Agones => {
+                self.agones = match text.trim() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => return Err("must be `true` or `false`".to_owned()),
+                };
             }
             Key::NetKey => {
                 rampart_net::tickets::TicketKey::from_base64(text)
@@ -966,6 +1143,82 @@ mod tests {
     }
 
     #[test]
+    fn advertised_addresses_from_every_source() {
+        let file = TempFile::new(
+            "advertised",
+            "udp_sockets = 2\npublic_udp_addrs = [\"203.0.113.7:7001\", \"203.0.113.7:7002\"]\n\
+             public_ws_url = \"wss://play.example.com/pods/a/\"\n",
+        );
+        let env = env_of(&[("RAMPART_PUBLIC_HTTP_URL", "https://a.play.example.com")]);
+        let config = Config::load(&with_file(&file.0), &env).unwrap();
+        assert_eq!(
+            config.public_udp_addrs,
+            [
+                "203.0.113.7:7001".parse().unwrap(),
+                "203.0.113.7:7002".parse().unwrap()
+            ]
+        );
+        assert_eq!(
+            config.public_ws_url.as_deref(),
+            Some("wss://play.example.com/pods/a"),
+            "a trailing slash is dropped so paths can be appended"
+        );
+        assert_eq!(
+            config.public_http_url.as_deref(),
+            Some("https://a.play.example.com")
+        );
+
+        let env = env_of(&[("RAMPART_PUBLIC_UDP_ADDRS", "203.0.113.7:7001")]);
+        let error = Config::load(&ServeArgs::default(), &env)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "configuration: public_udp_addrs lists 1 addresses but udp_sockets is 4: give one \
+             per socket"
+        );
+        let env = env_of(&[("RAMPART_PUBLIC_WS_URL", "http://play.example.com")]);
+        let error = Config::load(&ServeArgs::default(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("public_ws_url must be a URL like ws://"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn agones_turns_on_with_its_variable_and_keeps_off_port_8080() {
+        let config = Config::load(&ServeArgs::default(), &env_of(&[])).unwrap();
+        assert!(!config.agones, "off without the variable");
+
+        let env = env_of(&[
+            (AGONES_PORT_ENV, "9400"),
+            ("RAMPART_HTTP_ADDR", "0.0.0.0:8000"),
+        ]);
+        let config = Config::load(&ServeArgs::default(), &env).unwrap();
+        assert!(config.agones);
+        assert_eq!(config.agones_sdk_port, 9400);
+
+        let env = env_of(&[("RAMPART_AGONES", "true")]);
+        let error = Config::load(&ServeArgs::default(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("configuration: http_addr uses port 8080, which the Agones SDK"),
+            "{error}"
+        );
+        let file = TempFile::new("agones", "agones = \"yes\"\n");
+        let error = Config::load(&with_file(&file.0), &env_of(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.ends_with("agones must be true or false, not string"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn syntax_error_names_file() {
         let file = TempFile::new("syntax", "tick_hz = \n");
         let error = Config::load(&with_file(&file.0), &env_of(&[]))
@@ -988,6 +1241,9 @@ mod tests {
         let expected = Config {
             admin_token: config.admin_token.clone(),
             public_ip: config.public_ip,
+            public_udp_addrs: config.public_udp_addrs.clone(),
+            public_ws_url: config.public_ws_url.clone(),
+            public_http_url: config.public_http_url.clone(),
             net_key: config.net_key.clone(),
             auth_jwt_secret: config.auth_jwt_secret.clone(),
             auth_jwt_public_key: config.auth_jwt_public_key.clone(),

@@ -2,6 +2,8 @@
 //! configuration) and the designers' command-line tools, as a library so
 //! the binary stays a thin CLI and tests can host sessions in process.
 
+pub mod advertise;
+pub mod agones;
 pub mod auth;
 pub mod check;
 pub mod config;

@@ -3,16 +3,18 @@
 //! or SIGINT.
 
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
 
 use std::sync::Arc;
 
-use rampart_net::server::{Feed, Limits, NetConfig, NetHandle, feed_channel, public_address};
+use rampart_net::server::{Feed, Limits, NetConfig, NetHandle, feed_channel};
 use rampart_net::tickets::TicketKey;
 
+use crate::advertise::Advertise;
+use crate::agones::{Agones, HttpSidecar};
 use crate::auth::PlayerAuth;
 use crate::config::{Config, ServeArgs};
 use crate::host::HostHandle;
@@ -74,6 +76,7 @@ async fn serve(
         .map(|map| map.key.clone())
         .context("the content has no maps")?;
     let content_version = content.version;
+    let map_keys: Vec<String> = content.maps.iter().map(|map| map.key.clone()).collect();
     let stores = Stores::open(&config, &content).await?;
     rampart_persistence::describe_metrics();
     let (persister, persistence) =
@@ -88,6 +91,31 @@ async fn serve(
     )
     .context("starting the session host")?;
     tracing::info!(instance = %stores.instance, "session owner name");
+    // Under Agones, health pings start at once (they only need the tick
+    // thread), and the GameServer says what clients dial before the
+    // transports start.
+    let agones = config.agones.then(|| {
+        tracing::info!(
+            sdk_port = config.agones_sdk_port,
+            "Agones: talking to the SDK sidecar"
+        );
+        Agones::new(HttpSidecar::on_port(config.agones_sdk_port))
+    });
+    let _health = agones
+        .as_ref()
+        .map(|agones| agones.keep_healthy(host.clone()));
+    let game_server = match &agones {
+        Some(agones) => {
+            let address = agones
+                .address()
+                .await
+                .context("reading this game server's address from Agones")?;
+            tracing::info!(host = %address.host, ports = ?address.ports, "Agones: GameServer address");
+            Some(address)
+        }
+        None => None,
+    };
+    let advertise = Advertise::new(&config, game_server);
     // Sessions whose owner is gone resume before players are let in.
     let mut adopter = Adopter::new(stores.clone(), host.clone());
     let resumed = adopter.pass().await;
@@ -105,16 +133,15 @@ async fn serve(
                 config.ws_addr
             )
         })?;
-    let ws_addr = public_address(
+    let ws_base = advertise.ws_base(
         ws_listener
             .local_addr()
             .context("reading the WebSocket address")?,
-        config.public_ip,
-    );
+    )?;
     let net_config = NetConfig {
         udp_addr: config.udp_addr,
         udp_sockets: config.udp_sockets,
-        public_ip: config.public_ip,
+        advertise: advertise.udp()?,
         snapshot_hz: config.snapshot_hz.min(config.tick_hz),
         tick_hz: config.tick_hz,
         content_version,
@@ -134,10 +161,9 @@ async fn serve(
         )
         .with_context(|| format!("starting the game transports on UDP {}", config.udp_addr))?,
     );
-    tracing::info!(udp = ?net.udp_addresses(), ws = %ws_addr, "game transports listening");
-    let mut join =
-        http::JoinService::new(net.clone(), auth, format!("ws://{ws_addr}"), default_map)
-            .with_players(stores.database.clone());
+    tracing::info!(udp = ?net.udp_addresses(), ws = %ws_base, "game transports listening; clients dial these");
+    let mut join = http::JoinService::new(net.clone(), auth, ws_base, default_map)
+        .with_players(stores.database.clone());
     if let Some(hot) = &stores.hot {
         join = join.with_fleet(hot.clone(), stores.instance.clone());
     }
@@ -150,10 +176,9 @@ async fn serve(
             )
         })?;
     let http_addr = listener.local_addr().context("reading the HTTP address")?;
-    tokio::spawn(adopter.run(format!(
-        "http://{}",
-        public_address(http_addr, config.public_ip)
-    )));
+    let http_base = advertise.http_base(http_addr)?;
+    tracing::info!(%http_base, "other instances send this instance's players to");
+    tokio::spawn(adopter.run(http_base));
     tracing::info!(%http_addr, tick_hz = config.tick_hz, max_sessions = config.max_sessions, "rampart serving: health, ready, metrics and API on http_addr");
     let router = http::router(
         http::AppState::new(host.clone(), metrics, &config)
@@ -165,6 +190,13 @@ async fn serve(
     let http = tokio::spawn(http::serve(listener, router, async {
         let _ = http_stopped.await;
     }));
+    if let Some(agones) = &agones {
+        agones
+            .ready(&crate::agones::labels(content_version, map_keys))
+            .await
+            .context("telling Agones this game server is ready")?;
+        let _counters = agones.keep_counters(host.clone());
+    }
 
     let which = tokio::select! {
         _ = terminate.recv() => "SIGTERM",
@@ -235,6 +267,16 @@ async fn serve(
         Ok(Ok(Err(error))) => tracing::error!(%error, "HTTP server failed while stopping"),
         Ok(Err(error)) => tracing::error!(%error, "HTTP server task failed"),
         Err(_) => tracing::warn!("HTTP connections still open at the deadline; closing them"),
+    }
+    // Agones deletes the GameServer only once every session is stored
+    // elsewhere; an unclean drain leaves that to the pod's own end.
+    if let Some(agones) = &agones
+        && clean
+    {
+        let remaining = config.drain_deadline().saturating_sub(started.elapsed());
+        if let Err(error) = agones.shutdown(remaining.max(Duration::from_secs(1))).await {
+            tracing::error!(%error, "cannot tell Agones to shut this game server down");
+        }
     }
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,

@@ -70,6 +70,7 @@ pub fn install_metrics() -> Result<PrometheusHandle, BuildError> {
         .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.to_owned()), HTTP_BUCKETS)?
         .install_recorder()?;
     describe();
+    export_alerting_series_at_zero();
     let upkeep = handle.clone();
     let spawned = std::thread::Builder::new()
         .name("metrics-upkeep".to_owned())
@@ -106,6 +107,37 @@ pub fn record_process_cpu() {
     };
     if let (Some(user), Some(system)) = (ticks(11), ticks(12)) {
         metrics::gauge!("process_cpu_seconds_total").set((user + system) / 100.0);
+    }
+}
+
+/// Exports at zero, from startup, the series the shipped alerts watch
+/// (`k8s/base/prometheus-rule.yaml`). A counter that first appears at 1 has
+/// no earlier sample, so `increase()` over it stays empty and the first
+/// crash or overrun would never alert.
+fn export_alerting_series_at_zero() {
+    for name in [
+        "rampart_tick_overruns_total",
+        "rampart_ticks_lost_total",
+        "rampart_sessions_crashed_total",
+        "rampart_sessions_moved_total",
+        "rampart_adoptions_failed_total",
+    ] {
+        metrics::counter!(name).absolute(0);
+    }
+    for reason in ["queue_full", "stale", "fenced"] {
+        metrics::counter!("rampart_persist_dropped_total", "reason" => reason).absolute(0);
+    }
+    for state in ["hot", "durable"] {
+        metrics::counter!("rampart_persist_dropped_total", "reason" => "memory_bound", "state" => state)
+            .absolute(0);
+    }
+    metrics::counter!("rampart_net_dropped_total", "reason" => "feed_full").absolute(0);
+    for store in ["database", "redis"] {
+        metrics::counter!("rampart_persist_store_errors_total", "store" => store).absolute(0);
+    }
+    metrics::gauge!("rampart_persist_queue_depth").set(0.0);
+    for state in ["lobby", "running", "ended"] {
+        metrics::gauge!("rampart_sessions", "state" => state).set(0.0);
     }
 }
 
@@ -190,6 +222,25 @@ pub fn test_metrics() -> PrometheusHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alerting_series_exist_before_their_first_event() {
+        // Other tests in this process may have counted some already: the
+        // point is that each series is there, whatever its value.
+        let text = test_metrics().render();
+        for series in [
+            "rampart_sessions_crashed_total ",
+            "rampart_tick_overruns_total ",
+            "rampart_persist_dropped_total{reason=\"queue_full\"} ",
+            "rampart_persist_store_errors_total{store=\"redis\"} ",
+            "rampart_sessions{state=\"running\"} ",
+        ] {
+            assert!(
+                text.lines().any(|line| line.starts_with(series)),
+                "{series} missing from:\n{text}"
+            );
+        }
+    }
 
     #[test]
     fn tick_durations_render_as_a_described_histogram() {

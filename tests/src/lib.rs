@@ -1,5 +1,6 @@
 //! Shared helpers for end-to-end tests.
 
+pub mod agones;
 pub mod player;
 pub mod server;
 pub mod stores;

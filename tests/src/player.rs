@@ -31,6 +31,10 @@ pub struct Player {
     pub bye: Option<ByeReason>,
     /// The error that ended the connection, if it ended without a goodbye.
     pub error: Option<String>,
+    /// When the first snapshot arrived on this connection.
+    pub first_snapshot_at: Option<Instant>,
+    /// When the latest snapshot arrived.
+    pub last_snapshot_at: Option<Instant>,
     last_update: Instant,
 }
 
@@ -61,6 +65,8 @@ impl Player {
             events: Vec::new(),
             bye: None,
             error: None,
+            first_snapshot_at: None,
+            last_snapshot_at: None,
             last_update: Instant::now(),
         }
     }
@@ -77,7 +83,12 @@ impl Player {
         }
         let elapsed = self.last_update.elapsed();
         self.last_update = Instant::now();
+        let snapshots = self.client.stats().snapshots;
         let outcome = self.client.update(elapsed);
+        if self.client.stats().snapshots > snapshots {
+            self.first_snapshot_at.get_or_insert(self.last_update);
+            self.last_snapshot_at = Some(self.last_update);
+        }
         while let Some(message) = self.client.poll() {
             match message {
                 ServerMessage::CommandResult { seq, result } => {

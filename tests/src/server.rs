@@ -73,16 +73,31 @@ impl Server {
     /// # Panics
     /// If it does not start within 30 s.
     pub fn start(args: &[&str]) -> Server {
+        Self::start_with_env(args, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables; an address flag
+    /// in `args` (`--http-addr`, `--udp-addr`, `--ws-addr`) replaces the
+    /// ephemeral one.
+    ///
+    /// # Panics
+    /// If it does not start within 30 s.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let own_data_dir = (!args.contains(&"--data-dir")).then(|| temp_data_dir("data"));
         let mut command = Command::new(rampart_bin());
         if let Some(dir) = &own_data_dir {
             command.arg("--data-dir").arg(dir);
         }
+        for flag in ["--http-addr", "--udp-addr", "--ws-addr"] {
+            if !args.contains(&flag) {
+                command.args([flag, "127.0.0.1:0"]);
+            }
+        }
         let mut child = command
             .current_dir(workspace_root())
-            .args(["--http-addr", "127.0.0.1:0"])
-            .args(["--udp-addr", "127.0.0.1:0", "--ws-addr", "127.0.0.1:0"])
             .args(args)
+            .env_remove("AGONES_SDK_HTTP_PORT")
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .env_remove("DATABASE_URL")
             .env_remove("REDIS_URL")

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rampart_net::protocol::ByeReason;
+use rampart_net::protocol::{ByeReason, WireEvent};
 use rampart_sim::Command as GameCommand;
 use rampart_sim::grid::Cell;
 use rampart_tests::player::{Player, run_until};
@@ -201,8 +201,14 @@ fn finish(players: &mut [Player], sent_at: &mut HashMap<usize, Instant>) {
 
 /// Exports the session's final command log from the database and replays
 /// it from the start: the replay must reach the state hash the last owner
-/// recorded at the end (`rampart replay` exits 1 on a mismatch).
-fn assert_replays_to_final_hash(stores: &TestStores, assets: &Path, session: &str, dir: &Path) {
+/// recorded at the end (`rampart replay` exits 1 on a mismatch). Returns
+/// the replay's outcome (`victory` or `defeat`).
+fn assert_replays_to_final_hash(
+    stores: &TestStores,
+    assets: &Path,
+    session: &str,
+    dir: &Path,
+) -> String {
     let exported = Command::new(rampart_bin())
         .args([
             "export-log",
@@ -238,6 +244,11 @@ fn assert_replays_to_final_hash(stores: &TestStores, assets: &Path, session: &st
         String::from_utf8_lossy(&replayed.stdout),
         String::from_utf8_lossy(&replayed.stderr)
     );
+    String::from_utf8_lossy(&replayed.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -404,6 +415,108 @@ fn a_drained_instances_sessions_move_with_zero_lost_ticks() {
     unique.dedup();
     for session in &unique {
         assert_replays_to_final_hash(&stores, &assets, session, &dir);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A rolling upgrade as Kubernetes does it: the new pod (B) comes up while
+/// players are in their games on the old one (A), then A gets SIGTERM.
+/// Each client goes back through the join API with its reconnect token as
+/// soon as A says goodbye, is sent on or asked to retry until B has adopted
+/// its session, and plays to the end there; every game ends as an
+/// uninterrupted replay of its command log ends.
+#[test]
+fn a_rolling_upgrade_moves_every_player_to_the_new_pod_and_the_games_end_as_replayed() {
+    let _serial = serial();
+    let Some(stores) = TestStores::new("rolling") else {
+        return;
+    };
+    let assets = quick_assets("fleet-rolling");
+    let mut a = instance(&stores, &assets, "a", &stores.redis_url);
+    let mut players = players_in_two_sessions(&a);
+    let mut sent_at = HashMap::new();
+    run_until(
+        &mut players,
+        Duration::from_secs(2),
+        |index, player| keep_building(index, player, &mut sent_at),
+        |_| false,
+    );
+    let b = instance(&stores, &assets, "b", &stores.redis_url);
+    let sessions: Vec<String> = players
+        .iter()
+        .map(|player| player.join.session_id.clone())
+        .collect();
+    a.signal("TERM");
+    run_until(
+        &mut players,
+        Duration::from_secs(15),
+        |_, _| {},
+        Player::done,
+    );
+    for (index, player) in players.iter().enumerate() {
+        assert!(
+            player
+                .events
+                .iter()
+                .any(|event| matches!(event, WireEvent::Draining))
+                && player.bye.is_some(),
+            "player {index} was told of the drain, then goodbye: {:?} ({:?})",
+            player.bye,
+            player.error
+        );
+    }
+    let left: Vec<Instant> = players
+        .iter()
+        .map(|player| player.last_snapshot_at.unwrap())
+        .collect();
+    reconnect_all(&b, &mut players, Duration::from_secs(20));
+    assert!(
+        run_until(
+            &mut players,
+            Duration::from_secs(10),
+            |_, _| {},
+            |player| player.first_snapshot_at.is_some()
+        ),
+        "every player sees its game on B"
+    );
+    let mut away: Vec<Duration> = players
+        .iter()
+        .zip(&left)
+        .map(|(player, left)| player.first_snapshot_at.unwrap() - *left)
+        .collect();
+    away.sort();
+    eprintln!(
+        "rolling upgrade: players away from their games: min {:?}, median {:?}, max {:?}",
+        away[0],
+        away[away.len() / 2],
+        away[away.len() - 1]
+    );
+    assert_eq!(
+        a.wait_exit(Duration::from_secs(30)).and_then(|s| s.code()),
+        Some(0),
+        "the old pod drains cleanly"
+    );
+    for (player, session) in players.iter().zip(&sessions) {
+        assert_eq!(&player.join.session_id, session, "back in the same game");
+    }
+    finish(&mut players, &mut sent_at);
+    // The exported log is the final one once each end is written (the
+    // seat then answers 410).
+    for player in &players {
+        let body = json!({"reconnect_token": player.join.reconnect_token});
+        wait_until(Duration::from_secs(5), "the end written", || {
+            b.post("/v1/join", &body, None).status == 410
+        });
+    }
+    let dir = scratch("rolling");
+    for (index, player) in players.iter().enumerate() {
+        let replayed = assert_replays_to_final_hash(&stores, &assets, &sessions[index], &dir);
+        let seen = match player.outcome() {
+            Some(true) => "victory",
+            Some(false) => "defeat",
+            None => "undecided",
+        };
+        assert_eq!(seen, replayed, "player {index} saw the replay's outcome");
     }
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -73,9 +73,8 @@ pub struct NetConfig {
     pub udp_addr: SocketAddr,
     /// How many UDP sockets (each serves up to 1,024 clients).
     pub udp_sockets: usize,
-    /// The IP clients reach the sockets at (written into connect tokens);
-    /// `None`: the bound IP, or 127.0.0.1 when bound to every interface.
-    pub public_ip: Option<IpAddr>,
+    /// What clients dial for each socket (written into connect tokens).
+    pub advertise: UdpAdvertise,
     /// Snapshots per second sent to each client.
     pub snapshot_hz: u32,
     /// The simulation rate, told to clients.
@@ -84,6 +83,28 @@ pub struct NetConfig {
     pub content_version: u64,
     /// Abuse limits.
     pub limits: Limits,
+}
+
+/// Where clients reach the UDP sockets: netcode accepts a connection only
+/// when the client's token names the address the socket advertises.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UdpAdvertise {
+    /// Each socket's bound address, with this IP in place of the bound one
+    /// (`None`: the bound IP, or 127.0.0.1 when bound to every interface).
+    Bound(Option<IpAddr>),
+    /// One address per socket, in order, as clients reach it through NAT, a
+    /// hostPort or Agones' port allocation.
+    Given(Vec<SocketAddr>),
+}
+
+impl UdpAdvertise {
+    /// What clients dial for socket `index`, bound at `bound`.
+    fn address(&self, index: usize, bound: SocketAddr) -> SocketAddr {
+        match self {
+            UdpAdvertise::Given(addresses) => addresses.get(index).copied().unwrap_or(bound),
+            UdpAdvertise::Bound(ip) => public_address(bound, *ip),
+        }
+    }
 }
 
 /// What the game publishes to the network, from the tick thread.
@@ -209,6 +230,18 @@ impl NetHandle {
     ) -> io::Result<Self> {
         let started = crate::tickets::since_epoch();
         let netcode_key = key.netcode_key();
+        if let UdpAdvertise::Given(addresses) = &config.advertise
+            && addresses.len() != config.udp_sockets.max(1)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} advertised UDP addresses for {} sockets: give one per socket",
+                    addresses.len(),
+                    config.udp_sockets.max(1)
+                ),
+            ));
+        }
         let mut transports = Vec::with_capacity(config.udp_sockets.max(1));
         for index in 0..config.udp_sockets.max(1) {
             let mut address = config.udp_addr;
@@ -226,16 +259,14 @@ impl NetHandle {
                     })?;
                 address.set_port(port);
             }
-            let transport = UdpTransport::bind(address, config.public_ip, netcode_key, started)
-                .map_err(|error| {
+            let public = |bound| config.advertise.address(index, bound);
+            let transport =
+                UdpTransport::bind(address, public, netcode_key, started).map_err(|error| {
                     io::Error::new(error.kind(), format!("binding UDP {address}: {error}"))
                 })?;
             transports.push(transport);
         }
-        let udp_addresses = transports
-            .iter()
-            .map(|transport| Ok(public_address(transport.local_addr()?, config.public_ip)))
-            .collect::<io::Result<Vec<_>>>()?;
+        let udp_addresses = transports.iter().map(UdpTransport::public_addr).collect();
         let (ws_events, ws_queue) = sync_channel(WS_QUEUE);
         let ws_addr = match ws_listener {
             Some(listener) => {

@@ -41,6 +41,8 @@ pub(crate) struct UdpCounters {
 }
 
 pub(crate) struct UdpTransport {
+    /// The address clients are told to dial for this socket.
+    public: SocketAddr,
     socket: UdpSocket,
     netcode: NetcodeServer,
     /// One byte more than netcode allows, to notice oversized datagrams.
@@ -48,17 +50,17 @@ pub(crate) struct UdpTransport {
 }
 
 impl UdpTransport {
-    /// Binds `address`; `public` is the address connect tokens name (the
-    /// netcode handshake checks it), `None` for the bound one.
+    /// Binds `address`; `public` says what connect tokens name for the
+    /// bound socket (the netcode handshake accepts only that).
     pub fn bind(
         address: SocketAddr,
-        public: Option<std::net::IpAddr>,
+        public: impl FnOnce(SocketAddr) -> SocketAddr,
         private_key: [u8; 32],
         current_time: Duration,
     ) -> io::Result<Self> {
         let socket = UdpSocket::bind(address)?;
         socket.set_nonblocking(true)?;
-        let public = super::public_address(socket.local_addr()?, public);
+        let public = public(socket.local_addr()?);
         let authentication = ServerAuthentication::Secure { private_key };
         let netcode = NetcodeServer::new(ServerConfig {
             current_time,
@@ -68,10 +70,15 @@ impl UdpTransport {
             authentication,
         });
         Ok(Self {
+            public,
             socket,
             netcode,
             buffer: Box::new([0; NETCODE_MAX_PACKET_BYTES + 1]),
         })
+    }
+
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {

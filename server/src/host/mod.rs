@@ -305,6 +305,11 @@ pub(crate) enum Control {
     InjectPanic {
         id: SessionId,
     },
+    /// Wedges the tick thread until `release` is sent to or dropped.
+    #[cfg(test)]
+    Stall {
+        release: std::sync::mpsc::Receiver<()>,
+    },
 }
 
 /// What the tick thread publishes after each tick for readers.
@@ -596,6 +601,15 @@ impl HostHandle {
     #[cfg(test)]
     pub(crate) async fn inject_panic(&self, id: SessionId) {
         let _ = self.control.send(Control::InjectPanic { id }).await;
+    }
+
+    /// Wedges the tick thread, as a bug or a stuck call would, until the
+    /// returned sender is used or dropped.
+    #[cfg(test)]
+    pub(crate) async fn stall(&self) -> std::sync::mpsc::Sender<()> {
+        let (release, stalled) = std::sync::mpsc::channel();
+        let _ = self.control.send(Control::Stall { release: stalled }).await;
+        release
     }
 
     /// Every session the host knows, live ones and recently ended, newest first.

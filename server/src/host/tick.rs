@@ -308,6 +308,10 @@ impl Ticker {
                     hosted.session.inject_panic();
                 }
             }
+            #[cfg(test)]
+            Control::Stall { release } => {
+                let _ = release.recv();
+            }
         }
     }
 
