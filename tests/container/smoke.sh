@@ -342,6 +342,13 @@ pick_ports() {
   done
   fail "no free ports found"
 }
+# The image's own assets plus `sprint` (a whole game in about 20 s, the
+# content the Rust end-to-end tests use too), mounted read-only over
+# /app/assets, so one session can be played to its end.
+cp -r assets "$WORK/assets"
+cp -r tests/fixtures/quick-assets/. "$WORK/assets/"
+chmod -R a+rX "$WORK/assets"
+
 P=$(pick_ports)
 HTTP_PORT=$P WS_PORT=$((P + 1)) UDP_PORT=$((P + 2))
 URL="http://127.0.0.1:$HTTP_PORT"
@@ -350,7 +357,7 @@ pm volume create "$VOLUME" >/dev/null
 run_server() { # NAME
   pm run -d --pull=never --name "$1" \
     --read-only --read-only-tmpfs=false --tmpfs /tmp:rw,size=64m,mode=1777 \
-    --user 65532:65532 --volume "$VOLUME:/data" \
+    --user 65532:65532 --volume "$VOLUME:/data" --volume "$WORK/assets:/app/assets:ro" \
     -e RAMPART_ADMIN_TOKEN="$TOKEN" -e RAMPART_DRAIN_SECONDS="$DRAIN_SECONDS" \
     -p "127.0.0.1:$HTTP_PORT:8000/tcp" -p "127.0.0.1:$WS_PORT:5080/tcp" \
     -p "127.0.0.1:$UDP_PORT-$((UDP_PORT + 3)):5000-5003/udp" \
@@ -378,11 +385,11 @@ wait_health "$CONTAINER"
 passed "container $CONTAINER up: /health 200 on $URL (UDP $UDP_PORT-$((UDP_PORT + 3)), WebSocket $WS_PORT)"
 
 expect "read-only root" "$(pm inspect --format '{{.HostConfig.ReadonlyRootfs}}' "$CONTAINER")" "true"
-expect "mounts" "$(pm inspect --format '{{range .Mounts}}{{.Destination}} {{end}}' "$CONTAINER")" "/data "
+expect "mounts" "$(pm inspect --format '{{range .Mounts}}{{.Destination}}:{{.RW}} {{end}}' "$CONTAINER")" "/data:true /app/assets:false "
 tmpfs=$(pm inspect --format '{{range $k, $v := .HostConfig.Tmpfs}}{{$k}} {{end}}' "$CONTAINER")
 expect "tmpfs mounts" "$tmpfs" "/tmp "
 expect "user" "$(pm inspect --format '{{.Config.User}}' "$CONTAINER")" "65532:65532"
-passed "container: read-only root, user 65532:65532, writable only /data (volume) and /tmp (tmpfs)"
+passed "container: read-only root, user 65532:65532, writable only /data (volume) and /tmp (tmpfs); test assets mounted read-only"
 
 request "$URL/ready"
 expect "GET /ready ($BODY)" "$CODE" "200"
@@ -420,6 +427,21 @@ last_tick=$(session_field tick)
 passed "session plays: tick $first_tick -> $last_tick in 3 s ($(jq -c '{state,wave,lives,towers,enemies}' <<<"$BODY"))"
 request "$URL/metrics"
 grep -q '^rampart_sessions{state="running"} 1' <<<"$BODY" || fail "metrics do not show the running session"
+
+# A whole game: two bots on `sprint`, played to its end.
+request -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -d '{"map":"sprint","max_players":2,"bots":2,"seed":11}' "$URL/v1/sessions"
+expect "POST /v1/sessions sprint ($BODY)" "$CODE" "201"
+GAME=$(session_field id)
+for _ in $(seq 1 240); do
+  request "$URL/v1/sessions/$GAME"
+  [[ "$(session_field state)" == "ended" ]] && break
+  sleep 0.25
+done
+[[ "$(session_field state)" == "ended" ]] || fail "the sprint game did not end within 60 s: $BODY"
+outcome=$(session_field outcome)
+[[ "$outcome" == "victory" || "$outcome" == "defeat" ]] || fail "the game ended without an outcome: $BODY"
+passed "session $GAME played to its end: $outcome at tick $(session_field tick) ($(jq -c '{wave,lives}' <<<"$BODY"))"
 
 # Nothing was written to the root filesystem (it cannot be: read-only). The
 # one change podman itself makes before the server starts: /etc, where it

@@ -106,9 +106,11 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A copy of `assets/` in a fresh temporary directory plus `sprint`, a map
-/// whose whole game (two short waves down a nine-cell road) lasts about
-/// twenty seconds, so network tests can play games to the end.
+/// A copy of `assets/` in a fresh temporary directory plus
+/// `tests/fixtures/quick-assets` (the `sprint` map, whose whole game, two
+/// short waves down a nine-cell road, lasts about twenty seconds), so
+/// network tests can play games to the end. The container smoke test
+/// mounts the same content.
 ///
 /// # Panics
 /// On any IO error.
@@ -116,44 +118,6 @@ pub fn quick_assets(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("rampart-assets-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     copy_dir(&workspace_root().join("assets"), &dir);
-    std::fs::write(
-        dir.join("maps/sprint.toml"),
-        r#"name = "Sprint"
-start_gold = 400
-lives = 10
-grid = """
-##########
-#........#
-S========G
-#........#
-#........#
-##########
-"""
-"#,
-    )
-    .expect("write sprint map");
-    std::fs::write(
-        dir.join("waves/sprint.toml"),
-        r#"prep_seconds = 4
-early_call_bonus_per_second = 2.0
-
-[[wave]]
-duration = 5
-
-[[wave.group]]
-enemy = "orc_grunt"
-count = 6
-interval = 0.6
-
-[[wave]]
-duration = 5
-
-[[wave.group]]
-enemy = "skeleton"
-count = 8
-interval = 0.4
-"#,
-    )
-    .expect("write sprint waves");
+    copy_dir(&workspace_root().join("tests/fixtures/quick-assets"), &dir);
     dir
 }
