@@ -198,6 +198,11 @@ fn describe() {
         "Game clients connected, by transport (udp, ws)."
     );
     describe_counter!(
+        "rampart_agones_errors_total",
+        Unit::Count,
+        "Calls to the Agones SDK sidecar that failed, by call (Ready, Health, UpdateCounter, ...); only under Agones."
+    );
+    describe_counter!(
         HTTP_REQUESTS,
         Unit::Count,
         "HTTP API requests, by route template and status code."
