@@ -9,10 +9,12 @@
 //! (or a full one), and one encoding serves every client with the same
 //! baseline. None of this runs on the tick thread.
 
+#[cfg(test)]
+mod tests;
 mod udp;
 mod ws;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -21,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rampart_sim::{Command, Event, MAX_PLAYERS, Snapshot};
+use rampart_sim::{Command, Event, Rejection, Snapshot};
 use renet::{RenetServer, ServerEvent};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Bytes;
@@ -126,7 +128,19 @@ pub enum Feed {
         /// The state.
         snapshot: Arc<Snapshot>,
     },
-    /// The events of one tick.
+    /// The result of one command submitted through [`GameLink::submit`].
+    Answer {
+        /// Session id.
+        session: u64,
+        /// The seat that sent it.
+        player: u8,
+        /// Who sent it, as given to `submit`.
+        origin: CommandOrigin,
+        /// `Ok` when applied.
+        result: Result<(), Rejection>,
+    },
+    /// The events of one tick (command results excepted: those are
+    /// [`Feed::Answer`]s).
     Events {
         /// Session id.
         session: u64,
@@ -146,11 +160,25 @@ pub enum Feed {
     Draining,
 }
 
+/// Who sent a command: the connection and the client's `seq`. The game
+/// hands it back with the command's result ([`Feed::Answer`]), so a result
+/// reaches the connection that asked and carries its own `seq`, whatever
+/// was lost or reordered in between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommandOrigin {
+    /// The connection (renet client id) the command came in on.
+    pub client: u64,
+    /// The client's number for the command.
+    pub seq: u32,
+}
+
 /// What the net server needs from the game (the session host).
 pub trait GameLink: Send + Sync + 'static {
     /// Queues a command for the seat's session. False when it could not be
-    /// queued (the host is overloaded); the client is told.
-    fn submit(&self, seat: SeatRef, command: Command) -> bool;
+    /// queued (the host is overloaded); the client is told. Once queued,
+    /// the game answers it exactly once with a [`Feed::Answer`] carrying
+    /// `origin` (or never, if that answer is lost on a full feed).
+    fn submit(&self, seat: SeatRef, command: Command, origin: CommandOrigin) -> bool;
     /// A client for the seat has connected.
     fn connected(&self, seat: SeatRef);
     /// The seat's client has gone (its reconnect grace starts).
@@ -276,26 +304,9 @@ impl NetHandle {
             }
             None => None,
         };
-        let stop = Arc::new(AtomicBool::new(false));
-        let stats = Arc::new(NetStats::default());
-        let net_loop = NetLoop {
-            renet: RenetServer::new(protocol::connection_config()),
-            udp: transports,
-            feed: feed.0,
-            ws: ws_queue,
-            link,
-            config,
-            connections: HashMap::new(),
-            seats: HashMap::new(),
-            sessions: HashMap::new(),
-            hosted: HashMap::new(),
-            used_tickets: HashMap::new(),
-            udp_events: Vec::new(),
-            client_ids: Vec::new(),
-            counters: Counters::default(),
-            stats: stats.clone(),
-            stop: stop.clone(),
-        };
+        let net_loop = NetLoop::new(config, link, feed, ws_queue, transports);
+        let stop = net_loop.stop.clone();
+        let stats = net_loop.stats.clone();
         let thread = std::thread::Builder::new()
             .name("rampart-net".into())
             .spawn(move || net_loop.run())?;
@@ -480,11 +491,6 @@ struct SessionNet {
     tracker: WorldTracker,
     ring: SnapshotRing,
     clients: Vec<u64>,
-    /// Per seat, the commands submitted and not yet answered, as (client,
-    /// `seq`): the host answers each seat's commands in order, exactly
-    /// once. The client id keeps a replaced connection's answers from
-    /// reaching its successor.
-    pending: [VecDeque<(u64, u32)>; MAX_PLAYERS as usize],
     /// A new world arrived since the last send.
     fresh: bool,
     /// Encodings of the newest world by baseline tick, this round.
@@ -497,7 +503,6 @@ impl SessionNet {
             tracker: WorldTracker::new(),
             ring: SnapshotRing::new(),
             clients: Vec::new(),
-            pending: Default::default(),
             fresh: false,
             encoded: Vec::new(),
         }
@@ -542,6 +547,35 @@ struct NetLoop {
 }
 
 impl NetLoop {
+    /// A loop over these transports (none in the in-process tests, which
+    /// play the WebSocket side through `ws`).
+    fn new(
+        config: NetConfig,
+        link: Arc<dyn GameLink>,
+        feed: FeedReceiver,
+        ws: Receiver<WsEvent>,
+        udp: Vec<UdpTransport>,
+    ) -> Self {
+        NetLoop {
+            renet: RenetServer::new(protocol::connection_config()),
+            udp,
+            feed: feed.0,
+            ws,
+            link,
+            config,
+            connections: HashMap::new(),
+            seats: HashMap::new(),
+            sessions: HashMap::new(),
+            hosted: HashMap::new(),
+            used_tickets: HashMap::new(),
+            udp_events: Vec::new(),
+            client_ids: Vec::new(),
+            counters: Counters::default(),
+            stats: Arc::new(NetStats::default()),
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
     fn run(mut self) {
         tracing::info!(
             udp = ?self.udp.iter().filter_map(|udp| udp.local_addr().ok()).collect::<Vec<_>>(),
@@ -909,11 +943,11 @@ impl NetLoop {
                     self.strike(client_id, "rate_limited", now);
                     Err(WireRejection::RateLimited)
                 } else if let Some(command) = command.to_command() {
-                    if self.link.submit(seat, command) {
-                        if let Some(session) = self.sessions.get_mut(&seat.session) {
-                            session.pending[usize::from(seat.player) % MAX_PLAYERS as usize]
-                                .push_back((client_id, seq));
-                        }
+                    let origin = CommandOrigin {
+                        client: client_id,
+                        seq,
+                    };
+                    if self.link.submit(seat, command, origin) {
                         return;
                     }
                     self.counters.drop("server_busy");
@@ -975,6 +1009,12 @@ impl NetLoop {
                 net.ring.push(Arc::new(world.clone()));
                 net.fresh = true;
             }
+            Feed::Answer {
+                session,
+                player,
+                origin,
+                result,
+            } => self.on_answer(SeatRef { session, player }, origin, result),
             Feed::Events {
                 session,
                 tick,
@@ -1012,43 +1052,26 @@ impl NetLoop {
         }
     }
 
+    /// Gives a command's result to the connection that sent it, if that
+    /// connection still holds the seat; otherwise the result is lost for
+    /// that client, and never given to another.
+    fn on_answer(&mut self, seat: SeatRef, origin: CommandOrigin, result: Result<(), Rejection>) {
+        if self.seats.get(&seat) != Some(&origin.client) {
+            return;
+        }
+        let message = ServerMessage::CommandResult {
+            seq: origin.seq,
+            result: result.map_err(WireRejection::Game),
+        };
+        self.send(origin.client, &message, true);
+    }
+
     fn on_events(&mut self, session: u64, tick: u64, events: &[Event]) {
         let Some(net) = self.sessions.get_mut(&session) else {
             return;
         };
         let clients = net.clients.clone();
         for event in events {
-            if let Event::CommandResult { player, result, .. } = *event {
-                let Some((sender, seq)) = net
-                    .pending
-                    .get_mut(usize::from(player.0))
-                    .and_then(VecDeque::pop_front)
-                else {
-                    continue;
-                };
-                let seat = SeatRef {
-                    session,
-                    player: player.0,
-                };
-                if let Some(&client_id) = self.seats.get(&seat)
-                    && client_id == sender
-                {
-                    let message = ServerMessage::CommandResult {
-                        seq,
-                        result: result.map_err(WireRejection::Game),
-                    };
-                    if let Some(connection) = self.connections.get_mut(&client_id) {
-                        self.renet.send_message(
-                            client_id,
-                            CHANNEL_RELIABLE,
-                            protocol::encode(&message),
-                        );
-                        connection.dirty = true;
-                        connection.urgent = true;
-                    }
-                }
-                continue;
-            }
             if let Some(event) = WireEvent::from_event(event) {
                 let bytes = protocol::encode(&ServerMessage::Event { tick, event });
                 for &client_id in &clients {

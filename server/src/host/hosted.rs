@@ -10,10 +10,10 @@ use rampart_persistence::{
 };
 use rampart_sim::bots::ScriptedPlayer;
 use rampart_sim::log::{CommandLog, LogEntry};
-use rampart_sim::{Command, Event, Outcome, PlayerId, Session, Snapshot};
+use rampart_sim::{Command, CommandTicket, Event, Outcome, PlayerId, Rejection, Session, Snapshot};
 use tokio::sync::broadcast;
 
-use rampart_net::server::Feed;
+use rampart_net::server::{CommandOrigin, Feed};
 use rampart_sim::bots::BotStyle;
 use rampart_sim::{Content, SessionConfig};
 use std::sync::mpsc::SyncSender;
@@ -152,6 +152,11 @@ pub(super) struct HostedSession {
     snapshot: Snapshot,
     /// Where snapshots and events go for network clients.
     feed: Option<SyncSender<Feed>>,
+    /// Network clients' commands not yet answered, by the simulation's
+    /// ticket: each result goes back to its sender exactly once, matched by
+    /// identity, not by order (a result lost on a full feed is lost for
+    /// that sender only). Short: commands are answered the tick after.
+    awaiting: Vec<(CommandTicket, CommandOrigin)>,
     /// Snapshots per second, at most the tick rate.
     snapshot_hz: u32,
     /// List lengths of the last snapshot published.
@@ -200,6 +205,7 @@ impl HostedSession {
             span: tracing::info_span!("session", id = %id),
             snapshot: Snapshot::default(),
             feed,
+            awaiting: Vec::new(),
             snapshot_hz,
             published_sizes: [0; 4],
             persist,
@@ -248,14 +254,18 @@ impl HostedSession {
         self.seats.iter().all(|seat| matches!(seat, Seat::Bot(_)))
     }
 
-    /// Queues a person's command and records it in the log.
-    pub fn submit(&mut self, player: PlayerId, command: Command) {
+    /// Queues a person's command and records it in the log; a network
+    /// client's (`origin`) is answered on the feed once stepped.
+    pub fn submit(&mut self, player: PlayerId, command: Command, origin: Option<CommandOrigin>) {
         self.log.entries.push(LogEntry {
             tick: self.session.tick(),
             player,
             command,
         });
-        self.session.submit(player, command);
+        let ticket = self.session.submit(player, command);
+        if let Some(origin) = origin {
+            self.awaiting.push((ticket, origin));
+        }
     }
 
     /// Lets the bots think, steps the simulation, and reports the results.
@@ -298,11 +308,23 @@ impl HostedSession {
         }
         let events = self.session.events();
         for event in events {
-            if let Event::CommandResult { result, .. } = event {
+            if let Event::CommandResult {
+                ticket,
+                player,
+                result,
+            } = event
+            {
                 let label = result
                     .as_ref()
                     .map_or_else(|rejection| rejection.reason(), |()| "accepted");
                 metrics::counter!("rampart_commands_total", "result" => label).increment(1);
+                answer(
+                    &mut self.awaiting,
+                    self.feed.as_ref(),
+                    self.id,
+                    (*ticket, *player),
+                    result,
+                );
             }
         }
         self.publish_to_clients();
@@ -613,5 +635,33 @@ impl HostedSession {
             end_reason: self.end_reason,
             created_unix_ms: self.created_unix_ms,
         }
+    }
+}
+
+/// Sends a network client's command result back to it, whether or not
+/// anyone else is connected (a free function so the caller may hold the
+/// session's events meanwhile).
+fn answer(
+    awaiting: &mut Vec<(CommandTicket, CommandOrigin)>,
+    feed: Option<&SyncSender<Feed>>,
+    session: SessionId,
+    (ticket, player): (CommandTicket, PlayerId),
+    result: &Result<(), Rejection>,
+) {
+    let Some(index) = awaiting.iter().position(|(waiting, _)| *waiting == ticket) else {
+        return;
+    };
+    let (_, origin) = awaiting.swap_remove(index);
+    let Some(feed) = feed else {
+        return;
+    };
+    let answer = Feed::Answer {
+        session: session.0,
+        player: player.0,
+        origin,
+        result: *result,
+    };
+    if feed.try_send(answer).is_err() {
+        metrics::counter!("rampart_net_dropped_total", "reason" => "feed_full").increment(1);
     }
 }

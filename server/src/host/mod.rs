@@ -27,7 +27,7 @@ use rampart_sim::{Command, Content, Event, PlayerId};
 use serde::{Deserialize, Serialize, Serializer};
 use std::sync::mpsc::SyncSender;
 
-use rampart_net::server::Feed;
+use rampart_net::server::{CommandOrigin, Feed};
 use rampart_persistence::{PersistEvent, PersistHandle};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -293,6 +293,9 @@ pub(crate) enum Control {
         id: SessionId,
         player: PlayerId,
         command: Command,
+        /// Who to answer (a network client); `None`: the result goes to
+        /// the session's notices only.
+        origin: Option<CommandOrigin>,
     },
     Subscribe {
         id: SessionId,
@@ -541,19 +544,29 @@ impl HostHandle {
                 id,
                 player,
                 command,
+                origin: None,
             })
             .await
             .map_err(|_| HostError::Stopped)
     }
 
-    /// Queues a command from a thread outside the async runtime without
-    /// waiting: false when the inbox is full.
-    pub fn try_submit(&self, id: SessionId, player: PlayerId, command: Command) -> bool {
+    /// Queues a network client's command from a thread outside the async
+    /// runtime without waiting: false when the inbox is full. Once queued,
+    /// it is answered exactly once on the feed ([`Feed::Answer`] with
+    /// `origin`), a refusal included.
+    pub fn try_submit(
+        &self,
+        id: SessionId,
+        player: PlayerId,
+        command: Command,
+        origin: CommandOrigin,
+    ) -> bool {
         self.control
             .try_send(Control::Submit {
                 id,
                 player,
                 command,
+                origin: Some(origin),
             })
             .is_ok()
     }
@@ -648,8 +661,18 @@ pub(crate) mod tests;
 /// The network's way into the host: it runs on its own thread, outside the
 /// async runtime, and must never wait on the tick thread for a command.
 impl rampart_net::server::GameLink for HostHandle {
-    fn submit(&self, seat: rampart_net::tickets::SeatRef, command: Command) -> bool {
-        self.try_submit(SessionId(seat.session), PlayerId(seat.player), command)
+    fn submit(
+        &self,
+        seat: rampart_net::tickets::SeatRef,
+        command: Command,
+        origin: CommandOrigin,
+    ) -> bool {
+        self.try_submit(
+            SessionId(seat.session),
+            PlayerId(seat.player),
+            command,
+            origin,
+        )
     }
 
     fn connected(&self, seat: rampart_net::tickets::SeatRef) {

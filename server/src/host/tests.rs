@@ -236,6 +236,66 @@ async fn joining_fills_the_lobby_and_starts_the_game() {
     );
 }
 
+/// A network client's commands are answered on the feed with the identity
+/// they came with, exactly once, whether or not a person is connected at
+/// that tick (none is here: the player never connected); a command for a
+/// seat that is not a person's is answered too, with a refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_commands_are_answered_on_the_feed_by_identity_exactly_once() {
+    use rampart_net::server::{CommandOrigin, GameLink};
+    use rampart_net::tickets::SeatRef;
+    use rampart_sim::Rejection;
+
+    let (feed, answers) = std::sync::mpsc::sync_channel(1024);
+    let host = HostHandle::spawn(content(), host_config(5), None, Some(feed)).unwrap();
+    let mut request = bots("small", 1);
+    request.max_players = 2;
+    let info = host.create(request).await.unwrap();
+    let player = host.join(info.id, "alice").await.unwrap();
+    let seat = SeatRef {
+        session: info.id.0,
+        player: player.0,
+    };
+    let bot_seat = SeatRef {
+        session: info.id.0,
+        player: 0,
+    };
+    let origin = |seq| CommandOrigin { client: 77, seq };
+    assert!(GameLink::submit(&host, seat, Command::Ready, origin(5)));
+    assert!(GameLink::submit(&host, seat, Command::Ready, origin(6)));
+    assert!(GameLink::submit(&host, bot_seat, Command::Ready, origin(7)));
+    let mut answered = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while answered.len() < 3 && std::time::Instant::now() < deadline {
+        if let Ok(Feed::Answer {
+            session,
+            player,
+            origin,
+            result,
+        }) = answers.recv_timeout(Duration::from_millis(100))
+        {
+            assert_eq!(session, info.id.0);
+            answered.push((player, origin.client, origin.seq, result));
+        }
+    }
+    answered.sort_by_key(|answer| answer.2);
+    assert_eq!(
+        answered,
+        [
+            (1, 77, 5, Ok(())),
+            (1, 77, 6, Err(Rejection::AlreadyReady)),
+            (0, 77, 7, Err(Rejection::UnknownPlayer)),
+        ]
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !answers
+            .try_iter()
+            .any(|feed| matches!(feed, Feed::Answer { .. })),
+        "each command is answered once"
+    );
+}
+
 /// Waves' starts and ends are checkpoints of their own: with timed saves an
 /// hour apart, once enemies are on the board every further checkpoint is a
 /// wave's start or a cleared board, so more checkpoints than waves started

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rampart_net::server::Feed;
-use rampart_sim::PlayerId;
+use rampart_sim::{PlayerId, Rejection};
 use rand_core::Rng;
 use rand_pcg::Pcg32;
 use rayon::prelude::*;
@@ -287,6 +287,7 @@ impl Ticker {
                 id,
                 player,
                 command,
+                origin,
             } => {
                 if let Ok(hosted) = self.find(id)
                     && matches!(
@@ -294,7 +295,20 @@ impl Ticker {
                         Some(Seat::Person { .. })
                     )
                 {
-                    hosted.submit(player, command);
+                    hosted.submit(player, command, origin);
+                } else if let (Some(origin), Some(feed)) = (origin, &self.feed) {
+                    // The seat was freed or the session is gone: answered
+                    // all the same, so the sender is not left waiting.
+                    let answer = Feed::Answer {
+                        session: id.0,
+                        player: player.0,
+                        origin,
+                        result: Err(Rejection::UnknownPlayer),
+                    };
+                    if feed.try_send(answer).is_err() {
+                        metrics::counter!("rampart_net_dropped_total", "reason" => "feed_full")
+                            .increment(1);
+                    }
                 }
             }
             Control::Subscribe { id, reply } => {

@@ -1,0 +1,282 @@
+//! The net loop in process, with no sockets and a clock the test drives:
+//! clients speak renet over the WebSocket side's queue, and a fake game
+//! stands in for the host. Command results must reach the connection that
+//! sent the command, with its own `seq`, exactly once, whatever the game
+//! loses or the player does in between.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rampart_sim::{Command, Rejection};
+use renet::RenetClient;
+use tokio_tungstenite::tungstenite::Bytes;
+
+use super::*;
+use crate::protocol::{
+    CHANNEL_RELIABLE, ClientMessage, PROTOCOL_VERSION, ServerMessage, WireCommand,
+};
+use crate::tickets::WsTicket;
+
+const SESSION: u64 = 7;
+
+/// The game's side: records what the network submits, and is answered by
+/// the test.
+#[derive(Default)]
+struct FakeGame {
+    submitted: Mutex<Vec<(SeatRef, Command, CommandOrigin)>>,
+}
+
+impl GameLink for FakeGame {
+    fn submit(&self, seat: SeatRef, command: Command, origin: CommandOrigin) -> bool {
+        self.submitted.lock().unwrap().push((seat, command, origin));
+        true
+    }
+
+    fn connected(&self, _seat: SeatRef) {}
+
+    fn disconnected(&self, _seat: SeatRef) {}
+}
+
+/// A net loop with no UDP sockets, its feed and WebSocket queues, and a
+/// clock that moves only when the test says.
+struct Harness {
+    net: NetLoop,
+    feed: SyncSender<Feed>,
+    ws: SyncSender<WsEvent>,
+    game: Arc<FakeGame>,
+    now: Instant,
+}
+
+/// One client connected through the WebSocket queue.
+struct MemoryClient {
+    client_id: u64,
+    renet: RenetClient,
+    frames: tokio::sync::mpsc::Receiver<Bytes>,
+    /// Every command result it got, in order.
+    results: Vec<(u32, Result<(), WireRejection>)>,
+    welcomed: bool,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let game = Arc::new(FakeGame::default());
+        let (feed, feed_queue) = feed_channel();
+        let (ws, ws_queue) = sync_channel(1024);
+        let config = NetConfig {
+            udp_addr: "127.0.0.1:0".parse().unwrap(),
+            udp_sockets: 0,
+            advertise: UdpAdvertise::Bound(None),
+            snapshot_hz: 20,
+            tick_hz: 30,
+            content_version: 0,
+            limits: Limits::default(),
+        };
+        let net = NetLoop::new(config, game.clone(), feed_queue, ws_queue, Vec::new());
+        feed.send(Feed::Opened {
+            session: SESSION,
+            map: "small".into(),
+            players: 2,
+        })
+        .unwrap();
+        Harness {
+            net,
+            feed,
+            ws,
+            game,
+            now: Instant::now(),
+        }
+    }
+
+    /// Connects `client_id` to seat `player` and waits for its welcome.
+    fn connect(&mut self, client_id: u64, player: u8) -> MemoryClient {
+        let (outbox, frames) = tokio::sync::mpsc::channel(1024);
+        let ticket = WsTicket {
+            client_id,
+            seat: SeatRef {
+                session: SESSION,
+                player,
+            },
+            expires: u64::MAX,
+        };
+        self.ws.send(WsEvent::Open { ticket, outbox }).unwrap();
+        let mut renet = RenetClient::new(protocol::connection_config());
+        renet.set_connected();
+        let mut client = MemoryClient {
+            client_id,
+            renet,
+            frames,
+            results: Vec::new(),
+            welcomed: false,
+        };
+        client.send(&ClientMessage::Hello {
+            protocol: PROTOCOL_VERSION,
+            content_version: 0,
+        });
+        for _ in 0..20 {
+            self.step(&mut [&mut client]);
+        }
+        assert!(client.welcomed, "client {client_id} welcomed");
+        client
+    }
+
+    /// 10 ms of everybody's time: clients send, the loop passes, clients
+    /// read what came back.
+    fn step(&mut self, clients: &mut [&mut MemoryClient]) {
+        let elapsed = Duration::from_millis(10);
+        self.now += elapsed;
+        for client in clients.iter_mut() {
+            client.renet.update(elapsed);
+            for frame in crate::bundle::bundle(client.renet.get_packets_to_send()) {
+                self.ws
+                    .send(WsEvent::Packet {
+                        client_id: client.client_id,
+                        bytes: Bytes::from(frame),
+                    })
+                    .unwrap();
+            }
+        }
+        self.net.pass(self.now, elapsed);
+        for client in clients.iter_mut() {
+            client.receive();
+        }
+    }
+
+    /// What the game was given since the last call.
+    fn submitted(&self) -> Vec<(SeatRef, Command, CommandOrigin)> {
+        std::mem::take(&mut *self.game.submitted.lock().unwrap())
+    }
+
+    /// The game answers a command.
+    fn answer(&self, seat: SeatRef, origin: CommandOrigin, result: Result<(), Rejection>) {
+        self.feed
+            .send(Feed::Answer {
+                session: seat.session,
+                player: seat.player,
+                origin,
+                result,
+            })
+            .unwrap();
+    }
+}
+
+impl MemoryClient {
+    fn send(&mut self, message: &ClientMessage) {
+        self.renet
+            .send_message(CHANNEL_RELIABLE, protocol::encode(message));
+    }
+
+    fn command(&mut self, seq: u32, command: WireCommand) {
+        self.send(&ClientMessage::Command { seq, command });
+    }
+
+    fn receive(&mut self) {
+        while let Ok(frame) = self.frames.try_recv() {
+            for packet in crate::bundle::unbundle(&frame).flatten() {
+                self.renet.process_packet(packet);
+            }
+        }
+        while let Some(bytes) = self.renet.receive_message(CHANNEL_RELIABLE) {
+            match protocol::decode::<ServerMessage>(&bytes, usize::MAX).unwrap() {
+                ServerMessage::Welcome(_) => self.welcomed = true,
+                ServerMessage::CommandResult { seq, result } => self.results.push((seq, result)),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn place(x: u16) -> WireCommand {
+    WireCommand::PlaceTower { kind: 0, x, y: 1 }
+}
+
+#[test]
+fn every_result_reaches_its_own_sender_with_its_own_seq_once() {
+    let mut harness = Harness::new();
+    let mut ada = harness.connect(1, 0);
+    let mut bo = harness.connect(2, 1);
+
+    // Ada sends three commands, Bo one.
+    ada.command(10, WireCommand::Ready);
+    ada.command(11, place(2));
+    ada.command(12, place(3));
+    bo.command(40, place(5));
+    for _ in 0..5 {
+        harness.step(&mut [&mut ada, &mut bo]);
+    }
+    let submitted = harness.submitted();
+    assert_eq!(submitted.len(), 4, "{submitted:?}");
+    let origin = |seq| origin_of(&submitted, seq);
+
+    // The game's answer to Ada's first command is lost (a full feed drops
+    // it); the others come back out of order.
+    let (seat, answer_12) = origin(12);
+    harness.answer(seat, answer_12, Err(Rejection::OutOfBounds));
+    let (seat, answer_40) = origin(40);
+    harness.answer(seat, answer_40, Ok(()));
+    let (seat, answer_11) = origin(11);
+    let not_enough = Rejection::NotEnoughGold {
+        needed: 100,
+        available: 40,
+    };
+    harness.answer(seat, answer_11, Err(not_enough));
+    for _ in 0..5 {
+        harness.step(&mut [&mut ada, &mut bo]);
+    }
+    assert_eq!(
+        ada.results,
+        [
+            (12, Err(WireRejection::Game(Rejection::OutOfBounds))),
+            (11, Err(WireRejection::Game(not_enough))),
+        ],
+        "seq 10's result was lost, and nobody else's took its place"
+    );
+    assert_eq!(bo.results, [(40, Ok(()))]);
+
+    // Ada sends a command and drops before its answer; she comes back on a
+    // new connection and sends another. The old connection's answer must
+    // not reach the new one.
+    ada.command(13, place(4));
+    for _ in 0..5 {
+        harness.step(&mut [&mut ada, &mut bo]);
+    }
+    let (seat, answer_13) = origin_of(&harness.submitted(), 13);
+    harness.ws.send(WsEvent::Closed { client_id: 1 }).unwrap();
+    harness.step(&mut [&mut bo]);
+    let mut ada_again = harness.connect(3, 0);
+    ada_again.command(1, place(6));
+    for _ in 0..5 {
+        harness.step(&mut [&mut ada_again, &mut bo]);
+    }
+    let (seat_again, answer_1) = origin_of(&harness.submitted(), 1);
+    assert_eq!(seat_again, seat, "the same seat");
+    assert_eq!(answer_1.client, 3);
+    harness.answer(seat, answer_13, Ok(()));
+    harness.answer(seat_again, answer_1, Err(Rejection::CellOccupied));
+    for _ in 0..5 {
+        harness.step(&mut [&mut ada_again, &mut bo]);
+    }
+    assert_eq!(
+        ada_again.results,
+        [(1, Err(WireRejection::Game(Rejection::CellOccupied)))],
+        "the new connection hears only its own command"
+    );
+    assert_eq!(
+        ada.results.len(),
+        2,
+        "the closed connection heard nothing more"
+    );
+    assert_eq!(bo.results, [(40, Ok(()))], "Bo heard nothing of Ada's");
+}
+
+fn origin_of(
+    submitted: &[(SeatRef, Command, CommandOrigin)],
+    seq: u32,
+) -> (SeatRef, CommandOrigin) {
+    submitted
+        .iter()
+        .find(|(_, _, origin)| origin.seq == seq)
+        .map(|(seat, _, origin)| (*seat, *origin))
+        .unwrap()
+}
