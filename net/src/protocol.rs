@@ -430,16 +430,17 @@ pub enum EndReason {
 }
 
 impl EndReason {
-    /// From the host's reason label.
-    pub fn from_label(label: &str) -> Self {
-        match label {
-            "victory" => Self::Victory,
-            "defeat" => Self::Defeat,
-            "ended_by_admin" => Self::EndedByAdmin,
-            "idle" => Self::Idle,
-            "crashed" => Self::Crashed,
-            "moved" => Self::Moved,
-            _ => Self::Gone,
+    /// The reason as the HTTP API and the database name it
+    /// (`ended_by_admin`, ...).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Victory => "victory",
+            Self::Defeat => "defeat",
+            Self::EndedByAdmin => "ended_by_admin",
+            Self::Idle => "idle",
+            Self::Crashed => "crashed",
+            Self::Gone => "gone",
+            Self::Moved => "moved",
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod stores;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// The workspace root, so tests find files regardless of the directory
 /// `cargo test` was started from.
@@ -120,4 +121,16 @@ pub fn quick_assets(name: &str) -> PathBuf {
     copy_dir(&workspace_root().join("assets"), &dir);
     copy_dir(&workspace_root().join("tests/fixtures/quick-assets"), &dir);
     dir
+}
+
+/// Polls `done` every 50 ms until it holds.
+///
+/// # Panics
+/// If it does not hold within `limit`; the message names `what`.
+pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -15,6 +15,7 @@ use rampart_tests::agones::{FakeSidecar, GameServerSpec};
 use rampart_tests::player::{Player, run_until};
 use rampart_tests::server::Server;
 use rampart_tests::stores::TestStores;
+use rampart_tests::wait_until;
 use serde_json::json;
 
 const TOKEN: &str = "agones-admin";
@@ -102,14 +103,6 @@ fn pod(late: Duration, extra: &[&str]) -> Pod {
         udp,
         ws,
         http,
-    }
-}
-
-fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < limit, "{what} within {limit:?}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -229,14 +222,9 @@ fn under_agones_the_server_is_ready_after_binding_healthy_counted_and_shut_down_
         Player::connect(join.clone(), false),
         Player::connect(join_again(server), true),
     ];
-    assert!(
-        run_until(
-            &mut players,
-            Duration::from_secs(15),
-            |_, _| {},
-            |player| { player.client.world().tick > 30 }
-        ),
-        "both transports get snapshots through the advertised addresses"
+    play_a_second(
+        &mut players,
+        "both transports get snapshots through the advertised addresses",
     );
 
     // Health every 2 s.
@@ -287,6 +275,19 @@ fn under_agones_the_server_is_ready_after_binding_healthy_counted_and_shut_down_
         "Shutdown only after every session was handed over"
     );
     let _ = pod.http;
+}
+
+/// Plays until every player has seen a second of its game.
+fn play_a_second(players: &mut [Player], what: &str) {
+    assert!(
+        run_until(
+            players,
+            Duration::from_secs(15),
+            |_, _| {},
+            |player| { player.client.world().tick > 30 }
+        ),
+        "{what}"
+    );
 }
 
 /// A second seat in a new one-player session, for the WebSocket player.
@@ -364,15 +365,7 @@ fn another_instance_sends_players_to_the_game_servers_http_address() {
         &json!({"name": "ada", "map": "small", "max_players": 1}),
     );
     let mut players = vec![Player::connect(join.clone(), false)];
-    assert!(
-        run_until(
-            &mut players,
-            Duration::from_secs(15),
-            |_, _| {},
-            |player| { player.client.world().tick > 30 }
-        ),
-        "the game runs on A"
-    );
+    play_a_second(&mut players, "the game runs on A");
     let expected = format!("http://{GAME_SERVER_IP}:{}/v1/join", a.http);
     let body = json!({"reconnect_token": join.reconnect_token});
     let started = Instant::now();

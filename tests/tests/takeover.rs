@@ -22,7 +22,7 @@ use rampart_sim::grid::Cell;
 use rampart_tests::player::{Player, run_until};
 use rampart_tests::server::{Server, metric};
 use rampart_tests::stores::{Proxy, TestStores};
-use rampart_tests::{quick_assets, rampart_bin};
+use rampart_tests::{quick_assets, rampart_bin, wait_until};
 use serde_json::json;
 
 /// One fleet test at a time.
@@ -534,14 +534,6 @@ fn bot_sessions(server: &Server, count: usize) -> Vec<String> {
             reply.json()["id"].as_str().unwrap().to_owned()
         })
         .collect()
-}
-
-fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what} not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

@@ -149,12 +149,12 @@ pub enum Feed {
         /// In order.
         events: Arc<[Event]>,
     },
-    /// The session ended (its label: `victory`, `idle`, ...).
+    /// The session ended, and why.
     Ended {
         /// Session id.
         session: u64,
         /// Why.
-        reason: &'static str,
+        reason: EndReason,
     },
     /// The server is draining: every client is told.
     Draining,
@@ -1029,10 +1029,7 @@ impl NetLoop {
                         if let Some(connection) = self.connections.get(&client_id) {
                             self.seats.remove(&connection.seat);
                         }
-                        self.say_bye(
-                            client_id,
-                            ByeReason::SessionEnded(EndReason::from_label(reason)),
-                        );
+                        self.say_bye(client_id, ByeReason::SessionEnded(reason));
                     }
                 }
             }

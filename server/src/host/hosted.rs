@@ -13,6 +13,7 @@ use rampart_sim::log::{CommandLog, LogEntry};
 use rampart_sim::{Command, CommandTicket, Event, Outcome, PlayerId, Rejection, Session, Snapshot};
 use tokio::sync::broadcast;
 
+use rampart_net::protocol::EndReason;
 use rampart_net::server::{CommandOrigin, Feed};
 use rampart_sim::bots::BotStyle;
 use rampart_sim::{Content, SessionConfig};
@@ -128,7 +129,7 @@ pub(super) enum Stepped {
     /// Still going (or not ticking).
     Ongoing,
     /// The game was decided this tick.
-    Decided(&'static str),
+    Decided(EndReason),
     /// The step panicked; the session must end.
     Crashed,
 }
@@ -145,7 +146,7 @@ pub(super) struct HostedSession {
     pub created_unix_ms: u64,
     /// Host tick at which a person was last connected.
     pub last_person_tick: u64,
-    pub end_reason: Option<&'static str>,
+    pub end_reason: Option<EndReason>,
     /// Entered while the session steps, so anything logged then (a panic
     /// above all) carries the session's id.
     pub span: tracing::Span,
@@ -339,7 +340,8 @@ impl HostedSession {
             let _ = self.notices.send(notice);
         }
         match self.session.outcome() {
-            Some(outcome) => Stepped::Decided(outcome.name()),
+            Some(Outcome::Victory) => Stepped::Decided(EndReason::Victory),
+            Some(Outcome::Defeat) => Stepped::Decided(EndReason::Defeat),
             None => Stepped::Ongoing,
         }
     }
@@ -559,7 +561,7 @@ impl HostedSession {
 
     /// The session ended here: its final state, results and history go to
     /// the database (a session that never ran has nothing to record).
-    pub fn finish(&mut self, reason: &'static str) {
+    pub fn finish(&mut self, reason: EndReason) {
         let Some(persist) = self.persist.clone() else {
             return;
         };
@@ -599,10 +601,13 @@ impl HostedSession {
             tick: summary.tick,
             state_hash,
             bytes,
-            end_reason: reason.to_owned(),
+            end_reason: reason.label().to_owned(),
             seats,
             outcome: MatchOutcome {
-                outcome: summary.outcome.map_or(reason, Outcome::name).to_owned(),
+                outcome: summary
+                    .outcome
+                    .map_or(reason.label(), Outcome::name)
+                    .to_owned(),
                 ticks: summary.tick,
                 players: self.session.players(),
             },
@@ -632,7 +637,7 @@ impl HostedSession {
             enemies: summary.enemies,
             towers: summary.towers,
             outcome: summary.outcome.map(|outcome| outcome.name()),
-            end_reason: self.end_reason,
+            end_reason: self.end_reason.map(EndReason::label),
             created_unix_ms: self.created_unix_ms,
         }
     }

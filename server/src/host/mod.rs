@@ -126,7 +126,9 @@ pub struct SessionInfo {
     pub towers: u32,
     /// `victory` or `defeat` once decided.
     pub outcome: Option<&'static str>,
-    /// Why it ended: `victory`, `defeat`, `ended_by_admin`, `idle`, `crashed`, `drained`.
+    /// Why it ended, as [`EndReason::label`](rampart_net::protocol::EndReason::label)
+    /// names it: `victory`, `defeat`, `ended_by_admin`, `idle`, `crashed`
+    /// or `moved`.
     pub end_reason: Option<&'static str>,
     /// Creation time, Unix milliseconds.
     pub created_unix_ms: u64,

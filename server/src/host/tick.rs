@@ -7,6 +7,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rampart_net::protocol::EndReason;
 use rampart_net::server::Feed;
 use rampart_sim::{PlayerId, Rejection};
 use rand_core::Rng;
@@ -35,9 +36,6 @@ const RECENT_TICKS: usize = 128;
 
 /// How long a drain retries handing a session to a full persistence queue.
 const DRAIN_PATIENCE: Duration = Duration::from_secs(5);
-
-/// Why a session ends without a record: another instance runs it now.
-const MOVED: &str = "moved";
 
 pub(super) fn spawn(
     config: HostConfig,
@@ -200,7 +198,7 @@ impl Ticker {
             }
             Control::End { id, reply } => {
                 let ended = match self.sessions.iter().position(|hosted| hosted.id == id) {
-                    Some(index) => Ok(self.end(index, "ended_by_admin")),
+                    Some(index) => Ok(self.end(index, EndReason::EndedByAdmin)),
                     None => Err(HostError::NotFound),
                 };
                 let _ = reply.send(ended);
@@ -443,7 +441,7 @@ impl Ticker {
             {
                 tracing::warn!(session = %self.sessions[index].id, "another instance owns this session now; stopping it here");
                 metrics::counter!("rampart_sessions_moved_total").increment(1);
-                self.end(index, MOVED);
+                self.end(index, EndReason::Moved);
             }
         }
     }
@@ -473,7 +471,7 @@ impl Ticker {
                     tracing::error!(session = %id, "session panicked during its tick; ending it");
                     metrics::counter!("rampart_sessions_crashed_total").increment(1);
                     self.crashed += 1;
-                    self.end(index, "crashed");
+                    self.end(index, EndReason::Crashed);
                 }
             }
         }
@@ -507,26 +505,29 @@ impl Ticker {
             .iter()
             .position(|hosted| tick - hosted.last_person_tick > idle_ticks)
         {
-            self.end(index, "idle");
+            self.end(index, EndReason::Idle);
         }
     }
 
     /// Ends session `index`: tells its watchers, hands its record over,
     /// and keeps its info for the API.
-    fn end(&mut self, index: usize, reason: &'static str) -> SessionInfo {
+    fn end(&mut self, index: usize, reason: EndReason) -> SessionInfo {
         let mut hosted = self.sessions.swap_remove(index);
         hosted.state = SessionState::Ended;
         hosted.end_reason = Some(reason);
-        let _ = hosted.notices.send(SessionNotice::Ended { reason });
+        let _ = hosted.notices.send(SessionNotice::Ended {
+            reason: reason.label(),
+        });
         hosted.announce(Feed::Ended {
             session: hosted.id.0,
             reason,
         });
-        if reason != MOVED {
+        // A moved session's end is its new owner's to write.
+        if reason != EndReason::Moved {
             hosted.finish(reason);
         }
         let info = hosted.info();
-        tracing::info!(session = %hosted.id, reason, tick = info.tick, "session ended");
+        tracing::info!(session = %hosted.id, reason = reason.label(), tick = info.tick, "session ended");
         if self.ended.len() == self.config.ended_kept {
             self.ended.pop_back();
         }
