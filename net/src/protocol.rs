@@ -33,7 +33,7 @@ pub const CHANNEL_SNAPSHOT: u8 = 1;
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 512;
 /// Longest chat line, in bytes of UTF-8.
 pub const MAX_CHAT_BYTES: usize = 200;
-/// Largest WebSocket frame either side accepts (one renet packet).
+/// Largest WebSocket frame either side accepts (one bundle of renet packets).
 pub const MAX_WS_FRAME_BYTES: usize = 1400;
 
 /// Memory renet may hold per channel per connection before it gives up on
@@ -104,7 +104,9 @@ pub enum ClientMessage {
         /// At most [`MAX_CHAT_BYTES`].
         text: String,
     },
-    /// The player leaves for good (the seat keeps its towers).
+    /// The player leaves: the server closes the connection without a `Bye`,
+    /// as if it had dropped (the seat keeps its towers and can be reclaimed
+    /// with the reconnect token within the grace).
     Leave,
 }
 

@@ -9,6 +9,7 @@
 //! (or a full one), and one encoding serves every client with the same
 //! baseline. None of this runs on the tick thread.
 
+mod intake;
 #[cfg(test)]
 mod tests;
 mod udp;
@@ -337,8 +338,10 @@ impl NetHandle {
     }
 
     /// Tokens for a seat. Sockets are handed out in turn; the token lists
-    /// every socket, starting with the chosen one, so a full socket is
-    /// skipped by the client's handshake.
+    /// every socket, starting with the chosen one. A client moves on to the
+    /// next only when one does not answer within netcode's timeout: a full
+    /// socket's "denied" ends the attempt; handing sockets out in turn
+    /// keeps them equally full.
     ///
     /// # Errors
     /// If netcode cannot build the token.
@@ -424,15 +427,25 @@ fn send_world(
 /// A client's way back.
 enum Via {
     Udp(usize),
-    Ws(mpsc::Sender<Bytes>),
+    /// The socket's number (events of any other socket presenting the same
+    /// ticket are ignored) and its outbox.
+    Ws {
+        socket: u64,
+        outbox: mpsc::Sender<Bytes>,
+    },
 }
 
 impl Via {
     fn label(&self) -> &'static str {
         match self {
             Via::Udp(_) => "udp",
-            Via::Ws(_) => "ws",
+            Via::Ws { .. } => "ws",
         }
+    }
+
+    /// Whether this is WebSocket `socket`.
+    fn is_socket(&self, socket: u64) -> bool {
+        matches!(self, Via::Ws { socket: ours, .. } if *ours == socket)
     }
 }
 
@@ -520,7 +533,13 @@ struct Counters {
 
 impl Counters {
     fn drop(&mut self, reason: &'static str) {
-        *self.dropped.entry(reason).or_default() += 1;
+        self.drop_many(reason, 1);
+    }
+
+    fn drop_many(&mut self, reason: &'static str, count: u64) {
+        if count > 0 {
+            *self.dropped.entry(reason).or_default() += count;
+        }
     }
 }
 
@@ -694,7 +713,11 @@ impl NetLoop {
             };
             busy = true;
             match event {
-                WsEvent::Open { ticket, outbox } => {
+                WsEvent::Open {
+                    ticket,
+                    socket,
+                    outbox,
+                } => {
                     let unix_now = crate::tickets::since_epoch().as_secs();
                     self.used_tickets
                         .retain(|_, &mut expires| expires >= unix_now);
@@ -708,24 +731,33 @@ impl NetLoop {
                         continue;
                     }
                     self.renet.add_connection(ticket.client_id);
-                    self.connected(ticket.client_id, ticket.seat, Via::Ws(outbox), now);
+                    let via = Via::Ws { socket, outbox };
+                    self.connected(ticket.client_id, ticket.seat, via, now);
                 }
-                WsEvent::Packet { client_id, bytes } => {
+                WsEvent::Packet {
+                    client_id,
+                    socket,
+                    bytes,
+                } => {
                     self.counters.ws_in += bytes.len() as u64 + WS_OVERHEAD;
-                    if let Some(connection) = self.connections.get_mut(&client_id) {
+                    if let Some(connection) = self.connections.get_mut(&client_id)
+                        && connection.via.is_socket(socket)
+                    {
                         connection.last_heard = now;
-                        for packet in crate::bundle::unbundle(&bytes) {
-                            match packet {
-                                Some(packet) => {
-                                    let _ = self.renet.process_packet_from(packet, client_id);
-                                }
-                                None => self.counters.drop("malformed"),
-                            }
-                        }
+                        let refused = intake::deliver(&mut self.renet, client_id, &bytes);
+                        self.counters.drop_many("malformed", refused);
                     }
                 }
                 WsEvent::Dropped { reason } => self.counters.drop(reason),
-                WsEvent::Closed { client_id } => self.renet.remove_connection(client_id),
+                WsEvent::Closed { client_id, socket } => {
+                    if self
+                        .connections
+                        .get(&client_id)
+                        .is_some_and(|connection| connection.via.is_socket(socket))
+                    {
+                        self.renet.remove_connection(client_id);
+                    }
+                }
             }
         }
         busy
@@ -1123,7 +1155,7 @@ impl NetLoop {
                 let sent = self.udp[*index].send(client_id, packets);
                 self.counters.udp.bytes_out += sent;
             }
-            Via::Ws(outbox) => {
+            Via::Ws { outbox, .. } => {
                 for packet in crate::bundle::bundle(packets) {
                     let len = packet.len() as u64;
                     match outbox.try_send(Bytes::from(packet)) {
@@ -1145,7 +1177,7 @@ impl NetLoop {
             .iter()
             .filter(|(_, connection)| {
                 !connection.closing
-                    && matches!(connection.via, Via::Ws(_))
+                    && matches!(connection.via, Via::Ws { .. })
                     && now - connection.last_heard > idle
             })
             .map(|(&client_id, _)| client_id)

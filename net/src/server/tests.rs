@@ -100,7 +100,13 @@ impl Harness {
             },
             expires: u64::MAX,
         };
-        self.ws.send(WsEvent::Open { ticket, outbox }).unwrap();
+        self.ws
+            .send(WsEvent::Open {
+                ticket,
+                socket: client_id,
+                outbox,
+            })
+            .unwrap();
         let mut renet = RenetClient::new(protocol::connection_config());
         renet.set_connected();
         let mut client = MemoryClient {
@@ -132,6 +138,7 @@ impl Harness {
                 self.ws
                     .send(WsEvent::Packet {
                         client_id: client.client_id,
+                        socket: client.client_id,
                         bytes: Bytes::from(frame),
                     })
                     .unwrap();
@@ -242,7 +249,13 @@ fn every_result_reaches_its_own_sender_with_its_own_seq_once() {
         harness.step(&mut [&mut ada, &mut bo]);
     }
     let (seat, answer_13) = origin_of(&harness.submitted(), 13);
-    harness.ws.send(WsEvent::Closed { client_id: 1 }).unwrap();
+    harness
+        .ws
+        .send(WsEvent::Closed {
+            client_id: 1,
+            socket: 1,
+        })
+        .unwrap();
     harness.step(&mut [&mut bo]);
     let mut ada_again = harness.connect(3, 0);
     ada_again.command(1, place(6));
@@ -279,4 +292,119 @@ fn origin_of(
         .find(|(_, _, origin)| origin.seq == seq)
         .map(|(seat, _, origin)| (*seat, *origin))
         .unwrap()
+}
+
+#[test]
+fn a_slice_past_its_count_is_refused_before_renet_would_panic_on_it() {
+    let mut harness = Harness::new();
+    let mut ada = harness.connect(1, 0);
+    // A reliable slice (type 2): sequence 900, channel 0, message 5, slice
+    // index 3 of 2, then a full slice of 1,200 bytes (length as a QUIC
+    // varint). renet 2.0 indexes its slice table with the index unchecked.
+    let mut forged = vec![2, 0x43, 0x84, 0, 5, 3, 2, 0x44, 0xb0];
+    forged.resize(forged.len() + 1200, 0xaa);
+    let forged = crate::bundle::bundle(vec![forged]);
+    for frame in forged {
+        harness
+            .ws
+            .send(WsEvent::Packet {
+                client_id: 1,
+                socket: 1,
+                bytes: Bytes::from(frame),
+            })
+            .unwrap();
+    }
+    harness.step(&mut [&mut ada]);
+    assert_eq!(harness.net.counters.dropped.get("malformed"), Some(&1));
+
+    // The loop and the connection go on.
+    ada.command(1, WireCommand::Ready);
+    for _ in 0..5 {
+        harness.step(&mut [&mut ada]);
+    }
+    let (seat, origin) = origin_of(&harness.submitted(), 1);
+    harness.answer(seat, origin, Ok(()));
+    for _ in 0..5 {
+        harness.step(&mut [&mut ada]);
+    }
+    assert_eq!(ada.results, [(1, Ok(()))]);
+}
+
+#[test]
+fn a_ticket_presented_twice_cannot_speak_for_or_close_the_first_socket() {
+    let mut harness = Harness::new();
+    let mut ada = harness.connect(1, 0);
+    // The same ticket again, on another socket: refused as a replay, and
+    // whatever that socket sends or however it ends changes nothing.
+    let (outbox, _frames) = tokio::sync::mpsc::channel(16);
+    let ticket = WsTicket {
+        client_id: 1,
+        seat: SeatRef {
+            session: SESSION,
+            player: 0,
+        },
+        expires: u64::MAX,
+    };
+    harness
+        .ws
+        .send(WsEvent::Open {
+            ticket,
+            socket: 99,
+            outbox,
+        })
+        .unwrap();
+    let mut intruder = RenetClient::new(protocol::connection_config());
+    intruder.set_connected();
+    // Its first message id repeats Ada's hello and is dropped as a
+    // duplicate; the second is new to Ada's connection.
+    for message in [
+        ClientMessage::Leave,
+        ClientMessage::Command {
+            seq: 666,
+            command: WireCommand::Ready,
+        },
+    ] {
+        intruder.send_message(CHANNEL_RELIABLE, protocol::encode(&message));
+    }
+    intruder.update(Duration::from_millis(10));
+    for frame in crate::bundle::bundle(intruder.get_packets_to_send()) {
+        harness
+            .ws
+            .send(WsEvent::Packet {
+                client_id: 1,
+                socket: 99,
+                bytes: Bytes::from(frame),
+            })
+            .unwrap();
+    }
+    harness
+        .ws
+        .send(WsEvent::Closed {
+            client_id: 1,
+            socket: 99,
+        })
+        .unwrap();
+    for _ in 0..5 {
+        harness.step(&mut [&mut ada]);
+    }
+    assert_eq!(
+        harness.net.counters.dropped.get("ticket_replayed"),
+        Some(&1)
+    );
+    assert!(
+        harness.submitted().is_empty(),
+        "the intruder submitted nothing"
+    );
+
+    // Ada's own socket still works.
+    ada.command(1, WireCommand::Ready);
+    for _ in 0..5 {
+        harness.step(&mut [&mut ada]);
+    }
+    let (seat, origin) = origin_of(&harness.submitted(), 1);
+    harness.answer(seat, origin, Ok(()));
+    for _ in 0..5 {
+        harness.step(&mut [&mut ada]);
+    }
+    assert_eq!(ada.results, [(1, Ok(()))]);
 }

@@ -184,15 +184,7 @@ fn handle(
         ServerResult::None => {}
         ServerResult::PacketToSend { payload, addr } => send(payload, addr),
         ServerResult::Payload { client_id, payload } => {
-            for packet in crate::bundle::unbundle(payload) {
-                match packet {
-                    // A payload for a client renet already dropped: nothing to do.
-                    Some(packet) => {
-                        let _ = renet.process_packet_from(packet, client_id);
-                    }
-                    None => counters.malformed += 1,
-                }
-            }
+            counters.malformed += super::intake::deliver(renet, client_id, payload);
         }
         ServerResult::ClientConnected {
             client_id,

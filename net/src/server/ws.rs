@@ -1,4 +1,5 @@
-//! The WebSocket transport for browsers: renet packets in binary frames.
+//! The WebSocket transport for browsers: bundles of renet packets in binary
+//! frames.
 //!
 //! No WebSocket transport exists for renet 2.x, so this is ours: each
 //! connection is a tokio task that checks the ticket during the upgrade
@@ -8,6 +9,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 
 use futures_util::{SinkExt as _, StreamExt as _};
@@ -30,15 +32,26 @@ pub(crate) enum WsEvent {
     /// Upgraded with a valid ticket.
     Open {
         ticket: WsTicket,
+        /// This socket's number: the ticket's client id is not enough to
+        /// tell sockets apart, since a stolen ticket can be presented twice
+        /// (the second is refused, and must not speak for the first).
+        socket: u64,
         outbox: mpsc::Sender<Bytes>,
     },
-    /// One renet packet.
-    Packet { client_id: u64, bytes: Bytes },
+    /// One bundle of renet packets.
+    Packet {
+        client_id: u64,
+        socket: u64,
+        bytes: Bytes,
+    },
     /// A frame that is not a renet packet (text, oversized, protocol error).
     Dropped { reason: &'static str },
     /// The socket closed.
-    Closed { client_id: u64 },
+    Closed { client_id: u64, socket: u64 },
 }
+
+/// Numbers the sockets of this process.
+static NEXT_SOCKET: AtomicU64 = AtomicU64::new(1);
 
 /// Accepts connections until the listener fails or the loop is gone.
 pub(crate) async fn accept(
@@ -94,7 +107,7 @@ async fn serve(
     key: &TicketKey,
     events: &SyncSender<WsEvent>,
 ) -> Result<(), &'static str> {
-    // Frames carry one packet each; nothing larger is legitimate.
+    // A frame carries one bundle; nothing larger is legitimate.
     let config = WebSocketConfig::default()
         .max_frame_size(Some(MAX_WS_FRAME_BYTES))
         .max_message_size(Some(MAX_WS_FRAME_BYTES));
@@ -119,8 +132,13 @@ async fn serve(
     tracing::debug!(%peer, client_id = ticket.client_id, "WebSocket connected");
     let (mut sink, mut frames) = socket.split();
     let (outbox, mut queued) = mpsc::channel::<Bytes>(OUTBOX);
+    let socket = NEXT_SOCKET.fetch_add(1, Ordering::Relaxed);
     events
-        .try_send(WsEvent::Open { ticket, outbox })
+        .try_send(WsEvent::Open {
+            ticket,
+            socket,
+            outbox,
+        })
         .map_err(|_| "server_busy")?;
     let client_id = ticket.client_id;
     let writer = tokio::spawn(async move {
@@ -133,7 +151,11 @@ async fn serve(
     });
     while let Some(frame) = frames.next().await {
         let event = match frame {
-            Ok(Message::Binary(bytes)) => WsEvent::Packet { client_id, bytes },
+            Ok(Message::Binary(bytes)) => WsEvent::Packet {
+                client_id,
+                socket,
+                bytes,
+            },
             Ok(Message::Close(_)) => break,
             Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
             Ok(Message::Text(_)) => WsEvent::Dropped {
@@ -158,7 +180,7 @@ async fn serve(
             Err(TrySendError::Disconnected(_)) => break,
         }
     }
-    let _ = events.try_send(WsEvent::Closed { client_id });
+    let _ = events.try_send(WsEvent::Closed { client_id, socket });
     writer.abort();
     Ok(())
 }

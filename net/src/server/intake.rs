@@ -1,0 +1,96 @@
+//! What a client's bytes go through before renet sees them: the bundle is
+//! split into packets, and each packet is checked for what renet 2.0 does
+//! not check itself. A slice packet whose slice index is not below its
+//! slice count makes renet index out of bounds and panic (its
+//! `SliceConstructor` trusts the index), which would take down the net
+//! thread and every connection with it.
+//!
+//! Only the slice header is read, in renet's layout: packet type (2 for a
+//! reliable slice, 3 for an unreliable one), then QUIC-style varints for the
+//! sequence, a channel byte, and varints for the message id, the slice index
+//! and the slice count. Anything else, or a header too short to read, is
+//! left to renet, which rejects malformed packets with an error.
+
+use renet::RenetServer;
+
+/// Hands each packet of `bundle` from `client_id` to renet. Returns how
+/// many were refused: a malformed bundle, or a slice renet would panic on.
+pub(crate) fn deliver(renet: &mut RenetServer, client_id: u64, bundle: &[u8]) -> u64 {
+    let mut refused = 0;
+    for packet in crate::bundle::unbundle(bundle) {
+        match packet {
+            Some(packet) if slice_in_range(packet) => {
+                // A packet for a client renet already dropped: nothing to do.
+                let _ = renet.process_packet_from(packet, client_id);
+            }
+            _ => refused += 1,
+        }
+    }
+    refused
+}
+
+/// False for a slice packet renet would panic on.
+fn slice_in_range(packet: &[u8]) -> bool {
+    let Some((&kind, rest)) = packet.split_first() else {
+        return true;
+    };
+    if kind != 2 && kind != 3 {
+        return true;
+    }
+    let header = (|| {
+        let (_sequence, rest) = quic_varint(rest)?;
+        let (_channel, rest) = rest.split_first()?;
+        let (_message, rest) = quic_varint(rest)?;
+        let (index, rest) = quic_varint(rest)?;
+        let (count, _) = quic_varint(rest)?;
+        Some((index, count))
+    })();
+    match header {
+        Some((index, count)) => index < count,
+        None => true,
+    }
+}
+
+/// A QUIC variable-length integer (RFC 9000, 16): the top two bits of the
+/// first byte give its length, 1, 2, 4 or 8 bytes, big-endian.
+fn quic_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let first = *bytes.first()?;
+    let len = 1usize << (first >> 6);
+    let (head, rest) = bytes.split_at_checked(len)?;
+    let value = head[1..]
+        .iter()
+        .fold(u64::from(first & 0x3f), |value, &byte| {
+            value << 8 | u64::from(byte)
+        });
+    Some((value, rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quic_varints_of_each_length() {
+        assert_eq!(quic_varint(&[0x25]), Some((37, &[][..])));
+        assert_eq!(quic_varint(&[0x7b, 0xbd]), Some((15_293, &[][..])));
+        assert_eq!(
+            quic_varint(&[0x9d, 0x7f, 0x3e, 0x7d, 0xff]),
+            Some((494_878_333, &[0xff][..]))
+        );
+        assert_eq!(quic_varint(&[0x40]), None);
+    }
+
+    #[test]
+    fn only_slices_past_their_count_are_refused() {
+        // type, sequence, channel, message id, index, count, payload length, payload
+        assert!(slice_in_range(&[2, 5, 0, 9, 0, 2, 1, 0xaa]));
+        assert!(slice_in_range(&[3, 5, 1, 9, 1, 2, 1, 0xaa]));
+        assert!(!slice_in_range(&[2, 5, 0, 9, 2, 2, 1, 0xaa]));
+        assert!(!slice_in_range(&[3, 5, 1, 9, 0x40, 0x10, 1, 1, 0xaa]));
+        assert!(slice_in_range(&[0, 1, 0, 0, 0]), "not a slice");
+        assert!(
+            slice_in_range(&[2, 5]),
+            "too short to judge: renet refuses it"
+        );
+    }
+}
