@@ -44,21 +44,8 @@ pub fn quantile(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> f64 {
     f64::NAN
 }
 
-/// CPU seconds (user + system) process `pid` (or `"self"`) has used, from
-/// `/proc/<pid>/stat`; 0 where there is no `/proc`.
+/// CPU seconds (user + system) process `pid` (or `"self"`) has used; 0
+/// where there is no `/proc`.
 pub fn cpu_seconds(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |index: usize| {
-        fields
-            .get(index)
-            .and_then(|value| value.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
-    (ticks(11) + ticks(12)) / 100.0
+    rampart_server::telemetry::cpu_seconds(pid).unwrap_or(0.0)
 }

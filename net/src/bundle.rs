@@ -8,6 +8,8 @@
 //! prefixed by its length as a LEB128 varint, as many as fit in
 //! [`BUNDLE_LIMIT`] bytes per datagram or frame.
 
+use rampart_sim::leb128;
+
 /// Bytes of bundled packets per datagram or frame (netcode carries at most
 /// 1,300 bytes of payload). A single packet larger than this still goes,
 /// alone.
@@ -17,7 +19,7 @@ pub const BUNDLE_LIMIT: usize = 1_280;
 pub fn bundle(packets: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     let mut bundles: Vec<Vec<u8>> = Vec::new();
     for packet in packets {
-        let needed = varint_len(packet.len()) + packet.len();
+        let needed = leb128::len(packet.len() as u64) + packet.len();
         match bundles.last_mut() {
             Some(current) if current.len() + needed <= BUNDLE_LIMIT => {
                 push(current, &packet);
@@ -33,58 +35,27 @@ pub fn bundle(packets: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
 }
 
 fn push(bundle: &mut Vec<u8>, packet: &[u8]) {
-    let mut len = packet.len();
-    while len >= 0x80 {
-        bundle.push((len as u8) | 0x80);
-        len >>= 7;
-    }
-    bundle.push(len as u8);
+    leb128::write(bundle, packet.len() as u64);
     bundle.extend_from_slice(packet);
 }
 
-fn varint_len(mut len: usize) -> usize {
-    let mut bytes = 1;
-    while len >= 0x80 {
-        len >>= 7;
-        bytes += 1;
-    }
-    bytes
-}
-
 /// The packets of a bundle, in order; `None` once the bundle turns out
-/// malformed (a length past the end, or a varint longer than a packet
-/// can need), after yielding the well-formed packets before it.
+/// malformed (a zero length, a length past the end, or a bad varint),
+/// after yielding the well-formed packets before it.
 pub fn unbundle(mut bytes: &[u8]) -> impl Iterator<Item = Option<&[u8]>> {
     let mut failed = false;
     std::iter::from_fn(move || {
         if failed || bytes.is_empty() {
             return None;
         }
-        let mut len = 0usize;
-        let mut shift = 0;
-        loop {
-            let Some((&byte, rest)) = bytes.split_first() else {
-                failed = true;
-                return Some(None);
-            };
+        let packet = leb128::read(bytes).ok().and_then(|(len, rest)| {
+            let len = usize::try_from(len).ok().filter(|&len| len > 0)?;
+            let (packet, rest) = rest.split_at_checked(len)?;
             bytes = rest;
-            len |= usize::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                break;
-            }
-            shift += 7;
-            if shift > 14 {
-                failed = true;
-                return Some(None);
-            }
-        }
-        if len == 0 || len > bytes.len() {
-            failed = true;
-            return Some(None);
-        }
-        let (packet, rest) = bytes.split_at(len);
-        bytes = rest;
-        Some(Some(packet))
+            Some(packet)
+        });
+        failed = packet.is_none();
+        Some(packet)
     })
 }
 

@@ -87,27 +87,28 @@ pub fn install_metrics() -> Result<PrometheusHandle, BuildError> {
     Ok(handle)
 }
 
-/// Sets `process_cpu_seconds_total` from `/proc/self/stat` (user plus
-/// system time; Linux reports it in 1/100 s). Called on every scrape, so
-/// load tests read the server's CPU through `/metrics` alone.
+/// Sets `process_cpu_seconds_total` from `/proc/self/stat`. Called on
+/// every scrape, so load tests read the server's CPU through `/metrics`
+/// alone.
 pub fn record_process_cpu() {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return;
-    };
+    if let Some(seconds) = cpu_seconds("self") {
+        metrics::gauge!("process_cpu_seconds_total").set(seconds);
+    }
+}
+
+/// CPU seconds (user plus system) process `pid` (or `"self"`) has used,
+/// from `/proc/<pid>/stat` (Linux counts them in 1/100 s); `None` where
+/// there is no such file. The benchmark tools measure with it too.
+pub fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let fields: Vec<&str> = stat
         .rsplit_once(')')
         .map_or("", |(_, rest)| rest)
         .split_whitespace()
         .collect();
     // utime and stime are fields 14 and 15 of the line: 12 and 13 after the name.
-    let ticks = |index: usize| {
-        fields
-            .get(index)
-            .and_then(|value| value.parse::<f64>().ok())
-    };
-    if let (Some(user), Some(system)) = (ticks(11), ticks(12)) {
-        metrics::gauge!("process_cpu_seconds_total").set((user + system) / 100.0);
-    }
+    let ticks = |index: usize| fields.get(index)?.parse::<f64>().ok();
+    Some((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 /// Exports at zero, from startup, the series the shipped alerts watch

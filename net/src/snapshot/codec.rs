@@ -3,6 +3,8 @@
 //! byte layout is specified in the module documentation of
 //! [`crate::snapshot`].
 
+use rampart_sim::leb128::{self, Leb128Error};
+
 use super::world::{NetEnemy, NetPlayer, NetProjectile, NetTower, NetWorld, Trajectory};
 
 /// Most entries one list may hold on the wire: a decoder refuses more, so
@@ -88,8 +90,8 @@ pub fn encode(base: Option<&NetWorld>, next: &NetWorld, out: &mut Vec<u8>) {
         Some(base) if base.tick < next.tick => (base, next.tick - base.tick),
         _ => (&empty, 0),
     };
-    write_varint(out, next.tick);
-    write_varint(out, gap);
+    leb128::write(out, next.tick);
+    leb128::write(out, gap);
     out.extend_from_slice(&(next.state_hash() as u32).to_le_bytes());
 
     let mut mask = 0;
@@ -102,13 +104,13 @@ pub fn encode(base: Option<&NetWorld>, next: &NetWorld, out: &mut Vec<u8>) {
     mask |= flag(next.projectiles != base.projectiles, PROJECTILES);
     out.push(mask);
     if mask & WAVE != 0 {
-        write_varint(out, u64::from(next.wave));
+        leb128::write(out, u64::from(next.wave));
     }
     if mask & LIVES != 0 {
-        write_varint(out, u64::from(next.lives));
+        leb128::write(out, u64::from(next.lives));
     }
     if mask & OUTCOME != 0 {
-        write_varint(out, u64::from(next.outcome));
+        leb128::write(out, u64::from(next.outcome));
     }
     if mask & PLAYERS != 0 {
         write_players(&base.players, &next.players, out);
@@ -229,7 +231,7 @@ fn read_header(reader: &mut Reader<'_>) -> Result<DeltaHeader, CodecError> {
 
 fn write_players(base: &[NetPlayer], next: &[NetPlayer], out: &mut Vec<u8>) {
     let zero = NetPlayer::default();
-    write_varint(out, next.len() as u64);
+    leb128::write(out, next.len() as u64);
     for (seat, player) in next.iter().enumerate() {
         let old = base.get(seat).unwrap_or(&zero);
         let mask = flag(player.gold != old.gold, GOLD)
@@ -336,15 +338,15 @@ fn write_list<T: Entry>(base: &[T], next: &[T], tick: u64, out: &mut Vec<u8>) {
         Step::Removed(_) => removed += 1,
         Step::Changed(..) | Step::Added(_) => entries += 1,
     });
-    write_varint(out, removed);
+    leb128::write(out, removed);
     let mut after = 0;
     merge(base, next, |step| {
         if let Step::Removed(index) = step {
-            write_varint(out, (index - after) as u64);
+            leb128::write(out, (index - after) as u64);
             after = index + 1;
         }
     });
-    write_varint(out, entries);
+    leb128::write(out, entries);
     let mut expected = 0u64;
     merge(base, next, |step| {
         let (entry, old) = match step {
@@ -354,7 +356,7 @@ fn write_list<T: Entry>(base: &[T], next: &[T], tick: u64, out: &mut Vec<u8>) {
         };
         // Lists are sorted, so ids only grow; a caller's unsorted list gives
         // a delta that fails its checksum, never a panic.
-        write_varint(out, u64::from(entry.id()).wrapping_sub(expected));
+        leb128::write(out, u64::from(entry.id()).wrapping_sub(expected));
         expected = u64::from(entry.id()) + 1;
         match old {
             Some(old) => entry.write_change(old, tick, out),
@@ -473,10 +475,10 @@ impl Entry for NetEnemy {
     }
 
     fn write_spawn(&self, tick: u64, out: &mut Vec<u8>) {
-        write_varint(out, u64::from(self.kind));
-        write_varint(out, u64::from(self.max_hp));
+        leb128::write(out, u64::from(self.kind));
+        leb128::write(out, u64::from(self.max_hp));
         write_change(out, self.max_hp, self.hp);
-        write_varint(out, u64::from(self.flags));
+        leb128::write(out, u64::from(self.flags));
         write_path(out, tick, &self.path);
     }
 
@@ -504,7 +506,7 @@ impl Entry for NetEnemy {
             | flag(self.path != base.path, ENEMY_PATH);
         out.push(mask);
         if mask & ENEMY_KIND != 0 {
-            write_varint(out, u64::from(self.kind));
+            leb128::write(out, u64::from(self.kind));
         }
         if mask & ENEMY_HP != 0 {
             write_change(out, base.hp, self.hp);
@@ -513,7 +515,7 @@ impl Entry for NetEnemy {
             write_change(out, base.max_hp, self.max_hp);
         }
         if mask & ENEMY_FLAGS != 0 {
-            write_varint(out, u64::from(self.flags));
+            leb128::write(out, u64::from(self.flags));
         }
         if mask & ENEMY_PATH != 0 {
             write_path_change(out, tick, &base.path, &self.path);
@@ -562,7 +564,7 @@ impl Entry for NetTower {
             u64::from(self.y),
             u64::from(self.targeting),
         ] {
-            write_varint(out, value);
+            leb128::write(out, value);
         }
     }
 
@@ -597,7 +599,7 @@ impl Entry for NetTower {
         out.push(mask);
         for (_, old, new) in fields {
             if old != new {
-                write_varint(out, new);
+                leb128::write(out, new);
             }
         }
     }
@@ -639,7 +641,7 @@ impl Entry for NetProjectile {
     }
 
     fn write_spawn(&self, tick: u64, out: &mut Vec<u8>) {
-        write_varint(out, u64::from(self.tower_kind));
+        leb128::write(out, u64::from(self.tower_kind));
         write_path(out, tick, &self.path);
     }
 
@@ -656,7 +658,7 @@ impl Entry for NetProjectile {
             | flag(self.path != base.path, PROJECTILE_PATH);
         out.push(mask);
         if mask & PROJECTILE_KIND != 0 {
-            write_varint(out, u64::from(self.tower_kind));
+            leb128::write(out, u64::from(self.tower_kind));
         }
         if mask & PROJECTILE_PATH != 0 {
             write_path_change(out, tick, &base.path, &self.path);
@@ -683,7 +685,7 @@ impl Entry for NetProjectile {
 /// A spawn's trajectory: `since` as its distance back from the tick, the
 /// rest absolute.
 fn write_path(out: &mut Vec<u8>, tick: u64, path: &Trajectory) {
-    write_varint(out, tick.wrapping_sub(path.since));
+    leb128::write(out, tick.wrapping_sub(path.since));
     for value in [path.x, path.y, path.vx, path.vy] {
         write_signed(out, i64::from(value));
     }
@@ -693,7 +695,7 @@ fn write_path(out: &mut Vec<u8>, tick: u64, path: &Trajectory) {
 /// one put the mover at the new `since`, its velocity relative to the old
 /// one; both are small when the old trajectory was nearly right.
 fn write_path_change(out: &mut Vec<u8>, tick: u64, base: &Trajectory, path: &Trajectory) {
-    write_varint(out, tick.wrapping_sub(path.since));
+    leb128::write(out, tick.wrapping_sub(path.since));
     let (x, y) = base.at(path.since);
     write_signed(out, i64::from(path.x) - i64::from(x));
     write_signed(out, i64::from(path.y) - i64::from(y));
@@ -706,16 +708,8 @@ fn write_change(out: &mut Vec<u8>, old: u32, new: u32) {
     write_signed(out, i64::from(new) - i64::from(old));
 }
 
-fn write_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push(value as u8 | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
 fn write_signed(out: &mut Vec<u8>, value: i64) {
-    write_varint(out, ((value << 1) ^ (value >> 63)) as u64);
+    leb128::write(out, ((value << 1) ^ (value >> 63)) as u64);
 }
 
 /// A cursor over untrusted bytes: every read checks what is left.
@@ -749,19 +743,13 @@ impl<'a> Reader<'a> {
     }
 
     fn varint(&mut self) -> Result<u64, CodecError> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = self.byte()?;
-            let bits = u64::from(byte & 0x7f);
-            if shift == 63 && bits > 1 {
-                return Err(CodecError::Malformed("varint overflows 64 bits"));
-            }
-            value |= bits << shift;
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(CodecError::Malformed("varint longer than 10 bytes"))
+        let (value, rest) = leb128::read(self.bytes).map_err(|error| match error {
+            Leb128Error::Truncated => CodecError::Truncated,
+            Leb128Error::Overflow => CodecError::Malformed("varint overflows 64 bits"),
+            Leb128Error::TooLong => CodecError::Malformed("varint longer than 10 bytes"),
+        })?;
+        self.bytes = rest;
+        Ok(value)
     }
 
     fn signed(&mut self) -> Result<i64, CodecError> {
@@ -908,23 +896,8 @@ mod tests {
     }
 
     #[test]
-    fn varints_round_trip_at_their_edges() {
-        for value in [
-            0,
-            1,
-            127,
-            128,
-            16_383,
-            16_384,
-            u64::from(u32::MAX),
-            u64::MAX,
-        ] {
-            let mut bytes = Vec::new();
-            write_varint(&mut bytes, value);
-            let mut reader = Reader::new(&bytes);
-            assert_eq!(reader.varint(), Ok(value));
-            assert!(reader.is_empty());
-        }
+    fn signed_varints_zigzag_and_round_trip() {
+        // Unsigned LEB128 itself is tested in `rampart_sim::leb128`.
         for value in [0, 1, -1, 63, -64, 64, i64::MAX, i64::MIN] {
             let mut bytes = Vec::new();
             write_signed(&mut bytes, value);
@@ -1103,23 +1076,23 @@ mod tests {
     #[test]
     fn lying_counts_are_refused_before_allocating() {
         let mut bytes = Vec::new();
-        write_varint(&mut bytes, 9);
-        write_varint(&mut bytes, 0);
+        leb128::write(&mut bytes, 9);
+        leb128::write(&mut bytes, 0);
         bytes.extend_from_slice(&[0; 4]);
         bytes.push(ENEMIES);
         let header = bytes.len();
-        write_varint(&mut bytes, 0);
-        write_varint(&mut bytes, 1 << 40);
+        leb128::write(&mut bytes, 0);
+        leb128::write(&mut bytes, 1 << 40);
         let mut out = NetWorld::default();
         assert_eq!(apply(None, &bytes, &mut out), Err(CodecError::TooLarge));
         bytes.truncate(header);
-        write_varint(&mut bytes, 0);
-        write_varint(&mut bytes, 1_000);
+        leb128::write(&mut bytes, 0);
+        leb128::write(&mut bytes, 1_000);
         assert_eq!(apply(None, &bytes, &mut out), Err(CodecError::Truncated));
         bytes.truncate(header);
-        write_varint(&mut bytes, 1);
-        write_varint(&mut bytes, 0);
-        write_varint(&mut bytes, 0);
+        leb128::write(&mut bytes, 1);
+        leb128::write(&mut bytes, 0);
+        leb128::write(&mut bytes, 0);
         assert_eq!(
             apply(None, &bytes, &mut out),
             Err(CodecError::Malformed("more removals than base entries"))
@@ -1130,15 +1103,15 @@ mod tests {
     fn values_beyond_their_fields_are_malformed() {
         // A spawn whose kind exceeds u16.
         let mut bytes = Vec::new();
-        write_varint(&mut bytes, 9);
-        write_varint(&mut bytes, 0);
+        leb128::write(&mut bytes, 9);
+        leb128::write(&mut bytes, 0);
         bytes.extend_from_slice(&[0; 4]);
         bytes.push(TOWERS);
-        write_varint(&mut bytes, 0);
-        write_varint(&mut bytes, 1);
-        write_varint(&mut bytes, 5);
-        write_varint(&mut bytes, 0);
-        write_varint(&mut bytes, 70_000);
+        leb128::write(&mut bytes, 0);
+        leb128::write(&mut bytes, 1);
+        leb128::write(&mut bytes, 5);
+        leb128::write(&mut bytes, 0);
+        leb128::write(&mut bytes, 70_000);
         bytes.extend_from_slice(&[0; 4]);
         let mut out = NetWorld::default();
         assert_eq!(
@@ -1148,13 +1121,13 @@ mod tests {
         // A change that drives hit points below zero.
         let base = sample(10);
         let mut bytes = Vec::new();
-        write_varint(&mut bytes, 11);
-        write_varint(&mut bytes, 1);
+        leb128::write(&mut bytes, 11);
+        leb128::write(&mut bytes, 1);
         bytes.extend_from_slice(&[0; 4]);
         bytes.push(ENEMIES);
-        write_varint(&mut bytes, 0);
-        write_varint(&mut bytes, 1);
-        write_varint(&mut bytes, 4);
+        leb128::write(&mut bytes, 0);
+        leb128::write(&mut bytes, 1);
+        leb128::write(&mut bytes, 4);
         bytes.push(ENEMY_HP);
         write_signed(&mut bytes, -101);
         assert_eq!(

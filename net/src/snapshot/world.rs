@@ -3,6 +3,7 @@
 //! trajectories, so clients advance them without being told each position.
 
 use glam::Vec2;
+use rampart_sim::hash::StableHasher;
 use rampart_sim::{Outcome, Targeting};
 
 /// Position units per cell: positions travel in 1/256 cell.
@@ -201,7 +202,7 @@ impl NetWorld {
     /// length followed by their entries, `bool` as one byte (see the module
     /// documentation for the exact layout).
     pub fn state_hash(&self) -> u64 {
-        let mut hash = Fnv::new();
+        let mut hash = StableHasher::new();
         hash.u64(self.tick);
         hash.u32(self.wave);
         hash.u32(self.lives);
@@ -237,7 +238,7 @@ impl NetWorld {
             hash.u16(projectile.tower_kind);
             hash.trajectory(&projectile.path);
         }
-        hash.0
+        hash.finish()
     }
 }
 
@@ -250,40 +251,15 @@ pub fn outcome_code(outcome: Option<Outcome>) -> u8 {
     }
 }
 
-/// 64-bit FNV-1a, written out because `std`'s hashers promise no stability
-/// across platforms or releases.
-struct Fnv(u64);
-
-impl Fnv {
-    fn new() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
-    }
-
-    fn bytes(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 ^= u64::from(byte);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-
-    fn u8(&mut self, value: u8) {
-        self.bytes(&[value]);
-    }
-
-    fn u16(&mut self, value: u16) {
-        self.bytes(&value.to_le_bytes());
-    }
-
-    fn u32(&mut self, value: u32) {
-        self.bytes(&value.to_le_bytes());
-    }
-
-    fn u64(&mut self, value: u64) {
-        self.bytes(&value.to_le_bytes());
-    }
-
+/// The world hash's own field shapes, over the workspace's one stable hash.
+trait WorldHash {
     /// List lengths as `u32`: the codec caps lists far below that, and a
     /// longer list still hashes deterministically (truncated length).
+    fn len(&mut self, len: usize);
+    fn trajectory(&mut self, path: &Trajectory);
+}
+
+impl WorldHash for StableHasher {
     fn len(&mut self, len: usize) {
         self.u32(len as u32);
     }

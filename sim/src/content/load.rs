@@ -23,6 +23,7 @@ use super::{
     TowerLevel, Tribe, TribeId, Wave, WaveSet,
 };
 use crate::grid::{Cell, Grid, Tile};
+use crate::hash::StableHasher;
 use crate::path::FlowField;
 
 /// One problem in one content file.
@@ -119,23 +120,6 @@ fn list_files(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), Cont
         }
     }
     Ok(())
-}
-
-/// FNV-1a, 64 bit: tiny, stable across platforms and Rust versions, unlike
-/// `DefaultHasher`, which is what a content version needs.
-struct Fnv1a(u64);
-
-impl Fnv1a {
-    fn new() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 ^= u64::from(byte);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
 }
 
 /// The path with `/` separators, so the version is the same on every OS.
@@ -568,7 +552,9 @@ impl Loader {
     }
 
     fn load(&mut self, files: &[(PathBuf, Vec<u8>)]) -> Content {
-        let mut hash = Fnv1a::new();
+        // The content version: stable across platforms and Rust versions,
+        // unlike `DefaultHasher`.
+        let mut hash = StableHasher::new();
         let mut sources: Vec<(Kind, Source)> = Vec::new();
         for (rel, bytes) in files {
             let Some(kind) = classify(rel) else {
@@ -583,10 +569,10 @@ impl Loader {
                 continue;
             }
             let path = slash_path(rel);
-            hash.write(&(path.len() as u64).to_le_bytes());
-            hash.write(path.as_bytes());
-            hash.write(&(bytes.len() as u64).to_le_bytes());
-            hash.write(bytes);
+            hash.u64(path.len() as u64);
+            hash.bytes(path.as_bytes());
+            hash.u64(bytes.len() as u64);
+            hash.bytes(bytes);
             let stem = rel.file_stem().and_then(|s| s.to_str()).unwrap_or("");
             if kind != Kind::Towers && !valid_key(stem) {
                 self.file_error(rel, format!("file name `{stem}` must be 1 to 32 of a-z, 0-9 and _, starting with a letter"));
@@ -693,7 +679,7 @@ impl Loader {
             tribes,
             maps,
             scenarios,
-            version: hash.0,
+            version: hash.finish(),
         }
     }
 

@@ -1,9 +1,10 @@
-//! The save format's primitives: LEB128 varints, little-endian fixed words
+//! The save format's primitives: LEB128 varints (`crate::leb128`), little-endian fixed words
 //! and length-prefixed strings, written to a `Vec` and read back by a reader
 //! that never reads past its input nor allocates more than it could hold, so
 //! arbitrary bytes give an error, never a panic.
 
 use super::RestoreError;
+use crate::leb128::Leb128Error;
 
 /// Appends values to a save.
 pub(super) struct Writer<'a>(pub &'a mut Vec<u8>);
@@ -14,12 +15,8 @@ impl Writer<'_> {
     }
 
     /// Counters, ticks and ids are small: most take one to three bytes.
-    pub(super) fn var(&mut self, mut value: u64) {
-        while value >= 0x80 {
-            self.0.push(value as u8 | 0x80);
-            value >>= 7;
-        }
-        self.0.push(value as u8);
+    pub(super) fn var(&mut self, value: u64) {
+        crate::leb128::write(self.0, value);
     }
 
     pub(super) fn var_usize(&mut self, value: usize) {
@@ -81,19 +78,13 @@ impl<'a> Reader<'a> {
     }
 
     pub(super) fn var(&mut self) -> Result<u64, RestoreError> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = self.u8()?;
-            let bits = u64::from(byte & 0x7f);
-            if shift == 63 && bits > 1 {
-                return Err(RestoreError::Malformed("varint overflows 64 bits"));
-            }
-            value |= bits << shift;
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(RestoreError::Malformed("varint longer than 10 bytes"))
+        let (value, rest) = crate::leb128::read(self.bytes).map_err(|error| match error {
+            Leb128Error::Truncated => RestoreError::Truncated,
+            Leb128Error::Overflow => RestoreError::Malformed("varint overflows 64 bits"),
+            Leb128Error::TooLong => RestoreError::Malformed("varint longer than 10 bytes"),
+        })?;
+        self.bytes = rest;
+        Ok(value)
     }
 
     pub(super) fn var_u32(&mut self) -> Result<u32, RestoreError> {
