@@ -1,8 +1,11 @@
 //! The server's configuration: defaults that run on a laptop, overridden by
 //! `rampart.toml`, then by `RAMPART_*` environment variables, then by flags.
 //!
-//! Every source goes through the same per-key parser, so a bad value reads the
-//! same wherever it came from and always names the key and the source.
+//! Every key is one entry of the `config_keys!` table below, from which the
+//! `Config` field, the flag, the environment variable, the file's type and
+//! the parser all follow; every source goes through that one parser, so a
+//! bad value reads the same wherever it came from and always names the key
+//! and the source.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -41,327 +44,6 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, for log collectors in pods.
     Json,
-}
-
-/// The server's settings after every source has been applied.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Config {
-    /// Where the HTTP API (health, readiness, metrics, sessions) listens.
-    /// Default `127.0.0.1:8080`; use `0.0.0.0:8080` in a container.
-    pub http_addr: SocketAddr,
-    /// Bearer token for the mutating endpoints. Unset (the default) disables
-    /// them rather than leaving them open.
-    pub admin_token: Option<String>,
-    /// Open (lobby or running) sessions this instance accepts; beyond it,
-    /// creation answers 503 and `/ready` turns false. Default 1000.
-    pub max_sessions: usize,
-    /// Simulation ticks per second, 1 to 60. Default 30.
-    pub tick_hz: u32,
-    /// Seconds a SIGTERM drain may take before the process exits anyway.
-    /// Default 30, matching Kubernetes' default grace period.
-    pub drain_seconds: u64,
-    /// The content directory. Default `assets`.
-    pub assets: PathBuf,
-    /// Where the embedded SQLite database lives. Default `data`.
-    pub data_dir: PathBuf,
-    /// `text` (default) or `json`.
-    pub log_format: LogFormat,
-    /// Seconds a session may have no connected player before it is ended.
-    /// Default 300.
-    pub idle_timeout_seconds: u64,
-    /// Sustained `/v1/*` requests per second allowed per client IP. Default 20.
-    pub rate_limit_per_second: u32,
-    /// Requests a client IP may send at once before the rate applies. Default 40.
-    pub rate_limit_burst: u32,
-    /// A tick that takes longer than this share of the tick period counts as
-    /// late (an overrun). Default 80.
-    pub overrun_budget_pct: u8,
-    /// First UDP socket for game clients (renet over netcode). Extra sockets
-    /// (`udp_sockets`) take the following ports. Default `127.0.0.1:5000`.
-    pub udp_addr: SocketAddr,
-    /// UDP sockets, 1 to 64; each serves up to 1,024 clients. Default 4,
-    /// enough for `max_sessions` sessions of four players.
-    pub udp_sockets: usize,
-    /// Where browsers connect over WebSocket (`/ws?ticket=...`). Default
-    /// `127.0.0.1:5080`.
-    pub ws_addr: SocketAddr,
-    /// The IP clients reach this instance at, written into connect tokens and
-    /// WebSocket URLs. Unset: the bound IP (127.0.0.1 if bound to 0.0.0.0).
-    pub public_ip: Option<IpAddr>,
-    /// What clients must dial for each UDP socket, in order, when it is not
-    /// the bound address (NAT, hostPort, a load balancer per pod): written
-    /// into connect tokens, and checked by the netcode handshake. Empty
-    /// (the default): the bound addresses with `public_ip`, or the Agones
-    /// GameServer's ports.
-    pub public_udp_addrs: Vec<SocketAddr>,
-    /// Where clients open WebSockets, without the `/ws` path: `ws://` or
-    /// `wss://` behind a TLS terminator, with any path prefix a proxy routes
-    /// on. Unset: `ws://` and the bound address (or the GameServer's).
-    pub public_ws_url: Option<String>,
-    /// This instance's HTTP API as clients reach it, named in the 307s that
-    /// send players to the instance running their session. Unset: `http://`
-    /// and the bound address (or the GameServer's).
-    pub public_http_url: Option<String>,
-    /// Run as an Agones game server: talk to the SDK sidecar (Ready, Health,
-    /// counters, labels, Shutdown) and take the advertised addresses from the
-    /// GameServer. Also on when `AGONES_SDK_HTTP_PORT` is set. Default off.
-    pub agones: bool,
-    /// The SDK sidecar's REST port on localhost, from `AGONES_SDK_HTTP_PORT`
-    /// (default 9358); not a key of its own, since Agones sets it.
-    pub agones_sdk_port: u16,
-    /// The 32-byte key (standard base64) that encrypts connect tokens and signs
-    /// tickets; every instance of a fleet needs the same one. Unset: a random
-    /// development key, announced as such at startup.
-    pub net_key: Option<String>,
-    /// Snapshots per second to each client, 1 to 60 (at most the tick rate is
-    /// used). Default 20.
-    pub snapshot_hz: u32,
-    /// Seconds a dropped player's seat stays theirs. Default 60.
-    pub reconnect_grace_seconds: u64,
-    /// Commands per second a client may send, sustained. Default 10.
-    pub command_rate_per_second: u32,
-    /// Commands a client may send at once. Default 20.
-    pub command_burst: u32,
-    /// HS256 secret for players' bearer JWTs on `POST /v1/join`. With neither
-    /// this nor `auth_jwt_public_key`, joining is anonymous (development).
-    pub auth_jwt_secret: Option<String>,
-    /// PEM file with the RS256 or EdDSA public key for players' JWTs.
-    pub auth_jwt_public_key: Option<PathBuf>,
-    /// Required `iss` of players' JWTs, when set.
-    pub auth_issuer: Option<String>,
-    /// Required `aud` of players' JWTs, when set.
-    pub auth_audience: Option<String>,
-    /// The durable store: `postgres://...` or `sqlite://PATH`. Unset: SQLite
-    /// at `<data_dir>/rampart.db` (the embedded default).
-    pub database_url: Option<String>,
-    /// The hot store and ownership leases, `redis://...`. Unset: hot state
-    /// goes to the database at the snapshot interval and sessions have no
-    /// leases (one instance per database).
-    pub redis_url: Option<String>,
-    /// Put before every Redis key this deployment writes, so several
-    /// deployments (staging beside production, a test run) can share one
-    /// Redis. Default empty.
-    pub redis_prefix: String,
-    /// This instance's name as a session owner. Unset: the host name plus a
-    /// random suffix, so a restarted pod is a new owner.
-    pub instance_id: Option<String>,
-    /// Milliseconds between two saves of a running session (to Redis, or to
-    /// the database without Redis); at most this much play is lost when an
-    /// instance dies. Default 1000.
-    pub snapshot_interval_ms: u64,
-    /// Seconds between two database checkpoints of a session while Redis
-    /// holds its hot state. Default 10.
-    pub checkpoint_seconds: u64,
-    /// Milliseconds a session's lease lasts without renewal: how soon
-    /// another instance adopts the sessions of a dead one. Default 6000.
-    pub lease_ms: u64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            admin_token: None,
-            max_sessions: 1000,
-            tick_hz: 30,
-            drain_seconds: 30,
-            assets: PathBuf::from("assets"),
-            data_dir: PathBuf::from("data"),
-            log_format: LogFormat::Text,
-            idle_timeout_seconds: 300,
-            rate_limit_per_second: 20,
-            rate_limit_burst: 40,
-            overrun_budget_pct: 80,
-            udp_addr: SocketAddr::from(([127, 0, 0, 1], 5000)),
-            udp_sockets: 4,
-            ws_addr: SocketAddr::from(([127, 0, 0, 1], 5080)),
-            public_ip: None,
-            public_udp_addrs: Vec::new(),
-            public_ws_url: None,
-            public_http_url: None,
-            agones: false,
-            agones_sdk_port: AGONES_DEFAULT_SDK_PORT,
-            net_key: None,
-            snapshot_hz: 20,
-            reconnect_grace_seconds: 60,
-            command_rate_per_second: 10,
-            command_burst: 20,
-            auth_jwt_secret: None,
-            auth_jwt_public_key: None,
-            auth_issuer: None,
-            auth_audience: None,
-            database_url: None,
-            redis_url: None,
-            redis_prefix: String::new(),
-            instance_id: None,
-            snapshot_interval_ms: 1000,
-            checkpoint_seconds: 10,
-            lease_ms: 6000,
-        }
-    }
-}
-
-/// Flags of `rampart serve`; each one overrides the file and the environment.
-#[derive(Clone, Debug, Default, clap::Args)]
-pub struct ServeArgs {
-    /// Configuration file [env: RAMPART_CONFIG] [default: ./rampart.toml if it exists].
-    #[arg(long, value_name = "PATH")]
-    pub config: Option<PathBuf>,
-    /// Address of the HTTP API [default: 127.0.0.1:8080].
-    #[arg(long, value_name = "ADDR")]
-    pub http_addr: Option<String>,
-    /// Bearer token for the mutating endpoints; prefer RAMPART_ADMIN_TOKEN, as
-    /// flags show in `ps`.
-    #[arg(long, value_name = "TOKEN")]
-    pub admin_token: Option<String>,
-    /// Open sessions this instance accepts [default: 1000].
-    #[arg(long, value_name = "N")]
-    pub max_sessions: Option<String>,
-    /// Simulation ticks per second, 1 to 60 [default: 30].
-    #[arg(long, value_name = "HZ")]
-    pub tick_hz: Option<String>,
-    /// Seconds a SIGTERM drain may take [default: 30].
-    #[arg(long, value_name = "SECONDS")]
-    pub drain_seconds: Option<String>,
-    /// Content directory [default: assets].
-    #[arg(long, value_name = "DIR")]
-    pub assets: Option<String>,
-    /// Directory of the embedded SQLite database [default: data].
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<String>,
-    /// `text` or `json` [default: text].
-    #[arg(long, value_name = "FORMAT")]
-    pub log_format: Option<String>,
-    /// Seconds without a connected player before a session ends [default: 300].
-    #[arg(long, value_name = "SECONDS")]
-    pub idle_timeout_seconds: Option<String>,
-    /// Sustained API requests per second per client IP [default: 20].
-    #[arg(long, value_name = "N")]
-    pub rate_limit_per_second: Option<String>,
-    /// API requests a client IP may send at once [default: 40].
-    #[arg(long, value_name = "N")]
-    pub rate_limit_burst: Option<String>,
-    /// Share of the tick period after which a tick counts as late [default: 80].
-    #[arg(long, value_name = "PCT")]
-    pub overrun_budget_pct: Option<String>,
-    /// First UDP game socket; extra sockets take the next ports [default: 127.0.0.1:5000].
-    #[arg(long, value_name = "VALUE")]
-    pub udp_addr: Option<String>,
-    /// UDP sockets, each up to 1,024 clients [default: 4].
-    #[arg(long, value_name = "N")]
-    pub udp_sockets: Option<String>,
-    /// WebSocket listener for browsers [default: 127.0.0.1:5080].
-    #[arg(long, value_name = "VALUE")]
-    pub ws_addr: Option<String>,
-    /// IP written into connect tokens and WebSocket URLs [default: the bound IP].
-    #[arg(long, value_name = "VALUE")]
-    pub public_ip: Option<String>,
-    /// UDP addresses clients dial, one per socket, comma separated [default: the bound ones].
-    #[arg(long, value_name = "ADDRS")]
-    pub public_udp_addrs: Option<String>,
-    /// WebSocket base URL clients open, ws:// or wss:// [default: ws:// and the bound address].
-    #[arg(long, value_name = "URL")]
-    pub public_ws_url: Option<String>,
-    /// HTTP base URL of this instance for redirects [default: http:// and the bound address].
-    #[arg(long, value_name = "URL")]
-    pub public_http_url: Option<String>,
-    /// Run as an Agones game server (`true` or `false`) [default: true when AGONES_SDK_HTTP_PORT is set].
-    #[arg(long, value_name = "BOOL")]
-    pub agones: Option<String>,
-    /// Connect-token and ticket key, 32 bytes base64; prefer RAMPART_NET_KEY.
-    #[arg(long, value_name = "VALUE")]
-    pub net_key: Option<String>,
-    /// Snapshots per second to each client, 1 to 60 [default: 20].
-    #[arg(long, value_name = "N")]
-    pub snapshot_hz: Option<String>,
-    /// Seconds a dropped player's seat stays theirs [default: 60].
-    #[arg(long, value_name = "N")]
-    pub reconnect_grace_seconds: Option<String>,
-    /// Commands per second a client may send [default: 10].
-    #[arg(long, value_name = "N")]
-    pub command_rate_per_second: Option<String>,
-    /// Commands a client may send at once [default: 20].
-    #[arg(long, value_name = "N")]
-    pub command_burst: Option<String>,
-    /// HS256 secret for players' JWTs; prefer RAMPART_AUTH_JWT_SECRET.
-    #[arg(long, value_name = "VALUE")]
-    pub auth_jwt_secret: Option<String>,
-    /// PEM public key (RS256 or EdDSA) for players' JWTs.
-    #[arg(long, value_name = "VALUE")]
-    pub auth_jwt_public_key: Option<String>,
-    /// Required `iss` claim of players' JWTs.
-    #[arg(long, value_name = "VALUE")]
-    pub auth_issuer: Option<String>,
-    /// Required `aud` claim of players' JWTs.
-    #[arg(long, value_name = "VALUE")]
-    pub auth_audience: Option<String>,
-    /// Durable store, postgres://... or sqlite://PATH [env: DATABASE_URL] [default: sqlite in data_dir].
-    #[arg(long, value_name = "URL")]
-    pub database_url: Option<String>,
-    /// Hot store and leases, redis://... [env: REDIS_URL] [default: none].
-    #[arg(long, value_name = "URL")]
-    pub redis_url: Option<String>,
-    /// Put before every Redis key, to share one Redis between deployments [default: none].
-    #[arg(long, value_name = "PREFIX")]
-    pub redis_prefix: Option<String>,
-    /// This instance's owner name [default: host name plus a random suffix].
-    #[arg(long, value_name = "NAME")]
-    pub instance_id: Option<String>,
-    /// Milliseconds between saves of a running session [default: 1000].
-    #[arg(long, value_name = "MS")]
-    pub snapshot_interval_ms: Option<String>,
-    /// Seconds between database checkpoints when Redis is used [default: 10].
-    #[arg(long, value_name = "SECONDS")]
-    pub checkpoint_seconds: Option<String>,
-    /// Milliseconds a session lease lasts unrenewed [default: 6000].
-    #[arg(long, value_name = "MS")]
-    pub lease_ms: Option<String>,
-}
-
-impl ServeArgs {
-    /// The flags that were given, as (key, value) pairs.
-    fn values(&self) -> impl Iterator<Item = (Key, &str)> {
-        [
-            (Key::HttpAddr, &self.http_addr),
-            (Key::AdminToken, &self.admin_token),
-            (Key::MaxSessions, &self.max_sessions),
-            (Key::TickHz, &self.tick_hz),
-            (Key::DrainSeconds, &self.drain_seconds),
-            (Key::Assets, &self.assets),
-            (Key::DataDir, &self.data_dir),
-            (Key::LogFormat, &self.log_format),
-            (Key::IdleTimeoutSeconds, &self.idle_timeout_seconds),
-            (Key::RateLimitPerSecond, &self.rate_limit_per_second),
-            (Key::RateLimitBurst, &self.rate_limit_burst),
-            (Key::OverrunBudgetPct, &self.overrun_budget_pct),
-            (Key::UdpAddr, &self.udp_addr),
-            (Key::UdpSockets, &self.udp_sockets),
-            (Key::WsAddr, &self.ws_addr),
-            (Key::PublicIp, &self.public_ip),
-            (Key::PublicUdpAddrs, &self.public_udp_addrs),
-            (Key::PublicWsUrl, &self.public_ws_url),
-            (Key::PublicHttpUrl, &self.public_http_url),
-            (Key::Agones, &self.agones),
-            (Key::NetKey, &self.net_key),
-            (Key::SnapshotHz, &self.snapshot_hz),
-            (Key::ReconnectGraceSeconds, &self.reconnect_grace_seconds),
-            (Key::CommandRatePerSecond, &self.command_rate_per_second),
-            (Key::CommandBurst, &self.command_burst),
-            (Key::AuthJwtSecret, &self.auth_jwt_secret),
-            (Key::AuthJwtPublicKey, &self.auth_jwt_public_key),
-            (Key::AuthIssuer, &self.auth_issuer),
-            (Key::AuthAudience, &self.auth_audience),
-            (Key::DatabaseUrl, &self.database_url),
-            (Key::RedisUrl, &self.redis_url),
-            (Key::RedisPrefix, &self.redis_prefix),
-            (Key::InstanceId, &self.instance_id),
-            (Key::SnapshotIntervalMs, &self.snapshot_interval_ms),
-            (Key::CheckpointSeconds, &self.checkpoint_seconds),
-            (Key::LeaseMs, &self.lease_ms),
-        ]
-        .into_iter()
-        .filter_map(|(key, value)| value.as_deref().map(|value| (key, value)))
-    }
 }
 
 /// Why the configuration could not be loaded; each message names the source.
@@ -403,181 +85,6 @@ pub enum ConfigError {
         /// What is wrong with it.
         problem: String,
     },
-}
-
-/// The configuration keys; the environment variable and flag names derive
-/// from them so the three spellings cannot drift apart.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(
-    clippy::enum_variant_names,
-    reason = "variants spell the configuration keys"
-)]
-enum Key {
-    HttpAddr,
-    AdminToken,
-    MaxSessions,
-    TickHz,
-    DrainSeconds,
-    Assets,
-    DataDir,
-    LogFormat,
-    IdleTimeoutSeconds,
-    RateLimitPerSecond,
-    RateLimitBurst,
-    OverrunBudgetPct,
-    UdpAddr,
-    UdpSockets,
-    WsAddr,
-    PublicIp,
-    PublicUdpAddrs,
-    PublicWsUrl,
-    PublicHttpUrl,
-    Agones,
-    NetKey,
-    SnapshotHz,
-    ReconnectGraceSeconds,
-    CommandRatePerSecond,
-    CommandBurst,
-    AuthJwtSecret,
-    AuthJwtPublicKey,
-    AuthIssuer,
-    AuthAudience,
-    DatabaseUrl,
-    RedisUrl,
-    RedisPrefix,
-    InstanceId,
-    SnapshotIntervalMs,
-    CheckpointSeconds,
-    LeaseMs,
-}
-
-impl Key {
-    const ALL: [Key; 36] = [
-        Key::HttpAddr,
-        Key::AdminToken,
-        Key::MaxSessions,
-        Key::TickHz,
-        Key::DrainSeconds,
-        Key::Assets,
-        Key::DataDir,
-        Key::LogFormat,
-        Key::IdleTimeoutSeconds,
-        Key::RateLimitPerSecond,
-        Key::RateLimitBurst,
-        Key::OverrunBudgetPct,
-        Key::UdpAddr,
-        Key::UdpSockets,
-        Key::WsAddr,
-        Key::PublicIp,
-        Key::PublicUdpAddrs,
-        Key::PublicWsUrl,
-        Key::PublicHttpUrl,
-        Key::Agones,
-        Key::NetKey,
-        Key::SnapshotHz,
-        Key::ReconnectGraceSeconds,
-        Key::CommandRatePerSecond,
-        Key::CommandBurst,
-        Key::AuthJwtSecret,
-        Key::AuthJwtPublicKey,
-        Key::AuthIssuer,
-        Key::AuthAudience,
-        Key::DatabaseUrl,
-        Key::RedisUrl,
-        Key::RedisPrefix,
-        Key::InstanceId,
-        Key::SnapshotIntervalMs,
-        Key::CheckpointSeconds,
-        Key::LeaseMs,
-    ];
-
-    fn name(self) -> &'static str {
-        match self {
-            Key::HttpAddr => "http_addr",
-            Key::AdminToken => "admin_token",
-            Key::MaxSessions => "max_sessions",
-            Key::TickHz => "tick_hz",
-            Key::DrainSeconds => "drain_seconds",
-            Key::Assets => "assets",
-            Key::DataDir => "data_dir",
-            Key::LogFormat => "log_format",
-            Key::IdleTimeoutSeconds => "idle_timeout_seconds",
-            Key::RateLimitPerSecond => "rate_limit_per_second",
-            Key::RateLimitBurst => "rate_limit_burst",
-            Key::OverrunBudgetPct => "overrun_budget_pct",
-            Key::UdpAddr => "udp_addr",
-            Key::UdpSockets => "udp_sockets",
-            Key::WsAddr => "ws_addr",
-            Key::PublicIp => "public_ip",
-            Key::PublicUdpAddrs => "public_udp_addrs",
-            Key::PublicWsUrl => "public_ws_url",
-            Key::PublicHttpUrl => "public_http_url",
-            Key::Agones => "agones",
-            Key::NetKey => "net_key",
-            Key::SnapshotHz => "snapshot_hz",
-            Key::ReconnectGraceSeconds => "reconnect_grace_seconds",
-            Key::CommandRatePerSecond => "command_rate_per_second",
-            Key::CommandBurst => "command_burst",
-            Key::AuthJwtSecret => "auth_jwt_secret",
-            Key::AuthJwtPublicKey => "auth_jwt_public_key",
-            Key::AuthIssuer => "auth_issuer",
-            Key::AuthAudience => "auth_audience",
-            Key::DatabaseUrl => "database_url",
-            Key::RedisUrl => "redis_url",
-            Key::RedisPrefix => "redis_prefix",
-            Key::InstanceId => "instance_id",
-            Key::SnapshotIntervalMs => "snapshot_interval_ms",
-            Key::CheckpointSeconds => "checkpoint_seconds",
-            Key::LeaseMs => "lease_ms",
-        }
-    }
-
-    fn from_name(name: &str) -> Option<Key> {
-        Key::ALL.into_iter().find(|key| key.name() == name)
-    }
-
-    /// `RAMPART_<KEY>`, except the store URLs, which keep the names every
-    /// platform and tool already uses for them.
-    fn env_var(self) -> String {
-        match self {
-            Key::DatabaseUrl => "DATABASE_URL".to_owned(),
-            Key::RedisUrl => "REDIS_URL".to_owned(),
-            _ => format!("RAMPART_{}", self.name().to_ascii_uppercase()),
-        }
-    }
-
-    fn flag(self) -> String {
-        format!("--{}", self.name().replace('_', "-"))
-    }
-
-    /// The TOML type the file must give this key in; the environment and
-    /// flags always give text (a list as comma-separated items).
-    fn kind(self) -> ValueKind {
-        match self {
-            Key::Agones => ValueKind::Boolean,
-            Key::PublicUdpAddrs => ValueKind::List,
-            Key::HttpAddr
-            | Key::AdminToken
-            | Key::Assets
-            | Key::DataDir
-            | Key::LogFormat
-            | Key::UdpAddr
-            | Key::WsAddr
-            | Key::PublicIp
-            | Key::PublicWsUrl
-            | Key::PublicHttpUrl
-            | Key::NetKey
-            | Key::AuthJwtSecret
-            | Key::AuthJwtPublicKey
-            | Key::AuthIssuer
-            | Key::AuthAudience
-            | Key::DatabaseUrl
-            | Key::RedisUrl
-            | Key::RedisPrefix
-            | Key::InstanceId => ValueKind::Text,
-            _ => ValueKind::Integer,
-        }
-    }
 }
 
 /// How a key is written in `rampart.toml`.
@@ -657,6 +164,383 @@ where
         .ok_or_else(|| format!("must be an integer of at least {min}"))
 }
 
+/// Declares every configuration key once: its field in [`Config`] (with the
+/// doc comment, which is also the flag's help), its default, how the file
+/// writes it, the flag's value name, its environment variable when that is
+/// not `RAMPART_<KEY>`, and its parser. The flags, the environment, the file,
+/// the precedence and the `rampart.toml.example` check all follow from it.
+macro_rules! config_keys {
+    (
+        $(
+            $(#[doc = $doc:literal])*
+            $name:ident: $ty:ty = $default:expr,
+                toml $kind:ident, flag $value:literal, env $env:expr,
+                parse $parse:expr;
+        )*
+    ) => {
+        /// The server's settings after every source has been applied.
+        #[derive(Clone, Debug, PartialEq)]
+        pub struct Config {
+            $( $(#[doc = $doc])* pub $name: $ty, )*
+            /// The SDK sidecar's REST port on localhost, from
+            /// `AGONES_SDK_HTTP_PORT` (default 9358); not a key of its own,
+            /// since Agones sets it.
+            pub agones_sdk_port: u16,
+        }
+
+        impl Default for Config {
+            fn default() -> Self {
+                Self {
+                    $( $name: $default, )*
+                    agones_sdk_port: AGONES_DEFAULT_SDK_PORT,
+                }
+            }
+        }
+
+        /// Flags of `rampart serve`; each one overrides the file and the
+        /// environment.
+        #[derive(Clone, Debug, Default, clap::Args)]
+        pub struct ServeArgs {
+            /// Configuration file [env: RAMPART_CONFIG] [default: ./rampart.toml if it exists].
+            #[arg(long, value_name = "PATH")]
+            pub config: Option<PathBuf>,
+            $(
+                $(#[doc = $doc])*
+                #[arg(long, value_name = $value)]
+                pub $name: Option<String>,
+            )*
+        }
+
+        impl ServeArgs {
+            /// The flags that were given, with their keys.
+            fn values(&self) -> impl Iterator<Item = (&'static Key, &str)> {
+                [$( (stringify!($name), self.$name.as_deref()) ),*]
+                    .into_iter()
+                    .filter_map(|(name, value)| Some((Key::named(name)?, value?)))
+            }
+        }
+
+        /// Every key, in the order of `rampart.toml.example`.
+        static KEYS: &[Key] = &[
+            $(
+                Key {
+                    name: stringify!($name),
+                    kind: ValueKind::$kind,
+                    env: $env,
+                    set: |config, text| {
+                        let parse: fn(&str) -> Result<$ty, String> = $parse;
+                        config.$name = parse(text)?;
+                        Ok(())
+                    },
+                },
+            )*
+        ];
+    };
+}
+
+/// One configuration key, as [`config_keys!`] declares it.
+struct Key {
+    /// The name in `rampart.toml`; the flag and the variable derive from it.
+    name: &'static str,
+    /// How the file writes it.
+    kind: ValueKind,
+    /// The environment variable when it is not `RAMPART_<NAME>`.
+    env: Option<&'static str>,
+    /// Parses a value and stores it.
+    set: fn(&mut Config, &str) -> Result<(), String>,
+}
+
+impl Key {
+    fn named(name: &str) -> Option<&'static Key> {
+        KEYS.iter().find(|key| key.name == name)
+    }
+
+    /// `RAMPART_<KEY>`, except the store URLs, which keep the names every
+    /// platform and tool already uses for them.
+    fn env_var(&self) -> String {
+        self.env.map_or_else(
+            || format!("RAMPART_{}", self.name.to_ascii_uppercase()),
+            str::to_owned,
+        )
+    }
+
+    fn flag(&self) -> String {
+        format!("--{}", self.name.replace('_', "-"))
+    }
+}
+
+/// A string that must not be empty (use unset for "none").
+fn nonempty(text: &str, problem: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err(problem.to_owned());
+    }
+    Ok(text.to_owned())
+}
+
+/// An IP address and port; `example` shows the form.
+fn socket_addr(text: &str, example: &str) -> Result<SocketAddr, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("must be an IP address and port like {example}"))
+}
+
+config_keys! {
+    /// Where the HTTP API (health, readiness, metrics, sessions) listens.
+    /// Default 127.0.0.1:8080; use 0.0.0.0:8080 in a container.
+    http_addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080)),
+        toml Text, flag "ADDR", env None,
+        parse |text| socket_addr(text, "127.0.0.1:8080");
+    /// Bearer token for the mutating endpoints; prefer RAMPART_ADMIN_TOKEN,
+    /// as flags show in `ps`. Unset (the default) disables them rather than
+    /// leaving them open.
+    admin_token: Option<String> = None,
+        toml Text, flag "TOKEN", env None,
+        parse |text| if text.is_empty() {
+            Err("must not be empty (leave it unset to disable mutating endpoints)".to_owned())
+        } else {
+            Ok(Some(text.to_owned()))
+        };
+    /// Open (lobby or running) sessions this instance accepts; beyond it,
+    /// creation answers 503 and /ready turns false. Default 1000.
+    max_sessions: usize = 1000,
+        toml Integer, flag "N", env None,
+        parse |text| at_least(text, 1);
+    /// Simulation ticks per second, 1 to 60. Default 30.
+    tick_hz: u32 = 30,
+        toml Integer, flag "HZ", env None,
+        parse |text| between(text, 1, 60);
+    /// Seconds a SIGTERM drain may take before the process exits anyway.
+    /// Default 30, matching Kubernetes' default grace period.
+    drain_seconds: u64 = 30,
+        toml Integer, flag "SECONDS", env None,
+        parse |text| between(text, 0, 3600);
+    /// The content directory. Default assets.
+    assets: PathBuf = PathBuf::from("assets"),
+        toml Text, flag "DIR", env None,
+        parse |text| nonempty(text, "must name a directory").map(PathBuf::from);
+    /// Where the embedded SQLite database lives. Default data.
+    data_dir: PathBuf = PathBuf::from("data"),
+        toml Text, flag "DIR", env None,
+        parse |text| nonempty(text, "must name a directory").map(PathBuf::from);
+    /// Log output: text (default) for terminals, json for log collectors.
+    log_format: LogFormat = LogFormat::Text,
+        toml Text, flag "FORMAT", env None,
+        parse |text| match text.trim() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("must be `text` or `json`".to_owned()),
+        };
+    /// Seconds a session may have no connected player before it is ended.
+    /// Default 300.
+    idle_timeout_seconds: u64 = 300,
+        toml Integer, flag "SECONDS", env None,
+        parse |text| at_least(text, 1);
+    /// Sustained /v1/* requests per second allowed per client IP. Default 20.
+    rate_limit_per_second: u32 = 20,
+        toml Integer, flag "N", env None,
+        parse |text| at_least(text, 1);
+    /// Requests a client IP may send at once before the rate applies.
+    /// Default 40.
+    rate_limit_burst: u32 = 40,
+        toml Integer, flag "N", env None,
+        parse |text| at_least(text, 1);
+    /// A tick that takes longer than this share (percent) of the tick
+    /// period counts as late (an overrun). Default 80.
+    overrun_budget_pct: u8 = 80,
+        toml Integer, flag "PCT", env None,
+        parse |text| between(text, 1, 100);
+    /// First UDP socket for game clients (renet over netcode); extra
+    /// sockets (udp_sockets) take the following ports. Default
+    /// 127.0.0.1:5000.
+    udp_addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 5000)),
+        toml Text, flag "ADDR", env None,
+        parse |text| socket_addr(text, "127.0.0.1:5000");
+    /// UDP sockets, 1 to 64; each serves up to 1,024 clients. Default 4,
+    /// enough for max_sessions sessions of four players.
+    udp_sockets: usize = 4,
+        toml Integer, flag "N", env None,
+        parse |text| between(text, 1, 64);
+    /// Where browsers connect over WebSocket (/ws?ticket=...). Default
+    /// 127.0.0.1:5080.
+    ws_addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 5080)),
+        toml Text, flag "ADDR", env None,
+        parse |text| socket_addr(text, "127.0.0.1:5080");
+    /// The IP clients reach this instance at, written into connect tokens
+    /// and WebSocket URLs. Unset: the bound IP (127.0.0.1 if bound to
+    /// 0.0.0.0).
+    public_ip: Option<IpAddr> = None,
+        toml Text, flag "IP", env None,
+        parse |text| text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| "must be an IP address like 203.0.113.7".to_owned());
+    /// What clients must dial for each UDP socket, in order, when it is not
+    /// the bound address (NAT, hostPort, a load balancer per pod): written
+    /// into connect tokens, and checked by the netcode handshake. Empty
+    /// (the default): the bound addresses with public_ip, or the Agones
+    /// GameServer's ports.
+    public_udp_addrs: Vec<SocketAddr> = Vec::new(),
+        toml List, flag "ADDRS", env None,
+        parse |text| text
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|_| {
+                "must be IP addresses and ports like 203.0.113.7:7001, one per UDP socket".to_owned()
+            });
+    /// Where clients open WebSockets, without the /ws path: ws:// or wss://
+    /// behind a TLS terminator, with any path prefix a proxy routes on.
+    /// Unset: ws:// and the bound address (or the GameServer's).
+    public_ws_url: Option<String> = None,
+        toml Text, flag "URL", env None,
+        parse |text| base_url(text, ["ws", "wss"]).map(Some);
+    /// This instance's HTTP API as clients reach it, named in the 307s that
+    /// send players to the instance running their session. Unset: http://
+    /// and the bound address (or the GameServer's).
+    public_http_url: Option<String> = None,
+        toml Text, flag "URL", env None,
+        parse |text| base_url(text, ["http", "https"]).map(Some);
+    /// Run as an Agones game server: talk to the SDK sidecar (Ready, Health,
+    /// counters, labels, Shutdown) and take the advertised addresses from
+    /// the GameServer. Also on when AGONES_SDK_HTTP_PORT is set. Default
+    /// off.
+    agones: bool = false,
+        toml Boolean, flag "BOOL", env None,
+        parse |text| match text.trim() {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err("must be `true` or `false`".to_owned()),
+        };
+    /// The 32-byte key (standard base64) that encrypts connect tokens and
+    /// signs tickets; every instance of a fleet needs the same one; prefer
+    /// RAMPART_NET_KEY. Unset: a random development key, announced as such
+    /// at startup.
+    net_key: Option<String> = None,
+        toml Text, flag "KEY", env None,
+        parse |text| {
+            rampart_net::tickets::TicketKey::from_base64(text).map_err(|error| error.to_string())?;
+            Ok(Some(text.trim().to_owned()))
+        };
+    /// Snapshots per second to each client, 1 to 60 (at most the tick rate
+    /// is used). Default 20.
+    snapshot_hz: u32 = 20,
+        toml Integer, flag "N", env None,
+        parse |text| between(text, 1, 60);
+    /// Seconds a dropped player's seat stays theirs. Default 60.
+    reconnect_grace_seconds: u64 = 60,
+        toml Integer, flag "SECONDS", env None,
+        parse |text| between(text, 1, 86_400);
+    /// Commands per second a client may send, sustained. Default 10.
+    command_rate_per_second: u32 = 10,
+        toml Integer, flag "N", env None,
+        parse |text| between(text, 1, 1000);
+    /// Commands a client may send at once. Default 20.
+    command_burst: u32 = 20,
+        toml Integer, flag "N", env None,
+        parse |text| between(text, 1, 1000);
+    /// HS256 secret for players' bearer JWTs on POST /v1/join; prefer
+    /// RAMPART_AUTH_JWT_SECRET. With neither this nor auth_jwt_public_key,
+    /// joining is anonymous (development).
+    auth_jwt_secret: Option<String> = None,
+        toml Text, flag "SECRET", env None,
+        parse |text| if text.is_empty() {
+            Err("must not be empty".to_owned())
+        } else {
+            Ok(Some(text.to_owned()))
+        };
+    /// PEM file with the RS256 or EdDSA public key for players' JWTs.
+    auth_jwt_public_key: Option<PathBuf> = None,
+        toml Text, flag "PATH", env None,
+        parse |text| nonempty(text, "must name a PEM file")
+            .map(|path| Some(PathBuf::from(path.trim())));
+    /// Required `iss` of players' JWTs, when set.
+    auth_issuer: Option<String> = None,
+        toml Text, flag "ISSUER", env None,
+        parse |text| Ok(Some(text.trim().to_owned()));
+    /// Required `aud` of players' JWTs, when set.
+    auth_audience: Option<String> = None,
+        toml Text, flag "AUDIENCE", env None,
+        parse |text| Ok(Some(text.trim().to_owned()));
+    /// The durable store: postgres://... or sqlite://PATH [env:
+    /// DATABASE_URL]. Unset: SQLite at <data_dir>/rampart.db (the embedded
+    /// default).
+    database_url: Option<String> = None,
+        toml Text, flag "URL", env Some("DATABASE_URL"),
+        parse |text| {
+            let url = text.trim();
+            if ["postgres://", "postgresql://", "sqlite://"]
+                .iter()
+                .any(|scheme| url.starts_with(scheme))
+            {
+                Ok(Some(url.to_owned()))
+            } else {
+                Err("must start with postgres://, postgresql:// or sqlite://".to_owned())
+            }
+        };
+    /// The hot store and ownership leases, redis://... [env: REDIS_URL].
+    /// Unset: hot state goes to the database at the snapshot interval and
+    /// sessions have no leases (one instance per database).
+    redis_url: Option<String> = None,
+        toml Text, flag "URL", env Some("REDIS_URL"),
+        parse |text| {
+            let url = text.trim();
+            if url.starts_with("redis://") || url.starts_with("rediss://") {
+                Ok(Some(url.to_owned()))
+            } else {
+                Err("must start with redis:// or rediss://".to_owned())
+            }
+        };
+    /// Put before every Redis key this deployment writes, so several
+    /// deployments (staging beside production, a test run) can share one
+    /// Redis. Default empty.
+    redis_prefix: String = String::new(),
+        toml Text, flag "PREFIX", env None,
+        parse |text| {
+            // A brace would end up before the `{session}` hash tag and
+            // become the tag itself, scattering a session's keys over
+            // Redis Cluster slots (its scripts need them in one).
+            let prefix = text.trim();
+            if prefix.len() > 64
+                || prefix.chars().any(|c| c.is_whitespace() || c == '{' || c == '}')
+            {
+                Err("must be at most 64 characters without spaces or braces".to_owned())
+            } else {
+                Ok(prefix.to_owned())
+            }
+        };
+    /// This instance's name as a session owner. Unset: the host name plus a
+    /// random suffix, so a restarted pod is a new owner.
+    instance_id: Option<String> = None,
+        toml Text, flag "NAME", env None,
+        parse |text| {
+            let name = text.trim();
+            if name.is_empty() || name.len() > 128 || name.chars().any(char::is_whitespace) {
+                Err("must be 1 to 128 characters without spaces".to_owned())
+            } else {
+                Ok(Some(name.to_owned()))
+            }
+        };
+    /// Milliseconds between two saves of a running session (to Redis, or to
+    /// the database without Redis); at most this much play is lost when an
+    /// instance dies. Default 1000.
+    snapshot_interval_ms: u64 = 1000,
+        toml Integer, flag "MS", env None,
+        parse |text| between(text, 100, 60_000);
+    /// Seconds between two database checkpoints of a session while Redis
+    /// holds its hot state. Default 10.
+    checkpoint_seconds: u64 = 10,
+        toml Integer, flag "SECONDS", env None,
+        parse |text| between(text, 1, 3600);
+    /// Milliseconds a session's lease lasts without renewal: how soon
+    /// another instance adopts the sessions of a dead one. Default 6000.
+    lease_ms: u64 = 6000,
+        toml Integer, flag "MS", env None,
+        parse |text| between(text, 1000, 600_000);
+}
+
 impl Config {
     /// Builds the configuration from defaults, the file, the environment (read
     /// through `env`, so tests need not touch the process environment) and
@@ -683,7 +567,7 @@ impl Config {
             })?;
             config.apply_file(&path, &text)?;
         }
-        for key in Key::ALL {
+        for key in KEYS {
             let var = key.env_var();
             if let Some(value) = env(&var) {
                 config.apply(key, &value, || format!("{var}={value}"))?;
@@ -759,22 +643,22 @@ impl Config {
         })?;
         let origin = || path.display().to_string();
         for (name, value) in &table {
-            let Some(key) = Key::from_name(name) else {
+            let Some(key) = Key::named(name) else {
                 return Err(ConfigError::UnknownKey {
                     path: path.to_path_buf(),
                     key: name.clone(),
-                    known: Key::ALL.map(Key::name).join(", "),
+                    known: KEYS
+                        .iter()
+                        .map(|key| key.name)
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 });
             };
-            let Some(text) = key.kind().text(value) else {
+            let Some(text) = key.kind.text(value) else {
                 return Err(ConfigError::Invalid {
                     origin: origin(),
-                    key: key.name(),
-                    problem: format!(
-                        "must be {}, not {}",
-                        key.kind().describe(),
-                        value.type_str()
-                    ),
+                    key: key.name,
+                    problem: format!("must be {}, not {}", key.kind.describe(), value.type_str()),
                 });
             };
             self.apply(key, &text, origin)?;
@@ -785,187 +669,15 @@ impl Config {
     /// Parses and stores one value; `origin` describes its source for the error.
     fn apply(
         &mut self,
-        key: Key,
+        key: &'static Key,
         text: &str,
         origin: impl FnOnce() -> String,
     ) -> Result<(), ConfigError> {
-        self.set(key, text).map_err(|problem| ConfigError::Invalid {
+        (key.set)(self, text).map_err(|problem| ConfigError::Invalid {
             origin: origin(),
-            key: key.name(),
+            key: key.name,
             problem,
         })
-    }
-
-    fn set(&mut self, key: Key, text: &str) -> Result<(), String> {
-        match key {
-            Key::HttpAddr => {
-                self.http_addr = text
-                    .trim()
-                    .parse()
-                    .map_err(|_| "must be an IP address and port like 127.0.0.1:8080".to_owned())?;
-            }
-            Key::AdminToken => {
-                if text.is_empty() {
-                    return Err(
-                        "must not be empty (leave it unset to disable mutating endpoints)"
-                            .to_owned(),
-                    );
-                }
-                self.admin_token = Some(text.to_owned());
-            }
-            Key::MaxSessions => self.max_sessions = at_least(text, 1)?,
-            Key::TickHz => self.tick_hz = between(text, 1, 60)?,
-            Key::DrainSeconds => self.drain_seconds = between(text, 0, 3600)?,
-            Key::Assets => {
-                if text.trim().is_empty() {
-                    return Err("must name a directory".to_owned());
-                }
-                self.assets = PathBuf::from(text);
-            }
-            Key::DataDir => {
-                if text.trim().is_empty() {
-                    return Err("must name a directory".to_owned());
-                }
-                self.data_dir = PathBuf::from(text);
-            }
-            Key::LogFormat => {
-                self.log_format = match text.trim() {
-                    "text" => LogFormat::Text,
-                    "json" => LogFormat::Json,
-                    _ => return Err("must be `text` or `json`".to_owned()),
-                };
-            }
-            Key::IdleTimeoutSeconds => {
-                self.idle_timeout_seconds = at_least(text, 1)?;
-            }
-            Key::RateLimitPerSecond => {
-                self.rate_limit_per_second = at_least(text, 1)?;
-            }
-            Key::RateLimitBurst => self.rate_limit_burst = at_least(text, 1)?,
-            Key::OverrunBudgetPct => self.overrun_budget_pct = between(text, 1, 100)?,
-            Key::UdpAddr => {
-                self.udp_addr = text
-                    .trim()
-                    .parse()
-                    .map_err(|_| "must be an IP address and port like 127.0.0.1:5000".to_owned())?;
-            }
-            Key::UdpSockets => {
-                self.udp_sockets = between(text, 1, 64)?;
-            }
-            Key::WsAddr => {
-                self.ws_addr = text
-                    .trim()
-                    .parse()
-                    .map_err(|_| "must be an IP address and port like 127.0.0.1:5080".to_owned())?;
-            }
-            Key::PublicIp => {
-                self.public_ip = Some(
-                    text.trim()
-                        .parse()
-                        .map_err(|_| "must be an IP address like 203.0.113.7".to_owned())?,
-                );
-            }
-            Key::PublicUdpAddrs => {
-                self.public_udp_addrs = text
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|item| !item.is_empty())
-                    .map(|item| item.parse())
-                    .collect::<Result<_, _>>()
-                    .map_err(|_| {
-                        "must be IP addresses and ports like 203.0.113.7:7001, one per UDP socket"
-                            .to_owned()
-                    })?;
-            }
-            Key::PublicWsUrl => self.public_ws_url = Some(base_url(text, ["ws", "wss"])?),
-            Key::PublicHttpUrl => self.public_http_url = Some(base_url(text, ["http", "https"])?),
-            Key::Agones => {
-                self.agones = match text.trim() {
-                    "true" | "1" => true,
-                    "false" | "0" => false,
-                    _ => return Err("must be `true` or `false`".to_owned()),
-                };
-            }
-            Key::NetKey => {
-                rampart_net::tickets::TicketKey::from_base64(text)
-                    .map_err(|error| error.to_string())?;
-                self.net_key = Some(text.trim().to_owned());
-            }
-            Key::SnapshotHz => {
-                self.snapshot_hz = between(text, 1, 60)?;
-            }
-            Key::ReconnectGraceSeconds => {
-                self.reconnect_grace_seconds = between(text, 1, 86_400)?;
-            }
-            Key::CommandRatePerSecond => {
-                self.command_rate_per_second = between(text, 1, 1000)?;
-            }
-            Key::CommandBurst => {
-                self.command_burst = between(text, 1, 1000)?;
-            }
-            Key::AuthJwtSecret => {
-                if text.is_empty() {
-                    return Err("must not be empty".to_owned());
-                }
-                self.auth_jwt_secret = Some(text.to_owned());
-            }
-            Key::AuthJwtPublicKey => {
-                if text.trim().is_empty() {
-                    return Err("must name a PEM file".to_owned());
-                }
-                self.auth_jwt_public_key = Some(PathBuf::from(text.trim()));
-            }
-            Key::AuthIssuer => {
-                self.auth_issuer = Some(text.trim().to_owned());
-            }
-            Key::AuthAudience => {
-                self.auth_audience = Some(text.trim().to_owned());
-            }
-            Key::DatabaseUrl => {
-                let url = text.trim();
-                if !["postgres://", "postgresql://", "sqlite://"]
-                    .iter()
-                    .any(|scheme| url.starts_with(scheme))
-                {
-                    return Err("must start with postgres://, postgresql:// or sqlite://".into());
-                }
-                self.database_url = Some(url.to_owned());
-            }
-            Key::RedisUrl => {
-                let url = text.trim();
-                if !url.starts_with("redis://") && !url.starts_with("rediss://") {
-                    return Err("must start with redis:// or rediss://".into());
-                }
-                self.redis_url = Some(url.to_owned());
-            }
-            Key::RedisPrefix => {
-                // A brace would end up before the `{session}` hash tag and
-                // become the tag itself, scattering a session's keys over
-                // Redis Cluster slots (its scripts need them in one).
-                let prefix = text.trim();
-                if prefix.len() > 64
-                    || prefix
-                        .chars()
-                        .any(|c| c.is_whitespace() || c == '{' || c == '}')
-                {
-                    return Err("must be at most 64 characters without spaces or braces".into());
-                }
-                self.redis_prefix = prefix.to_owned();
-            }
-            Key::InstanceId => {
-                let name = text.trim();
-                if name.is_empty() || name.len() > 128 || name.chars().any(char::is_whitespace) {
-                    return Err("must be 1 to 128 characters without spaces".into());
-                }
-                self.instance_id = Some(name.to_owned());
-            }
-            Key::SnapshotIntervalMs => {
-                self.snapshot_interval_ms = between(text, 100, 60_000)?;
-            }
-            Key::CheckpointSeconds => self.checkpoint_seconds = between(text, 1, 3600)?,
-            Key::LeaseMs => self.lease_ms = between(text, 1000, 600_000)?,
-        }
-        Ok(())
     }
 }
 
@@ -1256,11 +968,11 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(config, expected, "the example's values are the defaults");
-        for key in Key::ALL {
+        for key in KEYS {
             assert!(
-                uncommented.contains(&format!("{} = ", key.name())),
+                uncommented.contains(&format!("{} = ", key.name)),
                 "{} missing from rampart.toml.example",
-                key.name()
+                key.name
             );
         }
     }
