@@ -1,0 +1,80 @@
+//! One client connection as the net loop keeps it: how it is reached (a
+//! UDP socket or a WebSocket), its rate limits and strikes, and what it
+//! has acknowledged.
+
+use super::*;
+
+/// A client's way back.
+pub(super) enum Via {
+    Udp(usize),
+    /// The socket's number (events of any other socket presenting the same
+    /// ticket are ignored) and its outbox.
+    Ws {
+        socket: u64,
+        outbox: mpsc::Sender<Bytes>,
+    },
+}
+
+impl Via {
+    pub(super) fn label(&self) -> &'static str {
+        match self {
+            Via::Udp(_) => "udp",
+            Via::Ws { .. } => "ws",
+        }
+    }
+
+    /// Whether this is WebSocket `socket`.
+    pub(super) fn is_socket(&self, socket: u64) -> bool {
+        matches!(self, Via::Ws { socket: ours, .. } if *ours == socket)
+    }
+}
+
+/// A refilling allowance.
+pub(super) struct TokenBucket {
+    pub(super) tokens: f64,
+    pub(super) capacity: f64,
+    pub(super) per_second: f64,
+    pub(super) last: Instant,
+}
+
+impl TokenBucket {
+    pub(super) fn new(capacity: f64, per_second: f64, now: Instant) -> Self {
+        Self {
+            tokens: capacity,
+            capacity,
+            per_second,
+            last: now,
+        }
+    }
+
+    pub(super) fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+pub(super) struct Connection {
+    pub(super) seat: SeatRef,
+    pub(super) via: Via,
+    pub(super) welcomed: bool,
+    /// Newest snapshot tick the client acknowledged.
+    pub(super) acked: Option<u64>,
+    pub(super) commands: TokenBucket,
+    pub(super) flood: TokenBucket,
+    pub(super) malformed: TokenBucket,
+    pub(super) last_heard: Instant,
+    pub(super) last_flush: Instant,
+    /// Something waits that should not wait for the next snapshot.
+    pub(super) urgent: bool,
+    /// Has messages queued since its last flush.
+    pub(super) dirty: bool,
+    /// Said goodbye: disconnect after the next flush.
+    pub(super) closing: bool,
+}

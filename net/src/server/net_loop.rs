@@ -1,0 +1,571 @@
+//! The `rampart-net` thread's loop: each pass drains the game's feed,
+//! advances renet and the transports, reads every client, sends snapshots
+//! and flushes, and closes what must close (the steps in ARCHITECTURE.md,
+//! "The network"). What the messages mean is in `messages.rs`.
+
+use super::*;
+
+/// A client that got nothing for this long is flushed anyway (acks,
+/// resends, keep-alives).
+const IDLE_FLUSH: Duration = Duration::from_millis(100);
+/// How long an idle loop waits for the game before it polls the sockets
+/// again, with clients connected: their datagrams wait at most this long.
+const POLL_CONNECTED: Duration = Duration::from_millis(1);
+/// The same with nobody connected, when the only traffic is a new client's
+/// handshake: a connect answered 10 ms later costs nothing, while polling
+/// every millisecond kept an empty server's net thread at 5% of a core.
+const POLL_EMPTY: Duration = Duration::from_millis(10);
+/// Messages read from one client per loop pass, so one flooder cannot
+/// hold the loop.
+const MESSAGES_PER_PASS: usize = 64;
+/// Window over which strikes refill.
+const STRIKE_WINDOW_SECONDS: f64 = 10.0;
+/// WebSocket frame header plus TCP/IP headers, counted into wire bytes
+/// (one segment per frame: Nagle is off).
+const WS_OVERHEAD: u64 = 4 + 40;
+
+/// Counts published to metrics about once a second.
+#[derive(Default)]
+pub(super) struct Counters {
+    pub(super) udp: UdpCounters,
+    pub(super) ws_in: u64,
+    pub(super) ws_out: u64,
+    pub(super) dropped: HashMap<&'static str, u64>,
+}
+
+impl Counters {
+    pub(super) fn drop(&mut self, reason: &'static str) {
+        self.drop_many(reason, 1);
+    }
+
+    pub(super) fn drop_many(&mut self, reason: &'static str, count: u64) {
+        if count > 0 {
+            *self.dropped.entry(reason).or_default() += count;
+        }
+    }
+}
+
+pub(super) struct NetLoop {
+    pub(super) renet: RenetServer,
+    pub(super) udp: Vec<UdpTransport>,
+    pub(super) feed: Receiver<Feed>,
+    pub(super) ws: Receiver<WsEvent>,
+    pub(super) link: Arc<dyn GameLink>,
+    pub(super) config: NetConfig,
+    pub(super) connections: HashMap<u64, Connection>,
+    pub(super) seats: HashMap<SeatRef, u64>,
+    pub(super) sessions: HashMap<u64, SessionNet>,
+    /// Sessions hosted here: map key and seats, for the welcome.
+    pub(super) hosted: HashMap<u64, (Arc<str>, u8)>,
+    /// WebSocket tickets already used, by client id, until they expire.
+    pub(super) used_tickets: HashMap<u64, u64>,
+    pub(super) udp_events: Vec<UdpEvent>,
+    /// Reused for the client ids a pass walks, so passes do not allocate.
+    pub(super) client_ids: Vec<u64>,
+    pub(super) counters: Counters,
+    pub(super) stats: Arc<NetStats>,
+    pub(super) stop: Arc<AtomicBool>,
+}
+
+impl NetLoop {
+    /// A loop over these transports (none in the in-process tests, which
+    /// play the WebSocket side through `ws`).
+    pub(super) fn new(
+        config: NetConfig,
+        link: Arc<dyn GameLink>,
+        feed: FeedReceiver,
+        ws: Receiver<WsEvent>,
+        udp: Vec<UdpTransport>,
+    ) -> Self {
+        NetLoop {
+            renet: RenetServer::new(protocol::connection_config()),
+            udp,
+            feed: feed.0,
+            ws,
+            link,
+            config,
+            connections: HashMap::new(),
+            seats: HashMap::new(),
+            sessions: HashMap::new(),
+            hosted: HashMap::new(),
+            used_tickets: HashMap::new(),
+            udp_events: Vec::new(),
+            client_ids: Vec::new(),
+            counters: Counters::default(),
+            stats: Arc::new(NetStats::default()),
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub(super) fn run(mut self) {
+        tracing::info!(
+            udp = ?self.udp.iter().filter_map(|udp| udp.local_addr().ok()).collect::<Vec<_>>(),
+            snapshot_hz = self.config.snapshot_hz,
+            "net server running"
+        );
+        let mut last = Instant::now();
+        let mut last_publish = last;
+        while !self.stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let elapsed = now - last;
+            last = now;
+            let busy = self.pass(now, elapsed);
+            if now - last_publish >= Duration::from_secs(1) {
+                self.publish_metrics();
+                last_publish = now;
+            }
+            if !busy {
+                // Nothing happened: wait for the game's next publication
+                // or the poll interval, whichever comes first.
+                let poll = if self.connections.is_empty() {
+                    POLL_EMPTY
+                } else {
+                    POLL_CONNECTED
+                };
+                match self.feed.recv_timeout(poll) {
+                    Ok(feed) => self.on_feed(feed),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        }
+        self.goodbye();
+        self.publish_metrics();
+    }
+
+    /// One pass of the loop; true when there was work.
+    pub(super) fn pass(&mut self, now: Instant, elapsed: Duration) -> bool {
+        // 1. What the game published.
+        let mut busy = self.drain_feed();
+        // 2. Transports: datagrams, WebSocket frames, timeouts.
+        self.renet.update(elapsed);
+        for index in 0..self.udp.len() {
+            let transport = &mut self.udp[index];
+            transport.update(
+                elapsed,
+                &mut self.renet,
+                &mut self.udp_events,
+                &mut self.counters.udp,
+            );
+            busy |= transport.receive(
+                &mut self.renet,
+                &mut self.udp_events,
+                &mut self.counters.udp,
+            ) > 0;
+            self.handle_udp_events(index, now);
+        }
+        busy |= self.receive_ws(now);
+        while let Some(event) = self.renet.get_event() {
+            if let ServerEvent::ClientDisconnected { client_id, reason } = event {
+                tracing::info!(client_id, %reason, "client disconnected");
+                self.forget(client_id);
+            }
+        }
+        // 3. Client messages.
+        let mut ids = std::mem::take(&mut self.client_ids);
+        ids.clear();
+        ids.extend(self.connections.keys());
+        for &client_id in &ids {
+            busy |= self.read_client(client_id, now);
+        }
+        self.client_ids = ids;
+        // 4. Snapshots to everyone whose session moved, then flushes.
+        self.send_snapshots();
+        self.flush_due(now);
+        // 5. Close what must close.
+        self.close_disconnected(now);
+        busy
+    }
+
+    /// Handles everything the game has published. True if there was any.
+    pub(super) fn drain_feed(&mut self) -> bool {
+        let mut any = false;
+        for _ in 0..FEED_QUEUE {
+            match self.feed.try_recv() {
+                Ok(feed) => {
+                    any = true;
+                    self.on_feed(feed);
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        any
+    }
+
+    pub(super) fn handle_udp_events(&mut self, index: usize, now: Instant) {
+        let mut events = std::mem::take(&mut self.udp_events);
+        for event in events.drain(..) {
+            match event {
+                UdpEvent::Connected { client_id, seat } => {
+                    self.connected(client_id, seat, Via::Udp(index), now);
+                }
+                // renet reports it too; forgetting twice is harmless.
+                UdpEvent::Disconnected { client_id } => self.forget(client_id),
+            }
+        }
+        self.udp_events = events;
+    }
+
+    pub(super) fn receive_ws(&mut self, now: Instant) -> bool {
+        let mut busy = false;
+        for _ in 0..WS_QUEUE {
+            let event = match self.ws.try_recv() {
+                Ok(event) => event,
+                Err(_) => break,
+            };
+            busy = true;
+            match event {
+                WsEvent::Open {
+                    ticket,
+                    socket,
+                    outbox,
+                } => {
+                    let unix_now = crate::tickets::since_epoch().as_secs();
+                    self.used_tickets
+                        .retain(|_, &mut expires| expires >= unix_now);
+                    if self
+                        .used_tickets
+                        .insert(ticket.client_id, ticket.expires)
+                        .is_some()
+                        || self.connections.contains_key(&ticket.client_id)
+                    {
+                        self.counters.drop("ticket_replayed");
+                        continue;
+                    }
+                    self.renet.add_connection(ticket.client_id);
+                    let via = Via::Ws { socket, outbox };
+                    self.connected(ticket.client_id, ticket.seat, via, now);
+                }
+                WsEvent::Packet {
+                    client_id,
+                    socket,
+                    bytes,
+                } => {
+                    self.counters.ws_in += bytes.len() as u64 + WS_OVERHEAD;
+                    if let Some(connection) = self.connections.get_mut(&client_id)
+                        && connection.via.is_socket(socket)
+                    {
+                        connection.last_heard = now;
+                        let refused = intake::deliver(&mut self.renet, client_id, &bytes);
+                        self.counters.drop_many("malformed", refused);
+                    }
+                }
+                WsEvent::Dropped { reason } => self.counters.drop(reason),
+                WsEvent::Closed { client_id, socket } => {
+                    if self
+                        .connections
+                        .get(&client_id)
+                        .is_some_and(|connection| connection.via.is_socket(socket))
+                    {
+                        self.renet.remove_connection(client_id);
+                    }
+                }
+            }
+        }
+        busy
+    }
+
+    /// A transport finished its handshake for `seat`.
+    pub(super) fn connected(&mut self, client_id: u64, seat: SeatRef, via: Via, now: Instant) {
+        // A session opens before its join is answered, but a WebSocket can
+        // connect within one pass of the loop: its opening may be waiting.
+        if !self.hosted.contains_key(&seat.session) {
+            self.drain_feed();
+        }
+        if !self.hosted.contains_key(&seat.session) {
+            // A token for a session that ended (or lives elsewhere).
+            tracing::info!(
+                client_id,
+                session = format_args!("{:016x}", seat.session),
+                "connection for a session not hosted here"
+            );
+            self.counters.drop("unknown_session");
+            self.connections
+                .insert(client_id, self.connection(seat, via, now));
+            self.say_bye(client_id, ByeReason::SessionEnded(EndReason::Gone));
+            return;
+        }
+        if let Some(previous) = self.seats.insert(seat, client_id) {
+            // The player came back before the old connection timed out.
+            self.say_bye(previous, ByeReason::Replaced);
+        }
+        let label = via.label();
+        self.connections
+            .insert(client_id, self.connection(seat, via, now));
+        let session = self
+            .sessions
+            .entry(seat.session)
+            .or_insert_with(SessionNet::new);
+        session.clients.push(client_id);
+        self.link.connected(seat);
+        tracing::info!(
+            client_id,
+            session = format_args!("{:016x}", seat.session),
+            player = seat.player,
+            transport = label,
+            "client connected"
+        );
+    }
+
+    pub(super) fn connection(&self, seat: SeatRef, via: Via, now: Instant) -> Connection {
+        let limits = &self.config.limits;
+        let strikes = |count: u32| {
+            TokenBucket::new(
+                f64::from(count),
+                f64::from(count) / STRIKE_WINDOW_SECONDS,
+                now,
+            )
+        };
+        Connection {
+            seat,
+            via,
+            welcomed: false,
+            acked: None,
+            commands: TokenBucket::new(limits.command_burst, limits.commands_per_second, now),
+            flood: strikes(limits.flood_strikes),
+            malformed: strikes(limits.malformed_strikes),
+            last_heard: now,
+            last_flush: now,
+            urgent: false,
+            dirty: false,
+            closing: false,
+        }
+    }
+
+    /// Drops everything known about a client that is gone.
+    pub(super) fn forget(&mut self, client_id: u64) {
+        let Some(connection) = self.connections.remove(&client_id) else {
+            return;
+        };
+        let seat = connection.seat;
+        if let Some(session) = self.sessions.get_mut(&seat.session) {
+            session.clients.retain(|&id| id != client_id);
+        }
+        if self.seats.get(&seat) == Some(&client_id) {
+            self.seats.remove(&seat);
+            self.link.disconnected(seat);
+        }
+    }
+
+    /// Queues a message for a client.
+    pub(super) fn send(&mut self, client_id: u64, message: &ServerMessage, urgent: bool) {
+        if let Some(connection) = self.connections.get_mut(&client_id) {
+            self.renet
+                .send_message(client_id, CHANNEL_RELIABLE, protocol::encode(message));
+            connection.dirty = true;
+            connection.urgent |= urgent;
+        }
+    }
+
+    pub(super) fn say_bye(&mut self, client_id: u64, reason: ByeReason) {
+        self.send(client_id, &ServerMessage::Bye { reason }, true);
+        if let Some(connection) = self.connections.get_mut(&client_id) {
+            connection.closing = true;
+        }
+    }
+
+    pub(super) fn strike(&mut self, client_id: u64, reason: &'static str, now: Instant) {
+        self.counters.drop(reason);
+        let Some(connection) = self.connections.get_mut(&client_id) else {
+            return;
+        };
+        let (bucket, kind) = if reason == "rate_limited" {
+            (&mut connection.flood, AbuseKind::Flood)
+        } else {
+            (&mut connection.malformed, AbuseKind::Malformed)
+        };
+        if !bucket.take(now) && !connection.closing {
+            tracing::warn!(client_id, %kind, "disconnecting an abusive client");
+            self.counters.drop(match kind {
+                AbuseKind::Flood => "flood_disconnect",
+                AbuseKind::Malformed => "malformed_disconnect",
+            });
+            self.say_bye(client_id, ByeReason::Abuse(kind));
+        }
+    }
+
+    /// Reads a client's waiting messages. True when there were any.
+    pub(super) fn read_client(&mut self, client_id: u64, now: Instant) -> bool {
+        let mut read = false;
+        for _ in 0..MESSAGES_PER_PASS {
+            let Some(bytes) = self.renet.receive_message(client_id, CHANNEL_SNAPSHOT) else {
+                break;
+            };
+            read = true;
+            match protocol::decode::<SnapshotAck>(&bytes, MAX_CLIENT_MESSAGE_BYTES) {
+                Ok(ack) => {
+                    if let Some(connection) = self.connections.get_mut(&client_id) {
+                        connection.last_heard = now;
+                        connection.acked = connection.acked.max(Some(ack.tick));
+                    }
+                }
+                Err(_) => self.strike(client_id, "malformed", now),
+            }
+        }
+        for _ in 0..MESSAGES_PER_PASS {
+            let Some(bytes) = self.renet.receive_message(client_id, CHANNEL_RELIABLE) else {
+                break;
+            };
+            read = true;
+            if let Some(connection) = self.connections.get_mut(&client_id) {
+                connection.last_heard = now;
+            }
+            match protocol::decode::<ClientMessage>(&bytes, MAX_CLIENT_MESSAGE_BYTES) {
+                Ok(message) => self.on_message(client_id, message, now),
+                Err(protocol::WireError::Oversized { .. }) => {
+                    self.strike(client_id, "oversized", now)
+                }
+                Err(_) => self.strike(client_id, "malformed", now),
+            }
+        }
+        read
+    }
+
+    pub(super) fn flush_due(&mut self, now: Instant) {
+        let mut due = std::mem::take(&mut self.client_ids);
+        due.clear();
+        due.extend(
+            self.connections
+                .iter()
+                .filter(|(_, connection)| {
+                    connection.urgent || now - connection.last_flush >= IDLE_FLUSH
+                })
+                .map(|(&id, _)| id),
+        );
+        for &client_id in &due {
+            self.flush(client_id, now);
+        }
+        self.client_ids = due;
+    }
+
+    pub(super) fn flush(&mut self, client_id: u64, now: Instant) {
+        let Ok(packets) = self.renet.get_packets_to_send(client_id) else {
+            return;
+        };
+        let Some(connection) = self.connections.get_mut(&client_id) else {
+            return;
+        };
+        connection.urgent = false;
+        connection.dirty = false;
+        connection.last_flush = now;
+        match &connection.via {
+            Via::Udp(index) => {
+                let sent = self.udp[*index].send(client_id, packets);
+                self.counters.udp.bytes_out += sent;
+            }
+            Via::Ws { outbox, .. } => {
+                for packet in crate::bundle::bundle(packets) {
+                    let len = packet.len() as u64;
+                    match outbox.try_send(Bytes::from(packet)) {
+                        Ok(()) => self.counters.ws_out += len + WS_OVERHEAD,
+                        Err(mpsc::error::TrySendError::Full(_)) => self.counters.drop("ws_backlog"),
+                        Err(mpsc::error::TrySendError::Closed(_)) => break,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Disconnects clients that said goodbye (after their last flush),
+    /// WebSocket clients that went quiet, and whatever renet gave up on.
+    pub(super) fn close_disconnected(&mut self, now: Instant) {
+        let idle = self.config.limits.idle_timeout;
+        let quiet: Vec<u64> = self
+            .connections
+            .iter()
+            .filter(|(_, connection)| {
+                !connection.closing
+                    && matches!(connection.via, Via::Ws { .. })
+                    && now - connection.last_heard > idle
+            })
+            .map(|(&client_id, _)| client_id)
+            .collect();
+        for client_id in quiet {
+            self.counters.drop("timed_out");
+            self.say_bye(client_id, ByeReason::TimedOut);
+        }
+        for (&client_id, connection) in &self.connections {
+            if connection.closing && !connection.dirty {
+                self.renet.disconnect(client_id);
+            }
+        }
+        for client_id in self.renet.disconnections_id() {
+            match self
+                .connections
+                .get(&client_id)
+                .map(|connection| &connection.via)
+            {
+                Some(Via::Udp(index)) => {
+                    let index = *index;
+                    self.udp[index].disconnect(
+                        client_id,
+                        &mut self.renet,
+                        &mut self.udp_events,
+                        &mut self.counters.udp,
+                    );
+                    self.handle_udp_events(index, now);
+                }
+                // Dropping the outbox closes the socket.
+                _ => self.renet.remove_connection(client_id),
+            }
+            self.forget(client_id);
+        }
+    }
+
+    /// Tells every client the server is going, and sends it.
+    pub(super) fn goodbye(&mut self) {
+        let ids: Vec<u64> = self.connections.keys().copied().collect();
+        let now = Instant::now();
+        for &client_id in &ids {
+            self.say_bye(client_id, ByeReason::ServerShutdown);
+            self.flush(client_id, now);
+        }
+        for client_id in ids {
+            self.renet.disconnect(client_id);
+        }
+        self.close_disconnected(now);
+    }
+
+    pub(super) fn publish_metrics(&mut self) {
+        let counters = std::mem::take(&mut self.counters);
+        let bytes = [
+            ("in", "udp", counters.udp.bytes_in),
+            ("out", "udp", counters.udp.bytes_out),
+            ("in", "ws", counters.ws_in),
+            ("out", "ws", counters.ws_out),
+        ];
+        for (direction, transport, count) in bytes {
+            if count > 0 {
+                metrics::counter!("rampart_net_bytes_total", "direction" => direction, "transport" => transport)
+                    .increment(count);
+            }
+        }
+        self.stats
+            .bytes_in
+            .fetch_add(counters.udp.bytes_in + counters.ws_in, Ordering::Relaxed);
+        self.stats
+            .bytes_out
+            .fetch_add(counters.udp.bytes_out + counters.ws_out, Ordering::Relaxed);
+        if counters.udp.malformed > 0 {
+            metrics::counter!("rampart_net_dropped_total", "reason" => "malformed")
+                .increment(counters.udp.malformed);
+        }
+        if counters.udp.oversized > 0 {
+            metrics::counter!("rampart_net_dropped_total", "reason" => "oversized")
+                .increment(counters.udp.oversized);
+        }
+        for (reason, count) in counters.dropped {
+            metrics::counter!("rampart_net_dropped_total", "reason" => reason).increment(count);
+        }
+        let udp = self
+            .connections
+            .values()
+            .filter(|connection| matches!(connection.via, Via::Udp(_)))
+            .count();
+        let ws = self.connections.len() - udp;
+        self.stats.udp_clients.store(udp, Ordering::Relaxed);
+        self.stats.ws_clients.store(ws, Ordering::Relaxed);
+        metrics::gauge!("rampart_clients_connected", "transport" => "udp").set(udp as f64);
+        metrics::gauge!("rampart_clients_connected", "transport" => "ws").set(ws as f64);
+    }
+}
