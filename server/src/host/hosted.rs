@@ -1,5 +1,5 @@
 //! One hosted session: the simulation, its seats (people and bots), its
-//! command log, and the notices it sends its watchers.
+//! command log, and what it hands the network (the feed) and the stores.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -11,7 +11,6 @@ use rampart_persistence::{
 use rampart_sim::bots::ScriptedPlayer;
 use rampart_sim::log::{CommandLog, LogEntry};
 use rampart_sim::{Command, CommandTicket, Event, Outcome, PlayerId, Rejection, Session, Snapshot};
-use tokio::sync::broadcast;
 
 use rampart_net::protocol::EndReason;
 use rampart_net::server::{CommandOrigin, Feed};
@@ -20,10 +19,7 @@ use rampart_sim::{Content, SessionConfig};
 use std::sync::mpsc::SyncSender;
 
 use super::saved;
-use super::{CreateSession, HostError, SessionId, SessionInfo, SessionNotice, SessionState};
-
-/// Notices buffered per watcher before a slow one starts missing some.
-const NOTICE_BUFFER: usize = 256;
+use super::{CreateSession, HostError, SessionId, SessionInfo, SessionState};
 
 /// Who sits in a seat.
 pub(crate) enum Seat {
@@ -142,7 +138,6 @@ pub(super) struct HostedSession {
     pub seats: Vec<Seat>,
     pub private: bool,
     pub log: CommandLog,
-    pub notices: broadcast::Sender<SessionNotice>,
     pub created_unix_ms: u64,
     /// Host tick at which a person was last connected.
     pub last_person_tick: u64,
@@ -199,7 +194,6 @@ impl HostedSession {
             seats,
             private,
             log,
-            notices: broadcast::channel(NOTICE_BUFFER).0,
             created_unix_ms,
             last_person_tick: host_tick,
             end_reason: None,
@@ -255,18 +249,16 @@ impl HostedSession {
         self.seats.iter().all(|seat| matches!(seat, Seat::Bot(_)))
     }
 
-    /// Queues a person's command and records it in the log; a network
-    /// client's (`origin`) is answered on the feed once stepped.
-    pub fn submit(&mut self, player: PlayerId, command: Command, origin: Option<CommandOrigin>) {
+    /// Queues a person's command and records it in the log; it is answered
+    /// to `origin` on the feed once stepped.
+    pub fn submit(&mut self, player: PlayerId, command: Command, origin: CommandOrigin) {
         self.log.entries.push(LogEntry {
             tick: self.session.tick(),
             player,
             command,
         });
         let ticket = self.session.submit(player, command);
-        if let Some(origin) = origin {
-            self.awaiting.push((ticket, origin));
-        }
+        self.awaiting.push((ticket, origin));
     }
 
     /// Lets the bots think, steps the simulation, and reports the results.
@@ -330,15 +322,6 @@ impl HostedSession {
         }
         self.publish_to_clients();
         self.persist_step();
-        let events = self.session.events();
-        if !events.is_empty() && self.notices.receiver_count() > 0 {
-            let notice = SessionNotice::Events {
-                tick: self.session.tick() - 1,
-                events: events.into(),
-            };
-            // Nobody listening any more is not an error.
-            let _ = self.notices.send(notice);
-        }
         match self.session.outcome() {
             Some(Outcome::Victory) => Stepped::Decided(EndReason::Victory),
             Some(Outcome::Defeat) => Stepped::Decided(EndReason::Defeat),

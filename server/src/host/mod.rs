@@ -23,13 +23,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use rampart_sim::{Command, Content, Event, PlayerId};
+use rampart_sim::{Command, Content, PlayerId};
 use serde::{Deserialize, Serialize, Serializer};
 use std::sync::mpsc::SyncSender;
 
 use rampart_net::server::{CommandOrigin, Feed};
 use rampart_persistence::{PersistEvent, PersistHandle};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 pub use saved::{ResumeError, checkpoint_log};
 pub(crate) use saved::{Resumed, resume};
@@ -190,26 +190,6 @@ pub struct HostStatus {
     pub crashed: u64,
 }
 
-/// What a session tells the players watching it (the seam the network
-/// transports subscribe to).
-#[derive(Clone, Debug)]
-pub enum SessionNotice {
-    /// The events of one tick (only sent for ticks that had any).
-    Events {
-        /// The tick they happened in.
-        tick: u64,
-        /// In order.
-        events: Arc<[Event]>,
-    },
-    /// The server is shutting down; the session is being handed over.
-    Draining,
-    /// The session ended.
-    Ended {
-        /// Why.
-        reason: &'static str,
-    },
-}
-
 /// The host's tunables.
 #[derive(Clone, Debug)]
 pub struct HostConfig {
@@ -295,13 +275,8 @@ pub(crate) enum Control {
         id: SessionId,
         player: PlayerId,
         command: Command,
-        /// Who to answer (a network client); `None`: the result goes to
-        /// the session's notices only.
-        origin: Option<CommandOrigin>,
-    },
-    Subscribe {
-        id: SessionId,
-        reply: oneshot::Sender<Result<broadcast::Receiver<SessionNotice>, HostError>>,
+        /// Who to answer: the network client that sent it.
+        origin: CommandOrigin,
     },
     Drain {
         reply: oneshot::Sender<DrainReport>,
@@ -519,39 +494,6 @@ impl HostHandle {
         .await?
     }
 
-    /// A person's client connected to their seat.
-    pub async fn connected(&self, id: SessionId, player: PlayerId) {
-        let _ = self.control.send(Control::Connected { id, player }).await;
-    }
-
-    /// A person's client went away (their towers and gold stay; the seat
-    /// is theirs for the reconnect grace).
-    pub async fn leave(&self, id: SessionId, player: PlayerId) {
-        let _ = self.control.send(Control::Leave { id, player }).await;
-    }
-
-    /// Queues a command for the session's next tick; its result arrives as
-    /// an event on the session's notices.
-    ///
-    /// # Errors
-    /// If the host is gone.
-    pub async fn submit(
-        &self,
-        id: SessionId,
-        player: PlayerId,
-        command: Command,
-    ) -> Result<(), HostError> {
-        self.control
-            .send(Control::Submit {
-                id,
-                player,
-                command,
-                origin: None,
-            })
-            .await
-            .map_err(|_| HostError::Stopped)
-    }
-
     /// Queues a network client's command from a thread outside the async
     /// runtime without waiting: false when the inbox is full. Once queued,
     /// it is answered exactly once on the feed ([`Feed::Answer`] with
@@ -568,7 +510,7 @@ impl HostHandle {
                 id,
                 player,
                 command,
-                origin: Some(origin),
+                origin,
             })
             .is_ok()
     }
@@ -583,17 +525,6 @@ impl HostHandle {
             Control::Leave { id, player }
         };
         let _ = self.control.blocking_send(control);
-    }
-
-    /// Subscribes to a session's notices.
-    ///
-    /// # Errors
-    /// If the session is unknown or ended.
-    pub async fn subscribe(
-        &self,
-        id: SessionId,
-    ) -> Result<broadcast::Receiver<SessionNotice>, HostError> {
-        self.ask(|reply| Control::Subscribe { id, reply }).await?
     }
 
     /// Marks the host as shutting down at once: readiness turns false and

@@ -21,7 +21,7 @@ use super::hosted::{HostedSession, Persisting, Prepared, Seat, Stepped};
 use super::saved::Resumed;
 use super::{
     Control, DrainReport, HostConfig, HostError, HostPersistence, HostStatus, Published, SessionId,
-    SessionInfo, SessionNotice, SessionState,
+    SessionInfo, SessionState,
 };
 
 /// Control messages handled per tick at most, so a flood of requests
@@ -294,7 +294,7 @@ impl Ticker {
                     )
                 {
                     hosted.submit(player, command, origin);
-                } else if let (Some(origin), Some(feed)) = (origin, &self.feed) {
+                } else if let Some(feed) = &self.feed {
                     // The seat was freed or the session is gone: answered
                     // all the same, so the sender is not left waiting.
                     let answer = Feed::Answer {
@@ -308,10 +308,6 @@ impl Ticker {
                             .increment(1);
                     }
                 }
-            }
-            Control::Subscribe { id, reply } => {
-                let receiver = self.find(id).map(|hosted| hosted.notices.subscribe());
-                let _ = reply.send(receiver);
             }
             Control::Drain { .. } => unreachable!("handled by handle_control"),
             #[cfg(test)]
@@ -515,9 +511,6 @@ impl Ticker {
         let mut hosted = self.sessions.swap_remove(index);
         hosted.state = SessionState::Ended;
         hosted.end_reason = Some(reason);
-        let _ = hosted.notices.send(SessionNotice::Ended {
-            reason: reason.label(),
-        });
         hosted.announce(Feed::Ended {
             session: hosted.id.0,
             reason,
@@ -554,7 +547,6 @@ impl Ticker {
         let mut report = DrainReport::default();
         let patience = Instant::now() + DRAIN_PATIENCE;
         for mut hosted in sessions {
-            let _ = hosted.notices.send(SessionNotice::Draining);
             if hosted.state != SessionState::Running {
                 continue;
             }
