@@ -2,6 +2,8 @@
 //! the write-behind task one failed call now and then, not a timeout per
 //! write, and must not be hammered by every session while it recovers.
 
+use std::fmt::Display;
+use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -32,6 +34,28 @@ impl Default for BreakerConfig {
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
         }
+    }
+}
+
+/// Why a store call did not go through.
+pub(crate) enum Fault {
+    /// The store (or the connection to it) failed the call.
+    Failed(String),
+    /// The call took longer than the call timeout.
+    TimedOut,
+}
+
+/// Runs one store call within `timeout`, without booking it: for calls that
+/// run in a round's parallel tasks, booked with [`Breaker::book`] when they
+/// come back.
+pub(crate) async fn within<T, E: Display>(
+    timeout: Duration,
+    call: impl Future<Output = Result<T, E>>,
+) -> Result<T, Fault> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(Fault::Failed(error.to_string())),
+        Err(_) => Err(Fault::TimedOut),
     }
 }
 
@@ -76,28 +100,45 @@ impl Breaker {
     /// May the store be called now? Like [`Breaker::ready`], and on an
     /// open circuit whose backoff has passed, runs `probe` (within the call
     /// timeout) and closes the circuit if it succeeds.
-    pub(crate) async fn admit<E: std::fmt::Display>(
+    pub(crate) async fn admit<E: Display>(
         &mut self,
         now: Instant,
-        probe: impl std::future::Future<Output = Result<(), E>>,
+        probe: impl Future<Output = Result<(), E>>,
     ) -> bool {
         if !self.ready(now) {
             return false;
         }
-        if self.is_open() {
-            match tokio::time::timeout(self.call_timeout(), probe).await {
-                Ok(Ok(())) => self.success(),
-                Ok(Err(error)) => {
-                    self.failure(&error.to_string(), false);
-                    return false;
-                }
-                Err(_) => {
-                    self.failure("probe timed out", true);
-                    return false;
-                }
+        !self.is_open() || self.call("probe", probe).await.is_some()
+    }
+
+    /// Runs one store call within the call timeout and books how it went:
+    /// a value closes the circuit, an error or a timeout counts against it
+    /// (`what` names the call in the log).
+    pub(crate) async fn call<T, E: Display>(
+        &mut self,
+        what: &'static str,
+        call: impl Future<Output = Result<T, E>>,
+    ) -> Option<T> {
+        let outcome = within(self.call_timeout(), call).await;
+        self.book(what, outcome)
+    }
+
+    /// Books a call that ran elsewhere ([`within`]).
+    pub(crate) fn book<T>(&mut self, what: &'static str, outcome: Result<T, Fault>) -> Option<T> {
+        match outcome {
+            Ok(value) => {
+                self.success();
+                Some(value)
+            }
+            Err(Fault::Failed(error)) => {
+                self.failure(&error, false);
+                None
+            }
+            Err(Fault::TimedOut) => {
+                self.failure(&format!("{what} timed out"), true);
+                None
             }
         }
-        true
     }
 
     pub(crate) fn is_open(&self) -> bool {
@@ -123,7 +164,7 @@ impl Breaker {
 
     /// Counts a failed call. The backoff runs from now, not from when the
     /// call started: a call that timed out has already waited.
-    pub(crate) fn failure(&mut self, error: &str, timed_out: bool) {
+    fn failure(&mut self, error: &str, timed_out: bool) {
         let now = Instant::now();
         self.failures = self.failures.saturating_add(1);
         metrics::counter!("rampart_persist_store_errors_total", "store" => self.store.as_str())

@@ -26,7 +26,7 @@ use tokio::sync::Mutex;
 
 use crate::records::{
     Checkpoint, LeaderboardEntry, MapRecord, MatchOutcome, MatchSummary, PlayerGame, PlayerRecord,
-    RunningSession, SeatResult, SessionRecord, SessionRow, SessionState,
+    RowState, RunningSession, SeatResult, SessionRecord, SessionRow,
 };
 use crate::schema::{checkpoints, maps, match_history, players, results, sessions};
 
@@ -535,7 +535,7 @@ impl Database {
             diesel::update(
                 sessions::table
                     .filter(sessions::id.eq(to_db(session)))
-                    .filter(sessions::state.ne(SessionState::Ended.as_str())),
+                    .filter(sessions::state.ne(RowState::Ended.as_str())),
             )
             .set((
                 sessions::owner_epoch.eq(sessions::owner_epoch + 1),
@@ -696,7 +696,7 @@ impl Database {
         else {
             return Ok(None);
         };
-        let state = SessionState::parse(&state).ok_or_else(|| DbError::Corrupt {
+        let state = RowState::parse(&state).ok_or_else(|| DbError::Corrupt {
             what: "sessions.state",
             value: state.clone(),
         })?;
@@ -727,7 +727,7 @@ impl Database {
     pub async fn running_sessions(&self) -> Result<Vec<RunningSession>, DbError> {
         let rows: Vec<(i64, Option<String>, i64)> = with_conn!(self, |conn| {
             sessions::table
-                .filter(sessions::state.eq(SessionState::Running.as_str()))
+                .filter(sessions::state.eq(RowState::Running.as_str()))
                 .order(sessions::id.asc())
                 .select((
                     sessions::id,
@@ -771,7 +771,7 @@ impl Database {
                 fence!(conn, session, epoch);
                 let map: String = diesel::update(sessions::table.find(id))
                     .set((
-                        sessions::state.eq(SessionState::Ended.as_str()),
+                        sessions::state.eq(RowState::Ended.as_str()),
                         sessions::ended_at.eq(now),
                         sessions::end_reason.eq(end_reason),
                     ))

@@ -269,36 +269,34 @@ pub struct HotState {
     pub commands: Vec<CommandEntry>,
 }
 
-/// One session's share of a flush.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SessionFlush {
+/// One session's share of a flush; it borrows its parts, so the
+/// write-behind task sends the snapshot bytes it shares with the tick
+/// thread without copying them.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionFlush<'a> {
     /// Session.
     pub session: u64,
     /// The writer's epoch.
     pub epoch: u64,
     /// Commands accepted since the last flush, in tick order.
-    pub commands: Vec<CommandEntry>,
-    /// A new snapshot, taken after those commands, when one is due.
-    pub snapshot: Option<HotSnapshot>,
-}
-
-/// A [`SessionFlush`] that borrows its parts (crate-internal: the
-/// write-behind task's form).
-pub(crate) struct FlushRef<'a> {
-    pub(crate) session: u64,
-    pub(crate) epoch: u64,
-    pub(crate) commands: &'a [CommandEntry],
+    pub commands: &'a [CommandEntry],
     /// The writer's number of `commands[0]` (counted from 0 per epoch), so
-    /// a retry skips what a cut-off earlier try already appended.
-    pub(crate) first_command: Option<u64>,
-    pub(crate) snapshot: Option<SnapRef<'a>>,
+    /// a retry skips what a cut-off earlier try already appended; `None`
+    /// appends every command.
+    pub first_command: Option<u64>,
+    /// A new snapshot, taken after those commands, when one is due.
+    pub snapshot: Option<FlushedSnapshot<'a>>,
 }
 
-/// A borrowed [`HotSnapshot`].
-pub(crate) struct SnapRef<'a> {
-    pub(crate) tick: u64,
-    pub(crate) state_hash: u64,
-    pub(crate) bytes: &'a [u8],
+/// A snapshot in a [`SessionFlush`]: a borrowed [`HotSnapshot`].
+#[derive(Clone, Copy, Debug)]
+pub struct FlushedSnapshot<'a> {
+    /// Tick the snapshot was taken at.
+    pub tick: u64,
+    /// `state_hash` at that tick.
+    pub state_hash: u64,
+    /// Opaque bytes from the simulation's save.
+    pub bytes: &'a [u8],
 }
 
 /// The Redis side of persistence. Cheap to clone: clones share one
@@ -476,56 +474,6 @@ impl HotStore {
         format!("{}instance:{instance}", self.options.prefix)
     }
 
-    /// Replaces the session's snapshot (fenced) and drops the commands it
-    /// already contains.
-    ///
-    /// # Errors
-    /// `Fenced`, `OutOfOrder` or `Redis`.
-    pub async fn put_snapshot(
-        &self,
-        session: u64,
-        epoch: u64,
-        tick: u64,
-        state_hash: u64,
-        bytes: &[u8],
-    ) -> Result<(), HotError> {
-        self.flush_one(SessionFlush {
-            session,
-            epoch,
-            commands: Vec::new(),
-            snapshot: Some(HotSnapshot {
-                tick,
-                state_hash,
-                bytes: bytes.to_vec(),
-            }),
-        })
-        .await
-    }
-
-    /// Appends accepted commands to the session's stream (fenced).
-    ///
-    /// # Errors
-    /// `Fenced`, `OutOfOrder` or `Redis`.
-    pub async fn append_commands(
-        &self,
-        session: u64,
-        epoch: u64,
-        entries: &[CommandEntry],
-    ) -> Result<(), HotError> {
-        self.flush_one(SessionFlush {
-            session,
-            epoch,
-            commands: entries.to_vec(),
-            snapshot: None,
-        })
-        .await
-    }
-
-    async fn flush_one(&self, flush: SessionFlush) -> Result<(), HotError> {
-        let mut outcomes = self.flush_batch(std::slice::from_ref(&flush)).await?;
-        outcomes.pop().unwrap_or(Ok(()))
-    }
-
     /// Writes many sessions in one pipeline (one round trip): each session's
     /// commands, then its snapshot if any, fenced per session by the write
     /// script. The outer error is Redis failing the whole call; the inner
@@ -533,34 +481,9 @@ impl HotStore {
     ///
     /// # Errors
     /// `Redis` for the whole batch.
-    pub async fn flush_batch(
+    pub async fn flush(
         &self,
-        flushes: &[SessionFlush],
-    ) -> Result<Vec<Result<(), HotError>>, HotError> {
-        let views: Vec<FlushRef<'_>> = flushes
-            .iter()
-            .map(|flush| FlushRef {
-                session: flush.session,
-                epoch: flush.epoch,
-                commands: &flush.commands,
-                first_command: None,
-                snapshot: flush.snapshot.as_ref().map(|s| SnapRef {
-                    tick: s.tick,
-                    state_hash: s.state_hash,
-                    bytes: &s.bytes,
-                }),
-            })
-            .collect();
-        self.flush_refs(&views).await
-    }
-
-    /// [`HotStore::flush_batch`] over borrowed parts, so the write-behind
-    /// task sends the snapshot bytes it shares with the tick thread without
-    /// copying them, and numbers its commands so a retry never appends one
-    /// twice.
-    pub(crate) async fn flush_refs(
-        &self,
-        flushes: &[FlushRef<'_>],
+        flushes: &[SessionFlush<'_>],
     ) -> Result<Vec<Result<(), HotError>>, HotError> {
         if flushes.is_empty() {
             return Ok(Vec::new());
@@ -670,13 +593,15 @@ impl HotStore {
     /// # Errors
     /// `Fenced` (an even newer owner exists), `Redis` or `Corrupt`.
     pub async fn adopt(&self, session: u64, epoch: u64) -> Result<Option<HotState>, HotError> {
-        self.flush_one(SessionFlush {
+        let raise_epoch = SessionFlush {
             session,
             epoch,
-            commands: Vec::new(),
+            commands: &[],
+            first_command: None,
             snapshot: None,
-        })
-        .await?;
+        };
+        let mut outcomes = self.flush(&[raise_epoch]).await?;
+        outcomes.pop().unwrap_or(Ok(()))?;
         self.load(session).await
     }
 

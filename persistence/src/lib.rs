@@ -3,8 +3,8 @@
 //! Two stores, two jobs:
 //!
 //! - [`HotStore`] (Redis): per running session, the latest snapshot and the
-//!   accepted commands since it (a stream), written every tick batch by the
-//!   host's write-behind task ([`HotStore::flush_batch`], pipelined for
+//!   accepted commands since it (a stream), written every flush interval by
+//!   the [`Persister`]'s writer ([`HotStore::flush`], pipelined for
 //!   hundreds of sessions per call), and the ownership lease. Everything
 //!   expires 30 minutes after its last write. It also caches what the HTTP
 //!   API reads from the database ([`CachedRecord`]: map metadata,
@@ -33,7 +33,7 @@
 //! - **While it runs**: the [`Persister`] renews its lease
 //!   ([`HotStore::renew_leases`]; a lease held elsewhere means another
 //!   instance owns it: stop ticking it), flushes snapshots and commands
-//!   (as [`HotStore::flush_batch`] does), and checkpoints with
+//!   ([`HotStore::flush`]), and checkpoints with
 //!   [`Database::checkpoint`]. Every write carries the epoch from the claim.
 //! - **It ends**: [`Database::finish`] (results and history in one
 //!   transaction), then [`HotStore::invalidate_records`] (the map's
@@ -85,13 +85,14 @@ pub use breaker::BreakerConfig;
 
 pub use db::{Database, DbError, DbOptions};
 pub use hot::{
-    CachedRecord, CommandEntry, HotError, HotOptions, HotSnapshot, HotState, HotStore, SessionFlush,
+    CachedRecord, CommandEntry, FlushedSnapshot, HotError, HotOptions, HotSnapshot, HotState,
+    HotStore, SessionFlush,
 };
 pub use persister::{
-    DrainReport, FinishJob, PersistConfig, PersistEvent, PersistHandle, PersistJob, PersistStats,
-    Persister, SendError, Store, describe_metrics,
+    FinishJob, PersistConfig, PersistEvent, PersistHandle, PersistJob, PersistStats, Persister,
+    SendError, ShutdownReport, Store, describe_metrics,
 };
 pub use records::{
     Checkpoint, LeaderboardEntry, MapRecord, MatchOutcome, MatchSummary, PlayerGame, PlayerRecord,
-    RunningSession, SeatResult, SessionRecord, SessionRow, SessionState,
+    RowState, RunningSession, SeatResult, SessionRecord, SessionRow,
 };

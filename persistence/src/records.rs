@@ -5,7 +5,7 @@
 /// Where a session is in its life. Only `Running` sessions are adopted
 /// after a crash: a lobby has nothing to lose and an ended one is history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SessionState {
+pub enum RowState {
     /// Created, waiting for players.
     Lobby,
     /// Ticking on some instance.
@@ -14,7 +14,7 @@ pub enum SessionState {
     Ended,
 }
 
-impl SessionState {
+impl RowState {
     /// The text stored in `sessions.state` (checked by the schema).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -56,7 +56,7 @@ pub struct SessionRow {
     /// content must not resume it.
     pub content_version: u64,
     /// Initial state, usually `Lobby` or `Running`.
-    pub state: SessionState,
+    pub state: RowState,
 }
 
 /// A session as stored, with its ownership and ending.

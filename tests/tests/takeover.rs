@@ -331,7 +331,7 @@ fn a_killed_instances_sessions_are_adopted_and_finish_exactly() {
         let ended = Instant::now();
         let record = loop {
             let record = stores.block_on(database.session(id)).unwrap().unwrap();
-            if record.row.state == rampart_persistence::SessionState::Ended {
+            if record.row.state == rampart_persistence::RowState::Ended {
                 break record;
             }
             assert!(

@@ -118,7 +118,7 @@ async fn measure(db: &Database, n: usize, rounds: u64, server: bool) -> Vec<Roun
     let sessions: Vec<u64> = (0..n).map(|_| session_id()).collect();
     let job = |session: u64, tick: u64| {
         let bytes = payload(session ^ tick.rotate_left(40));
-        PersistJob::Snapshot {
+        PersistJob::Save {
             session,
             epoch: 1,
             tick,

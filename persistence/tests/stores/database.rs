@@ -5,7 +5,7 @@
 use crate::support::session_id;
 use diesel_async::SimpleAsyncConnection;
 use rampart_persistence::{
-    Database, DbError, MapRecord, MatchOutcome, SeatResult, SessionRow, SessionState,
+    Database, DbError, MapRecord, MatchOutcome, RowState, SeatResult, SessionRow,
 };
 
 /// Runs each listed body once per backend, as `sqlite::name` and
@@ -52,7 +52,7 @@ fn session(id: u64, map: &str) -> SessionRow {
         players: 2,
         tick_hz: 30,
         content_version: 7,
-        state: SessionState::Running,
+        state: RowState::Running,
     }
 }
 
@@ -146,7 +146,7 @@ async fn session_round_trip(db: &Database) {
         players: 8,
         tick_hz: 60,
         content_version: 1 << 63,
-        state: SessionState::Running,
+        state: RowState::Running,
     };
     assert_eq!(db.session(id).await.unwrap(), None);
     db.create_session(&row).await.unwrap();
@@ -162,7 +162,7 @@ async fn session_round_trip(db: &Database) {
     // A lobby is not adopted; a running session is.
     let lobby = SessionRow {
         id: session_id(),
-        state: SessionState::Lobby,
+        state: RowState::Lobby,
         ..row.clone()
     };
     db.create_session(&lobby).await.unwrap();
@@ -243,7 +243,7 @@ async fn claims_fence_old_owners(db: &Database) {
         Err(DbError::Fenced { .. })
     ));
     let stored = db.session(id).await.unwrap().unwrap();
-    assert_eq!(stored.row.state, SessionState::Running);
+    assert_eq!(stored.row.state, RowState::Running);
     assert_eq!(
         (stored.owner_instance.as_deref(), stored.owner_epoch),
         (Some("b"), new)
@@ -324,7 +324,7 @@ async fn finish_writes_results_and_history(db: &Database) {
         .unwrap();
 
     let stored = db.session(id).await.unwrap().unwrap();
-    assert_eq!(stored.row.state, SessionState::Ended);
+    assert_eq!(stored.row.state, RowState::Ended);
     assert_eq!(stored.end_reason.as_deref(), Some("victory"));
     assert!(stored.ended_at.is_some());
     assert!(db.running_sessions().await.unwrap().is_empty());

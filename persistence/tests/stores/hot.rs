@@ -3,9 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{TestRedis, running_row, session_id};
+use crate::support::{HotWrites as _, TestRedis, running_row, session_id};
 use rampart_persistence::{
-    CachedRecord, CommandEntry, Database, DbError, HotError, HotSnapshot, SessionFlush,
+    CachedRecord, CommandEntry, Database, DbError, FlushedSnapshot, HotError, HotSnapshot,
+    SessionFlush,
 };
 use redis::Commands as _;
 
@@ -322,27 +323,34 @@ async fn a_batch_flushes_hundreds_of_sessions_and_fences_each() {
     hot.put_snapshot(stale, 5, 1, 1, b"epoch 5").await.unwrap();
 
     let bytes = vec![7u8; 4096];
-    let mut flushes: Vec<SessionFlush> = (0..300)
-        .map(|i| SessionFlush {
+    let commands: Vec<[CommandEntry; 2]> = (0..300)
+        .map(|i| [cmd(i, "place"), cmd(i + 1, "sell")])
+        .collect();
+    let stale_commands = [cmd(2, "stale")];
+    let mut flushes: Vec<SessionFlush> = (0..300u64)
+        .zip(&commands)
+        .map(|(i, commands)| SessionFlush {
             session: session_id(),
             epoch: 1,
-            commands: vec![cmd(i, "place"), cmd(i + 1, "sell")],
-            snapshot: Some(HotSnapshot {
+            commands,
+            first_command: None,
+            snapshot: Some(FlushedSnapshot {
                 tick: i + 1,
                 state_hash: i,
-                bytes: bytes.clone(),
+                bytes: &bytes,
             }),
         })
         .collect();
     flushes.push(SessionFlush {
         session: stale,
         epoch: 4,
-        commands: vec![cmd(2, "stale")],
+        commands: &stale_commands,
+        first_command: None,
         snapshot: None,
     });
 
     let started = Instant::now();
-    let outcomes = hot.flush_batch(&flushes).await.unwrap();
+    let outcomes = hot.flush(&flushes).await.unwrap();
     eprintln!(
         "flushed {} sessions x 4 KiB in {:?}",
         flushes.len(),
@@ -362,10 +370,18 @@ async fn a_batch_flushes_hundreds_of_sessions_and_fences_each() {
     for flush in [&flushes[0], &flushes[299]] {
         let state = hot.load(flush.session).await.unwrap().unwrap();
         let snapshot = state.snapshot.unwrap();
-        assert_eq!(Some(&snapshot), flush.snapshot.as_ref());
+        let flushed = flush.snapshot.unwrap();
+        assert_eq!(
+            snapshot,
+            HotSnapshot {
+                tick: flushed.tick,
+                state_hash: flushed.state_hash,
+                bytes: flushed.bytes.to_vec(),
+            }
+        );
         assert_eq!(texts(&state.commands), [(snapshot.tick, "sell".into())]);
     }
-    assert!(hot.flush_batch(&[]).await.unwrap().is_empty());
+    assert!(hot.flush(&[]).await.unwrap().is_empty());
 }
 
 #[tokio::test]

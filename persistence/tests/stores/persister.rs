@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::support::{Link, Proxy, TestDb, TestRedis, running_row, session_id};
 use rampart_persistence::{
     BreakerConfig, CachedRecord, CommandEntry, Database, FinishJob, HotOptions, MatchOutcome,
-    PersistConfig, PersistEvent, PersistJob, Persister, SeatResult, SendError, SessionState, Store,
+    PersistConfig, PersistEvent, PersistJob, Persister, RowState, SeatResult, SendError, Store,
 };
 
 fn config(instance: &str) -> PersistConfig {
@@ -44,7 +44,7 @@ fn snapshot(
     durable: bool,
     commands: &[(u64, &str)],
 ) -> PersistJob {
-    PersistJob::Snapshot {
+    PersistJob::Save {
         session,
         epoch,
         tick,
@@ -76,7 +76,7 @@ async fn running(db: &Database, id: u64, instance: &str) -> u64 {
 /// epoch 1 (what a start makes).
 async fn started_by(db: &Database, id: u64, instance: &str) -> bool {
     db.session(id).await.unwrap().is_some_and(|s| {
-        s.row.state == SessionState::Running
+        s.row.state == RowState::Running
             && s.owner_instance.as_deref() == Some(instance)
             && s.owner_epoch == 1
     })
@@ -172,7 +172,7 @@ async fn snapshots_flow_to_both_stores(db: &Database, redis: &TestRedis) {
         next_event(&events) == Some(PersistEvent::Finished { session: id })
     );
     let record = db.session(id).await.unwrap().unwrap();
-    assert_eq!(record.row.state, SessionState::Ended);
+    assert_eq!(record.row.state, RowState::Ended);
     assert_eq!(db.load_checkpoint(id).await.unwrap().unwrap().tick, 50);
     eventually!(
         "Redis forgets it",
@@ -358,7 +358,7 @@ fn a_full_queue_refuses_at_once_and_counts() {
     assert!(
         matches!(
             refused,
-            Err(SendError::Full(PersistJob::Snapshot { tick: 4, .. }))
+            Err(SendError::Full(PersistJob::Save { tick: 4, .. }))
         ),
         "{refused:?}"
     );
@@ -638,7 +638,7 @@ async fn measure_flush_cost() {
         let jobs: Vec<PersistJob> = sessions
             .iter()
             .zip(&saves)
-            .map(|(&session, bytes)| PersistJob::Snapshot {
+            .map(|(&session, bytes)| PersistJob::Save {
                 session,
                 epoch: 1,
                 tick,

@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-use rampart_persistence::{Database, DbOptions, HotOptions, HotStore, SessionRow, SessionState};
+use rampart_persistence::{
+    CommandEntry, Database, DbOptions, FlushedSnapshot, HotError, HotOptions, HotStore, RowState,
+    SessionFlush, SessionRow,
+};
 use redis::Commands as _;
 
 /// A name no other test (in this process or another) is using.
@@ -52,7 +55,7 @@ pub fn running_row(id: u64) -> SessionRow {
         players: 1,
         tick_hz: 30,
         content_version: 1,
-        state: SessionState::Running,
+        state: RowState::Running,
     }
 }
 
@@ -389,4 +392,78 @@ impl TestDb {
         };
         Database::open_with(&proxied, options).await.unwrap()
     }
+}
+
+/// Single-session writes for the hot-store tests, over the one write path
+/// the product uses ([`HotStore::flush`]).
+pub trait HotWrites {
+    /// Replaces the session's snapshot (fenced) and drops the commands it
+    /// already contains.
+    async fn put_snapshot(
+        &self,
+        session: u64,
+        epoch: u64,
+        tick: u64,
+        state_hash: u64,
+        bytes: &[u8],
+    ) -> Result<(), HotError>;
+
+    /// Appends accepted commands to the session's stream (fenced).
+    async fn append_commands(
+        &self,
+        session: u64,
+        epoch: u64,
+        commands: &[CommandEntry],
+    ) -> Result<(), HotError>;
+}
+
+impl HotWrites for HotStore {
+    async fn put_snapshot(
+        &self,
+        session: u64,
+        epoch: u64,
+        tick: u64,
+        state_hash: u64,
+        bytes: &[u8],
+    ) -> Result<(), HotError> {
+        flush_one(
+            self,
+            SessionFlush {
+                session,
+                epoch,
+                commands: &[],
+                first_command: None,
+                snapshot: Some(FlushedSnapshot {
+                    tick,
+                    state_hash,
+                    bytes,
+                }),
+            },
+        )
+        .await
+    }
+
+    async fn append_commands(
+        &self,
+        session: u64,
+        epoch: u64,
+        commands: &[CommandEntry],
+    ) -> Result<(), HotError> {
+        flush_one(
+            self,
+            SessionFlush {
+                session,
+                epoch,
+                commands,
+                first_command: None,
+                snapshot: None,
+            },
+        )
+        .await
+    }
+}
+
+async fn flush_one(hot: &HotStore, flush: SessionFlush<'_>) -> Result<(), HotError> {
+    let mut outcomes = hot.flush(&[flush]).await?;
+    outcomes.pop().unwrap_or(Ok(()))
 }

@@ -453,7 +453,7 @@ impl HostedSession {
             players: config.players,
             tick_hz: u16::try_from(config.tick_hz).unwrap_or(u16::MAX),
             content_version: self.log.content_version,
-            state: rampart_persistence::SessionState::Running,
+            state: rampart_persistence::RowState::Running,
         };
         if persist
             .handle
@@ -495,7 +495,7 @@ impl HostedSession {
             return true;
         };
         let tick = self.session.tick();
-        let job = PersistJob::Snapshot {
+        let job = PersistJob::Save {
             session: self.id.0,
             epoch: self.epoch,
             tick,

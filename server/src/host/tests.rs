@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rampart_persistence::{
-    Database, PersistConfig, PersistHandle, Persister, SessionState as StoredState,
+    Database, PersistConfig, PersistHandle, Persister, RowState as StoredState,
 };
 
 use super::*;

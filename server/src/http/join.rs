@@ -15,7 +15,7 @@ use rampart_sim::PlayerId;
 use serde::Deserialize;
 
 use super::{ApiError, AppState, bearer, session_id};
-use rampart_persistence::{Database, HotStore, SessionState};
+use rampart_persistence::{Database, HotStore, RowState};
 
 use crate::auth::PlayerAuth;
 use crate::host::{CreateSession, HostError, SessionId};
@@ -140,13 +140,13 @@ impl JoinService {
         }
         if let Some(database) = &self.players {
             match database.session(session.0).await {
-                Ok(Some(record)) if record.row.state == SessionState::Ended => {
+                Ok(Some(record)) if record.row.state == RowState::Ended => {
                     return ApiError::new(StatusCode::GONE, "the session has ended");
                 }
                 // Running, with no owner: another instance adopts it within
                 // a lease (without a fleet nobody would).
                 Ok(Some(record))
-                    if record.row.state == SessionState::Running && self.fleet.is_some() =>
+                    if record.row.state == RowState::Running && self.fleet.is_some() =>
                 {
                     return moving(session);
                 }

@@ -1,0 +1,155 @@
+//! The writer's database side: checkpoints on their cadence (or at once
+//! when asked), and a session's end (final checkpoint, results, history),
+//! `db_concurrency` writes at a time.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use tokio::task::JoinSet;
+
+use crate::breaker::within;
+use crate::{Database, DbError};
+
+use super::entry::{Phase, Snap};
+use super::writer::Writer;
+use super::{FinishJob, PersistEvent, Store, answer};
+
+/// One database write of a round.
+enum DbWork {
+    Checkpoint(Snap),
+    Finish(Box<FinishJob>),
+}
+
+impl DbWork {
+    async fn write(&self, db: &Database, session: u64, epoch: u64) -> Result<(), DbError> {
+        match self {
+            Self::Checkpoint(snap) => {
+                db.checkpoint(session, epoch, snap.tick, snap.state_hash, &snap.bytes)
+                    .await
+            }
+            Self::Finish(finish) => {
+                // No bytes: the session could not be saved (it crashed);
+                // its last checkpoint stays.
+                if !finish.bytes.is_empty() {
+                    db.checkpoint(
+                        session,
+                        epoch,
+                        finish.tick,
+                        finish.state_hash,
+                        &finish.bytes,
+                    )
+                    .await?;
+                }
+                db.finish(
+                    session,
+                    epoch,
+                    &finish.end_reason,
+                    &finish.seats,
+                    &finish.outcome,
+                )
+                .await
+            }
+        }
+    }
+}
+
+impl Writer {
+    pub(super) async fn database_round(&mut self, now: Instant) -> bool {
+        let Some(db) = self.database.clone() else {
+            return false;
+        };
+        let mut work: Vec<(u64, u64, DbWork)> = self
+            .sessions
+            .iter()
+            .filter(|(_, entry)| entry.durable_due(now))
+            .filter_map(|(id, entry)| {
+                let item = match (&entry.phase, &entry.latest) {
+                    (Phase::Ending(finish), _) => DbWork::Finish(finish.clone()),
+                    (_, Some(snap)) => DbWork::Checkpoint(snap.clone()),
+                    (_, None) => return None,
+                };
+                Some((*id, entry.epoch, item))
+            })
+            .collect();
+        if work.is_empty() || !self.db_breaker.admit(now, db.ping()).await {
+            return false;
+        }
+        work.sort_unstable_by_key(|(id, _, _)| *id);
+        let timeout = self.db_breaker.call_timeout();
+        let mut tasks = JoinSet::new();
+        let mut work = work.into_iter();
+        loop {
+            while tasks.len() < self.config.db_concurrency.max(1) && !self.db_breaker.is_open() {
+                let Some((session, epoch, item)) = work.next() else {
+                    break;
+                };
+                let db = db.clone();
+                tasks.spawn(async move {
+                    let written = async { answer(item.write(&db, session, epoch).await) };
+                    let outcome = within(timeout, written).await;
+                    (session, item, outcome)
+                });
+            }
+            let Some(joined) = tasks.join_next().await else {
+                break;
+            };
+            match joined {
+                Ok((session, item, outcome)) => {
+                    if let Some(answer) = self.db_breaker.book("database write", outcome) {
+                        self.db_answer(session, &item, answer, now);
+                    }
+                }
+                Err(error) => tracing::error!(%error, "a database write task failed"),
+            }
+        }
+        true
+    }
+
+    fn db_answer(
+        &mut self,
+        session: u64,
+        item: &DbWork,
+        answer: Result<(), DbError>,
+        now: Instant,
+    ) {
+        match answer {
+            Ok(()) => {
+                let Some(entry) = self.sessions.get_mut(&session) else {
+                    return;
+                };
+                match item {
+                    DbWork::Checkpoint(snap) => {
+                        entry.checkpoint_written(snap.tick, now + self.config.checkpoint_interval);
+                        self.shared.checkpoints.fetch_add(1, Ordering::Relaxed);
+                        metrics::counter!("rampart_persist_written_total", "store" => "database")
+                            .increment(1);
+                    }
+                    DbWork::Finish(finish) => {
+                        entry.end_written();
+                        if self.hot.is_some() {
+                            self.stale.push(FinishJob::clone(finish));
+                        } else {
+                            self.sessions.remove(&session);
+                        }
+                        self.shared.finished.fetch_add(1, Ordering::Relaxed);
+                        self.shared.checkpoints.fetch_add(1, Ordering::Relaxed);
+                        let _ = self.events.send(PersistEvent::Finished { session });
+                    }
+                }
+            }
+            Err(DbError::Fenced { .. }) => self.lost(session, Store::Database),
+            Err(error) => {
+                // This write can never succeed.
+                tracing::error!(session, %error, "the database refused a session's state: dropped");
+                if let Some(entry) = self.sessions.get_mut(&session) {
+                    match item {
+                        DbWork::Checkpoint(_) => entry.drop_durable(),
+                        // Its end is lost; let go of the rest.
+                        DbWork::Finish(_) => entry.end_written(),
+                    }
+                }
+                self.count_dropped_durable("refused", 1);
+            }
+        }
+    }
+}
