@@ -25,10 +25,10 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use tokio::sync::Mutex;
 
 use crate::records::{
-    Checkpoint, LeaderboardEntry, MapRecord, MatchOutcome, MatchSummary, PlayerGame, PlayerRecord,
-    RowState, RunningSession, SeatResult, SessionRecord, SessionRow,
+    Checkpoint, LeaderboardEntry, LoggedCommand, MapRecord, MatchOutcome, MatchSummary, PlayerGame,
+    PlayerRecord, RowState, RunningSession, SeatResult, SessionRecord, SessionRow,
 };
-use crate::schema::{checkpoints, maps, match_history, players, results, sessions};
+use crate::schema::{checkpoints, maps, match_history, players, results, session_log, sessions};
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -550,11 +550,15 @@ impl Database {
     }
 
     /// Stores the session's latest checkpoint, replacing the previous one,
-    /// unless a newer owner has claimed the session since `epoch` was
-    /// issued: then nothing is written and `Fenced` says so.
+    /// and appends `log` (the commands accepted since the last checkpoint)
+    /// to the session's command log, in one transaction, unless a newer
+    /// owner has claimed the session since `epoch` was issued: then nothing
+    /// is written and `Fenced` says so. Log lines already stored (a retry,
+    /// an adopter repeating its predecessor's last ones) are kept as they
+    /// are.
     ///
     /// # Errors
-    /// `Fenced`, `UnknownSession`, `Connect` or `Query`.
+    /// `Fenced`, `UnknownSession`, `OutOfRange`, `Connect` or `Query`.
     pub async fn checkpoint(
         &self,
         session: u64,
@@ -562,12 +566,13 @@ impl Database {
         tick: u64,
         state_hash: u64,
         snapshot: &[u8],
+        log: &[LoggedCommand],
     ) -> Result<(), DbError> {
-        // One statement, so one round trip and no transaction: the row is
-        // written only if the session's stored epoch is at most ours. On
-        // PostgreSQL `FOR UPDATE` locks the session row while it writes, so
-        // a concurrent claim waits for the write (and a claim that commits
-        // first makes the select find nothing); SQLite has one writer.
+        // The row is written only if the session's stored epoch is at most
+        // ours. On PostgreSQL `FOR UPDATE` locks the session row while it
+        // writes, so a concurrent claim waits for the write (and a claim
+        // that commits first makes the select find nothing); SQLite has
+        // one writer.
         let owned = sessions::table
             .filter(sessions::id.eq(to_db(session)))
             .filter(sessions::owner_epoch.le(to_db(epoch)))
@@ -579,6 +584,22 @@ impl Database {
                 snapshot.into_sql::<Binary>(),
                 now_ms().into_sql::<BigInt>(),
             ));
+        let id = to_db(session);
+        let lines = log
+            .iter()
+            .map(|line| {
+                let ordinal = i32::try_from(line.ordinal).map_err(|_| DbError::OutOfRange {
+                    what: "command ordinal",
+                    value: line.ordinal.to_string(),
+                })?;
+                Ok((
+                    session_log::session_id.eq(id),
+                    session_log::tick.eq(to_db(line.tick)),
+                    session_log::ordinal.eq(ordinal),
+                    session_log::command.eq(line.command.as_slice()),
+                ))
+            })
+            .collect::<Result<Vec<_>, DbError>>()?;
         macro_rules! upsert {
             ($rows:expr) => {
                 diesel::insert_into(checkpoints::table)
@@ -597,17 +618,74 @@ impl Database {
         }
         with_conn!(self, |conn|
             postgres: {
-                if upsert!(owned.for_update()).execute(conn).await? == 0 {
-                    return Err(refusal!(conn, session, epoch));
-                }
+                conn.transaction(async |conn| {
+                    if upsert!(owned.for_update()).execute(conn).await? == 0 {
+                        return Err(refusal!(conn, session, epoch));
+                    }
+                    // Bound parameters per statement are limited (65,535).
+                    for chunk in lines.chunks(4096) {
+                        diesel::insert_into(session_log::table)
+                            .values(chunk)
+                            .on_conflict_do_nothing()
+                            .execute(conn)
+                            .await?;
+                    }
+                    Ok::<_, DbError>(())
+                })
+                .await
             },
             sqlite: {
-                if upsert!(owned).execute(conn).await? == 0 {
-                    return Err(refusal!(conn, session, epoch));
-                }
+                conn.transaction(async |conn| {
+                    if upsert!(owned).execute(conn).await? == 0 {
+                        return Err(refusal!(conn, session, epoch));
+                    }
+                    // diesel-async cannot batch inserts on SQLite; the
+                    // transaction makes them one commit.
+                    for line in &lines {
+                        diesel::insert_into(session_log::table)
+                            .values(*line)
+                            .on_conflict_do_nothing()
+                            .execute(conn)
+                            .await?;
+                    }
+                    Ok::<_, DbError>(())
+                })
+                .await
             }
-        );
-        Ok(())
+        )
+    }
+
+    /// The session's command log: every command it accepted, from its start
+    /// across every instance that ran it, in order, up to its latest
+    /// checkpoint. For `rampart export-log` and audits.
+    ///
+    /// # Errors
+    /// `Connect`, `Query` or `Corrupt`.
+    pub async fn command_log(&self, session: u64) -> Result<Vec<LoggedCommand>, DbError> {
+        let rows: Vec<(i64, i32, Vec<u8>)> = with_conn!(self, |conn| {
+            session_log::table
+                .filter(session_log::session_id.eq(to_db(session)))
+                .order((session_log::tick.asc(), session_log::ordinal.asc()))
+                .select((
+                    session_log::tick,
+                    session_log::ordinal,
+                    session_log::command,
+                ))
+                .load(conn)
+                .await?
+        });
+        rows.into_iter()
+            .map(|(tick, ordinal, command)| {
+                Ok(LoggedCommand {
+                    tick: from_db(tick),
+                    ordinal: u32::try_from(ordinal).map_err(|_| DbError::Corrupt {
+                        what: "command ordinal",
+                        value: ordinal.to_string(),
+                    })?,
+                    command,
+                })
+            })
+            .collect()
     }
 
     /// The session's latest checkpoint, for adoption without Redis.

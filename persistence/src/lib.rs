@@ -93,6 +93,6 @@ pub use persister::{
     SendError, ShutdownReport, Store, describe_metrics,
 };
 pub use records::{
-    Checkpoint, LeaderboardEntry, MapRecord, MatchOutcome, MatchSummary, PlayerGame, PlayerRecord,
-    RowState, RunningSession, SeatResult, SessionRecord, SessionRow,
+    Checkpoint, LeaderboardEntry, LoggedCommand, MapRecord, MatchOutcome, MatchSummary, PlayerGame,
+    PlayerRecord, RowState, RunningSession, SeatResult, SessionRecord, SessionRow,
 };

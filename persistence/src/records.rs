@@ -133,6 +133,18 @@ pub struct Checkpoint {
     pub written_at: i64,
 }
 
+/// One line of a session's command log in the database: an accepted
+/// command, placed by its tick and its place among that tick's commands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedCommand {
+    /// Tick the command is applied at.
+    pub tick: u64,
+    /// Its place among the commands of that tick, from 0.
+    pub ordinal: u32,
+    /// The host's encoding of the command (opaque here).
+    pub command: Vec<u8>,
+}
+
 /// One seat's result, written when a session ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeatResult {

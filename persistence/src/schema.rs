@@ -76,6 +76,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    session_log (session_id, tick, ordinal) {
+        session_id -> BigInt,
+        tick -> BigInt,
+        ordinal -> Integer,
+        command -> Binary,
+    }
+}
+
 diesel::joinable!(results -> players (player_id));
 diesel::joinable!(results -> match_history (session_id));
 
@@ -86,4 +95,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     checkpoints,
     results,
     match_history,
+    session_log,
 );

@@ -20,10 +20,11 @@ use rampart_persistence::{
     Database, DbError, HotError, HotOptions, HotState, HotStore, MapRecord, MatchOutcome,
     PersistConfig, Persister,
 };
-use rampart_sim::Content;
+use rampart_sim::log::{CommandLog, LogEnd, LogEntry};
+use rampart_sim::{Content, SessionConfig};
 
 use crate::config::Config;
-use crate::host::{HostError, HostHandle, HostPersistence, ResumeError, SessionId, resume};
+use crate::host::{HostError, HostHandle, ResumeError, SaveCadence, Saves, SessionId, resume};
 
 /// The opened stores and this instance's name as an owner.
 #[derive(Clone)]
@@ -119,7 +120,7 @@ pub struct ExportLogArgs {
 /// checks it reaches the same state. For bug reports and audits.
 ///
 /// # Errors
-/// Unknown session, no checkpoint, or a checkpoint this version cannot read.
+/// Unknown session, no checkpoint, or a log this version cannot read.
 pub fn export_log(args: &ExportLogArgs) -> anyhow::Result<std::process::ExitCode> {
     let config = Config::load(&args.serve, &|key| std::env::var(key).ok())
         .context("invalid configuration")?;
@@ -132,28 +133,68 @@ pub fn export_log(args: &ExportLogArgs) -> anyhow::Result<std::process::ExitCode
         .enable_all()
         .build()
         .context("starting the IO runtime")?;
-    let checkpoint = runtime.block_on(async {
+    let (epoch, log) = runtime.block_on(async {
         let database = Database::open(&database_location(&config))
             .await
             .context("opening the database")?;
-        database
-            .load_checkpoint(id.0)
-            .await
-            .with_context(|| format!("reading session {id}'s checkpoint"))
+        recorded_log(&database, &content, id).await
     })?;
-    let checkpoint = checkpoint.with_context(|| format!("session {id} has no checkpoint"))?;
-    let mut log = crate::host::checkpoint_log(&content, &checkpoint.snapshot)
-        .with_context(|| format!("reading session {id}'s checkpoint"))?;
-    log.end = Some(rampart_sim::log::LogEnd {
-        ticks: checkpoint.tick,
-        state_hash: checkpoint.state_hash,
-    });
     print!(
-        "# session {id}, checkpoint of owner epoch {}\n{}",
-        checkpoint.epoch,
+        "# session {id}, checkpoint of owner epoch {epoch}\n{}",
         log.to_text(&content)
     );
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// A session's command log as the database recorded it: the session's
+/// settings, every command logged with its checkpoints, and the latest
+/// checkpoint's tick and state hash as the end; with the epoch of the
+/// owner that wrote that checkpoint.
+///
+/// # Errors
+/// Unknown session, no checkpoint, a line this version cannot read, or the
+/// database failing.
+pub async fn recorded_log(
+    database: &Database,
+    content: &Content,
+    id: SessionId,
+) -> anyhow::Result<(u64, CommandLog)> {
+    let context = || format!("reading session {id}'s log");
+    let record = database
+        .session(id.0)
+        .await
+        .with_context(context)?
+        .with_context(|| format!("session {id} is not in the database"))?;
+    let checkpoint = database
+        .load_checkpoint(id.0)
+        .await
+        .with_context(context)?
+        .with_context(|| format!("session {id} has no checkpoint"))?;
+    let lines = database.command_log(id.0).await.with_context(context)?;
+    let row = record.row;
+    let mut log = CommandLog::new(
+        content,
+        SessionConfig {
+            map: row.map,
+            scenario: row.scenario,
+            players: row.players,
+            seed: row.seed,
+            tick_hz: u32::from(row.tick_hz),
+        },
+    );
+    log.content_version = row.content_version;
+    for line in lines {
+        let text = std::str::from_utf8(&line.command)
+            .map_err(|_| anyhow::anyhow!("a command at tick {} is not UTF-8", line.tick))
+            .with_context(context)?;
+        log.entries
+            .push(LogEntry::parse_line(text, content).with_context(context)?);
+    }
+    log.end = Some(LogEnd {
+        ticks: checkpoint.tick,
+        state_hash: checkpoint.state_hash,
+    });
+    Ok((checkpoint.epoch, log))
 }
 
 impl Stores {
@@ -214,10 +255,9 @@ impl Stores {
         &self,
         config: &Config,
         runtime: &tokio::runtime::Handle,
-    ) -> (Persister, HostPersistence) {
+    ) -> (Persister, Saves) {
         let persist_config = PersistConfig {
             instance: self.instance.clone(),
-            checkpoint_interval: Duration::from_secs(config.checkpoint_seconds),
             lease_ttl: self.lease,
             drain_deadline: config.drain_deadline(),
             ..PersistConfig::default()
@@ -230,10 +270,13 @@ impl Stores {
         );
         (
             persister,
-            HostPersistence {
+            Saves {
                 handle,
                 events,
-                snapshot_interval: Duration::from_millis(config.snapshot_interval_ms),
+                cadence: SaveCadence {
+                    snapshot_interval: Duration::from_millis(config.snapshot_interval_ms),
+                    checkpoint_interval: Duration::from_secs(config.checkpoint_seconds),
+                },
             },
         )
     }

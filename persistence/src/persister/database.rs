@@ -1,6 +1,7 @@
-//! The writer's database side: checkpoints on their cadence (or at once
-//! when asked), and a session's end (final checkpoint, results, history),
-//! `db_concurrency` writes at a time.
+//! The writer's database side: checkpoints (durable saves; every save
+//! without Redis) with the command log lines accepted since, and a
+//! session's end (final checkpoint, results, history), `db_concurrency`
+//! writes at a time.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -8,28 +9,34 @@ use std::time::Instant;
 use tokio::task::JoinSet;
 
 use crate::breaker::within;
-use crate::{Database, DbError};
+use crate::{Database, DbError, LoggedCommand};
 
 use super::entry::{Phase, Snap};
 use super::writer::Writer;
 use super::{FinishJob, PersistEvent, Store, answer};
 
-/// One database write of a round.
-enum DbWork {
+/// One database write of a round, with the log lines that go with it.
+struct DbWork {
+    item: DbItem,
+    log: Vec<LoggedCommand>,
+}
+
+enum DbItem {
     Checkpoint(Snap),
     Finish(Box<FinishJob>),
 }
 
 impl DbWork {
     async fn write(&self, db: &Database, session: u64, epoch: u64) -> Result<(), DbError> {
-        match self {
-            Self::Checkpoint(snap) => {
-                db.checkpoint(session, epoch, snap.tick, snap.state_hash, &snap.bytes)
+        let log = self.log.as_slice();
+        match &self.item {
+            DbItem::Checkpoint(snap) => {
+                db.checkpoint(session, epoch, snap.tick, snap.state_hash, &snap.bytes, log)
                     .await
             }
-            Self::Finish(finish) => {
+            DbItem::Finish(finish) => {
                 // No bytes: the session could not be saved (it crashed);
-                // its last checkpoint stays.
+                // its last checkpoint stays, and so do the log lines since.
                 if !finish.bytes.is_empty() {
                     db.checkpoint(
                         session,
@@ -37,6 +44,7 @@ impl DbWork {
                         finish.tick,
                         finish.state_hash,
                         &finish.bytes,
+                        log,
                     )
                     .await?;
                 }
@@ -61,14 +69,15 @@ impl Writer {
         let mut work: Vec<(u64, u64, DbWork)> = self
             .sessions
             .iter()
-            .filter(|(_, entry)| entry.durable_due(now))
+            .filter(|(_, entry)| entry.durable_work())
             .filter_map(|(id, entry)| {
                 let item = match (&entry.phase, &entry.latest) {
-                    (Phase::Ending(finish), _) => DbWork::Finish(finish.clone()),
-                    (_, Some(snap)) => DbWork::Checkpoint(snap.clone()),
+                    (Phase::Ending(finish), _) => DbItem::Finish(finish.clone()),
+                    (_, Some(snap)) => DbItem::Checkpoint(snap.clone()),
                     (_, None) => return None,
                 };
-                Some((*id, entry.epoch, item))
+                let log = entry.log.clone();
+                Some((*id, entry.epoch, DbWork { item, log }))
             })
             .collect();
         if work.is_empty() || !self.db_breaker.admit(now, db.ping()).await {
@@ -96,7 +105,7 @@ impl Writer {
             match joined {
                 Ok((session, item, outcome)) => {
                     if let Some(answer) = self.db_breaker.book("database write", outcome) {
-                        self.db_answer(session, &item, answer, now);
+                        self.db_answer(session, &item, answer);
                     }
                 }
                 Err(error) => tracing::error!(%error, "a database write task failed"),
@@ -105,26 +114,20 @@ impl Writer {
         true
     }
 
-    fn db_answer(
-        &mut self,
-        session: u64,
-        item: &DbWork,
-        answer: Result<(), DbError>,
-        now: Instant,
-    ) {
+    fn db_answer(&mut self, session: u64, item: &DbWork, answer: Result<(), DbError>) {
         match answer {
             Ok(()) => {
                 let Some(entry) = self.sessions.get_mut(&session) else {
                     return;
                 };
-                match item {
-                    DbWork::Checkpoint(snap) => {
-                        entry.checkpoint_written(snap.tick, now + self.config.checkpoint_interval);
+                match &item.item {
+                    DbItem::Checkpoint(snap) => {
+                        entry.checkpoint_written(snap.tick, item.log.len());
                         self.shared.checkpoints.fetch_add(1, Ordering::Relaxed);
                         metrics::counter!("rampart_persist_written_total", "store" => "database")
                             .increment(1);
                     }
-                    DbWork::Finish(finish) => {
+                    DbItem::Finish(finish) => {
                         entry.end_written();
                         if self.hot.is_some() {
                             self.stale.push(FinishJob::clone(finish));
@@ -142,10 +145,10 @@ impl Writer {
                 // This write can never succeed.
                 tracing::error!(session, %error, "the database refused a session's state: dropped");
                 if let Some(entry) = self.sessions.get_mut(&session) {
-                    match item {
-                        DbWork::Checkpoint(_) => entry.drop_durable(),
+                    match item.item {
+                        DbItem::Checkpoint(_) => entry.drop_durable(),
                         // Its end is lost; let go of the rest.
-                        DbWork::Finish(_) => entry.end_written(),
+                        DbItem::Finish(_) => entry.end_written(),
                     }
                 }
                 self.count_dropped_durable("refused", 1);

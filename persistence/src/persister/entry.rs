@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::{CommandEntry, SessionRow};
+use crate::{CommandEntry, LoggedCommand, SessionRow};
 
 use super::FinishJob;
 
@@ -70,17 +70,6 @@ impl AfterStart {
     }
 }
 
-/// Whether the held snapshot still has to go to the database, and when.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Durable {
-    /// The database has it (or needs nothing).
-    Written,
-    /// Due at the next checkpoint on the cadence.
-    OnCadence,
-    /// Due now: a job asked for a durable checkpoint (wave end, drain).
-    Now,
-}
-
 /// What the writer holds for one session it owns.
 pub(super) struct Entry {
     pub epoch: u64,
@@ -89,8 +78,18 @@ pub(super) struct Entry {
     pub latest: Option<Snap>,
     /// `latest` is not in Redis yet.
     pub hot_dirty: bool,
-    /// Whether `latest` still goes to the database.
-    pub durable: Durable,
+    /// `latest` still goes to the database: a durable save (the host's
+    /// checkpoint cadence, a wave's end, a drain), or any save without
+    /// Redis.
+    pub durable_due: bool,
+    /// Commands for the database's command log, written with the next
+    /// checkpoint.
+    pub log: Vec<LoggedCommand>,
+    pub log_bytes: usize,
+    /// The tick of the last command logged and how many that tick had:
+    /// numbers each tick's commands from 0. An entry's first command starts
+    /// a tick (a session's first, or an adopter's first recovered one).
+    pub log_place: Option<(u64, u32)>,
     /// Commands accepted since the last Redis write.
     pub commands: Vec<CommandEntry>,
     pub command_bytes: usize,
@@ -102,25 +101,26 @@ pub(super) struct Entry {
     /// until a snapshot newer than them goes with it, or the stream would
     /// have a gap an adopter replays across.
     pub gap_through: Option<u64>,
-    pub next_checkpoint: Instant,
     /// When hot state became pending (a counter): the oldest goes first.
     pub pending_since: u64,
 }
 
 impl Entry {
-    pub fn new(epoch: u64, phase: Phase, next_checkpoint: Instant) -> Self {
+    pub fn new(epoch: u64, phase: Phase) -> Self {
         Self {
             epoch,
             phase,
             latest: None,
             hot_dirty: false,
-            durable: Durable::Written,
+            durable_due: false,
+            log: Vec::new(),
+            log_bytes: 0,
+            log_place: None,
             commands: Vec::new(),
             command_bytes: 0,
             first_command: 0,
             next_command: 0,
             gap_through: None,
-            next_checkpoint,
             pending_since: 0,
         }
     }
@@ -158,9 +158,6 @@ impl Entry {
             Phase::Running => self.phase = Phase::Releasing,
             _ => {}
         }
-        if self.durable == Durable::OnCadence {
-            self.durable = Durable::Now;
-        }
     }
 
     /// The session ended; `finish` is what the database records (`None`
@@ -169,7 +166,7 @@ impl Entry {
         if finish.is_none() {
             self.drop_hot();
             self.latest = None;
-            self.durable = Durable::Written;
+            self.durable_due = false;
         }
         match &mut self.phase {
             Phase::Starting { then, .. } => *then = AfterStart::End(finish),
@@ -198,25 +195,19 @@ impl Entry {
             && gap_closed
     }
 
-    /// A database write is due: the end, or a checkpoint on its cadence or
-    /// asked for now.
-    pub fn durable_due(&self, now: Instant) -> bool {
+    /// A database write is due: the end, or a checkpoint.
+    pub fn durable_work(&self) -> bool {
         match self.phase {
             Phase::Ending(_) => true,
-            Phase::Running | Phase::Releasing => {
-                self.latest.is_some()
-                    && match self.durable {
-                        Durable::Written => false,
-                        Durable::OnCadence => now >= self.next_checkpoint,
-                        Durable::Now => true,
-                    }
-            }
+            Phase::Running | Phase::Releasing => self.durable_dirty(),
             _ => false,
         }
     }
 
+    /// Something waits for the database: a snapshot, or log lines (which
+    /// go with the next checkpoint).
     pub fn durable_dirty(&self) -> bool {
-        self.durable != Durable::Written
+        self.durable_due && self.latest.is_some()
     }
 
     /// Its lease is renewed: it runs here.
@@ -255,13 +246,14 @@ impl Entry {
             } => finish.bytes.len(),
             _ => 0,
         };
-        self.latest.as_ref().map_or(0, |s| s.bytes.len()) + self.command_bytes + finish
+        self.latest.as_ref().map_or(0, |s| s.bytes.len())
+            + self.command_bytes
+            + self.log_bytes
+            + finish
     }
 
-    /// Takes a job's commands (only with Redis: without it there is no
-    /// command stream, the database keeps snapshots only, and every snapshot
-    /// contains its commands).
-    pub fn add_commands(&mut self, commands: Vec<CommandEntry>) {
+    /// Takes a job's commands for the Redis stream.
+    pub fn add_commands(&mut self, commands: &[CommandEntry]) {
         if commands.is_empty() {
             return;
         }
@@ -270,7 +262,25 @@ impl Entry {
         }
         self.next_command += commands.len() as u64;
         self.command_bytes += commands.iter().map(|c| c.bytes.len()).sum::<usize>();
-        self.commands.extend(commands);
+        self.commands.extend_from_slice(commands);
+    }
+
+    /// Takes a job's commands for the database's command log, numbering
+    /// each within its tick.
+    pub fn add_log(&mut self, commands: Vec<CommandEntry>) {
+        for command in commands {
+            let ordinal = match self.log_place {
+                Some((tick, count)) if tick == command.tick => count,
+                _ => 0,
+            };
+            self.log_place = Some((command.tick, ordinal + 1));
+            self.log_bytes += command.bytes.len();
+            self.log.push(LoggedCommand {
+                tick: command.tick,
+                ordinal,
+                command: command.bytes,
+            });
+        }
     }
 
     /// Drops the unwritten hot state; the snapshot stays while the database
@@ -287,9 +297,12 @@ impl Entry {
         self.forget_written_snapshot();
     }
 
-    /// Drops the unwritten durable state as well (memory bound, refusal).
+    /// Drops the unwritten durable state as well (memory bound, refusal);
+    /// the dropped log lines leave a gap in the session's command log.
     pub fn drop_durable(&mut self) {
-        self.durable = Durable::Written;
+        self.durable_due = false;
+        self.log = Vec::new();
+        self.log_bytes = 0;
         self.forget_written_snapshot();
     }
 
@@ -306,19 +319,27 @@ impl Entry {
         self.forget_written_snapshot();
     }
 
-    /// After a database checkpoint of the snapshot at `tick`.
-    pub fn checkpoint_written(&mut self, tick: u64, next_checkpoint: Instant) {
+    /// After a database checkpoint of the snapshot at `tick` with the first
+    /// `logged` lines of the log.
+    pub fn checkpoint_written(&mut self, tick: u64, logged: usize) {
         if self.latest.as_ref().is_some_and(|s| s.tick == tick) {
-            self.durable = Durable::Written;
+            self.durable_due = false;
             self.forget_written_snapshot();
         }
-        self.next_checkpoint = next_checkpoint;
+        let logged = logged.min(self.log.len());
+        self.log_bytes -= self.log[..logged]
+            .iter()
+            .map(|line| line.command.len())
+            .sum::<usize>();
+        self.log.drain(..logged);
     }
 
     /// The end is in the database: nothing of the game is left to write.
     pub fn end_written(&mut self) {
         self.phase = Phase::Ended;
-        self.durable = Durable::Written;
+        self.durable_due = false;
+        self.log = Vec::new();
+        self.log_bytes = 0;
         self.hot_dirty = false;
         self.commands = Vec::new();
         self.command_bytes = 0;
@@ -327,7 +348,7 @@ impl Entry {
 
     /// Another instance owns it: drop everything held.
     pub fn fence(&mut self, now: Instant) {
-        *self = Self::new(self.epoch, Phase::Fenced { since: now }, now);
+        *self = Self::new(self.epoch, Phase::Fenced { since: now });
     }
 
     fn forget_written_snapshot(&mut self) {

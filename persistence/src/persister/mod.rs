@@ -52,10 +52,6 @@ pub struct PersistConfig {
     /// How often the writer writes what it gathered: coalescing window and
     /// the delay a snapshot waits at most while the stores are up.
     pub flush_interval: Duration,
-    /// A session's snapshot goes to the database at most this often, unless
-    /// a job asks for a durable checkpoint (wave end, drain). Without Redis
-    /// every snapshot goes to the database instead.
-    pub checkpoint_interval: Duration,
     /// The lease a session's owner holds in Redis; renewed every third of it.
     pub lease_ttl: Duration,
     /// Sessions per Redis pipeline (a catch-up after an outage is split).
@@ -81,7 +77,6 @@ impl Default for PersistConfig {
             instance: "rampart".to_owned(),
             queue_capacity: 4096,
             flush_interval: Duration::from_millis(100),
-            checkpoint_interval: Duration::from_secs(10),
             lease_ttl: Duration::from_secs(6),
             max_batch: 512,
             db_concurrency: 8,
@@ -124,10 +119,17 @@ pub enum PersistJob {
         /// `Session::save` bytes.
         bytes: Arc<[u8]>,
         /// Commands accepted since the previous job, in tick order (the
-        /// host's encoding of seat and command text).
+        /// host's encoding of seat and command text): for the Redis stream
+        /// and the database's command log.
         commands: Vec<CommandEntry>,
-        /// Checkpoint to the database now (wave end, drain), not just on
-        /// the checkpoint cadence.
+        /// Commands an adopter recovered (from the checkpoint and the Redis
+        /// stream) that its predecessor may not have logged in the
+        /// database: for the command log only, where lines already there
+        /// are kept.
+        recovered: Vec<CommandEntry>,
+        /// Checkpoint to the database: the host's checkpoint cadence, a
+        /// wave's end, a drain. With Redis, other saves go to Redis only;
+        /// without it, every save is a checkpoint.
         durable: bool,
     },
     /// Commands accepted since the previous job, between snapshots, so the
@@ -168,6 +170,8 @@ pub struct FinishJob {
     pub tick: u64,
     /// `state_hash` at the last tick.
     pub state_hash: u64,
+    /// Commands accepted since the previous job.
+    pub commands: Vec<CommandEntry>,
     /// `Session::save` bytes at the last tick (the final checkpoint);
     /// empty when the session could not be saved (it crashed), which keeps
     /// its last checkpoint.

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use crate::breaker::Breaker;
 use crate::{Database, HotStore};
 
-use super::entry::{AfterStart, Durable, Entry, Phase, Snap};
+use super::entry::{AfterStart, Entry, Phase, Snap};
 use super::{FinishJob, PersistConfig, PersistEvent, PersistJob, Shared, ShutdownReport, Store};
 
 /// How long a session whose ownership was lost is remembered, so its late
@@ -126,7 +126,6 @@ impl Writer {
 
     fn absorb(&mut self, job: PersistJob) {
         let (session, epoch) = job.owner();
-        let checkpoint_at = Instant::now() + self.config.checkpoint_interval;
         let has_hot = self.hot.is_some();
         let has_db = self.database.is_some();
         if let PersistJob::Start(row) = job {
@@ -139,18 +138,17 @@ impl Writer {
             } else {
                 Phase::Running
             };
-            self.sessions
-                .insert(session, Entry::new(epoch, phase, checkpoint_at));
+            self.sessions.insert(session, Entry::new(epoch, phase));
             return;
         }
         let entry = self
             .sessions
             .entry(session)
-            .or_insert_with(|| Entry::new(epoch, Phase::Running, checkpoint_at));
+            .or_insert_with(|| Entry::new(epoch, Phase::Running));
         if epoch > entry.epoch {
             // Claimed again (by this instance): the old epoch's state would
             // be refused anyway.
-            *entry = Entry::new(epoch, Phase::Running, checkpoint_at);
+            *entry = Entry::new(epoch, Phase::Running);
         }
         if epoch < entry.epoch || !entry.takes_jobs() {
             metrics::counter!("rampart_persist_dropped_total", "reason" => "stale").increment(1);
@@ -162,11 +160,16 @@ impl Writer {
                 state_hash,
                 bytes,
                 commands,
+                recovered,
                 durable,
                 ..
             } => {
                 if has_hot {
-                    entry.add_commands(commands);
+                    entry.add_commands(&commands);
+                }
+                if has_db {
+                    entry.add_log(recovered);
+                    entry.add_log(commands);
                 }
                 if (has_hot || has_db) && entry.latest.as_ref().is_none_or(|s| s.tick <= tick) {
                     entry.latest = Some(Snap {
@@ -175,23 +178,25 @@ impl Writer {
                         bytes,
                     });
                     entry.hot_dirty = has_hot;
-                    if has_db {
-                        entry.durable = if durable || !has_hot || entry.durable == Durable::Now {
-                            Durable::Now
-                        } else {
-                            Durable::OnCadence
-                        };
-                    }
+                    entry.durable_due |= has_db && (durable || !has_hot);
                 }
             }
             PersistJob::Commands { commands, .. } => {
                 if has_hot {
-                    entry.add_commands(commands);
+                    entry.add_commands(&commands);
+                }
+                if has_db {
+                    entry.add_log(commands);
                 }
             }
             // Without a database there are no results to write: the end
             // only drops the hot state.
-            PersistJob::Finish(finish) => entry.end(has_db.then_some(finish)),
+            PersistJob::Finish(mut finish) => {
+                if has_db {
+                    entry.add_log(std::mem::take(&mut finish.commands));
+                }
+                entry.end(has_db.then_some(finish));
+            }
             PersistJob::Release { .. } => entry.release(),
             // Taken before the checks above.
             PersistJob::Start(_) => {}
@@ -207,11 +212,9 @@ impl Writer {
     /// unwritten snapshot.
     async fn round(&mut self, queued: usize, draining: bool) {
         let started = Instant::now();
-        if draining {
+        if draining && self.database.is_some() {
             for entry in self.sessions.values_mut() {
-                if entry.durable_dirty() {
-                    entry.durable = Durable::Now;
-                }
+                entry.durable_due |= entry.latest.is_some();
             }
         }
         let mut wrote = self.start_round(started).await;

@@ -125,6 +125,7 @@ async fn measure(db: &Database, n: usize, rounds: u64, server: bool) -> Vec<Roun
             state_hash: tick,
             bytes,
             commands: Vec::new(),
+            recovered: Vec::new(),
             durable: true,
         }
     };

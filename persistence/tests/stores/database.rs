@@ -5,7 +5,7 @@
 use crate::support::session_id;
 use diesel_async::SimpleAsyncConnection;
 use rampart_persistence::{
-    Database, DbError, MapRecord, MatchOutcome, RowState, SeatResult, SessionRow,
+    Database, DbError, LoggedCommand, MapRecord, MatchOutcome, RowState, SeatResult, SessionRow,
 };
 
 /// Runs each listed body once per backend, as `sqlite::name` and
@@ -39,6 +39,7 @@ on_both_backends!(
     maps_are_listed_by_key,
     session_round_trip,
     claims_fence_old_owners,
+    checkpoints_append_the_command_log_once,
     finish_writes_results_and_history,
     leaderboard_and_histories,
 );
@@ -183,10 +184,10 @@ async fn session_round_trip(db: &Database) {
 
     assert_eq!(db.load_checkpoint(id).await.unwrap(), None);
     let blob: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
-    db.checkpoint(id, epoch, 300, u64::MAX - 1, &blob)
+    db.checkpoint(id, epoch, 300, u64::MAX - 1, &blob, &[])
         .await
         .unwrap();
-    db.checkpoint(id, epoch, 600, 5, &blob[..100])
+    db.checkpoint(id, epoch, 600, 5, &blob[..100], &[])
         .await
         .unwrap();
     let checkpoint = db.load_checkpoint(id).await.unwrap().unwrap();
@@ -204,7 +205,7 @@ async fn session_round_trip(db: &Database) {
     // Writes to a session that does not exist say so.
     let missing = session_id();
     assert!(matches!(
-        db.checkpoint(missing, 1, 1, 1, b"x").await,
+        db.checkpoint(missing, 1, 1, 1, b"x", &[]).await,
         Err(DbError::UnknownSession(got)) if got == missing
     ));
     assert!(matches!(
@@ -213,16 +214,75 @@ async fn session_round_trip(db: &Database) {
     ));
 }
 
+fn logged(tick: u64, ordinal: u32, text: &str) -> LoggedCommand {
+    LoggedCommand {
+        tick,
+        ordinal,
+        command: text.as_bytes().to_vec(),
+    }
+}
+
+/// The command log grows by what each checkpoint carries, in the
+/// checkpoint's transaction: a retried checkpoint or an adopter repeating
+/// its predecessor's last lines adds nothing twice, and a fenced one adds
+/// nothing at all.
+async fn checkpoints_append_the_command_log_once(db: &Database) {
+    let id = session_id();
+    db.create_session(&session(id, "meadow")).await.unwrap();
+    let old = db.claim(id, "a").await.unwrap();
+    let first = [logged(3, 0, "3 0 ready"), logged(3, 1, "3 1 ready")];
+    db.checkpoint(id, old, 10, 1, b"a at 10", &first)
+        .await
+        .unwrap();
+    // A retry after a lost reply.
+    db.checkpoint(id, old, 10, 1, b"a at 10", &first)
+        .await
+        .unwrap();
+    let second = [logged(12, 0, "12 0 call-wave")];
+    db.checkpoint(id, old, 20, 2, b"a at 20", &second)
+        .await
+        .unwrap();
+
+    // B adopts from the checkpoint at 10 and logs what it recovered (the
+    // line at 12 again) with its own.
+    let new = db.claim(id, "b").await.unwrap();
+    let refused = db
+        .checkpoint(id, old, 30, 3, b"a at 30", &[logged(25, 0, "25 0 ready")])
+        .await;
+    assert!(
+        matches!(refused, Err(DbError::Fenced { .. })),
+        "{refused:?}"
+    );
+    let adopter = [logged(12, 0, "12 0 call-wave"), logged(12, 1, "12 1 ready")];
+    db.checkpoint(id, new, 21, 4, b"b at 21", &adopter)
+        .await
+        .unwrap();
+
+    let log = db.command_log(id).await.unwrap();
+    assert_eq!(
+        log,
+        [
+            logged(3, 0, "3 0 ready"),
+            logged(3, 1, "3 1 ready"),
+            logged(12, 0, "12 0 call-wave"),
+            logged(12, 1, "12 1 ready"),
+        ]
+    );
+    assert!(db.command_log(session_id()).await.unwrap().is_empty());
+}
+
 async fn claims_fence_old_owners(db: &Database) {
     let id = session_id();
     db.create_session(&session(id, "meadow")).await.unwrap();
     let old = db.claim(id, "a").await.unwrap();
-    db.checkpoint(id, old, 10, 1, b"a at 10").await.unwrap();
+    db.checkpoint(id, old, 10, 1, b"a at 10", &[])
+        .await
+        .unwrap();
 
     // B takes over; A, paused meanwhile, wakes up and tries to write.
     let new = db.claim(id, "b").await.unwrap();
     assert_eq!(new, old + 1);
-    let refused = db.checkpoint(id, old, 20, 2, b"a at 20").await;
+    let refused = db.checkpoint(id, old, 20, 2, b"a at 20", &[]).await;
     assert!(
         matches!(refused, Err(DbError::Fenced { session, current, ours })
             if session == id && current == new && ours == old),
@@ -232,9 +292,11 @@ async fn claims_fence_old_owners(db: &Database) {
         db.load_checkpoint(id).await.unwrap().unwrap().snapshot,
         b"a at 10"
     );
-    db.checkpoint(id, new, 15, 3, b"b at 15").await.unwrap();
+    db.checkpoint(id, new, 15, 3, b"b at 15", &[])
+        .await
+        .unwrap();
     assert!(matches!(
-        db.checkpoint(id, old, 30, 4, b"a at 30").await,
+        db.checkpoint(id, old, 30, 4, b"a at 30", &[]).await,
         Err(DbError::Fenced { .. })
     ));
     assert!(matches!(
@@ -276,7 +338,9 @@ async fn a_checkpoint_racing_a_claim_waits_and_is_refused() {
     let id = session_id();
     db.create_session(&session(id, "meadow")).await.unwrap();
     let old = db.claim(id, "a").await.unwrap();
-    db.checkpoint(id, old, 10, 1, b"a at 10").await.unwrap();
+    db.checkpoint(id, old, 10, 1, b"a at 10", &[])
+        .await
+        .unwrap();
 
     // B's claim, as `Database::claim` makes it, held open.
     let mut b = test.other_postgres_connection().await.unwrap();
@@ -289,7 +353,7 @@ async fn a_checkpoint_racing_a_claim_waits_and_is_refused() {
     .unwrap();
     let write = tokio::spawn({
         let db = db.clone();
-        async move { db.checkpoint(id, old, 20, 2, b"a at 20").await }
+        async move { db.checkpoint(id, old, 20, 2, b"a at 20", &[]).await }
     });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(
@@ -447,7 +511,9 @@ async fn sqlite_survives_a_restart() {
         db.migrate().await.unwrap();
         db.create_session(&session(id, "meadow")).await.unwrap();
         let epoch = db.claim(id, "me").await.unwrap();
-        db.checkpoint(id, epoch, 90, 9, b"at 90").await.unwrap();
+        db.checkpoint(id, epoch, 90, 9, b"at 90", &[])
+            .await
+            .unwrap();
         assert!(dir.join("rampart.db-wal").exists(), "journal_mode=WAL");
     }
     let db = Database::open(url).await.unwrap();

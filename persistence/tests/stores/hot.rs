@@ -419,7 +419,7 @@ async fn takeover_fences_the_old_owner(db: &Database, redis: &TestRedis) {
     assert!(hot.acquire_lease(id, "a", lease).await.unwrap());
     let a = db.claim(id, "a").await.unwrap();
     hot.put_snapshot(id, a, 30, 1, b"a at 30").await.unwrap();
-    db.checkpoint(id, a, 30, 1, b"a at 30").await.unwrap();
+    db.checkpoint(id, a, 30, 1, b"a at 30", &[]).await.unwrap();
 
     // A stalls past its lease; B finds the session orphaned and adopts it.
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -455,7 +455,7 @@ async fn takeover_fences_the_old_owner(db: &Database, redis: &TestRedis) {
         Err(HotError::Fenced { .. })
     ));
     assert!(matches!(
-        db.checkpoint(id, a, 60, 3, b"a at 60").await,
+        db.checkpoint(id, a, 60, 3, b"a at 60", &[]).await,
         Err(DbError::Fenced { .. })
     ));
     assert_eq!(

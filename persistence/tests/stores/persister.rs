@@ -51,6 +51,7 @@ fn snapshot(
         state_hash: tick * 7,
         bytes: Arc::from(format!("state at {tick}").into_bytes()),
         commands: commands.iter().map(|(t, c)| cmd(*t, c)).collect(),
+        recovered: Vec::new(),
         durable,
     }
 }
@@ -86,15 +87,14 @@ fn next_event(events: &Receiver<PersistEvent>) -> Option<PersistEvent> {
     events.try_recv().ok()
 }
 
-/// Coalescing, the checkpoint cadence and the end of a session, on one
-/// database backend with Redis.
+/// Coalescing, durable saves with the command log, and the end of a
+/// session, on one database backend with Redis.
 async fn snapshots_flow_to_both_stores(db: &Database, redis: &TestRedis) {
     let id = session_id();
     let epoch = running(db, id, "a").await;
     let (persister, handle, events) = Persister::start(
         PersistConfig {
             flush_interval: Duration::from_millis(300),
-            checkpoint_interval: Duration::from_secs(3600),
             ..config("a")
         },
         Some(db.clone()),
@@ -130,15 +130,41 @@ async fn snapshots_flow_to_both_stores(db: &Database, redis: &TestRedis) {
     assert_eq!(texts(&state.commands), [(30, "c".into()), (31, "d".into())]);
     assert_eq!(handle.stats().hot_writes, 1, "four jobs, one write");
 
-    // Not durable yet (the cadence is an hour away); a durable job is.
+    // With Redis only durable saves are checkpoints; with one, every
+    // command so far joins the database's command log.
     assert_eq!(db.load_checkpoint(id).await.unwrap(), None);
-    handle.try_send(snapshot(id, epoch, 40, true, &[])).unwrap();
+    handle
+        .try_send(snapshot(id, epoch, 40, true, &[(40, "e")]))
+        .unwrap();
     eventually!(
         "the checkpoint",
         db.load_checkpoint(id)
             .await
             .unwrap()
             .is_some_and(|c| c.tick == 40)
+    );
+    let log: Vec<(u64, u32, String)> = db
+        .command_log(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|line| {
+            (
+                line.tick,
+                line.ordinal,
+                String::from_utf8(line.command).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        log,
+        [
+            (9, 0, "a".into()),
+            (15, 0, "b".into()),
+            (30, 0, "c".into()),
+            (31, 0, "d".into()),
+            (40, 0, "e".into()),
+        ]
     );
 
     // The end: final checkpoint, results, history; then Redis forgets it.
@@ -149,6 +175,7 @@ async fn snapshots_flow_to_both_stores(db: &Database, redis: &TestRedis) {
             epoch,
             tick: 50,
             state_hash: 350,
+            commands: Vec::new(),
             bytes: Arc::from(&b"state at 50"[..]),
             end_reason: "victory".into(),
             seats: vec![SeatResult {
@@ -232,6 +259,7 @@ async fn a_written_end_invalidates_its_cached_records(db: &Database, redis: &Tes
             epoch,
             tick: 50,
             state_hash: 350,
+            commands: Vec::new(),
             bytes: Arc::from(&b"state at 50"[..]),
             end_reason: "victory".into(),
             seats: vec![seat(0, Some("alice")), seat(1, None)],
@@ -645,6 +673,7 @@ async fn measure_flush_cost() {
                 state_hash: tick,
                 bytes: bytes.clone(),
                 commands: vec![cmd(tick, "0 place arrow 12 7")],
+                recovered: Vec::new(),
                 durable: false,
             })
             .collect();

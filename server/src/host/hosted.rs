@@ -3,11 +3,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::Duration;
 
-use rampart_persistence::{
-    FinishJob, MatchOutcome, PersistHandle, PersistJob, SeatResult, SendError, SessionRow,
-};
 use rampart_sim::bots::ScriptedPlayer;
 use rampart_sim::log::{CommandLog, LogEntry};
 use rampart_sim::{Command, CommandTicket, Event, Outcome, PlayerId, Rejection, Session, Snapshot};
@@ -18,7 +14,7 @@ use rampart_sim::bots::BotStyle;
 use rampart_sim::{Content, SessionConfig};
 use std::sync::mpsc::SyncSender;
 
-use super::saved;
+use super::saving::{CommandTail, Saver, Saving};
 use super::{CreateSession, HostError, SessionId, SessionInfo, SessionState};
 
 /// Who sits in a seat.
@@ -40,7 +36,7 @@ pub(crate) struct Prepared {
     pub session: Session,
     pub seats: Vec<Seat>,
     pub private: bool,
-    pub log: CommandLog,
+    pub log: CommandTail,
 }
 
 /// Builds a session for `request`. This is the costly part of creating a
@@ -85,39 +81,13 @@ pub(crate) fn prepare(
             }
         })
         .collect();
-    let log = CommandLog::new(content, config);
+    let log = CommandTail::new(CommandLog::new(content, config));
     Ok(Prepared {
         session,
         seats,
         private: request.private,
         log,
     })
-}
-
-/// How often commands accepted between two saves go to the hot store, so
-/// the stored command stream trails the game by about this much.
-const COMMAND_FLUSH: Duration = Duration::from_millis(100);
-
-/// The host's link to the persistence writer, shared by every session.
-#[derive(Clone)]
-pub(crate) struct Persisting {
-    pub handle: PersistHandle,
-    /// Ticks between two saves of a running session.
-    pub save_every: u64,
-    /// Ticks between two hand-overs of the commands accepted since.
-    pub flush_every: u64,
-}
-
-impl Persisting {
-    pub fn new(handle: PersistHandle, snapshot_interval: Duration, tick_hz: u32) -> Self {
-        let ticks =
-            |every: Duration| (every.as_secs_f64() * f64::from(tick_hz)).round().max(1.0) as u64;
-        Self {
-            handle,
-            save_every: ticks(snapshot_interval),
-            flush_every: ticks(COMMAND_FLUSH),
-        }
-    }
 }
 
 /// How a step went.
@@ -137,7 +107,7 @@ pub(super) struct HostedSession {
     pub state: SessionState,
     pub seats: Vec<Seat>,
     pub private: bool,
-    pub log: CommandLog,
+    pub log: CommandTail,
     pub created_unix_ms: u64,
     /// Host tick at which a person was last connected.
     pub last_person_tick: u64,
@@ -157,16 +127,9 @@ pub(super) struct HostedSession {
     snapshot_hz: u32,
     /// List lengths of the last snapshot published.
     published_sizes: [usize; 4],
-    /// Where the session's state is saved; `None` in hosts that keep nothing.
-    persist: Option<Persisting>,
-    /// The owner epoch every write carries: 0 until the session is
-    /// registered (lobbies are not persisted), 1 for a session started
-    /// here, the claim's epoch for an adopted one.
-    pub epoch: u64,
-    /// Log entries already handed to the writer.
-    persisted: usize,
-    /// Session tick at which the next save is due.
-    next_save: u64,
+    /// Where and when the session's state is saved; `None` in hosts that
+    /// keep nothing.
+    pub(super) saving: Option<Saving>,
 }
 
 impl HostedSession {
@@ -176,7 +139,7 @@ impl HostedSession {
         now: (u64, u64),
         feed: Option<SyncSender<Feed>>,
         snapshot_hz: u32,
-        persist: Option<Persisting>,
+        saver: Option<Saver>,
     ) -> Self {
         let Prepared {
             session,
@@ -185,7 +148,7 @@ impl HostedSession {
             log,
         } = prepared;
         let (created_unix_ms, host_tick) = now;
-        let map: Arc<str> = log.config.map.as_str().into();
+        let map: Arc<str> = log.config().map.as_str().into();
         let mut hosted = Self {
             id,
             map,
@@ -203,12 +166,8 @@ impl HostedSession {
             awaiting: Vec::new(),
             snapshot_hz,
             published_sizes: [0; 4],
-            persist,
-            epoch: 0,
-            persisted: 0,
-            next_save: 0,
+            saving: saver.map(Saving::new),
         };
-        hosted.persisted = hosted.log.entries.len();
         hosted.start_if_full();
         hosted
     }
@@ -252,7 +211,7 @@ impl HostedSession {
     /// Queues a person's command and records it in the log; it is answered
     /// to `origin` on the feed once stepped.
     pub fn submit(&mut self, player: PlayerId, command: Command, origin: CommandOrigin) {
-        self.log.entries.push(LogEntry {
+        self.log.push(LogEntry {
             tick: self.session.tick(),
             player,
             command,
@@ -283,7 +242,7 @@ impl HostedSession {
                     if let Seat::Bot(bot) = seat
                         && let Some(command) = bot.think(&self.session, &self.snapshot)
                     {
-                        self.log.entries.push(LogEntry {
+                        self.log.push(LogEntry {
                             tick,
                             player: bot.player(),
                             command,
@@ -395,212 +354,6 @@ impl HostedSession {
     pub fn announce(&self, feed: Feed) {
         if let Some(sender) = &self.feed {
             let _ = sender.try_send(feed);
-        }
-    }
-
-    /// Registers the session with the stores once it runs, then saves it
-    /// every `save_every` ticks and durably at each wave's start and end
-    /// (natural checkpoints), and hands over the commands accepted in between every
-    /// `flush_every` ticks. A full queue only delays: the commands stay
-    /// pending and go with the next job.
-    fn persist_step(&mut self) {
-        let Some(flush_every) = self.persist.as_ref().map(|persist| persist.flush_every) else {
-            return;
-        };
-        if self.epoch == 0 {
-            self.register();
-            return;
-        }
-        if self.session.outcome().is_some() {
-            // The end is persisted by `finish`.
-            return;
-        }
-        let tick = self.session.tick();
-        let wave_boundary =
-            self.session.events().iter().any(|event| {
-                matches!(event, Event::WaveStarted { .. } | Event::WaveCleared { .. })
-            });
-        if wave_boundary || tick >= self.next_save {
-            self.save(wave_boundary);
-        } else if tick.is_multiple_of(flush_every) && self.persisted < self.log.entries.len() {
-            let job = PersistJob::Commands {
-                session: self.id.0,
-                epoch: self.epoch,
-                commands: self.pending_commands(),
-            };
-            if self
-                .persist
-                .as_ref()
-                .is_some_and(|persist| persist.handle.try_send(job).is_ok())
-            {
-                self.persisted = self.log.entries.len();
-            }
-        }
-    }
-
-    /// The session starts running here: it becomes the first owner
-    /// (epoch 1 by definition of a fresh row) and saves at once.
-    fn register(&mut self) {
-        let Some(persist) = self.persist.clone() else {
-            return;
-        };
-        let config = &self.log.config;
-        let row = SessionRow {
-            id: self.id.0,
-            map: config.map.clone(),
-            scenario: config.scenario.clone(),
-            seed: config.seed,
-            players: config.players,
-            tick_hz: u16::try_from(config.tick_hz).unwrap_or(u16::MAX),
-            content_version: self.log.content_version,
-            state: rampart_persistence::RowState::Running,
-        };
-        if persist
-            .handle
-            .try_send(PersistJob::Start(Box::new(row)))
-            .is_ok()
-        {
-            self.epoch = 1;
-            self.save(true);
-            // Sessions created together would save on the same tick forever
-            // after: spread them over the interval by id.
-            self.next_save = self.session.tick() + 1 + self.id.0 % persist.save_every;
-        }
-    }
-
-    fn pending_commands(&self) -> Vec<rampart_persistence::CommandEntry> {
-        let content = self.session.content();
-        self.log.entries[self.persisted..]
-            .iter()
-            .map(|entry| saved::command_entry(entry, content))
-            .collect()
-    }
-
-    fn envelope(&self) -> Arc<[u8]> {
-        saved::save(
-            &self.session,
-            &self.seats,
-            self.private,
-            self.created_unix_ms,
-            &self.log,
-        )
-        .into()
-    }
-
-    /// Hands the session's state and the commands since the last job to the
-    /// writer; `durable` asks for a database checkpoint now. False when the
-    /// queue refused it (retried soon, commands kept).
-    pub fn save(&mut self, durable: bool) -> bool {
-        let Some(persist) = self.persist.clone() else {
-            return true;
-        };
-        let tick = self.session.tick();
-        let job = PersistJob::Save {
-            session: self.id.0,
-            epoch: self.epoch,
-            tick,
-            state_hash: self.session.state_hash(),
-            bytes: self.envelope(),
-            commands: self.pending_commands(),
-            durable,
-        };
-        match persist.handle.try_send(job) {
-            Ok(()) => {
-                self.persisted = self.log.entries.len();
-                self.next_save = tick + persist.save_every;
-                true
-            }
-            Err(SendError::Full(_)) => {
-                self.next_save = tick + persist.flush_every;
-                false
-            }
-            Err(SendError::Closed(_)) => false,
-        }
-    }
-
-    /// This instance lets go of the session (drain): a durable save, then
-    /// the lease is released so another instance adopts it at once. False
-    /// when the writer would not take it.
-    pub fn hand_over(&mut self) -> bool {
-        let Some(persist) = self.persist.clone() else {
-            return false;
-        };
-        if self.epoch == 0 {
-            self.register();
-            if self.epoch == 0 {
-                return false;
-            }
-        } else if !self.save(true) {
-            return false;
-        }
-        persist
-            .handle
-            .try_send(PersistJob::Release {
-                session: self.id.0,
-                epoch: self.epoch,
-            })
-            .is_ok()
-    }
-
-    /// The session ended here: its final state, results and history go to
-    /// the database (a session that never ran has nothing to record).
-    pub fn finish(&mut self, reason: EndReason) {
-        let Some(persist) = self.persist.clone() else {
-            return;
-        };
-        if self.epoch == 0 {
-            return;
-        }
-        // A session that panicked may panic again when saved: it then ends
-        // without a final checkpoint (its last one stays).
-        let (bytes, state_hash) = catch_unwind(AssertUnwindSafe(|| {
-            (self.envelope(), self.session.state_hash())
-        }))
-        .unwrap_or_else(|_| (Arc::from([]), 0));
-        let summary = self.session.summary();
-        let victory = summary.outcome == Some(Outcome::Victory);
-        let seats = self
-            .session
-            .results()
-            .into_iter()
-            .map(|result| SeatResult {
-                seat: result.player.0,
-                player_id: match self.seats.get(usize::from(result.player.0)) {
-                    Some(Seat::Person { who, .. }) => Some(who.to_string()),
-                    _ => None,
-                },
-                score: result.score,
-                kills: result.kills,
-                // Leaks cost the team, not a seat.
-                leaks: summary.leaks,
-                gold_earned: result.gold_earned,
-                victory,
-            })
-            .collect();
-        let finish = FinishJob {
-            session: self.id.0,
-            map: self.map.to_string(),
-            epoch: self.epoch,
-            tick: summary.tick,
-            state_hash,
-            bytes,
-            end_reason: reason.label().to_owned(),
-            seats,
-            outcome: MatchOutcome {
-                outcome: summary
-                    .outcome
-                    .map_or(reason.label(), Outcome::name)
-                    .to_owned(),
-                ticks: summary.tick,
-                players: self.session.players(),
-            },
-        };
-        if persist
-            .handle
-            .try_send(PersistJob::Finish(Box::new(finish)))
-            .is_err()
-        {
-            tracing::error!(session = %self.id, "persistence queue refused the session's end: its results are not recorded");
         }
     }
 

@@ -15,6 +15,7 @@
 
 mod hosted;
 mod saved;
+mod saving;
 mod tick;
 
 use std::fmt;
@@ -31,8 +32,9 @@ use rampart_net::server::{CommandOrigin, Feed};
 use rampart_persistence::{PersistEvent, PersistHandle};
 use tokio::sync::{mpsc, oneshot};
 
-pub use saved::{ResumeError, checkpoint_log};
+pub use saved::ResumeError;
 pub(crate) use saved::{Resumed, resume};
+pub use saving::CommandTail;
 
 /// A session's id: random, unique across instances, shown as 16 hex digits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -209,14 +211,25 @@ pub struct HostConfig {
     pub reconnect_grace: Duration,
 }
 
-/// The host's end of the persistence writer.
-pub struct HostPersistence {
+/// Where the host saves sessions, and how often: its end of the
+/// persistence writer.
+pub struct Saves {
     /// Where sessions' state goes.
     pub handle: PersistHandle,
     /// What the writer reports back (lost ownership).
     pub events: std::sync::mpsc::Receiver<PersistEvent>,
-    /// How often a running session is saved.
+    /// How often.
+    pub cadence: SaveCadence,
+}
+
+/// How often a running session is saved.
+#[derive(Clone, Copy, Debug)]
+pub struct SaveCadence {
+    /// Any save: to Redis, or without Redis to the database.
     pub snapshot_interval: Duration,
+    /// A durable save: a database checkpoint, with the commands since the
+    /// last one appended to the session's command log.
+    pub checkpoint_interval: Duration,
 }
 
 /// What a drain did.
@@ -328,7 +341,7 @@ impl HostHandle {
     pub fn spawn(
         content: Arc<Content>,
         config: HostConfig,
-        persistence: Option<HostPersistence>,
+        persistence: Option<Saves>,
         feed: Option<SyncSender<Feed>>,
     ) -> std::io::Result<Self> {
         let (control, inbox) = mpsc::channel(INBOX_CAPACITY);

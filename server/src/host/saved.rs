@@ -2,10 +2,10 @@
 //!
 //! The simulation's own save (`Session::save`) knows the world but not the
 //! host's side of a session: who sits in which seat (so players can take
-//! their seats back with a reconnect token) and the command log from the
-//! start (so an ended session can still be replayed and audited after it
-//! moved between instances). A checkpoint is this envelope; the stores treat
-//! it as opaque bytes.
+//! their seats back with a reconnect token) and the commands since the last
+//! durable save (which the database's command log may not have yet when an
+//! instance dies: an adopter logs them there). A checkpoint is this
+//! envelope; the stores treat it as opaque bytes.
 
 use std::sync::Arc;
 
@@ -16,6 +16,7 @@ use rampart_sim::{Content, PlayerId, RestoreError, Session};
 use serde::{Deserialize, Serialize};
 
 use super::hosted::{Prepared, Seat};
+use super::saving::CommandTail;
 
 /// Bumped whenever the envelope's layout changes; older checkpoints are then
 /// refused with a clear error rather than misread.
@@ -36,7 +37,10 @@ struct SavedSession {
     private: bool,
     created_unix_ms: u64,
     seats: Vec<SavedSeat>,
-    /// The command log from the start, in the text format.
+    /// The log text of the header and the commands since the last durable
+    /// save ([`CommandTail`]). Versions before the database's command log
+    /// wrote every command from the start here: the same thing, longer, and
+    /// read the same way.
     log: String,
     /// `Session::save`.
     sim: Vec<u8>,
@@ -73,7 +77,7 @@ pub(crate) fn save(
     seats: &[Seat],
     private: bool,
     created_unix_ms: u64,
-    log: &CommandLog,
+    log: &CommandTail,
 ) -> Vec<u8> {
     let mut sim = Vec::with_capacity(4096);
     session.save(&mut sim);
@@ -89,7 +93,7 @@ pub(crate) fn save(
                 Seat::Person { who, .. } => SavedSeat::Person(who.to_string()),
             })
             .collect(),
-        log: log.to_text(session.content()),
+        log: log.text(session.content()),
         sim,
     };
     // Encoding plain owned data into a Vec cannot fail.
@@ -107,15 +111,6 @@ fn decode(bytes: &[u8]) -> Result<SavedSession, ResumeError> {
         )));
     }
     Ok(saved)
-}
-
-/// The command log inside a checkpoint: every command from the session's
-/// start to the checkpoint, whichever instances ran it.
-///
-/// # Errors
-/// A checkpoint this version cannot read.
-pub fn checkpoint_log(content: &Content, bytes: &[u8]) -> Result<CommandLog, ResumeError> {
-    Ok(CommandLog::parse(&decode(bytes)?.log, content)?)
 }
 
 /// One accepted command in the hot store's encoding: its log line.
@@ -225,7 +220,7 @@ pub(crate) fn resume(
             session,
             seats,
             private: saved.private,
-            log,
+            log: CommandTail::recovered(log),
         },
         created_unix_ms: saved.created_unix_ms,
         checkpoint_tick,
@@ -273,7 +268,7 @@ mod tests {
         }
         log.entries.extend(pending.iter().cloned());
         let seats = [Seat::Free, Seat::Free];
-        let bytes = save(&session, &seats, false, 0, &log);
+        let bytes = save(&session, &seats, false, 0, &CommandTail::new(log.clone()));
         let saved_hash = session.state_hash();
         for _ in 0..300 {
             session.step();
@@ -285,7 +280,7 @@ mod tests {
             .collect();
         for stream in [Vec::new(), streamed] {
             let mut resumed = resume(&content, &bytes, Some(saved_hash), &stream).unwrap();
-            assert_eq!(resumed.prepared.log.entries, log.entries);
+            assert_eq!(resumed.prepared.log.entries(), log.entries);
             for _ in 0..300 {
                 resumed.prepared.session.step();
             }

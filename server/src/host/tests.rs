@@ -85,10 +85,13 @@ fn start_host_saving_every(
         None,
         &tokio::runtime::Handle::current(),
     );
-    let persistence = HostPersistence {
+    let persistence = Saves {
         handle: handle.clone(),
         events,
-        snapshot_interval,
+        cadence: SaveCadence {
+            snapshot_interval,
+            checkpoint_interval: snapshot_interval,
+        },
     };
     let host =
         HostHandle::spawn(content, host_config(max_sessions), Some(persistence), None).unwrap();
@@ -372,18 +375,9 @@ async fn a_drained_session_resumes_exactly_on_a_new_host() {
         .unwrap()
         .unwrap();
     assert!(checkpoint.tick > 90);
-    let resumed = resume(
-        &content,
-        &checkpoint.snapshot,
-        Some(checkpoint.state_hash),
-        &[],
-    )
-    .unwrap();
-    let mut log = resumed.prepared.log.clone();
-    log.end = Some(rampart_sim::log::LogEnd {
-        ticks: checkpoint.tick,
-        state_hash: checkpoint.state_hash,
-    });
+    let (_, log) = crate::persist::recorded_log(&database, &content, drained.id)
+        .await
+        .unwrap();
     let mut replayed = log.replay(content.clone()).unwrap();
     assert_eq!(replayed.tick(), checkpoint.tick);
     assert_eq!(replayed.state_hash(), checkpoint.state_hash);

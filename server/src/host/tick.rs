@@ -17,10 +17,11 @@ use tokio::sync::mpsc;
 
 use rampart_persistence::PersistEvent;
 
-use super::hosted::{HostedSession, Persisting, Prepared, Seat, Stepped};
+use super::hosted::{HostedSession, Prepared, Seat, Stepped};
 use super::saved::Resumed;
+use super::saving::Saver;
 use super::{
-    Control, DrainReport, HostConfig, HostError, HostPersistence, HostStatus, Published, SessionId,
+    Control, DrainReport, HostConfig, HostError, HostStatus, Published, Saves, SessionId,
     SessionInfo, SessionState,
 };
 
@@ -39,7 +40,7 @@ const DRAIN_PATIENCE: Duration = Duration::from_secs(5);
 
 pub(super) fn spawn(
     config: HostConfig,
-    persistence: Option<HostPersistence>,
+    saves: Option<Saves>,
     inbox: mpsc::Receiver<Control>,
     published: Arc<RwLock<Published>>,
     feed: Option<std_mpsc::SyncSender<Feed>>,
@@ -48,14 +49,10 @@ pub(super) fn spawn(
         .thread_name(|index| format!("rampart-step-{index}"))
         .build()
         .map_err(std::io::Error::other)?;
-    let (persist, persist_events) = match persistence {
-        Some(persistence) => (
-            Some(Persisting::new(
-                persistence.handle,
-                persistence.snapshot_interval,
-                config.tick_hz,
-            )),
-            Some(persistence.events),
+    let (saver, persist_events) = match saves {
+        Some(saves) => (
+            Some(Saver::new(saves.handle, &saves.cadence, config.tick_hz)),
+            Some(saves.events),
         ),
         None => (None, None),
     };
@@ -69,7 +66,7 @@ pub(super) fn spawn(
         inbox,
         published,
         pool,
-        persist,
+        saver,
         persist_events,
         sessions: Vec::new(),
         ended: VecDeque::new(),
@@ -92,7 +89,7 @@ struct Ticker {
     inbox: mpsc::Receiver<Control>,
     published: Arc<RwLock<Published>>,
     pool: rayon::ThreadPool,
-    persist: Option<Persisting>,
+    saver: Option<Saver>,
     persist_events: Option<std_mpsc::Receiver<PersistEvent>>,
     sessions: Vec<HostedSession>,
     ended: VecDeque<SessionInfo>,
@@ -354,7 +351,7 @@ impl Ticker {
             (unix_ms(), self.tick),
             self.feed.clone(),
             self.config.snapshot_hz,
-            self.persist.clone(),
+            self.saver.clone(),
         );
         hosted.announce(Feed::Opened {
             session: id.0,
@@ -392,7 +389,7 @@ impl Ticker {
             (resumed.created_unix_ms, self.tick),
             self.feed.clone(),
             self.config.snapshot_hz,
-            self.persist.clone(),
+            self.saver.clone(),
         );
         for seat in &mut hosted.seats {
             if let Seat::Person { since, .. } = seat {
@@ -400,10 +397,7 @@ impl Ticker {
             }
         }
         hosted.state = SessionState::Running;
-        hosted.epoch = epoch;
-        // The new owner's first checkpoint: the database holds the resumed
-        // state under the new epoch, and the writer starts renewing the lease.
-        hosted.save(true);
+        hosted.adopted(epoch);
         hosted.announce(Feed::Opened {
             session: id.0,
             map: hosted.map.clone(),
