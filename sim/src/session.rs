@@ -1,20 +1,18 @@
 //! A session: one ECS world and its tick schedule, with a small face for its
 //! owner: build, submit commands, step, read events, snapshot, hash.
 
-mod save;
+pub(crate) mod save;
 
 use std::sync::Arc;
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::query::QueryState;
-use rand_core::Rng;
 use rand_pcg::Pcg32;
 
 use crate::command::{Command, CommandTicket, PlayerId, Rejection};
 use crate::content::{Content, Scenario};
 use crate::event::{Event, Outcome};
 use crate::grid::{Cell, Tile};
-use crate::hash::StableHasher;
 use crate::path::{FlowField, STRAIGHT_COST};
 use crate::rules::Rules;
 use crate::snapshot::{EnemyView, PlayerView, ProjectileView, Snapshot, TowerView};
@@ -138,6 +136,7 @@ pub struct Session {
     world: World,
     schedule: Schedule,
     views: Views,
+    /// Per-entity digests for `state_hash`, kept so hashing does not allocate.
     digests: Vec<(u32, u64)>,
     /// What it was built from, kept for `save` and for owners that resume
     /// a restored session (seats, command log header).
@@ -441,123 +440,10 @@ impl Session {
         out.projectiles
             .sort_unstable_by_key(|projectile| projectile.id);
     }
-
-    /// A hash of the whole game state (not of ECS bookkeeping such as change
-    /// ticks or entity slots): equal hashes mean equal games. The same
-    /// content, seed and command log give the same hash on every run.
-    pub fn state_hash(&mut self) -> u64 {
-        let world = &self.world;
-        let mut hash = StableHasher::new();
-        hash.u64(world.resource::<Clock>().tick);
-        let state = world.resource::<Match>();
-        hash.u32(state.lives);
-        hash.u32(state.kills);
-        hash.u32(state.leaks);
-        hash.u32(state.outcome.map_or(0, |outcome| outcome as u32 + 1));
-        let waves = world.resource::<Waves>();
-        hash.u32(waves.started);
-        hash.u64(waves.next_start.unwrap_or(u64::MAX));
-        hash.f32(waves.hp_scale);
-        for spawner in &waves.spawners {
-            hash.u64(spawner.wave_slot as u64);
-            hash.u64(spawner.group as u64);
-            hash.u32(spawner.remaining);
-            hash.u64(spawner.next_tick);
-            hash.f32(spawner.hp_scale);
-        }
-        let ids = world.resource::<Ids>();
-        hash.u32(ids.next_enemy);
-        hash.u32(ids.next_tower);
-        hash.u32(ids.next_projectile);
-        for player in &world.resource::<Players>().0 {
-            for value in [
-                player.gold,
-                u32::from(player.ready),
-                player.kills,
-                player.gold_earned,
-                player.bounty_earned,
-                player.towers_built,
-            ] {
-                hash.u32(value);
-            }
-        }
-        // The generator's position, read from a copy so hashing changes nothing.
-        hash.u64(world.resource::<SimRng>().0.clone().next_u64());
-
-        let digests = &mut self.digests;
-        digests.clear();
-        for (_, enemy, position) in self.views.enemies.iter(world) {
-            let mut entity = StableHasher::new();
-            entity.u32(u32::from(enemy.kind.0));
-            for value in [
-                enemy.hp,
-                enemy.max_hp,
-                position.0.x,
-                position.0.y,
-                enemy.remaining,
-                enemy.slow_factor,
-                enemy.dot_per_tick,
-            ] {
-                entity.f32(value);
-            }
-            entity.u32(enemy.heading);
-            entity.u64(enemy.slow_until);
-            entity.u64(enemy.dot_until);
-            entity.bytes(&[
-                u8::from(enemy.flying),
-                enemy.dot_owner.0,
-                enemy.last_hit_by.0,
-            ]);
-            digests.push((enemy.id, entity.finish()));
-        }
-        fold_sorted(&mut hash, digests);
-        for tower in self.views.towers.iter(world) {
-            let mut entity = StableHasher::new();
-            entity.bytes(&[tower.owner.0, tower.level, tower.targeting as u8]);
-            entity.u32(u32::from(tower.kind.0));
-            entity.u32(u32::from(tower.cell.x) << 16 | u32::from(tower.cell.y));
-            entity.u32(tower.cooldown);
-            entity.u32(tower.invested);
-            digests.push((tower.id, entity.finish()));
-        }
-        fold_sorted(&mut hash, digests);
-        for (projectile, position) in self.views.projectiles.iter(world) {
-            let mut entity = StableHasher::new();
-            entity.bytes(&[projectile.owner.0, projectile.level]);
-            entity.u32(u32::from(projectile.tower_kind.0));
-            for value in [
-                position.0.x,
-                position.0.y,
-                projectile.aim.x,
-                projectile.aim.y,
-            ] {
-                entity.f32(value);
-            }
-            let target = projectile
-                .target
-                .and_then(|target| world.get::<Enemy>(target))
-                .map_or(0, |enemy| enemy.id);
-            entity.u32(target);
-            digests.push((projectile.id, entity.finish()));
-        }
-        fold_sorted(&mut hash, digests);
-        hash.finish()
-    }
 }
 
 /// Arbitrary fixed PCG stream: sessions differ by seed only.
 const RNG_STREAM: u64 = 0x7261_6d70_6172_7421;
-
-/// Folds per-entity digests into `hash` in id order, then empties them.
-fn fold_sorted(hash: &mut StableHasher, digests: &mut Vec<(u32, u64)>) {
-    digests.sort_unstable_by_key(|&(id, _)| id);
-    hash.u64(digests.len() as u64);
-    for &(id, digest) in digests.iter() {
-        hash.u32(id);
-        hash.u64(digest);
-    }
-    digests.clear();
-}
 
 /// Checks `config` against the content: the map's index and the scenario,
 /// if any. Shared by building and restoring, so a save is held to the same

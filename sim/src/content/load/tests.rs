@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::grid::{Cell, Tile};
 
 const TOWERS: &str = r#"[arrow]
 name = "Arrow"

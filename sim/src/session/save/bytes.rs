@@ -7,58 +7,58 @@ use super::RestoreError;
 use crate::leb128::Leb128Error;
 
 /// Appends values to a save.
-pub(super) struct Writer<'a>(pub &'a mut Vec<u8>);
+pub(crate) struct Writer<'a>(pub &'a mut Vec<u8>);
 
 impl Writer<'_> {
-    pub(super) fn u8(&mut self, value: u8) {
+    pub(crate) fn u8(&mut self, value: u8) {
         self.0.push(value);
     }
 
     /// Counters, ticks and ids are small: most take one to three bytes.
-    pub(super) fn var(&mut self, value: u64) {
+    pub(crate) fn var(&mut self, value: u64) {
         crate::leb128::write(self.0, value);
     }
 
-    pub(super) fn var_usize(&mut self, value: usize) {
+    pub(crate) fn var_usize(&mut self, value: usize) {
         self.var(value as u64);
     }
 
     /// Words that are random-looking (seeds, generator state) would only
     /// grow as varints.
-    pub(super) fn u64_fixed(&mut self, value: u64) {
+    pub(crate) fn u64_fixed(&mut self, value: u64) {
         self.0.extend_from_slice(&value.to_le_bytes());
     }
 
-    pub(super) fn u16_fixed(&mut self, value: u16) {
+    pub(crate) fn u16_fixed(&mut self, value: u16) {
         self.0.extend_from_slice(&value.to_le_bytes());
     }
 
     /// By bit pattern: the restored session must compute with the very same floats.
-    pub(super) fn f32(&mut self, value: f32) {
+    pub(crate) fn f32(&mut self, value: f32) {
         self.0.extend_from_slice(&value.to_bits().to_le_bytes());
     }
 
-    pub(super) fn str(&mut self, value: &str) {
+    pub(crate) fn str(&mut self, value: &str) {
         self.var_usize(value.len());
         self.0.extend_from_slice(value.as_bytes());
     }
 }
 
 /// Reads values back, refusing anything that runs past the end.
-pub(super) struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    pub(super) fn new(bytes: &'a [u8]) -> Self {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Self { bytes }
     }
 
-    pub(super) fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.bytes.is_empty()
     }
 
-    pub(super) fn take(&mut self, len: usize) -> Result<&'a [u8], RestoreError> {
+    pub(crate) fn take(&mut self, len: usize) -> Result<&'a [u8], RestoreError> {
         if len > self.bytes.len() {
             return Err(RestoreError::Truncated);
         }
@@ -73,11 +73,11 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    pub(super) fn u8(&mut self) -> Result<u8, RestoreError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, RestoreError> {
         Ok(self.array::<1>()?[0])
     }
 
-    pub(super) fn var(&mut self) -> Result<u64, RestoreError> {
+    pub(crate) fn var(&mut self) -> Result<u64, RestoreError> {
         let (value, rest) = crate::leb128::read(self.bytes).map_err(|error| match error {
             Leb128Error::Truncated => RestoreError::Truncated,
             Leb128Error::Overflow => RestoreError::Malformed("varint overflows 64 bits"),
@@ -87,16 +87,16 @@ impl<'a> Reader<'a> {
         Ok(value)
     }
 
-    pub(super) fn var_u32(&mut self) -> Result<u32, RestoreError> {
+    pub(crate) fn var_u32(&mut self) -> Result<u32, RestoreError> {
         u32::try_from(self.var()?).map_err(|_| RestoreError::Malformed("value exceeds 32 bits"))
     }
 
-    pub(super) fn var_u16(&mut self) -> Result<u16, RestoreError> {
+    pub(crate) fn var_u16(&mut self) -> Result<u16, RestoreError> {
         u16::try_from(self.var()?).map_err(|_| RestoreError::Malformed("value exceeds 16 bits"))
     }
 
     /// An index or count below `limit`.
-    pub(super) fn index(
+    pub(crate) fn index(
         &mut self,
         limit: usize,
         what: &'static str,
@@ -110,7 +110,7 @@ impl<'a> Reader<'a> {
     /// The length of a list whose records take at least `min_record` bytes
     /// each: longer than the input could hold means the save is cut short,
     /// so no allocation ever exceeds the input's size.
-    pub(super) fn count(&mut self, min_record: usize) -> Result<usize, RestoreError> {
+    pub(crate) fn count(&mut self, min_record: usize) -> Result<usize, RestoreError> {
         let count = self.var()?;
         match usize::try_from(count) {
             Ok(count) if count.saturating_mul(min_record) <= self.bytes.len() => Ok(count),
@@ -118,7 +118,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub(super) fn bool(&mut self) -> Result<bool, RestoreError> {
+    pub(crate) fn bool(&mut self) -> Result<bool, RestoreError> {
         match self.u8()? {
             0 => Ok(false),
             1 => Ok(true),
@@ -126,19 +126,19 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub(super) fn u64_fixed(&mut self) -> Result<u64, RestoreError> {
+    pub(crate) fn u64_fixed(&mut self) -> Result<u64, RestoreError> {
         Ok(u64::from_le_bytes(self.array()?))
     }
 
-    pub(super) fn u16_fixed(&mut self) -> Result<u16, RestoreError> {
+    pub(crate) fn u16_fixed(&mut self) -> Result<u16, RestoreError> {
         Ok(u16::from_le_bytes(self.array()?))
     }
 
-    pub(super) fn f32(&mut self) -> Result<f32, RestoreError> {
+    pub(crate) fn f32(&mut self) -> Result<f32, RestoreError> {
         Ok(f32::from_bits(u32::from_le_bytes(self.array()?)))
     }
 
-    pub(super) fn str(&mut self) -> Result<String, RestoreError> {
+    pub(crate) fn str(&mut self) -> Result<String, RestoreError> {
         let len = self.count(1)?;
         let bytes = self.take(len)?;
         String::from_utf8(bytes.to_vec())

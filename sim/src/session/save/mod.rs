@@ -21,53 +21,46 @@
 //! 5. waves: started, next start (0 none, else tick + 1), hit point scale,
 //!    then the spawners (wave slot, group, remaining, next tick, scale);
 //! 6. towers, enemies and projectiles: a count, then each in id order, its
-//!    id as the gap to the previous id minus one. A tower: owner, kind,
-//!    level, cell, targeting, reload countdown, gold invested. An enemy:
-//!    kind, a flag byte (below), max hp, hp if hurt, position, heading,
-//!    distance remaining, slow (factor, until) and burn (per tick, until,
-//!    owner) if ever applied, last hitter if not seat 0. A projectile: owner,
-//!    tower kind, level, position, aim, target enemy id (0 for none).
+//!    id as the gap to the previous id minus one, then its record. Each
+//!    kind's record is laid out by its [`Persisted`] implementation, next to
+//!    its component in `world/` (`tower.rs`, `enemy.rs`, `projectile.rs`).
 //!
-//! Enemies are most of a save, so their rarely used fields are left out
-//! while at their spawn values. A reference session in its steady state
-//! (about 100 enemies, 50 towers) saves to roughly 4 KiB.
+//! A reference session in its steady state (about 100 enemies, 50 towers)
+//! saves to roughly 4 KiB.
+//!
+//! The state hash is here too: the save and the hash are two readings of
+//! what a session's state is, and a restore is checked by comparing hashes.
 
 mod bytes;
+
+pub(crate) use self::bytes::{Reader, Writer};
 
 use std::sync::Arc;
 
 use bevy_ecs::prelude::*;
 use glam::Vec2;
+use rand_core::Rng;
 use rand_pcg::Pcg32;
 
-use self::bytes::{Reader, Writer};
 use super::{
     RNG_STREAM, Session, SessionConfig, SessionError, base_world, check_config, compute_field,
 };
-use crate::command::{PlayerId, Targeting};
-use crate::content::{Content, EnemyKindId, TowerKindId};
+use crate::command::PlayerId;
+use crate::content::Content;
 use crate::event::Outcome;
-use crate::grid::Cell;
+use crate::hash::StableHasher;
 use crate::rules::Rules;
 use crate::world::{
-    Board, Clock, Enemy, Ids, Inbox, Match, PlayerState, Players, Position, Projectile, SimRng,
-    Spawner, Tower, TowerOrder, Waves,
+    Board, Clock, Enemy, Ids, InFlight, Inbox, Match, PlayerState, Players, Position, Projectile,
+    SimRng, Spawner, Tower, TowerOrder, Waves,
 };
 
 /// First bytes of every save.
 const MAGIC: [u8; 4] = *b"RMPS";
 
-/// Bumped whenever the layout changes; older saves are refused, not misread.
+/// Bumped whenever the layout changes, a record's included; older saves are
+/// refused, not misread.
 const FORMAT_VERSION: u16 = 1;
-
-/// Enemy flag bits.
-const FLYING: u8 = 1 << 0;
-const GONE: u8 = 1 << 1;
-const HURT: u8 = 1 << 2;
-const SLOWED: u8 = 1 << 3;
-const BURNED: u8 = 1 << 4;
-const HIT: u8 = 1 << 5;
-const ENEMY_FLAGS: u8 = FLYING | GONE | HURT | SLOWED | BURNED | HIT;
 
 /// Why bytes could not be restored into a session.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -97,6 +90,62 @@ pub enum RestoreError {
     /// The saved config no longer builds a session with this content.
     #[error(transparent)]
     Session(#[from] SessionError),
+}
+
+/// A kind of entity the save and the state hash walk one by one, in id
+/// order. Each kind implements it beside its component, so a field is
+/// declared, saved, read back, checked and hashed in one file.
+pub(crate) trait Persisted: Sized {
+    /// What the record holds besides the component, gathered from the
+    /// entity's other components by the caller (a position, a target).
+    type Extra: Copy;
+
+    /// Fewest bytes a record takes, its id included: a list's length is
+    /// checked against the bytes left before anything is allocated for it.
+    const MIN_RECORD: usize;
+
+    /// The stable id records are ordered and hashed by.
+    fn id(&self) -> u32;
+
+    /// Appends the record (its id is written before it).
+    fn save(&self, extra: Self::Extra, w: &mut Writer<'_>);
+
+    /// Reads back what [`Persisted::save`] wrote for the entity `id`,
+    /// checking it against the rules, so a bad save is an error and never
+    /// a panic later.
+    fn restore(
+        id: u32,
+        r: &mut Reader<'_>,
+        cx: &mut RestoreCx<'_>,
+    ) -> Result<(Self, Self::Extra), RestoreError>;
+
+    /// Folds the entity's game state into its digest. Bookkeeping that
+    /// only exists inside a step stays out.
+    fn hash(&self, extra: Self::Extra, h: &mut StableHasher);
+}
+
+/// What records are checked against while a save is read.
+pub(crate) struct RestoreCx<'a> {
+    pub rules: &'a Rules,
+    /// Seats in the session: every owner and hitter is one of them.
+    seats: usize,
+    /// The cells of the towers read so far: no two towers share one.
+    pub taken: Vec<bool>,
+    /// Ids of the saved enemies, ascending, once they are read: a
+    /// projectile can only follow one of them.
+    pub enemies: Vec<u32>,
+}
+
+impl RestoreCx<'_> {
+    /// A seat, saved as one byte.
+    pub(crate) fn seat(&self, r: &mut Reader<'_>) -> Result<PlayerId, RestoreError> {
+        let player = r.u8()?;
+        if usize::from(player) < self.seats {
+            Ok(PlayerId(player))
+        } else {
+            Err(RestoreError::Malformed("seat out of range"))
+        }
+    }
 }
 
 impl Session {
@@ -169,9 +218,36 @@ impl Session {
             w.f32(spawner.hp_scale);
         }
 
-        save_towers(world, &mut w);
-        save_enemies(world, &mut w, state.alive);
-        save_projectiles(world, &mut w);
+        let mut towers: Vec<(&Tower, ())> = world
+            .try_query::<&Tower>()
+            .map(|mut query| query.iter(world).map(|tower| (tower, ())).collect())
+            .unwrap_or_default();
+        write_records(&mut w, &mut towers);
+        let mut enemies: Vec<(&Enemy, Vec2)> = world
+            .try_query::<(&Enemy, &Position)>()
+            .map(|mut query| {
+                query
+                    .iter(world)
+                    .map(|(enemy, position)| (enemy, position.0))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Between steps the dead and the leaked are gone: the count is the
+        // enemies saved, so it is not saved itself.
+        debug_assert_eq!(enemies.len(), state.alive as usize, "save between steps");
+        write_records(&mut w, &mut enemies);
+        let mut projectiles: Vec<(&Projectile, InFlight)> = world
+            .try_query::<(&Projectile, &Position)>()
+            .map(|mut query| {
+                query
+                    .iter(world)
+                    .map(|(projectile, position)| {
+                        (projectile, projectile.in_flight(position, world))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        write_records(&mut w, &mut projectiles);
     }
 
     /// Rebuilds a session from [`Session::save`]'s bytes, ready to step on
@@ -228,121 +304,61 @@ impl Session {
         }
         Ok(Session::assemble(world, config))
     }
-}
 
-fn save_towers(world: &World, w: &mut Writer) {
-    let mut towers: Vec<&Tower> = world
-        .try_query::<&Tower>()
-        .map(|mut query| query.iter(world).collect())
-        .unwrap_or_default();
-    towers.sort_unstable_by_key(|tower| tower.id);
-    w.var_usize(towers.len());
-    let mut previous = 0;
-    for tower in towers {
-        w.var(u64::from(tower.id - previous - 1));
-        previous = tower.id;
-        w.u8(tower.owner.0);
-        w.var(u64::from(tower.kind.0));
-        w.u8(tower.level);
-        w.var(u64::from(tower.cell.x));
-        w.var(u64::from(tower.cell.y));
-        w.u8(tower.targeting as u8);
-        w.var(u64::from(tower.cooldown));
-        w.var(u64::from(tower.invested));
-    }
-}
+    /// A hash of the whole game state (not of ECS bookkeeping such as change
+    /// ticks or entity slots): equal hashes mean equal games. The same
+    /// content, seed and command log give the same hash on every run.
+    pub fn state_hash(&mut self) -> u64 {
+        let world = &self.world;
+        let mut hash = StableHasher::new();
+        hash.u64(world.resource::<Clock>().tick);
+        let state = world.resource::<Match>();
+        hash.u32(state.lives);
+        hash.u32(state.kills);
+        hash.u32(state.leaks);
+        hash.u32(state.outcome.map_or(0, |outcome| outcome as u32 + 1));
+        let waves = world.resource::<Waves>();
+        hash.u32(waves.started);
+        hash.u64(waves.next_start.unwrap_or(u64::MAX));
+        hash.f32(waves.hp_scale);
+        for spawner in &waves.spawners {
+            hash.u64(spawner.wave_slot as u64);
+            hash.u64(spawner.group as u64);
+            hash.u32(spawner.remaining);
+            hash.u64(spawner.next_tick);
+            hash.f32(spawner.hp_scale);
+        }
+        let ids = world.resource::<Ids>();
+        hash.u32(ids.next_enemy);
+        hash.u32(ids.next_tower);
+        hash.u32(ids.next_projectile);
+        for player in &world.resource::<Players>().0 {
+            for value in [
+                player.gold,
+                u32::from(player.ready),
+                player.kills,
+                player.gold_earned,
+                player.bounty_earned,
+                player.towers_built,
+            ] {
+                hash.u32(value);
+            }
+        }
+        // The generator's position, read from a copy so hashing changes nothing.
+        hash.u64(world.resource::<SimRng>().0.clone().next_u64());
 
-fn save_enemies(world: &World, w: &mut Writer, alive: u32) {
-    let mut enemies: Vec<(&Enemy, Vec2)> = world
-        .try_query::<(&Enemy, &Position)>()
-        .map(|mut query| {
-            query
-                .iter(world)
-                .map(|(enemy, position)| (enemy, position.0))
-                .collect()
-        })
-        .unwrap_or_default();
-    // Between steps the dead and the leaked are gone: the count is the
-    // enemies saved, so it is not saved itself.
-    debug_assert_eq!(enemies.len(), alive as usize, "save between steps");
-    enemies.sort_unstable_by_key(|(enemy, _)| enemy.id);
-    w.var_usize(enemies.len());
-    let mut previous = 0;
-    for (enemy, position) in enemies {
-        w.var(u64::from(enemy.id - previous - 1));
-        previous = enemy.id;
-        w.var(u64::from(enemy.kind.0));
-        let hurt = enemy.hp.to_bits() != enemy.max_hp.to_bits();
-        let slowed = enemy.slow_factor.to_bits() != 1.0f32.to_bits() || enemy.slow_until != 0;
-        let burned = enemy.dot_per_tick.to_bits() != 0.0f32.to_bits()
-            || enemy.dot_until != 0
-            || enemy.dot_owner != PlayerId(0);
-        let hit = enemy.last_hit_by != PlayerId(0);
-        let flags = [
-            (enemy.flying, FLYING),
-            (enemy.gone, GONE),
-            (hurt, HURT),
-            (slowed, SLOWED),
-            (burned, BURNED),
-            (hit, HIT),
-        ]
-        .into_iter()
-        .filter(|&(set, _)| set)
-        .fold(0, |flags, (_, bit)| flags | bit);
-        w.u8(flags);
-        w.f32(enemy.max_hp);
-        if hurt {
-            w.f32(enemy.hp);
-        }
-        w.f32(position.x);
-        w.f32(position.y);
-        w.var(u64::from(enemy.heading));
-        w.f32(enemy.remaining);
-        if slowed {
-            w.f32(enemy.slow_factor);
-            w.var(enemy.slow_until);
-        }
-        if burned {
-            w.f32(enemy.dot_per_tick);
-            w.var(enemy.dot_until);
-            w.u8(enemy.dot_owner.0);
-        }
-        if hit {
-            w.u8(enemy.last_hit_by.0);
-        }
-    }
-}
-
-fn save_projectiles(world: &World, w: &mut Writer) {
-    let mut projectiles: Vec<(&Projectile, Vec2)> = world
-        .try_query::<(&Projectile, &Position)>()
-        .map(|mut query| {
-            query
-                .iter(world)
-                .map(|(projectile, position)| (projectile, position.0))
-                .collect()
-        })
-        .unwrap_or_default();
-    projectiles.sort_unstable_by_key(|(projectile, _)| projectile.id);
-    w.var_usize(projectiles.len());
-    let mut previous = 0;
-    for (projectile, position) in projectiles {
-        w.var(u64::from(projectile.id - previous - 1));
-        previous = projectile.id;
-        w.u8(projectile.owner.0);
-        w.var(u64::from(projectile.tower_kind.0));
-        w.u8(projectile.level);
-        for value in [position.x, position.y, projectile.aim.x, projectile.aim.y] {
-            w.f32(value);
-        }
-        // A target that died after this shot was fired no longer exists; the
-        // shot forgets it on its next flight step either way, so it saves as
-        // none.
-        let target = projectile
-            .target
-            .and_then(|target| world.get::<Enemy>(target))
-            .map_or(0, |enemy| enemy.id);
-        w.var(u64::from(target));
+        // Entities kind by kind, each folded in id order.
+        let (views, digests) = (&mut self.views, &mut self.digests);
+        let enemies = views.enemies.iter(world);
+        let enemies = enemies.map(|(_, enemy, position)| (enemy, position.0));
+        fold_records(&mut hash, digests, enemies);
+        let towers = views.towers.iter(world).map(|tower| (tower, ()));
+        fold_records(&mut hash, digests, towers);
+        let projectiles = views.projectiles.iter(world);
+        let projectiles = projectiles
+            .map(|(projectile, position)| (projectile, projectile.in_flight(position, world)));
+        fold_records(&mut hash, digests, projectiles);
+        hash.finish()
     }
 }
 
@@ -357,17 +373,13 @@ struct State {
     state: Match,
     players: Vec<PlayerState>,
     waves: Waves,
-    towers: Vec<Tower>,
+    towers: Vec<(Tower, ())>,
     enemies: Vec<(Enemy, Vec2)>,
-    /// Projectiles with their target's enemy id (0 for none).
-    projectiles: Vec<(Projectile, Vec2, u32)>,
+    projectiles: Vec<(Projectile, InFlight)>,
 }
 
-/// Fewest bytes each record can take, to bound list lengths by the input.
+/// Fewest bytes a spawner takes, to bound their count by the input.
 const MIN_SPAWNER: usize = 8;
-const MIN_TOWER: usize = 9;
-const MIN_ENEMY: usize = 20;
-const MIN_PROJECTILE: usize = 21;
 
 impl State {
     fn read(r: &mut Reader, rules: &Rules, players: u8) -> Result<Self, RestoreError> {
@@ -403,15 +415,6 @@ impl State {
                 towers_built: r.var_u32()?,
             });
         }
-        let byte_seat = |r: &mut Reader| -> Result<PlayerId, RestoreError> {
-            let player = r.u8()?;
-            if usize::from(player) < seats {
-                Ok(PlayerId(player))
-            } else {
-                Err(RestoreError::Malformed("seat out of range"))
-            }
-        };
-
         let started = r.var_u32()?;
         let next_start = r.var()?.checked_sub(1);
         let hp_scale = r.f32()?;
@@ -429,123 +432,16 @@ impl State {
             });
         }
 
-        let grid = &rules.map().grid;
-        let count = r.count(MIN_TOWER)?;
-        let mut towers: Vec<Tower> = Vec::with_capacity(count);
-        let mut taken = vec![false; grid.len()];
-        let mut previous = 0;
-        for _ in 0..count {
-            let id = next_id(r, &mut previous, ids.next_tower)?;
-            let owner = byte_seat(r)?;
-            let kind = r.index(rules.towers.len(), "unknown tower kind")?;
-            let level = r.u8()?;
-            if usize::from(level) >= rules.towers[kind].levels.len() {
-                return Err(RestoreError::Malformed("tower level out of range"));
-            }
-            let cell = Cell::new(r.var_u16()?, r.var_u16()?);
-            if cell.x >= grid.width() || cell.y >= grid.height() {
-                return Err(RestoreError::Malformed("tower off the map"));
-            }
-            let index = grid.index(cell);
-            if grid.tile(cell) != crate::grid::Tile::Buildable || taken[index] {
-                return Err(RestoreError::Malformed(
-                    "tower on an unbuildable or taken cell",
-                ));
-            }
-            taken[index] = true;
-            let targeting = Targeting::ALL[r.index(Targeting::ALL.len(), "unknown targeting")?];
-            towers.push(Tower {
-                id,
-                owner,
-                kind: TowerKindId(kind as u16),
-                level,
-                cell,
-                targeting,
-                cooldown: r.var_u32()?,
-                invested: r.var_u32()?,
-            });
-        }
-
-        let count = r.count(MIN_ENEMY)?;
-        let mut enemies = Vec::with_capacity(count);
-        let mut previous = 0;
-        for _ in 0..count {
-            let id = next_id(r, &mut previous, ids.next_enemy)?;
-            let kind = r.index(rules.enemies.len(), "unknown enemy kind")?;
-            let flags = r.u8()?;
-            if flags & !ENEMY_FLAGS != 0 {
-                return Err(RestoreError::Malformed("unknown enemy flags"));
-            }
-            let max_hp = r.f32()?;
-            let hp = if flags & HURT != 0 { r.f32()? } else { max_hp };
-            let position = Vec2::new(r.f32()?, r.f32()?);
-            let heading = r.index(grid.len(), "enemy heading off the map")? as u32;
-            let remaining = r.f32()?;
-            let (slow_factor, slow_until) = if flags & SLOWED != 0 {
-                (r.f32()?, r.var()?)
-            } else {
-                (1.0, 0)
-            };
-            let (dot_per_tick, dot_until, dot_owner) = if flags & BURNED != 0 {
-                (r.f32()?, r.var()?, byte_seat(r)?)
-            } else {
-                (0.0, 0, PlayerId(0))
-            };
-            let last_hit_by = if flags & HIT != 0 {
-                byte_seat(r)?
-            } else {
-                PlayerId(0)
-            };
-            let enemy = Enemy {
-                id,
-                kind: EnemyKindId(kind as u16),
-                hp,
-                max_hp,
-                flying: flags & FLYING != 0,
-                heading,
-                remaining,
-                slow_factor,
-                slow_until,
-                dot_per_tick,
-                dot_until,
-                dot_owner,
-                last_hit_by,
-                gone: flags & GONE != 0,
-            };
-            enemies.push((enemy, position));
-        }
-
-        let count = r.count(MIN_PROJECTILE)?;
-        let mut projectiles = Vec::with_capacity(count);
-        let mut previous = 0;
-        for _ in 0..count {
-            let id = next_id(r, &mut previous, ids.next_projectile)?;
-            let owner = byte_seat(r)?;
-            let kind = r.index(rules.towers.len(), "unknown tower kind")?;
-            let level = r.u8()?;
-            if usize::from(level) >= rules.towers[kind].levels.len() {
-                return Err(RestoreError::Malformed("projectile level out of range"));
-            }
-            let position = Vec2::new(r.f32()?, r.f32()?);
-            let aim = Vec2::new(r.f32()?, r.f32()?);
-            let target = r.var_u32()?;
-            if target != 0
-                && enemies
-                    .binary_search_by_key(&target, |(enemy, _)| enemy.id)
-                    .is_err()
-            {
-                return Err(RestoreError::Malformed("projectile aimed at no enemy"));
-            }
-            let projectile = Projectile {
-                id,
-                owner,
-                tower_kind: TowerKindId(kind as u16),
-                level,
-                target: None,
-                aim,
-            };
-            projectiles.push((projectile, position, target));
-        }
+        let mut cx = RestoreCx {
+            rules,
+            seats,
+            taken: vec![false; rules.map().grid.len()],
+            enemies: Vec::new(),
+        };
+        let towers = read_records::<Tower>(r, &mut cx, ids.next_tower)?;
+        let enemies = read_records::<Enemy>(r, &mut cx, ids.next_enemy)?;
+        cx.enemies = enemies.iter().map(|(enemy, _)| enemy.id).collect();
+        let projectiles = read_records::<Projectile>(r, &mut cx, ids.next_projectile)?;
 
         Ok(Self {
             tick,
@@ -590,7 +486,7 @@ impl State {
 
         let mut order = Vec::with_capacity(self.towers.len());
         let mut cells = Vec::with_capacity(self.towers.len());
-        for tower in self.towers {
+        for (tower, ()) in self.towers {
             let (id, cell) = (tower.id, tower.cell);
             let entity = world.spawn(tower).id();
             order.push((id, entity));
@@ -610,15 +506,67 @@ impl State {
             let id = enemy.id;
             enemies.push((id, world.spawn((enemy, Position(position))).id()));
         }
-        for (mut projectile, position, target) in self.projectiles {
+        for (mut projectile, flight) in self.projectiles {
             // `read` checked that the target is among the enemies.
             projectile.target = enemies
-                .binary_search_by_key(&target, |&(id, _)| id)
+                .binary_search_by_key(&flight.target, |&(id, _)| id)
                 .ok()
                 .map(|slot| enemies[slot].1);
-            world.spawn((projectile, Position(position)));
+            world.spawn((projectile, Position(flight.position)));
         }
     }
+}
+
+/// Folds one kind's entities into `hash`: each entity's own digest, in id
+/// order, so the hash does not depend on ECS storage order. `digests` is the
+/// session's buffer, reused so that hashing does not allocate.
+fn fold_records<'a, T: Persisted + 'a>(
+    hash: &mut StableHasher,
+    digests: &mut Vec<(u32, u64)>,
+    records: impl Iterator<Item = (&'a T, T::Extra)>,
+) {
+    digests.clear();
+    digests.extend(records.map(|(record, extra)| {
+        let mut digest = StableHasher::new();
+        record.hash(extra, &mut digest);
+        (record.id(), digest.finish())
+    }));
+    digests.sort_unstable_by_key(|&(id, _)| id);
+    hash.u64(digests.len() as u64);
+    for &(id, digest) in digests.iter() {
+        hash.u32(id);
+        hash.u64(digest);
+    }
+}
+
+/// Writes one kind's records: their count, then each in id order, its id as
+/// the gap to the previous one minus one (most gaps fit a byte).
+fn write_records<T: Persisted>(w: &mut Writer<'_>, records: &mut [(&T, T::Extra)]) {
+    records.sort_unstable_by_key(|(record, _)| record.id());
+    w.var_usize(records.len());
+    let mut previous = 0;
+    for &(record, extra) in records.iter() {
+        w.var(u64::from(record.id() - previous - 1));
+        previous = record.id();
+        record.save(extra, w);
+    }
+}
+
+/// Reads back what [`write_records`] wrote; every id must be one already
+/// handed out (`issued` is the kind's id counter).
+fn read_records<T: Persisted>(
+    r: &mut Reader<'_>,
+    cx: &mut RestoreCx<'_>,
+    issued: u32,
+) -> Result<Vec<(T, T::Extra)>, RestoreError> {
+    let count = r.count(T::MIN_RECORD)?;
+    let mut records = Vec::with_capacity(count);
+    let mut previous = 0;
+    for _ in 0..count {
+        let id = next_id(r, &mut previous, issued)?;
+        records.push(T::restore(id, r, cx)?);
+    }
+    Ok(records)
 }
 
 /// Reads an id saved as the gap to the previous one, so ids strictly

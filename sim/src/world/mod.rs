@@ -1,14 +1,24 @@
 //! The components and resources of a session's ECS world.
 //!
 //! Every entity carries its own stable id (never bevy's `Entity`, which is
-//! recycled) because ids reach players and the state hash.
+//! recycled) because ids reach players and the state hash. Each kind of
+//! entity has its own module, holding its component together with its record
+//! in the save and its part of the state hash, so a new field is declared,
+//! saved, restored and hashed in one file.
+
+mod enemy;
+mod projectile;
+mod tower;
+
+pub(crate) use enemy::Enemy;
+pub(crate) use projectile::{InFlight, Projectile};
+pub(crate) use tower::Tower;
 
 use bevy_ecs::prelude::*;
 use glam::Vec2;
 use rand_pcg::Pcg32;
 
-use crate::command::{CommandTicket, PlayerId, Targeting};
-use crate::content::{EnemyKindId, TowerKindId};
+use crate::command::{CommandTicket, PlayerId};
 use crate::event::{Event, Outcome};
 use crate::grid::Cell;
 use crate::path::FlowField;
@@ -19,64 +29,9 @@ pub(crate) fn cell_centre(x: usize, y: usize) -> Vec2 {
     Vec2::new(x as f32 + 0.5, y as f32 + 0.5)
 }
 
-/// A walking or flying enemy.
-#[derive(Component, Clone, Debug)]
-pub(crate) struct Enemy {
-    pub id: u32,
-    pub kind: EnemyKindId,
-    pub hp: f32,
-    pub max_hp: f32,
-    pub flying: bool,
-    /// Ground enemies: the cell whose centre they walk towards. Fliers: unused.
-    pub heading: u32,
-    /// Distance left to a goal in cells, refreshed by movement; drives the
-    /// `first` and `last` targeting modes.
-    pub remaining: f32,
-    /// Speed multiplier while slowed, and the tick the slow wears off.
-    pub slow_factor: f32,
-    pub slow_until: u64,
-    /// Burn damage per tick, the tick it stops, and whose tower lit it.
-    pub dot_per_tick: f32,
-    pub dot_until: u64,
-    pub dot_owner: PlayerId,
-    /// Who hurt it last: the killer, should it die.
-    pub last_hit_by: PlayerId,
-    /// Reached a goal this tick; despawned at the end of the tick, and no
-    /// longer a target meanwhile.
-    pub gone: bool,
-}
-
 /// Where an enemy or a projectile is, in cells.
 #[derive(Component, Clone, Copy, Debug)]
 pub(crate) struct Position(pub Vec2);
-
-/// A built tower.
-#[derive(Component, Clone, Debug)]
-pub(crate) struct Tower {
-    pub id: u32,
-    pub owner: PlayerId,
-    pub kind: TowerKindId,
-    pub level: u8,
-    pub cell: Cell,
-    pub targeting: Targeting,
-    /// Ticks until it may fire again.
-    pub cooldown: u32,
-    /// Gold put into it (build plus upgrades), the base of its refund.
-    pub invested: u32,
-}
-
-/// A shot in flight.
-#[derive(Component, Clone, Debug)]
-pub(crate) struct Projectile {
-    pub id: u32,
-    pub owner: PlayerId,
-    pub tower_kind: TowerKindId,
-    pub level: u8,
-    /// Homing shots follow this enemy while it lives.
-    pub target: Option<Entity>,
-    /// Where it is going (refreshed from a living homing target).
-    pub aim: Vec2,
-}
 
 /// The tick counter: the session's only notion of time.
 #[derive(Resource, Debug, Default)]

@@ -1,0 +1,110 @@
+//! A shot in flight: the component, its record in a save and its part of
+//! the state hash, kept together so a new field is one edit here (plus the
+//! systems that fire and fly it, and the save's format version).
+
+use bevy_ecs::prelude::*;
+use glam::Vec2;
+
+use super::{Enemy, Position};
+use crate::command::PlayerId;
+use crate::content::TowerKindId;
+use crate::hash::StableHasher;
+use crate::session::save::{Persisted, Reader, RestoreCx, RestoreError, Writer};
+
+/// A shot in flight.
+#[derive(Component, Clone, Debug)]
+pub(crate) struct Projectile {
+    pub id: u32,
+    pub owner: PlayerId,
+    pub tower_kind: TowerKindId,
+    pub level: u8,
+    /// Homing shots follow this enemy while it lives.
+    pub target: Option<Entity>,
+    /// Where it is going (refreshed from a living homing target).
+    pub aim: Vec2,
+}
+
+/// What a projectile's record holds besides the component: entities are not
+/// stable across a save, so the target is its enemy id.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct InFlight {
+    pub position: Vec2,
+    /// The enemy id it follows, 0 for none.
+    pub target: u32,
+}
+
+impl Projectile {
+    /// Its record's [`InFlight`] part, read from the world. A target that
+    /// died after the shot was fired no longer exists; the shot forgets it
+    /// on its next flight step either way, so it counts as none.
+    pub(crate) fn in_flight(&self, position: &Position, world: &World) -> InFlight {
+        let target = self
+            .target
+            .and_then(|target| world.get::<Enemy>(target))
+            .map_or(0, |enemy| enemy.id);
+        InFlight {
+            position: position.0,
+            target,
+        }
+    }
+}
+
+/// Record: owner (byte), tower kind, level (byte), position, aim, target
+/// enemy id (0 for none).
+impl Persisted for Projectile {
+    type Extra = InFlight;
+    const MIN_RECORD: usize = 21;
+
+    fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn save(&self, flight: InFlight, w: &mut Writer<'_>) {
+        w.u8(self.owner.0);
+        w.var(u64::from(self.tower_kind.0));
+        w.u8(self.level);
+        for value in [flight.position.x, flight.position.y, self.aim.x, self.aim.y] {
+            w.f32(value);
+        }
+        w.var(u64::from(flight.target));
+    }
+
+    /// The target comes back as an id in [`InFlight`]; the session's
+    /// restore finds its entity once the enemies are spawned.
+    fn restore(
+        id: u32,
+        r: &mut Reader<'_>,
+        cx: &mut RestoreCx<'_>,
+    ) -> Result<(Self, InFlight), RestoreError> {
+        let owner = cx.seat(r)?;
+        let kind = r.index(cx.rules.towers.len(), "unknown tower kind")?;
+        let level = r.u8()?;
+        if usize::from(level) >= cx.rules.towers[kind].levels.len() {
+            return Err(RestoreError::Malformed("projectile level out of range"));
+        }
+        let position = Vec2::new(r.f32()?, r.f32()?);
+        let aim = Vec2::new(r.f32()?, r.f32()?);
+        let target = r.var_u32()?;
+        if target != 0 && cx.enemies.binary_search(&target).is_err() {
+            return Err(RestoreError::Malformed("projectile aimed at no enemy"));
+        }
+        let projectile = Projectile {
+            id,
+            owner,
+            tower_kind: TowerKindId(kind as u16),
+            level,
+            target: None,
+            aim,
+        };
+        Ok((projectile, InFlight { position, target }))
+    }
+
+    fn hash(&self, flight: InFlight, h: &mut StableHasher) {
+        h.bytes(&[self.owner.0, self.level]);
+        h.u32(u32::from(self.tower_kind.0));
+        for value in [flight.position.x, flight.position.y, self.aim.x, self.aim.y] {
+            h.f32(value);
+        }
+        h.u32(flight.target);
+    }
+}
