@@ -10,9 +10,9 @@ pub mod config;
 pub mod host;
 pub mod http;
 pub mod path;
-pub mod persist;
 pub mod serve;
 pub mod simulate;
+pub mod stores;
 pub mod telemetry;
 
 use std::path::Path;

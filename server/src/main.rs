@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use rampart_server::{check, config, path, persist, serve, simulate};
+use rampart_server::{check, config, path, serve, simulate, stores};
 
 /// rampart: an authoritative tower-defense game server and its tools.
 ///
@@ -35,7 +35,7 @@ enum Command {
     Migrate(Box<config::ServeArgs>),
     /// Print the command log of a session's latest checkpoint, ending with
     /// its tick and state hash, for `rampart replay`.
-    ExportLog(Box<persist::ExportLogArgs>),
+    ExportLog(Box<stores::ExportLogArgs>),
 }
 
 fn main() -> ExitCode {
@@ -47,8 +47,8 @@ fn main() -> ExitCode {
         Some(Command::Path(args)) => path::run(args),
         Some(Command::Simulate(args)) => simulate::simulate(args),
         Some(Command::Replay(args)) => simulate::replay(args),
-        Some(Command::Migrate(args)) => persist::migrate(&args),
-        Some(Command::ExportLog(args)) => persist::export_log(&args),
+        Some(Command::Migrate(args)) => stores::migrate(&args),
+        Some(Command::ExportLog(args)) => stores::export_log(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -18,7 +18,7 @@ use crate::agones::{Agones, HttpSidecar};
 use crate::auth::PlayerAuth;
 use crate::config::{Config, ServeArgs};
 use crate::host::HostHandle;
-use crate::persist::{Adopter, Stores};
+use crate::stores::{Adopter, Stores};
 use crate::{http, load_content, telemetry};
 
 /// Runs the server until it is drained.

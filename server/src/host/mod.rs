@@ -32,7 +32,7 @@ use rampart_net::server::{CommandOrigin, Feed};
 use rampart_persistence::{PersistEvent, PersistHandle};
 use tokio::sync::{mpsc, oneshot};
 
-pub use saved::ResumeError;
+pub use saved::{ResumeError, SavedSeat, encode_checkpoint};
 pub(crate) use saved::{Resumed, resume};
 pub use saving::CommandTail;
 

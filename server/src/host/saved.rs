@@ -23,11 +23,24 @@ use super::saving::CommandTail;
 const FORMAT: u16 = 1;
 
 /// A seat as a checkpoint remembers it.
-#[derive(Debug, Serialize, Deserialize)]
-enum SavedSeat {
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum SavedSeat {
+    /// Nobody.
     Free,
+    /// A bot (rebuilt from the session's seed on resume).
     Bot,
+    /// A person, by player id: theirs again with a reconnect token.
     Person(String),
+}
+
+impl From<&Seat> for SavedSeat {
+    fn from(seat: &Seat) -> Self {
+        match seat {
+            Seat::Free => Self::Free,
+            Seat::Bot(_) => Self::Bot,
+            Seat::Person { who, .. } => Self::Person(who.to_string()),
+        }
+    }
 }
 
 /// The envelope written to Redis and the database.
@@ -71,10 +84,12 @@ pub enum ResumeError {
     Command(String),
 }
 
-/// Writes the envelope for a session as it stands.
-pub(crate) fn save(
+/// The checkpoint of a session as it stands: the simulation's save, the
+/// seats, and the commands since the last durable save. What every save of
+/// the host costs the stepping pool (public for the save-cost benchmark).
+pub fn encode_checkpoint(
     session: &Session,
-    seats: &[Seat],
+    seats: Vec<SavedSeat>,
     private: bool,
     created_unix_ms: u64,
     log: &CommandTail,
@@ -85,14 +100,7 @@ pub(crate) fn save(
         format: FORMAT,
         private,
         created_unix_ms,
-        seats: seats
-            .iter()
-            .map(|seat| match seat {
-                Seat::Free => SavedSeat::Free,
-                Seat::Bot(_) => SavedSeat::Bot,
-                Seat::Person { who, .. } => SavedSeat::Person(who.to_string()),
-            })
-            .collect(),
+        seats,
         log: log.text(session.content()),
         sim,
     };
@@ -268,7 +276,8 @@ mod tests {
         }
         log.entries.extend(pending.iter().cloned());
         let seats = [Seat::Free, Seat::Free];
-        let bytes = save(&session, &seats, false, 0, &CommandTail::new(log.clone()));
+        let seats = seats.iter().map(SavedSeat::from).collect();
+        let bytes = encode_checkpoint(&session, seats, false, 0, &CommandTail::new(log.clone()));
         let saved_hash = session.state_hash();
         for _ in 0..300 {
             session.step();

@@ -262,9 +262,9 @@ impl HostedSession {
     }
 
     fn envelope(&self) -> Arc<[u8]> {
-        saved::save(
+        saved::encode_checkpoint(
             &self.session,
-            &self.seats,
+            self.seats.iter().map(saved::SavedSeat::from).collect(),
             self.private,
             self.created_unix_ms,
             &self.log,

@@ -375,7 +375,7 @@ async fn a_drained_session_resumes_exactly_on_a_new_host() {
         .unwrap()
         .unwrap();
     assert!(checkpoint.tick > 90);
-    let (_, log) = crate::persist::recorded_log(&database, &content, drained.id)
+    let (_, log) = crate::stores::recorded_log(&database, &content, drained.id)
         .await
         .unwrap();
     let mut replayed = log.replay(content.clone()).unwrap();
@@ -384,13 +384,13 @@ async fn a_drained_session_resumes_exactly_on_a_new_host() {
 
     // A restarted server (a new host on the same database) resumes it.
     let (host, persister) = start_persisting_host(content.clone(), 10, &database, "second");
-    let stores = crate::persist::Stores {
+    let stores = crate::stores::Stores {
         database: database.clone(),
         hot: None,
         instance: "second".into(),
         lease: Duration::from_secs(6),
     };
-    let adopted = crate::persist::Adopter::new(stores, host.clone())
+    let adopted = crate::stores::Adopter::new(stores, host.clone())
         .pass()
         .await;
     assert_eq!(adopted, 1);
