@@ -6,14 +6,15 @@
 //!   tracker that derives it from the simulation, and the delta codec.
 //! - [`tickets`]: netcode connect tokens, WebSocket tickets and reconnect
 //!   tokens, all signed with the server's key.
-//! - [`server`]: the renet server behind the UDP and WebSocket transports.
+//! - [`gateway`]: where clients meet the game: the renet server behind the
+//!   UDP and WebSocket transports, and the seam to the host ([`gateway::GameLink`]).
 //! - [`client`]: the client library used by tests, bots and game clients.
 //!
 //! This crate knows sockets, never databases.
 
 mod bundle;
 pub mod client;
+pub mod gateway;
 pub mod protocol;
-pub mod server;
 pub mod snapshot;
 pub mod tickets;

@@ -616,6 +616,22 @@ impl Database {
                     ))
             };
         }
+        if lines.is_empty() {
+            // One statement, so one round trip and no transaction.
+            with_conn!(self, |conn|
+                postgres: {
+                    if upsert!(owned.for_update()).execute(conn).await? == 0 {
+                        return Err(refusal!(conn, session, epoch));
+                    }
+                },
+                sqlite: {
+                    if upsert!(owned).execute(conn).await? == 0 {
+                        return Err(refusal!(conn, session, epoch));
+                    }
+                }
+            );
+            return Ok(());
+        }
         with_conn!(self, |conn|
             postgres: {
                 conn.transaction(async |conn| {

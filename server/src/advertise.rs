@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 
-use rampart_net::server::{UdpAdvertise, public_address};
+use rampart_net::gateway::{UdpAdvertise, public_address};
 
 use crate::agones::{AgonesError, GameServerAddress};
 use crate::config::Config;

@@ -10,7 +10,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use std::sync::Arc;
 
-use rampart_net::server::{Feed, Limits, NetConfig, NetHandle, feed_channel};
+use rampart_net::gateway::{Feed, Limits, NetConfig, NetHandle, feed_channel};
 use rampart_net::tickets::TicketKey;
 
 use crate::advertise::Advertise;

@@ -8,8 +8,8 @@ use rampart_sim::bots::ScriptedPlayer;
 use rampart_sim::log::{CommandLog, LogEntry};
 use rampart_sim::{Command, CommandTicket, Event, Outcome, PlayerId, Rejection, Session, Snapshot};
 
+use rampart_net::gateway::{CommandOrigin, Feed};
 use rampart_net::protocol::EndReason;
-use rampart_net::server::{CommandOrigin, Feed};
 use rampart_sim::bots::BotStyle;
 use rampart_sim::{Content, SessionConfig};
 use std::sync::mpsc::SyncSender;

@@ -28,7 +28,7 @@ use rampart_sim::{Command, Content, PlayerId};
 use serde::{Deserialize, Serialize, Serializer};
 use std::sync::mpsc::SyncSender;
 
-use rampart_net::server::{CommandOrigin, Feed};
+use rampart_net::gateway::{CommandOrigin, Feed};
 use rampart_persistence::{PersistEvent, PersistHandle};
 use tokio::sync::{mpsc, oneshot};
 
@@ -606,7 +606,7 @@ pub(crate) mod tests;
 
 /// The network's way into the host: it runs on its own thread, outside the
 /// async runtime, and must never wait on the tick thread for a command.
-impl rampart_net::server::GameLink for HostHandle {
+impl rampart_net::gateway::GameLink for HostHandle {
     fn submit(
         &self,
         seat: rampart_net::tickets::SeatRef,

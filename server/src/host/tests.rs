@@ -227,7 +227,7 @@ async fn joining_fills_the_lobby_and_starts_the_game() {
 /// seat that is not a person's is answered too, with a refusal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_commands_are_answered_on_the_feed_by_identity_exactly_once() {
-    use rampart_net::server::{CommandOrigin, GameLink};
+    use rampart_net::gateway::{CommandOrigin, GameLink};
     use rampart_net::tickets::SeatRef;
     use rampart_sim::Rejection;
 

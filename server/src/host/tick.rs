@@ -7,8 +7,8 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rampart_net::gateway::Feed;
 use rampart_net::protocol::EndReason;
-use rampart_net::server::Feed;
 use rampart_sim::{PlayerId, Rejection};
 use rand_core::Rng;
 use rand_pcg::Pcg32;

@@ -9,7 +9,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use rampart_net::client::JoinResponse;
-use rampart_net::server::NetHandle;
+use rampart_net::gateway::NetHandle;
 use rampart_net::tickets::SeatRef;
 use rampart_sim::PlayerId;
 use serde::Deserialize;

@@ -1,4 +1,4 @@
-//! The game-facing network server: one renet server behind several UDP
+//! The gateway, where game clients meet the game: one renet server behind several UDP
 //! sockets and a WebSocket listener, run by one `rampart-net` thread.
 //!
 //! The loop owns every connection. It turns client messages into commands
