@@ -1,0 +1,443 @@
+//! Sessions in the durable store: creating and claiming them (owner
+//! epochs), fenced checkpoints with the command log lines since, reading
+//! them back for adoption and `export-log`, and a session's end (results
+//! and history in one transaction).
+
+use super::*;
+
+impl Database {
+    /// Records a new session, unowned (epoch 0): the creator claims it next.
+    ///
+    /// # Errors
+    /// `SessionExists`, `Connect` or `Query`.
+    pub async fn create_session(&self, row: &SessionRow) -> Result<(), DbError> {
+        let now = now_ms();
+        let values = (
+            sessions::id.eq(to_db(row.id)),
+            sessions::map.eq(&row.map),
+            sessions::scenario.eq(row.scenario.as_deref()),
+            sessions::seed.eq(to_db(row.seed)),
+            sessions::players.eq(i16::from(row.players)),
+            sessions::tick_hz.eq(to_db_u16(row.tick_hz, "tick rate")?),
+            sessions::content_version.eq(to_db(row.content_version)),
+            sessions::state.eq(row.state.as_str()),
+            sessions::created_at.eq(now),
+        );
+        let inserted = with_conn!(self, |conn| {
+            diesel::insert_into(sessions::table)
+                .values(values)
+                .execute(conn)
+                .await
+        });
+        match inserted {
+            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                Err(DbError::SessionExists(row.id))
+            }
+            other => other.map(|_| ()).map_err(DbError::from),
+        }
+    }
+
+    /// Takes ownership of a session that is not ended: sets the owner and
+    /// increments the owner epoch in one statement, and returns the new
+    /// epoch, the fencing token every later write of this owner carries.
+    /// Writes carrying an older epoch are refused from now on.
+    ///
+    /// # Errors
+    /// `UnknownSession` (absent or ended), `Connect` or `Query`.
+    pub async fn claim(&self, session: u64, instance: &str) -> Result<u64, DbError> {
+        let epoch: Option<i64> = with_conn!(self, |conn| {
+            diesel::update(
+                sessions::table
+                    .filter(sessions::id.eq(to_db(session)))
+                    .filter(sessions::state.ne(RowState::Ended.as_str())),
+            )
+            .set((
+                sessions::owner_epoch.eq(sessions::owner_epoch + 1),
+                sessions::owner_instance.eq(instance),
+            ))
+            .returning(sessions::owner_epoch)
+            .get_result(conn)
+            .await
+            .optional()?
+        });
+        epoch.map(from_db).ok_or(DbError::UnknownSession(session))
+    }
+
+    /// Stores the session's latest checkpoint, replacing the previous one,
+    /// and appends `log` (the commands accepted since the last checkpoint)
+    /// to the session's command log, in one transaction, unless a newer
+    /// owner has claimed the session since `epoch` was issued: then nothing
+    /// is written and `Fenced` says so. Log lines already stored (a retry,
+    /// an adopter repeating its predecessor's last ones) are kept as they
+    /// are.
+    ///
+    /// # Errors
+    /// `Fenced`, `UnknownSession`, `OutOfRange`, `Connect` or `Query`.
+    pub async fn checkpoint(
+        &self,
+        session: u64,
+        epoch: u64,
+        tick: u64,
+        state_hash: u64,
+        snapshot: &[u8],
+        log: &[LoggedCommand],
+    ) -> Result<(), DbError> {
+        // The row is written only if the session's stored epoch is at most
+        // ours. On PostgreSQL `FOR UPDATE` locks the session row while it
+        // writes, so a concurrent claim waits for the write (and a claim
+        // that commits first makes the select find nothing); SQLite has
+        // one writer.
+        let owned = sessions::table
+            .filter(sessions::id.eq(to_db(session)))
+            .filter(sessions::owner_epoch.le(to_db(epoch)))
+            .select((
+                sessions::id,
+                to_db(epoch).into_sql::<BigInt>(),
+                to_db(tick).into_sql::<BigInt>(),
+                to_db(state_hash).into_sql::<BigInt>(),
+                snapshot.into_sql::<Binary>(),
+                now_ms().into_sql::<BigInt>(),
+            ));
+        let id = to_db(session);
+        let lines = log
+            .iter()
+            .map(|line| {
+                let ordinal = i32::try_from(line.ordinal).map_err(|_| DbError::OutOfRange {
+                    what: "command ordinal",
+                    value: line.ordinal.to_string(),
+                })?;
+                Ok((
+                    session_log::session_id.eq(id),
+                    session_log::tick.eq(to_db(line.tick)),
+                    session_log::ordinal.eq(ordinal),
+                    session_log::command.eq(line.command.as_slice()),
+                ))
+            })
+            .collect::<Result<Vec<_>, DbError>>()?;
+        macro_rules! upsert {
+            ($rows:expr) => {
+                diesel::insert_into(checkpoints::table)
+                    .values($rows)
+                    .into_columns(CHECKPOINT_COLUMNS)
+                    .on_conflict(checkpoints::session_id)
+                    .do_update()
+                    .set((
+                        checkpoints::epoch.eq(excluded(checkpoints::epoch)),
+                        checkpoints::tick.eq(excluded(checkpoints::tick)),
+                        checkpoints::state_hash.eq(excluded(checkpoints::state_hash)),
+                        checkpoints::snapshot.eq(excluded(checkpoints::snapshot)),
+                        checkpoints::written_at.eq(excluded(checkpoints::written_at)),
+                    ))
+            };
+        }
+        if lines.is_empty() {
+            // One statement, so one round trip and no transaction.
+            with_conn!(self, |conn|
+                postgres: {
+                    if upsert!(owned.for_update()).execute(conn).await? == 0 {
+                        return Err(refusal!(conn, session, epoch));
+                    }
+                },
+                sqlite: {
+                    if upsert!(owned).execute(conn).await? == 0 {
+                        return Err(refusal!(conn, session, epoch));
+                    }
+                }
+            );
+            return Ok(());
+        }
+        with_conn!(self, |conn|
+            postgres: {
+                conn.transaction(async |conn| {
+                    if upsert!(owned.for_update()).execute(conn).await? == 0 {
+                        return Err(refusal!(conn, session, epoch));
+                    }
+                    // Bound parameters per statement are limited (65,535).
+                    for chunk in lines.chunks(4096) {
+                        diesel::insert_into(session_log::table)
+                            .values(chunk)
+                            .on_conflict_do_nothing()
+                            .execute(conn)
+                            .await?;
+                    }
+                    Ok::<_, DbError>(())
+                })
+                .await
+            },
+            sqlite: {
+                conn.transaction(async |conn| {
+                    if upsert!(owned).execute(conn).await? == 0 {
+                        return Err(refusal!(conn, session, epoch));
+                    }
+                    // diesel-async cannot batch inserts on SQLite; the
+                    // transaction makes them one commit.
+                    for line in &lines {
+                        diesel::insert_into(session_log::table)
+                            .values(*line)
+                            .on_conflict_do_nothing()
+                            .execute(conn)
+                            .await?;
+                    }
+                    Ok::<_, DbError>(())
+                })
+                .await
+            }
+        )
+    }
+
+    /// The session's command log: every command it accepted, from its start
+    /// across every instance that ran it, in order, up to its latest
+    /// checkpoint. For `rampart export-log` and audits.
+    ///
+    /// # Errors
+    /// `Connect`, `Query` or `Corrupt`.
+    pub async fn command_log(&self, session: u64) -> Result<Vec<LoggedCommand>, DbError> {
+        let rows: Vec<(i64, i32, Vec<u8>)> = with_conn!(self, |conn| {
+            session_log::table
+                .filter(session_log::session_id.eq(to_db(session)))
+                .order((session_log::tick.asc(), session_log::ordinal.asc()))
+                .select((
+                    session_log::tick,
+                    session_log::ordinal,
+                    session_log::command,
+                ))
+                .load(conn)
+                .await?
+        });
+        rows.into_iter()
+            .map(|(tick, ordinal, command)| {
+                Ok(LoggedCommand {
+                    tick: from_db(tick),
+                    ordinal: u32::try_from(ordinal).map_err(|_| DbError::Corrupt {
+                        what: "command ordinal",
+                        value: ordinal.to_string(),
+                    })?,
+                    command,
+                })
+            })
+            .collect()
+    }
+
+    /// The session's latest checkpoint, for adoption without Redis.
+    ///
+    /// # Errors
+    /// `Connect` or `Query`.
+    pub async fn load_checkpoint(&self, session: u64) -> Result<Option<Checkpoint>, DbError> {
+        let row: Option<(i64, i64, i64, i64, Vec<u8>, i64)> = with_conn!(self, |conn| {
+            checkpoints::table
+                .find(to_db(session))
+                .select(CHECKPOINT_COLUMNS)
+                .first(conn)
+                .await
+                .optional()?
+        });
+        Ok(
+            row.map(|(id, epoch, tick, hash, snapshot, written_at)| Checkpoint {
+                session_id: from_db(id),
+                epoch: from_db(epoch),
+                tick: from_db(tick),
+                state_hash: from_db(hash),
+                snapshot,
+                written_at,
+            }),
+        )
+    }
+
+    /// One session with its ownership, for adoption (what to rebuild) and
+    /// the admin API.
+    ///
+    /// # Errors
+    /// `Connect`, `Query` or `Corrupt`.
+    pub async fn session(&self, session: u64) -> Result<Option<SessionRecord>, DbError> {
+        type Row = (
+            i64,
+            String,
+            Option<String>,
+            i64,
+            i16,
+            i16,
+            i64,
+            String,
+            Option<String>,
+            i64,
+            i64,
+            Option<i64>,
+            Option<String>,
+        );
+        let row: Option<Row> = with_conn!(self, |conn| {
+            sessions::table
+                .find(to_db(session))
+                .select((
+                    sessions::id,
+                    sessions::map,
+                    sessions::scenario,
+                    sessions::seed,
+                    sessions::players,
+                    sessions::tick_hz,
+                    sessions::content_version,
+                    sessions::state,
+                    sessions::owner_instance,
+                    sessions::owner_epoch,
+                    sessions::created_at,
+                    sessions::ended_at,
+                    sessions::end_reason,
+                ))
+                .first(conn)
+                .await
+                .optional()?
+        });
+        let Some((
+            id,
+            map,
+            scenario,
+            seed,
+            seats,
+            tick_hz,
+            content_version,
+            state,
+            owner_instance,
+            owner_epoch,
+            created_at,
+            ended_at,
+            end_reason,
+        )) = row
+        else {
+            return Ok(None);
+        };
+        let state = RowState::parse(&state).ok_or_else(|| DbError::Corrupt {
+            what: "sessions.state",
+            value: state.clone(),
+        })?;
+        Ok(Some(SessionRecord {
+            row: SessionRow {
+                id: from_db(id),
+                map,
+                scenario,
+                seed: from_db(seed),
+                players: narrow(seats, "sessions.players")?,
+                tick_hz: narrow(tick_hz, "sessions.tick_hz")?,
+                content_version: from_db(content_version),
+                state,
+            },
+            owner_instance,
+            owner_epoch: from_db(owner_epoch),
+            created_at,
+            ended_at,
+            end_reason,
+        }))
+    }
+
+    /// Every running session with its owner and epoch: an instance that
+    /// starts, or sees a lease expire, adopts the ones whose owner is gone.
+    ///
+    /// # Errors
+    /// `Connect` or `Query`.
+    pub async fn running_sessions(&self) -> Result<Vec<RunningSession>, DbError> {
+        let rows: Vec<(i64, Option<String>, i64)> = with_conn!(self, |conn| {
+            sessions::table
+                .filter(sessions::state.eq(RowState::Running.as_str()))
+                .order(sessions::id.asc())
+                .select((
+                    sessions::id,
+                    sessions::owner_instance,
+                    sessions::owner_epoch,
+                ))
+                .load(conn)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, owner_instance, epoch)| RunningSession {
+                id: from_db(id),
+                owner_instance,
+                owner_epoch: from_db(epoch),
+            })
+            .collect())
+    }
+
+    /// Ends a session (fenced) and writes its per-seat results and its
+    /// history line in the same transaction, so a reader never sees an
+    /// ended session without results. Repeating it (a retry after a lost
+    /// reply) rewrites the same rows.
+    ///
+    /// # Errors
+    /// `Fenced`, `UnknownSession`, `Connect` or `Query`.
+    pub async fn finish(
+        &self,
+        session: u64,
+        epoch: u64,
+        end_reason: &str,
+        seats: &[SeatResult],
+        outcome: &MatchOutcome,
+    ) -> Result<(), DbError> {
+        let now = now_ms();
+        let id = to_db(session);
+        let ticks = to_db(outcome.ticks);
+        let players = i16::from(outcome.players);
+        with_conn!(self, |conn| {
+            conn.transaction(async |conn| {
+                fence!(conn, session, epoch);
+                let map: String = diesel::update(sessions::table.find(id))
+                    .set((
+                        sessions::state.eq(RowState::Ended.as_str()),
+                        sessions::ended_at.eq(now),
+                        sessions::end_reason.eq(end_reason),
+                    ))
+                    .returning(sessions::map)
+                    .get_result(conn)
+                    .await?;
+                // One statement per seat (at most eight): diesel-async cannot
+                // batch inserts on SQLite, and the transaction makes them one
+                // commit.
+                for seat in seats {
+                    let values = (
+                        results::session_id.eq(id),
+                        results::seat.eq(i16::from(seat.seat)),
+                        results::map.eq(&map),
+                        results::player_id.eq(seat.player_id.as_deref()),
+                        results::score.eq(i64::from(seat.score)),
+                        results::kills.eq(i64::from(seat.kills)),
+                        results::leaks.eq(i64::from(seat.leaks)),
+                        results::gold_earned.eq(i64::from(seat.gold_earned)),
+                        results::victory.eq(seat.victory),
+                    );
+                    diesel::insert_into(results::table)
+                        .values(values)
+                        .on_conflict((results::session_id, results::seat))
+                        .do_update()
+                        .set((
+                            results::player_id.eq(excluded(results::player_id)),
+                            results::score.eq(excluded(results::score)),
+                            results::kills.eq(excluded(results::kills)),
+                            results::leaks.eq(excluded(results::leaks)),
+                            results::gold_earned.eq(excluded(results::gold_earned)),
+                            results::victory.eq(excluded(results::victory)),
+                        ))
+                        .execute(conn)
+                        .await?;
+                }
+                diesel::insert_into(match_history::table)
+                    .values((
+                        match_history::session_id.eq(id),
+                        match_history::map.eq(&map),
+                        match_history::outcome.eq(&outcome.outcome),
+                        match_history::ticks.eq(ticks),
+                        match_history::players.eq(players),
+                        match_history::ended_at.eq(now),
+                    ))
+                    .on_conflict(match_history::session_id)
+                    .do_update()
+                    .set((
+                        match_history::outcome.eq(excluded(match_history::outcome)),
+                        match_history::ticks.eq(excluded(match_history::ticks)),
+                        match_history::players.eq(excluded(match_history::players)),
+                        match_history::ended_at.eq(excluded(match_history::ended_at)),
+                    ))
+                    .execute(conn)
+                    .await?;
+                Ok::<_, DbError>(())
+            })
+            .await
+        })
+    }
+}
