@@ -61,6 +61,7 @@ impl Persisted for Enemy {
         self.id
     }
 
+    #[inline]
     fn save(&self, position: Vec2, w: &mut Writer<'_>) {
         w.var(u64::from(self.kind.0));
         let hurt = self.hp.to_bits() != self.max_hp.to_bits();

@@ -59,6 +59,7 @@ impl Persisted for Projectile {
         self.id
     }
 
+    #[inline]
     fn save(&self, flight: InFlight, w: &mut Writer<'_>) {
         w.u8(self.owner.0);
         w.var(u64::from(self.tower_kind.0));

@@ -36,6 +36,7 @@ impl Persisted for Tower {
         self.id
     }
 
+    #[inline]
     fn save(&self, (): (), w: &mut Writer<'_>) {
         w.u8(self.owner.0);
         w.var(u64::from(self.kind.0));

@@ -541,6 +541,7 @@ fn fold_records<'a, T: Persisted + 'a>(
 
 /// Writes one kind's records: their count, then each in id order, its id as
 /// the gap to the previous one minus one (most gaps fit a byte).
+#[inline]
 fn write_records<T: Persisted>(w: &mut Writer<'_>, records: &mut [(&T, T::Extra)]) {
     records.sort_unstable_by_key(|(record, _)| record.id());
     w.var_usize(records.len());
