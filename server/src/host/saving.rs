@@ -428,3 +428,67 @@ impl HostedSession {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::path::PathBuf;
+
+    use rampart_sim::{Command, PlayerId};
+
+    use super::*;
+
+    fn ready(tick: u64) -> LogEntry {
+        LogEntry {
+            tick,
+            player: PlayerId(0),
+            command: Command::Ready,
+        }
+    }
+
+    fn ticks(entries: &[CommandEntry]) -> Vec<u64> {
+        entries.iter().map(|entry| entry.tick).collect()
+    }
+
+    /// The tail holds only what no durable save has carried yet, hands
+    /// each command to the writer once, and an adopter's recovered
+    /// commands go out once more, for the database's log only.
+    #[test]
+    fn the_tail_keeps_what_the_last_durable_save_did_not_carry() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets");
+        let content = rampart_sim::content::load_dir(&dir).unwrap();
+        let config = SessionConfig {
+            map: "reference".into(),
+            scenario: None,
+            players: 2,
+            seed: 1,
+            tick_hz: 30,
+        };
+        let mut tail = CommandTail::new(CommandLog::new(&content, config));
+        for tick in [1, 2, 5] {
+            tail.push(ready(tick));
+        }
+        assert_eq!(ticks(&tail.unhanded(&content)), [1, 2, 5]);
+        tail.handed_over(None);
+        assert!(!tail.has_unhanded());
+        assert_eq!(tail.entries().len(), 3, "not durable: all kept");
+
+        tail.push(ready(6));
+        assert_eq!(ticks(&tail.unhanded(&content)), [6]);
+        // A durable save at tick 6: the command submitted for tick 6 is not
+        // applied yet, so it stays with the tail.
+        tail.handed_over(Some(6));
+        assert_eq!(tail.entries(), [ready(6)]);
+        assert!(tail.unhanded(&content).is_empty());
+        assert!(tail.unlogged_recovered(&content).is_empty());
+
+        let mut resumed = CommandTail::recovered(tail.log.clone());
+        resumed.push(ready(7));
+        assert_eq!(ticks(&resumed.unlogged_recovered(&content)), [6]);
+        assert_eq!(ticks(&resumed.unhanded(&content)), [7]);
+        resumed.handed_over(Some(8));
+        assert!(resumed.entries().is_empty());
+        assert!(resumed.unlogged_recovered(&content).is_empty());
+    }
+}
