@@ -7,10 +7,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rampart_benches::{STEADY_TICK, assets, reference_session};
+use rampart_benches::{STEADY_TICK, assets, reference_config, reference_session};
 use rampart_server::host::{CommandTail, SavedSeat, encode_checkpoint};
 use rampart_sim::log::{CommandLog, LogEntry};
-use rampart_sim::{Command, Content, DEFAULT_TICK_HZ, PlayerId, Session, SessionConfig};
+use rampart_sim::{Command, Content, DEFAULT_TICK_HZ, PlayerId, Session};
 
 fn save_and_restore(c: &mut Criterion) {
     let content = assets();
@@ -47,13 +47,7 @@ fn save_and_restore(c: &mut Criterion) {
 /// `whole` holds every command from the start, which is what each save
 /// rendered before the database kept the log.
 fn game_log(content: &Content, ticks: u64) -> (CommandTail, CommandTail) {
-    let config = SessionConfig {
-        map: "reference".into(),
-        scenario: Some("reference".into()),
-        players: 8,
-        seed: 7,
-        tick_hz: DEFAULT_TICK_HZ,
-    };
+    let config = reference_config(7);
     let hz = u64::from(DEFAULT_TICK_HZ);
     let mut kept = CommandTail::new(CommandLog::new(content, config.clone()));
     let mut whole = CommandLog::new(content, config);

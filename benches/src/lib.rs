@@ -25,20 +25,25 @@ pub fn assets() -> Arc<Content> {
     }
 }
 
+/// How the reference session is built: map and scenario `reference`, 8
+/// players, seeded with `seed`.
+pub fn reference_config(seed: u64) -> SessionConfig {
+    SessionConfig {
+        map: "reference".into(),
+        scenario: Some("reference".into()),
+        players: 8,
+        seed,
+        tick_hz: DEFAULT_TICK_HZ,
+    }
+}
+
 /// A fresh reference session: map `reference`, scenario `reference` (8
 /// players, 50 towers), seeded with `seed`.
 ///
 /// # Panics
 /// If the reference map or scenario is missing from the assets.
 pub fn reference_session(content: &Arc<Content>, seed: u64) -> Session {
-    let config = SessionConfig {
-        map: "reference".into(),
-        scenario: Some("reference".into()),
-        players: 8,
-        seed,
-        tick_hz: DEFAULT_TICK_HZ,
-    };
-    match Session::new(content.clone(), &config) {
+    match Session::new(content.clone(), &reference_config(seed)) {
         Ok(session) => session,
         Err(error) => panic!("the reference session does not build: {error}"),
     }

@@ -114,9 +114,11 @@ impl Database {
                 ))
             })
             .collect::<Result<Vec<_>, DbError>>()?;
-        macro_rules! upsert {
-            ($rows:expr) => {
-                diesel::insert_into(checkpoints::table)
+        // Upserts the row `owned` selects (none when the fence fails, and
+        // then returns why).
+        macro_rules! write_checkpoint {
+            ($conn:ident, $rows:expr) => {
+                if diesel::insert_into(checkpoints::table)
                     .values($rows)
                     .into_columns(CHECKPOINT_COLUMNS)
                     .on_conflict(checkpoints::session_id)
@@ -128,30 +130,26 @@ impl Database {
                         checkpoints::snapshot.eq(excluded(checkpoints::snapshot)),
                         checkpoints::written_at.eq(excluded(checkpoints::written_at)),
                     ))
+                    .execute($conn)
+                    .await?
+                    == 0
+                {
+                    return Err(refusal!($conn, session, epoch));
+                }
             };
         }
         if lines.is_empty() {
             // One statement, so one round trip and no transaction.
             with_conn!(self, |conn|
-                postgres: {
-                    if upsert!(owned.for_update()).execute(conn).await? == 0 {
-                        return Err(refusal!(conn, session, epoch));
-                    }
-                },
-                sqlite: {
-                    if upsert!(owned).execute(conn).await? == 0 {
-                        return Err(refusal!(conn, session, epoch));
-                    }
-                }
+                postgres: write_checkpoint!(conn, owned.for_update()),
+                sqlite: write_checkpoint!(conn, owned)
             );
             return Ok(());
         }
         with_conn!(self, |conn|
             postgres: {
                 conn.transaction(async |conn| {
-                    if upsert!(owned.for_update()).execute(conn).await? == 0 {
-                        return Err(refusal!(conn, session, epoch));
-                    }
+                    write_checkpoint!(conn, owned.for_update());
                     // Bound parameters per statement are limited (65,535).
                     for chunk in lines.chunks(4096) {
                         diesel::insert_into(session_log::table)
@@ -166,9 +164,7 @@ impl Database {
             },
             sqlite: {
                 conn.transaction(async |conn| {
-                    if upsert!(owned).execute(conn).await? == 0 {
-                        return Err(refusal!(conn, session, epoch));
-                    }
+                    write_checkpoint!(conn, owned);
                     // diesel-async cannot batch inserts on SQLite; the
                     // transaction makes them one commit.
                     for line in &lines {

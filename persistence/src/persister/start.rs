@@ -197,7 +197,7 @@ impl Writer {
         };
         self.redis_answered();
         if db_answered && self.database.is_some() {
-            self.db_breaker.book("session start", Ok(()));
+            self.db_breaker.success();
         }
         match registered {
             Registered::Done => {
@@ -220,7 +220,7 @@ impl Writer {
 
     fn redis_answered(&mut self) {
         if self.hot.is_some() {
-            self.redis_breaker.book("lease acquire", Ok(()));
+            self.redis_breaker.success();
         }
     }
 }

@@ -80,14 +80,6 @@ impl Saving {
             next_checkpoint: 0,
         }
     }
-
-    /// An adopted session: its writes carry the claim's epoch.
-    pub fn adopted(saver: Saver, epoch: u64) -> Self {
-        Self {
-            epoch,
-            ..Self::new(saver)
-        }
-    }
 }
 
 /// A session's command log as its checkpoints need it: the commands since
@@ -251,13 +243,16 @@ impl HostedSession {
             .is_ok()
         {
             saving.epoch = 1;
+            self.save(true);
             // Sessions created together would save on the same tick forever
-            // after: spread them over the interval by id.
+            // after: spread them over the intervals by id (after the save,
+            // which sets the next ones from its own tick).
             let tick = self.session.tick();
             let spread = self.id.0;
-            saving.next_save = tick + 1 + spread % saving.saver.save_every;
-            saving.next_checkpoint = tick + 1 + spread % saving.saver.checkpoint_every;
-            self.save(true);
+            if let Some(saving) = &mut self.saving {
+                saving.next_save = tick + 1 + spread % saving.saver.save_every;
+                saving.next_checkpoint = tick + 1 + spread % saving.saver.checkpoint_every;
+            }
         }
     }
 
@@ -321,14 +316,10 @@ impl HostedSession {
     /// it recovered in the database's log), and the writer starts renewing
     /// the lease.
     pub fn adopted(&mut self, epoch: u64) {
-        let Some(saving) = self.saving.take() else {
+        let Some(saving) = &mut self.saving else {
             return;
         };
-        let tick = self.session.tick();
-        let mut saving = Saving::adopted(saving.saver, epoch);
-        saving.next_save = tick + saving.saver.save_every;
-        saving.next_checkpoint = tick + saving.saver.checkpoint_every;
-        self.saving = Some(saving);
+        saving.epoch = epoch;
         self.save(true);
     }
 
