@@ -3,6 +3,11 @@
 //! stands in for the host. Command results must reach the connection that
 //! sent the command, with its own `seq`, exactly once, whatever the game
 //! loses or the player does in between.
+//!
+//! Ported to the code before the fix (959242e: results matched to `seq` by
+//! a per-seat FIFO, answers carried in `Feed::Events`), the first scenario
+//! fails the way players saw it: with seq 10's answer lost, Ada hears
+//! `[(10, NotEnoughGold), (11, OutOfBounds)]` for commands 11 and 12.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::mpsc::{SyncSender, sync_channel};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::{TestDb, running_row, session_id};
-use rampart_persistence::{Database, PersistConfig, PersistJob, Persister};
+use rampart_persistence::{CommandEntry, Database, PersistConfig, PersistJob, Persister};
 
 /// How long a round may take: a debug build on a loaded machine
 /// registers 1,000 sessions slowly.
@@ -16,6 +16,14 @@ const ROUND_LIMIT: Duration = Duration::from_secs(60);
 
 /// The reference session's checkpoint envelope is about 4-5 KiB.
 const PAYLOAD: usize = 4608;
+
+/// Commands a busy game accepts a second: eight seats, each sending one
+/// every two seconds. A checkpoint logs those since the previous one: ten
+/// seconds' worth with Redis, one second's on SQLite.
+const BUSY_COMMANDS_PER_SECOND: usize = 4;
+
+/// One command line as the host encodes it (seat, then the command's text).
+const COMMAND: &[u8] = b"3 place cannon 12 7";
 
 /// `/proc/<pid>/stat` counts CPU in clock ticks; `getconf CLK_TCK` is 100
 /// on Linux everywhere this runs (no `libc` here to ask `sysconf`).
@@ -104,8 +112,9 @@ fn delta(before: Option<Duration>, after: Option<Duration>) -> Option<Duration> 
 
 /// Starts `n` sessions through a database-only `Persister`, then runs
 /// `rounds` rounds in which every session hands a durable snapshot (new
-/// tick, new bytes) and the writer checkpoints them all.
-async fn measure(db: &Database, n: usize, rounds: u64, server: bool) -> Vec<Round> {
+/// tick, new bytes) with `log` new commands, and the writer checkpoints them
+/// all (appending the commands to the session's log).
+async fn measure(db: &Database, n: usize, rounds: u64, server: bool, log: usize) -> Vec<Round> {
     let (persister, handle, _events) = Persister::start(
         PersistConfig {
             instance: "bench".to_owned(),
@@ -118,13 +127,20 @@ async fn measure(db: &Database, n: usize, rounds: u64, server: bool) -> Vec<Roun
     let sessions: Vec<u64> = (0..n).map(|_| session_id()).collect();
     let job = |session: u64, tick: u64| {
         let bytes = payload(session ^ tick.rotate_left(40));
+        // The commands accepted since the previous save, in tick order.
+        let commands = (0..log as u64)
+            .map(|i| CommandEntry {
+                tick: tick - 30 + i * 30 / log as u64,
+                bytes: COMMAND.to_vec(),
+            })
+            .collect();
         PersistJob::Save {
             session,
             epoch: 1,
             tick,
             state_hash: tick,
             bytes,
-            commands: Vec::new(),
+            commands,
             recovered: Vec::new(),
             durable: true,
         }
@@ -189,6 +205,8 @@ async fn measure(db: &Database, n: usize, rounds: u64, server: bool) -> Vec<Roun
         assert_eq!((checkpoint.epoch, checkpoint.tick), (1, last));
         assert_eq!(checkpoint.snapshot.len(), PAYLOAD);
     }
+    let logged = db.command_log(sessions[0]).await.unwrap();
+    assert_eq!(logged.len(), log * (rounds as usize + 1), "{logged:?}");
     assert_eq!(
         persister
             .shutdown(Duration::from_secs(10))
@@ -216,10 +234,10 @@ fn median(mut values: Vec<Duration>) -> Option<Duration> {
     }
 }
 
-fn report(name: &str, n: usize, per_second: f64, rounds: &[Round]) {
+fn report(name: &str, n: usize, log: usize, per_second: f64, rounds: &[Round]) {
     eprintln!(
-        "{name}: {n} sessions x {PAYLOAD} B durable snapshots per round \
-         (CPU in ms per 100 checkpoints)"
+        "{name}: {n} sessions x {PAYLOAD} B durable snapshots and {log} log lines \
+         per round (CPU in ms per 100 checkpoints)"
     );
     eprintln!("round | wall ms | writer thread | whole process | PostgreSQL server");
     for (i, r) in rounds.iter().enumerate() {
@@ -276,11 +294,16 @@ fn checkpointing_costs() {
 async fn measure_both() {
     // The test suite runs the debug build: fewer rounds.
     let rounds = if cfg!(debug_assertions) { 2 } else { 5 };
-    if let Some(test) = TestDb::postgres().await {
-        let measured = measure(&test.db, 1000, rounds, true).await;
-        report("PostgreSQL", 1000, 100.0, &measured);
+    // A quiet stretch of the game (no commands: one statement), then a busy
+    // one (a transaction: the upsert and the log lines).
+    for per_second in [0, BUSY_COMMANDS_PER_SECOND] {
+        if let Some(test) = TestDb::postgres().await {
+            let log = per_second * 10;
+            let measured = measure(&test.db, 1000, rounds, true, log).await;
+            report("PostgreSQL", 1000, log, 100.0, &measured);
+        }
+        let test = TestDb::sqlite().await;
+        let measured = measure(&test.db, 100, rounds, false, per_second).await;
+        report("SQLite", 100, per_second, 100.0, &measured);
     }
-    let test = TestDb::sqlite().await;
-    let measured = measure(&test.db, 100, rounds, false).await;
-    report("SQLite", 100, 100.0, &measured);
 }
