@@ -14,6 +14,7 @@
 //! sessions arrive rebuilt (`saved.rs`) through the same inbox.
 
 mod hosted;
+mod pace;
 mod saved;
 mod saving;
 mod tick;
@@ -31,6 +32,10 @@ use std::sync::mpsc::SyncSender;
 use rampart_net::gateway::{CommandOrigin, Feed};
 use rampart_persistence::{PersistEvent, PersistHandle};
 use tokio::sync::{mpsc, oneshot};
+
+#[cfg(test)]
+use pace::DrivenClock;
+use pace::{Metronome, Pace};
 
 pub use saved::{ResumeError, SavedSeat, encode_checkpoint};
 pub(crate) use saved::{Resumed, resume};
@@ -344,6 +349,31 @@ impl HostHandle {
         persistence: Option<Saves>,
         feed: Option<SyncSender<Feed>>,
     ) -> std::io::Result<Self> {
+        let pace = Pace::Wall(Metronome::new(config.tick_hz));
+        Self::start(content, config, persistence, feed, pace)
+    }
+
+    /// The same host, ticking only when the returned clock says.
+    #[cfg(test)]
+    pub(crate) fn spawn_driven(
+        content: Arc<Content>,
+        config: HostConfig,
+        persistence: Option<Saves>,
+        feed: Option<SyncSender<Feed>>,
+    ) -> std::io::Result<(Self, Arc<DrivenClock>)> {
+        let clock = Arc::new(DrivenClock::default());
+        let pace = Pace::Driven(clock.clone());
+        let host = Self::start(content, config, persistence, feed, pace)?;
+        Ok((host, clock))
+    }
+
+    fn start(
+        content: Arc<Content>,
+        config: HostConfig,
+        persistence: Option<Saves>,
+        feed: Option<SyncSender<Feed>>,
+        pace: Pace,
+    ) -> std::io::Result<Self> {
         let (control, inbox) = mpsc::channel(INBOX_CAPACITY);
         // Capacity is known before the first tick publishes; readiness
         // (ticks on time) is not.
@@ -359,7 +389,7 @@ impl HostHandle {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| since.as_nanos() as u64)
             ^ u64::from(std::process::id()).rotate_left(32);
-        tick::spawn(config, persistence, inbox, published.clone(), feed)?;
+        tick::spawn(config, persistence, inbox, published.clone(), feed, pace)?;
         Ok(Self {
             control,
             published,

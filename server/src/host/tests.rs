@@ -1,7 +1,8 @@
-//! The host in process: sessions with bots tick on the clock, one crashing
-//! session leaves the others ticking, capacity and validation refuse
-//! clearly, and a drain hands every running session to the embedded store,
-//! from which a new host resumes them exactly.
+//! The host in process: sessions with bots tick, one crashing session
+//! leaves the others ticking, capacity and validation refuse clearly, and a
+//! drain hands every running session to the embedded store, from which a
+//! new host resumes them exactly. The hosts tick when a test says
+//! ([`DrivenClock`]); only the persistence writer keeps wall-clock time.
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
@@ -54,27 +55,29 @@ fn start_persisting_host(
     max_sessions: usize,
     database: &Database,
     instance: &str,
-) -> (HostHandle, Persister) {
+) -> (Driven, Persister) {
     let (host, persister, _) = start_host_saving_every(
         content,
         max_sessions,
         database,
         instance,
         Duration::from_secs(1),
+        None,
     );
     (host, persister)
 }
 
 /// The same, saving running sessions every `snapshot_interval` (and at
-/// wave starts and ends); also the host's handle to the writer, for its
-/// counts.
+/// wave starts and ends) and publishing to `feed`; also the host's handle
+/// to the writer, for its counts.
 fn start_host_saving_every(
     content: Arc<Content>,
     max_sessions: usize,
     database: &Database,
     instance: &str,
     snapshot_interval: Duration,
-) -> (HostHandle, Persister, PersistHandle) {
+    feed: Option<std::sync::mpsc::SyncSender<Feed>>,
+) -> (Driven, Persister, PersistHandle) {
     let config = PersistConfig {
         instance: instance.to_owned(),
         ..PersistConfig::default()
@@ -93,14 +96,46 @@ fn start_host_saving_every(
             checkpoint_interval: snapshot_interval,
         },
     };
-    let host =
-        HostHandle::spawn(content, host_config(max_sessions), Some(persistence), None).unwrap();
-    (host, persister, handle)
+    let (host, clock) =
+        HostHandle::spawn_driven(content, host_config(max_sessions), Some(persistence), feed)
+            .unwrap();
+    (Driven { host, clock }, persister, handle)
 }
 
 /// A host that keeps nothing, for tests that do not look at persistence.
-fn start_host(max_sessions: usize) -> HostHandle {
-    HostHandle::spawn(content(), host_config(max_sessions), None, None).unwrap()
+fn start_host(max_sessions: usize) -> Driven {
+    let (host, clock) =
+        HostHandle::spawn_driven(content(), host_config(max_sessions), None, None).unwrap();
+    Driven { host, clock }
+}
+
+/// A host and the clock it ticks by.
+struct Driven {
+    host: HostHandle,
+    clock: Arc<pace::DrivenClock>,
+}
+
+impl std::ops::Deref for Driven {
+    type Target = HostHandle;
+
+    fn deref(&self) -> &HostHandle {
+        &self.host
+    }
+}
+
+impl Driven {
+    /// Runs ticks until the published view satisfies `done` (it is
+    /// published at least every third tick), at most `limit` of them;
+    /// returns how many ran.
+    async fn run_until(&self, limit: u64, mut done: impl FnMut(&HostHandle) -> bool) -> u64 {
+        for ran in 0..limit {
+            if done(&self.host) {
+                return ran;
+            }
+            self.clock.advance(1).await;
+        }
+        panic!("condition not reached in {limit} ticks");
+    }
 }
 
 fn bots(map: &str, bots: u8) -> CreateSession {
@@ -139,16 +174,20 @@ async fn a_panicking_session_is_isolated() {
         );
         ids.push(info.id);
     }
-    wait_for(|| host.get(ids[2]).is_some_and(|info| info.tick > 10)).await;
+    host.run_until(20, |host| {
+        host.get(ids[2]).is_some_and(|info| info.tick > 10)
+    })
+    .await;
     host.inject_panic(ids[0]).await;
-    wait_for(|| host.status().crashed == 1).await;
+    host.run_until(5, |host| host.status().crashed == 1).await;
     let crashed = host.get(ids[0]).unwrap();
     assert_eq!(
         (crashed.state, crashed.end_reason),
         (SessionState::Ended, Some("crashed"))
     );
     let before = host.get(ids[1]).unwrap().tick;
-    wait_for(|| host.get(ids[1]).unwrap().tick > before + 30).await;
+    host.run_until(40, |host| host.get(ids[1]).unwrap().tick > before + 30)
+        .await;
     assert_eq!(host.status().running, 2, "the other sessions keep ticking");
 }
 
@@ -214,7 +253,7 @@ async fn joining_fills_the_lobby_and_starts_the_game() {
     })
     .await
     .unwrap();
-    wait_for(|| {
+    host.run_until(5, |host| {
         host.get(info.id)
             .is_some_and(|info| info.state == SessionState::Running && info.players == 1)
     })
@@ -232,7 +271,8 @@ async fn network_commands_are_answered_on_the_feed_by_identity_exactly_once() {
     use rampart_sim::Rejection;
 
     let (feed, answers) = std::sync::mpsc::sync_channel(1024);
-    let host = HostHandle::spawn(content(), host_config(5), None, Some(feed)).unwrap();
+    let (host, clock) =
+        HostHandle::spawn_driven(content(), host_config(5), None, Some(feed)).unwrap();
     let mut request = bots("small", 1);
     request.max_players = 2;
     let info = host.create(request).await.unwrap();
@@ -249,80 +289,103 @@ async fn network_commands_are_answered_on_the_feed_by_identity_exactly_once() {
     assert!(GameLink::submit(&host, seat, Command::Ready, origin(5)));
     assert!(GameLink::submit(&host, seat, Command::Ready, origin(6)));
     assert!(GameLink::submit(&host, bot_seat, Command::Ready, origin(7)));
-    let mut answered = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while answered.len() < 3 && std::time::Instant::now() < deadline {
-        if let Ok(Feed::Answer {
-            session,
-            player,
-            origin,
-            result,
-        }) = answers.recv_timeout(Duration::from_millis(100))
-        {
-            assert_eq!(session, info.id.0);
-            answered.push((player, origin.client, origin.seq, result));
-        }
-    }
-    answered.sort_by_key(|answer| answer.2);
+    // Commands queued now are applied in the next tick; run a few more to
+    // see that nothing is answered twice.
+    clock.advance(10).await;
+    let mut answered: Vec<_> = answers
+        .try_iter()
+        .filter_map(|feed| match feed {
+            Feed::Answer {
+                session,
+                player,
+                origin,
+                result,
+            } => Some((session, player, origin.client, origin.seq, result)),
+            _ => None,
+        })
+        .collect();
+    answered.sort_by_key(|answer| answer.3);
+    let session = info.id.0;
     assert_eq!(
         answered,
         [
-            (1, 77, 5, Ok(())),
-            (1, 77, 6, Err(Rejection::AlreadyReady)),
-            (0, 77, 7, Err(Rejection::UnknownPlayer)),
-        ]
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        !answers
-            .try_iter()
-            .any(|feed| matches!(feed, Feed::Answer { .. })),
-        "each command is answered once"
+            (session, 1, 77, 5, Ok(())),
+            (session, 1, 77, 6, Err(Rejection::AlreadyReady)),
+            (session, 0, 77, 7, Err(Rejection::UnknownPlayer)),
+        ],
+        "each command answered once, with its identity"
     );
 }
 
-/// Waves' starts and ends are checkpoints of their own: with timed saves an
-/// hour apart, once enemies are on the board every further checkpoint is a
-/// wave's start or a cleared board, so more checkpoints than waves started
-/// since means a cleared board was one.
+/// A cleared board is a checkpoint of its own: with timed saves an hour
+/// apart, the game stopped right after the tick its board cleared in is
+/// found in the database at that very tick.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wave_end_is_checkpointed() {
+    use rampart_net::gateway::{CommandOrigin, GameLink};
+    use rampart_net::tickets::SeatRef;
+    use rampart_sim::Event;
+
     let database = embedded_database().await;
-    let (host, persister, handle) =
-        start_host_saving_every(content(), 10, &database, "waves", Duration::from_secs(3600));
-    let session = host.create(bots("skirmish", 1)).await.unwrap().id;
-    // (session, checkpoints written), read between two looks at the wave
-    // so that no wave started in between.
-    let read = || loop {
-        let info = host.get(session).unwrap();
-        let checkpoints = handle.stats().checkpoints;
-        if host.get(session).unwrap().wave == info.wave {
-            return (info, checkpoints);
+    // The feed carries a session's events while a person is connected.
+    let (feed, published) = std::sync::mpsc::sync_channel(1024);
+    let (host, persister, _) = start_host_saving_every(
+        content(),
+        10,
+        &database,
+        "waves",
+        Duration::from_secs(3600),
+        Some(feed),
+    );
+    let mut request = bots("skirmish", 1);
+    request.max_players = 2;
+    let session = host.create(request).await.unwrap().id;
+    let player = host.join(session, "alice").await.unwrap();
+    let connecting = host.host.clone();
+    tokio::task::spawn_blocking(move || {
+        connecting.connection_changed_blocking(session, player, true);
+        let seat = SeatRef {
+            session: session.0,
+            player: player.0,
+        };
+        let origin = CommandOrigin { client: 1, seq: 1 };
+        assert!(GameLink::submit(&connecting, seat, Command::Ready, origin));
+    })
+    .await
+    .unwrap();
+    let mut cleared = None;
+    for _ in 0..60 * 600 {
+        host.clock.advance(1).await;
+        for feed in published.try_iter() {
+            if let Feed::Events { tick, events, .. } = feed
+                && events
+                    .iter()
+                    .any(|event| matches!(event, Event::WaveCleared { .. }))
+            {
+                cleared = Some(tick);
+            }
         }
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let first_wave = loop {
-        assert!(std::time::Instant::now() < deadline, "no enemies came");
-        if host.get(session).is_some_and(|info| info.enemies > 0) {
-            break read().0.wave;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
-    // The registration's and the wave start's checkpoints land within a
-    // few flush rounds (100 ms each).
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (info, before) = read();
-    assert_eq!(info.wave, first_wave, "waves came too fast to tell apart");
-    loop {
-        let (info, checkpoints) = read();
-        assert!(info.outcome.is_none(), "the game ended first: {info:?}");
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no wave end: {info:?}"
-        );
-        if checkpoints > before + u64::from(info.wave - first_wave) {
+        if cleared.is_some() {
             break;
         }
+    }
+    let cleared = cleared.expect("a wave cleared within ten minutes of play");
+    let info = host.get(session).unwrap();
+    assert!(info.outcome.is_none(), "the game went on: {info:?}");
+    // The save after the step that cleared the board (the persistence
+    // writer keeps wall-clock time: it writes within a few rounds).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let checkpoint = database.load_checkpoint(session.0).await.unwrap();
+        if checkpoint.as_ref().is_some_and(|c| c.tick == cleared + 1) {
+            break;
+        }
+        let tick = checkpoint.map(|c| c.tick);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint at tick {}: {tick:?}",
+            cleared + 1
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let written = persister.shutdown(Duration::from_secs(10)).await;
@@ -339,11 +402,17 @@ async fn a_drained_session_resumes_exactly_on_a_new_host() {
     let mut lobby = bots("highlands", 1);
     lobby.max_players = 2;
     let lobby = host.create(lobby).await.unwrap();
-    wait_for(|| host.get(ended.id).is_some_and(|info| info.tick > 5)).await;
+    host.run_until(10, |host| {
+        host.get(ended.id).is_some_and(|info| info.tick > 5)
+    })
+    .await;
     let info = host.end(ended.id).await.unwrap();
     assert_eq!(info.end_reason, Some("ended_by_admin"));
     assert!(matches!(host.end(ended.id).await, Err(HostError::NotFound)));
-    wait_for(|| host.get(drained.id).is_some_and(|info| info.tick > 90)).await;
+    host.run_until(100, |host| {
+        host.get(drained.id).is_some_and(|info| info.tick > 90)
+    })
+    .await;
     let report = host.drain().await.unwrap();
     assert_eq!(
         report,
@@ -390,11 +459,11 @@ async fn a_drained_session_resumes_exactly_on_a_new_host() {
         instance: "second".into(),
         lease: Duration::from_secs(6),
     };
-    let adopted = crate::stores::Adopter::new(stores, host.clone())
+    let adopted = crate::stores::Adopter::new(stores, host.host.clone())
         .pass()
         .await;
     assert_eq!(adopted, 1);
-    wait_for(|| {
+    host.run_until(40, |host| {
         host.get(drained.id).is_some_and(|info| {
             info.state == SessionState::Running && info.tick > checkpoint.tick + 30
         })

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use rampart_persistence::PersistEvent;
 
 use super::hosted::{HostedSession, Prepared, Seat, Stepped};
+use super::pace::Pace;
 use super::saved::Resumed;
 use super::saving::Saver;
 use super::{
@@ -44,6 +45,7 @@ pub(super) fn spawn(
     inbox: mpsc::Receiver<Control>,
     published: Arc<RwLock<Published>>,
     feed: Option<std_mpsc::SyncSender<Feed>>,
+    pace: Pace,
 ) -> std::io::Result<()> {
     let pool = rayon::ThreadPoolBuilder::new()
         .thread_name(|index| format!("rampart-step-{index}"))
@@ -62,6 +64,7 @@ pub(super) fn spawn(
         ^ u64::from(std::process::id());
     let ticker = Ticker {
         period: Duration::from_secs_f64(1.0 / f64::from(config.tick_hz)),
+        pace,
         config,
         inbox,
         published,
@@ -85,6 +88,7 @@ pub(super) fn spawn(
 
 struct Ticker {
     period: Duration,
+    pace: Pace,
     config: HostConfig,
     inbox: mpsc::Receiver<Control>,
     published: Arc<RwLock<Published>>,
@@ -108,8 +112,10 @@ impl Ticker {
             max_sessions = self.config.max_sessions,
             "session host ticking"
         );
-        let mut deadline = Instant::now() + self.period;
         loop {
+            if !self.await_tick() {
+                return;
+            }
             let started = Instant::now();
             // 1. Requests: create, join, leave, commands, end, drain.
             if !self.handle_control() {
@@ -126,29 +132,39 @@ impl Ticker {
             if self.dirty || self.tick.is_multiple_of(PUBLISH_EVERY) {
                 self.publish();
             }
-            // 6. Measure, then sleep to the next deadline (no drift: the
-            //    deadline advances by whole periods, never from "now").
+            // 6. Measure, then wait for the next tick.
             let work = started.elapsed();
             metrics::histogram!("rampart_tick_duration_seconds").record(work.as_secs_f64());
             if self.recent.len() == RECENT_TICKS {
                 self.recent.pop_front();
             }
             self.recent.push_back(work);
-            let now = Instant::now();
-            if now < deadline {
-                std::thread::sleep(deadline - now);
-                deadline += self.period;
-            } else {
-                metrics::counter!("rampart_tick_overruns_total").increment(1);
-                let behind = (now - deadline).as_nanos() / self.period.as_nanos().max(1);
-                if behind > 0 {
-                    // Too late to catch up without a burst: skip whole ticks.
-                    metrics::counter!("rampart_ticks_lost_total").increment(behind as u64);
-                }
-                deadline += self.period * (behind as u32 + 1);
+            match &mut self.pace {
+                Pace::Wall(metronome) => metronome.wait(),
+                #[cfg(test)]
+                Pace::Driven(clock) => clock.done(),
             }
             self.tick += 1;
         }
+    }
+
+    /// Waits until the next tick may start: at once on the wall clock (the
+    /// previous tick slept to its deadline); driven, until the test grants
+    /// one, serving requests meanwhile. False once drained.
+    fn await_tick(&mut self) -> bool {
+        #[cfg(test)]
+        if let Pace::Driven(clock) = &self.pace {
+            let clock = clock.clone();
+            while !clock.take(Duration::from_millis(1)) {
+                if !self.handle_control() {
+                    return false;
+                }
+                if self.dirty {
+                    self.publish();
+                }
+            }
+        }
+        true
     }
 
     /// Returns false once drained (or once nobody can send requests).
