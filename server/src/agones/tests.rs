@@ -10,6 +10,7 @@ use std::time::Duration;
 use rampart_tests::agones::{FakeSidecar, GameServerSpec};
 
 use super::*;
+use crate::config::Config;
 use crate::host::HostConfig;
 
 use serde_json::json;
@@ -94,12 +95,7 @@ fn a_wedged_tick_thread_stops_the_health_pings_until_it_moves_again() {
         let content = std::sync::Arc::new(rampart_sim::content::load_dir(&dir).unwrap());
         let config = HostConfig {
             max_sessions: 10,
-            tick_hz: 30,
-            idle_timeout: Duration::from_secs(300),
-            overrun_budget_pct: 80,
-            ended_kept: 10,
-            snapshot_hz: 20,
-            reconnect_grace: Duration::from_secs(60),
+            ..Config::default().host_config()
         };
         let host = HostHandle::spawn(content, config, None, None).unwrap();
         let agones = Agones::new(HttpSidecar::on_port(port));

@@ -25,11 +25,7 @@ fn host_config(max_sessions: usize) -> HostConfig {
     HostConfig {
         max_sessions,
         tick_hz: 60,
-        idle_timeout: Duration::from_secs(300),
-        overrun_budget_pct: 80,
-        ended_kept: 100,
-        snapshot_hz: 20,
-        reconnect_grace: Duration::from_secs(60),
+        ..crate::config::Config::default().host_config()
     }
 }
 

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::*;
+use crate::config::Config;
 use crate::host::HostConfig;
 use crate::host::tests::wait_for;
 
@@ -27,12 +28,7 @@ fn test_host(max_sessions: usize) -> HostHandle {
     });
     let config = HostConfig {
         max_sessions,
-        tick_hz: 30,
-        idle_timeout: Duration::from_secs(300),
-        overrun_budget_pct: 80,
-        ended_kept: 100,
-        snapshot_hz: 20,
-        reconnect_grace: Duration::from_secs(60),
+        ..Config::default().host_config()
     };
     let host = HostHandle::spawn(content.clone(), config, None, None).unwrap();
     // Until its first tick publishes, the host reports no capacity and is
