@@ -322,6 +322,12 @@ config_keys! {
     data_dir: PathBuf = PathBuf::from("data"),
         toml Text, flag "DIR", env None,
         parse |text| nonempty(text, "must name a directory").map(PathBuf::from);
+    /// Threads stepping sessions in parallel. Default 0: one per core the
+    /// process may use (its CPU affinity and cgroup quota); fewer leaves
+    /// cores to the net thread and whatever shares the machine.
+    step_threads: usize = 0,
+        toml Integer, flag "N", env None,
+        parse |text| between(text, 0, 1024);
     /// Log output: text (default) for terminals, json for log collectors.
     log_format: LogFormat = LogFormat::Text,
         toml Text, flag "FORMAT", env None,
@@ -627,6 +633,7 @@ impl Config {
             ended_kept: ENDED_KEPT,
             snapshot_hz: self.snapshot_hz.min(self.tick_hz),
             reconnect_grace: Duration::from_secs(self.reconnect_grace_seconds),
+            step_threads: self.step_threads,
         }
     }
 

@@ -214,6 +214,8 @@ pub struct HostConfig {
     pub snapshot_hz: u32,
     /// How long a person's seat stays theirs after their connection drops.
     pub reconnect_grace: Duration,
+    /// Threads of the stepping pool; 0 for one per available core.
+    pub step_threads: usize,
 }
 
 /// Where the host saves sessions, and how often: its end of the

@@ -48,6 +48,7 @@ pub(super) fn spawn(
     pace: Pace,
 ) -> std::io::Result<()> {
     let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.step_threads)
         .thread_name(|index| format!("rampart-step-{index}"))
         .build()
         .map_err(std::io::Error::other)?;
