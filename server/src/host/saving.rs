@@ -130,7 +130,8 @@ impl CommandTail {
     }
 
     /// The commands held (those since the last durable save).
-    pub fn entries(&self) -> &[LogEntry] {
+    #[cfg(test)]
+    pub(crate) fn entries(&self) -> &[LogEntry] {
         &self.log.entries
     }
 
