@@ -49,3 +49,23 @@ pub fn quantile(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> f64 {
 pub fn cpu_seconds(pid: &str) -> f64 {
     rampart_server::telemetry::cpu_seconds(pid).unwrap_or(0.0)
 }
+
+/// Context switches (voluntary and not) every thread of process `pid` has
+/// made so far; 0 where there is no `/proc`. Threads that exited take their
+/// count with them.
+pub fn context_switches(pid: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|line| line.contains("ctxt_switches:"))
+                .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}

@@ -31,12 +31,17 @@ pub fn shared_dir() -> PathBuf {
 /// directory. Cargo releases its build lock while tests run, so this does
 /// not deadlock, and it is a no-op when the binary is already fresh. If cargo
 /// is not available (a test binary run by hand) an existing binary is used.
+/// `RAMPART_BIN` names another binary to run instead, unbuilt: benchmark
+/// tools measure an older build against the new one that way.
 ///
 /// # Panics
 /// If the binary can neither be built nor found.
 pub fn rampart_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("RAMPART_BIN") {
+            return PathBuf::from(bin);
+        }
         // Test executables live in <target>/<profile>/deps/, other binaries
         // (benchmark tools) in <target>/<profile>/.
         let exe = std::env::current_exe().expect("path of the running executable");

@@ -5,16 +5,21 @@
 //! reference sessions (8 seats, 50 towers, endless waves) through the HTTP
 //! API, lets them reach their steady state (about 100 enemies each, tick
 //! 7,200 = 4 minutes), then reads the tick duration histogram over the
-//! measurement window and the server's CPU time from `/proc`.
+//! measurement window, the server's CPU time and context switches from
+//! `/proc`. Creations the server refuses (503 while ticks run late) are
+//! retried after a backoff and counted, so a level measures the sessions it
+//! names or says why not.
 //!
 //! ```text
 //! cargo run --release -p rampart-benches --bin host_capacity -- --sessions 250,500,1000
+//! # an older build against this one, in the same sitting
+//! RAMPART_BIN=/path/to/old/rampart target/release/host_capacity --sessions 400
 //! ```
 
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use rampart_benches::scrape::{cpu_seconds, quantile, tick_buckets};
+use rampart_benches::scrape::{context_switches, cpu_seconds, quantile, tick_buckets};
 use rampart_tests::server::{Server, metric};
 use serde_json::json;
 
@@ -37,31 +42,66 @@ struct Args {
 
 const TOKEN: &str = "capacity-admin";
 
-fn create_sessions(server: &Server, count: usize) -> usize {
+/// The server's default tick rate, which the sessions run at.
+const TICK_HZ: f64 = 30.0;
+
+/// What creating the sessions took.
+struct Created {
+    sessions: usize,
+    /// 503 answers (the server was busy), each retried after a backoff.
+    refusals: usize,
+    seconds: f64,
+}
+
+/// Creates `count` sessions from 16 concurrent clients, as a lobby service
+/// would: a 503 is retried after its `Retry-After` (or a doubling backoff
+/// from 100 ms up to 2 s), for at most `CREATE_PATIENCE` in all; any other
+/// failure is reported and not retried.
+fn create_sessions(server: &Server, count: usize) -> Created {
     const WORKERS: usize = 16;
-    std::thread::scope(|scope| {
+    const CREATE_PATIENCE: Duration = Duration::from_secs(300);
+    let started = Instant::now();
+    let (sessions, refusals) = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..WORKERS)
             .map(|worker| {
                 scope.spawn(move || {
-                    let mut created = 0;
+                    let (mut created, mut refused) = (0, 0);
                     for _ in (worker..count).step_by(WORKERS) {
                         let body = json!({"map": "reference", "scenario": "reference", "max_players": 8, "bots": 8});
-                        let reply = server.post("/v1/sessions", &body, Some(TOKEN));
-                        if reply.status == 201 {
-                            created += 1;
-                        } else {
-                            eprintln!("create failed: {} {}", reply.status, reply.body);
+                        let mut backoff = Duration::from_millis(100);
+                        loop {
+                            let reply = server.post("/v1/sessions", &body, Some(TOKEN));
+                            if reply.status == 201 {
+                                created += 1;
+                                break;
+                            }
+                            if reply.status != 503 || started.elapsed() > CREATE_PATIENCE {
+                                eprintln!("create failed: {} {}", reply.status, reply.body);
+                                break;
+                            }
+                            refused += 1;
+                            let wait = reply
+                                .header("retry-after")
+                                .and_then(|seconds| seconds.parse().ok())
+                                .map_or(backoff, Duration::from_secs);
+                            std::thread::sleep(wait);
+                            backoff = (backoff * 2).min(Duration::from_secs(2));
                         }
                     }
-                    created
+                    (created, refused)
                 })
             })
             .collect();
         workers
             .into_iter()
-            .map(|worker| worker.join().unwrap_or(0))
-            .sum()
-    })
+            .map(|worker| worker.join().unwrap_or((0, 0)))
+            .fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
+    });
+    Created {
+        sessions,
+        refusals,
+        seconds: started.elapsed().as_secs_f64(),
+    }
 }
 
 fn measure(args: &Args, sessions: usize) -> serde_json::Value {
@@ -79,15 +119,19 @@ fn measure(args: &Args, sessions: usize) -> serde_json::Value {
         "--data-dir",
         &data,
     ]);
-    let created = create_sessions(&server, sessions);
+    let creation = create_sessions(&server, sessions);
+    let created = creation.sessions;
     std::thread::sleep(Duration::from_secs(args.warmup_seconds));
     let before = server.get("/metrics").body;
     let pid = server.pid().to_string();
     let cpu_before = cpu_seconds(&pid);
+    let switches_before = context_switches(&pid);
     let started = Instant::now();
     std::thread::sleep(Duration::from_secs(args.measure_seconds));
     let after = server.get("/metrics").body;
-    let cpu = (cpu_seconds(&pid) - cpu_before) / started.elapsed().as_secs_f64();
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = (cpu_seconds(&pid) - cpu_before) / elapsed;
+    let switches = (context_switches(&pid) - switches_before) as f64 / elapsed;
     let listed = server.get("/v1/sessions").json();
     let live: Vec<&serde_json::Value> = listed
         .as_array()
@@ -104,6 +148,8 @@ fn measure(args: &Args, sessions: usize) -> serde_json::Value {
     json!({
         "sessions": sessions,
         "created": created,
+        "create_refusals": creation.refusals,
+        "create_seconds": (creation.seconds * 10.0).round() / 10.0,
         "running": counter(&after, "rampart_sessions{state=\"running\"}"),
         "crashed": counter(&after, "rampart_sessions_crashed_total"),
         "mean_enemies_per_session": (enemies * 10.0).round() / 10.0,
@@ -112,6 +158,8 @@ fn measure(args: &Args, sessions: usize) -> serde_json::Value {
         "tick_p99_ms": quantile(&early, &late, 0.99) * 1e3,
         "overruns": counter(&after, "rampart_tick_overruns_total") - counter(&before, "rampart_tick_overruns_total"),
         "server_cpu_cores": (cpu * 100.0).round() / 100.0,
+        "cpu_us_per_session_tick": (cpu * 1e6 / (created.max(1) as f64 * TICK_HZ)).round(),
+        "context_switches_per_second": switches.round(),
     })
 }
 
@@ -119,7 +167,7 @@ fn main() {
     let args = Args::parse();
     if !args.json {
         println!(
-            "sessions  running  enemies/session  ticks  tick p50 ms  tick p99 ms  overruns  server CPU cores"
+            "sessions  created in s  refusals  running  enemies/session  ticks  tick p50 ms  tick p99 ms  overruns  server CPU cores  us/session-tick  switches/s"
         );
     }
     for &sessions in &args.sessions {
@@ -128,8 +176,10 @@ fn main() {
             println!("{result}");
         } else {
             println!(
-                "{:>8}  {:>7}  {:>15}  {:>5}  {:>11.2}  {:>11.2}  {:>8}  {:>16}",
+                "{:>8}  {:>12}  {:>8}  {:>7}  {:>15}  {:>5}  {:>11.2}  {:>11.2}  {:>8}  {:>16}  {:>15}  {:>10}",
                 result["sessions"],
+                result["create_seconds"],
+                result["create_refusals"],
                 result["running"],
                 result["mean_enemies_per_session"],
                 result["ticks"],
@@ -137,6 +187,8 @@ fn main() {
                 result["tick_p99_ms"].as_f64().unwrap_or(f64::NAN),
                 result["overruns"],
                 result["server_cpu_cores"],
+                result["cpu_us_per_session_tick"],
+                result["context_switches_per_second"],
             );
         }
     }

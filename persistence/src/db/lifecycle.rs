@@ -3,6 +3,7 @@
 //! them back for adoption and `export-log`, and a session's end (results
 //! and history in one transaction).
 
+use super::fenced_checkpoint::FencedCheckpoint;
 use super::*;
 
 impl Database {
@@ -82,22 +83,14 @@ impl Database {
         snapshot: &[u8],
         log: &[LoggedCommand],
     ) -> Result<(), DbError> {
-        // The row is written only if the session's stored epoch is at most
-        // ours. On PostgreSQL `FOR UPDATE` locks the session row while it
-        // writes, so a concurrent claim waits for the write (and a claim
-        // that commits first makes the select find nothing); SQLite has
-        // one writer.
-        let owned = sessions::table
-            .filter(sessions::id.eq(to_db(session)))
-            .filter(sessions::owner_epoch.le(to_db(epoch)))
-            .select((
-                sessions::id,
-                to_db(epoch).into_sql::<BigInt>(),
-                to_db(tick).into_sql::<BigInt>(),
-                to_db(state_hash).into_sql::<BigInt>(),
-                snapshot.into_sql::<Binary>(),
-                now_ms().into_sql::<BigInt>(),
-            ));
+        let fenced = FencedCheckpoint {
+            session: to_db(session),
+            epoch: to_db(epoch),
+            tick: to_db(tick),
+            state_hash: to_db(state_hash),
+            snapshot,
+            written_at: now_ms(),
+        };
         let id = to_db(session);
         let lines = log
             .iter()
@@ -114,26 +107,10 @@ impl Database {
                 ))
             })
             .collect::<Result<Vec<_>, DbError>>()?;
-        // Upserts the row `owned` selects (none when the fence fails, and
-        // then returns why).
+        // Writes the checkpoint, or returns why the fence refused it.
         macro_rules! write_checkpoint {
-            ($conn:ident, $rows:expr) => {
-                if diesel::insert_into(checkpoints::table)
-                    .values($rows)
-                    .into_columns(CHECKPOINT_COLUMNS)
-                    .on_conflict(checkpoints::session_id)
-                    .do_update()
-                    .set((
-                        checkpoints::epoch.eq(excluded(checkpoints::epoch)),
-                        checkpoints::tick.eq(excluded(checkpoints::tick)),
-                        checkpoints::state_hash.eq(excluded(checkpoints::state_hash)),
-                        checkpoints::snapshot.eq(excluded(checkpoints::snapshot)),
-                        checkpoints::written_at.eq(excluded(checkpoints::written_at)),
-                    ))
-                    .execute($conn)
-                    .await?
-                    == 0
-                {
+            ($conn:ident) => {
+                if fenced.execute($conn).await? == 0 {
                     return Err(refusal!($conn, session, epoch));
                 }
             };
@@ -141,15 +118,15 @@ impl Database {
         if lines.is_empty() {
             // One statement, so one round trip and no transaction.
             with_conn!(self, |conn|
-                postgres: write_checkpoint!(conn, owned.for_update()),
-                sqlite: write_checkpoint!(conn, owned)
+                postgres: write_checkpoint!(conn),
+                sqlite: write_checkpoint!(conn)
             );
             return Ok(());
         }
         with_conn!(self, |conn|
             postgres: {
                 conn.transaction(async |conn| {
-                    write_checkpoint!(conn, owned.for_update());
+                    write_checkpoint!(conn);
                     // Bound parameters per statement are limited (65,535).
                     for chunk in lines.chunks(4096) {
                         diesel::insert_into(session_log::table)
@@ -164,7 +141,7 @@ impl Database {
             },
             sqlite: {
                 conn.transaction(async |conn| {
-                    write_checkpoint!(conn, owned);
+                    write_checkpoint!(conn);
                     // diesel-async cannot batch inserts on SQLite; the
                     // transaction makes them one commit.
                     for line in &lines {

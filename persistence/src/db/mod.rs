@@ -17,7 +17,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::sql_types::{BigInt, Binary};
 use diesel::sqlite::SqliteConnection;
 use diesel::upsert::excluded;
 use diesel_async::pooled_connection::deadpool::Pool;
@@ -233,6 +232,7 @@ macro_rules! fence {
     }};
 }
 
+mod fenced_checkpoint;
 mod lifecycle;
 mod records;
 
