@@ -274,16 +274,32 @@ pub enum LoadError {
     },
 }
 
-/// Joins one bot through `POST /v1/join`.
+/// How long a bot keeps retrying a join the server answers 503.
+const JOIN_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Joins one bot through `POST /v1/join`, as a game client should: a 503
+/// (ticks running late, a session between owners) is retried after its
+/// `Retry-After`, for up to [`JOIN_PATIENCE`].
 fn join(server: SocketAddr, profile: &Profile, index: usize) -> Result<JoinResponse, String> {
     let body =
         json!({"name": format!("bot-{index}"), "map": profile.map, "max_players": profile.players});
-    let reply = request(server, "POST", "/v1/join", Some(&body.to_string()), None)
-        .map_err(|error| format!("join: {error}"))?;
-    if reply.status != 200 {
-        return Err(format!("join answered {}", reply.status));
+    let started = Instant::now();
+    loop {
+        let reply = request(server, "POST", "/v1/join", Some(&body.to_string()), None)
+            .map_err(|error| format!("join: {error}"))?;
+        if reply.status == 200 {
+            return serde_json::from_str(&reply.body)
+                .map_err(|error| format!("join answer: {error}"));
+        }
+        if reply.status != 503 || started.elapsed() > JOIN_PATIENCE {
+            return Err(format!("join answered {}", reply.status));
+        }
+        let wait = reply
+            .header("retry-after")
+            .and_then(|seconds| seconds.parse().ok())
+            .map_or(Duration::from_secs(1), Duration::from_secs);
+        std::thread::sleep(wait);
     }
-    serde_json::from_str(&reply.body).map_err(|error| format!("join answer: {error}"))
 }
 
 /// Whether bot `index` uses WebSocket, spreading the share evenly.

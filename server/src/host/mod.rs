@@ -328,6 +328,10 @@ pub struct HostHandle {
     content: Arc<Content>,
     tick_hz: u32,
     seeds: Arc<AtomicU64>,
+    /// One session is built at a time: building (the schedule, the flow
+    /// field) takes a core for milliseconds, and a burst of creations each
+    /// on its own blocking thread would take every core from the tick.
+    builds: Arc<tokio::sync::Semaphore>,
 }
 
 /// Scrambles a counter into a well-spread seed.
@@ -399,6 +403,7 @@ impl HostHandle {
             content,
             tick_hz,
             seeds: Arc::new(AtomicU64::new(seed_base)),
+            builds: Arc::new(tokio::sync::Semaphore::new(1)),
         })
     }
 
@@ -435,10 +440,16 @@ impl HostHandle {
         );
         let content = self.content.clone();
         let tick_hz = self.tick_hz;
+        let building = self
+            .builds
+            .acquire()
+            .await
+            .map_err(|_| HostError::Stopped)?;
         let prepared =
             tokio::task::spawn_blocking(move || hosted::prepare(&content, tick_hz, request, seed))
                 .await
                 .map_err(|_| HostError::Stopped)??;
+        drop(building);
         self.ask(|reply| Control::Create {
             prepared: Box::new(prepared),
             reply,

@@ -292,6 +292,18 @@ async fn full_is_503() {
     assert_eq!(body["error"], "instance is full (1 sessions)");
 }
 
+/// Late ticks are a moment's trouble: the 503 says when to come back. A
+/// full instance stays full: its 503 does not invite a retry here.
+#[test]
+fn overloaded_answers_503_with_retry_after() {
+    let overloaded = ApiError::from(HostError::Overloaded).into_response();
+    assert_eq!(overloaded.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(overloaded.headers()[header::RETRY_AFTER], "1");
+    let full = ApiError::from(HostError::Full { max: 1 }).into_response();
+    assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(full.headers().get(header::RETRY_AFTER).is_none());
+}
+
 #[tokio::test]
 async fn rate_limit_answers_429_with_retry_after() {
     let config = Config {
