@@ -54,6 +54,14 @@ impl Reply {
             .map(|(_, value)| value.as_str())
     }
 
+    /// The pause a refusal asks for (`Retry-After`, in seconds).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.header("retry-after")?
+            .parse()
+            .ok()
+            .map(Duration::from_secs)
+    }
+
     /// The body parsed as JSON.
     ///
     /// # Panics
@@ -206,6 +214,31 @@ impl Server {
         token: Option<&str>,
     ) -> Reply {
         request(self.addr, method, path, body, token).expect("HTTP request to the server")
+    }
+}
+
+/// Sends a request again while the server refuses it with 503, as a client
+/// should: each refusal waits its `Retry-After`, or without one a backoff
+/// doubling from 100 ms to 2 s. Past `patience` the refusal is the answer.
+/// Returns the answer and how many refusals came before it.
+///
+/// # Errors
+/// What `send` fails with.
+pub fn retry_unavailable<E>(
+    patience: Duration,
+    mut send: impl FnMut() -> Result<Reply, E>,
+) -> Result<(Reply, usize), E> {
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(100);
+    let mut refusals = 0;
+    loop {
+        let reply = send()?;
+        if reply.status != 503 || started.elapsed() > patience {
+            return Ok((reply, refusals));
+        }
+        refusals += 1;
+        std::thread::sleep(reply.retry_after().unwrap_or(backoff));
+        backoff = (backoff * 2).min(Duration::from_secs(2));
     }
 }
 

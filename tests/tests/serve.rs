@@ -2,10 +2,11 @@
 //! through its HTTP API, watched through `/metrics`, stopped with SIGTERM.
 #![allow(clippy::unwrap_used)]
 
+use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use rampart_persistence::Database;
-use rampart_tests::server::{Server, histogram_quantile, metric};
+use rampart_tests::server::{Server, histogram_quantile, metric, retry_unavailable};
 use serde_json::json;
 
 const TOKEN: &str = "test-admin-token";
@@ -68,17 +69,11 @@ fn two_hundred_bot_sessions_tick_on_time_then_drain_on_sigterm() {
     // Building 200 worlds competes with the ticks for the 2 cores: the
     // admission control may refuse with 503 for a moment (as it should),
     // and a client retries after the pause it is told.
-    let creating = std::time::Instant::now();
+    let body = json!({"map": "reference", "max_players": 4, "bots": 4});
     while ids.len() < SESSIONS {
-        let created = server.post(
-            "/v1/sessions",
-            &json!({"map": "reference", "max_players": 4, "bots": 4}),
-            Some(TOKEN),
-        );
-        if created.status == 503 && creating.elapsed() < Duration::from_secs(60) {
-            std::thread::sleep(Duration::from_millis(500));
-            continue;
-        }
+        let Ok((created, _)) = retry_unavailable(Duration::from_secs(60), || {
+            Ok::<_, Infallible>(server.post("/v1/sessions", &body, Some(TOKEN)))
+        });
         assert_eq!(created.status, 201, "{}", created.body);
         ids.push(created.json()["id"].as_str().unwrap().to_owned());
     }

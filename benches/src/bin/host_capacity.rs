@@ -16,11 +16,12 @@
 //! RAMPART_BIN=/path/to/old/rampart target/release/host_capacity --sessions 400
 //! ```
 
+use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use rampart_benches::scrape::{context_switches, cpu_seconds, quantile, tick_buckets};
-use rampart_tests::server::{Server, metric};
+use rampart_tests::server::{Server, metric, retry_unavailable};
 use serde_json::json;
 
 /// Host capacity at 30 Hz with the reference session.
@@ -54,12 +55,11 @@ struct Created {
 }
 
 /// Creates `count` sessions from 16 concurrent clients, as a lobby service
-/// would: a 503 is retried after its `Retry-After` (or a doubling backoff
-/// from 100 ms up to 2 s), for at most `CREATE_PATIENCE` in all; any other
-/// failure is reported and not retried.
+/// would: a 503 is retried after its `Retry-After`, for up to a minute per
+/// session; any other failure is reported and not retried.
 fn create_sessions(server: &Server, count: usize) -> Created {
     const WORKERS: usize = 16;
-    const CREATE_PATIENCE: Duration = Duration::from_secs(300);
+    const PATIENCE: Duration = Duration::from_secs(60);
     let started = Instant::now();
     let (sessions, refusals) = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..WORKERS)
@@ -68,24 +68,14 @@ fn create_sessions(server: &Server, count: usize) -> Created {
                     let (mut created, mut refused) = (0, 0);
                     for _ in (worker..count).step_by(WORKERS) {
                         let body = json!({"map": "reference", "scenario": "reference", "max_players": 8, "bots": 8});
-                        let mut backoff = Duration::from_millis(100);
-                        loop {
-                            let reply = server.post("/v1/sessions", &body, Some(TOKEN));
-                            if reply.status == 201 {
-                                created += 1;
-                                break;
-                            }
-                            if reply.status != 503 || started.elapsed() > CREATE_PATIENCE {
-                                eprintln!("create failed: {} {}", reply.status, reply.body);
-                                break;
-                            }
-                            refused += 1;
-                            let wait = reply
-                                .header("retry-after")
-                                .and_then(|seconds| seconds.parse().ok())
-                                .map_or(backoff, Duration::from_secs);
-                            std::thread::sleep(wait);
-                            backoff = (backoff * 2).min(Duration::from_secs(2));
+                        let Ok((reply, refusals)) = retry_unavailable(PATIENCE, || {
+                            Ok::<_, Infallible>(server.post("/v1/sessions", &body, Some(TOKEN)))
+                        });
+                        refused += refusals;
+                        if reply.status == 201 {
+                            created += 1;
+                        } else {
+                            eprintln!("create failed: {} {}", reply.status, reply.body);
                         }
                     }
                     (created, refused)
@@ -144,13 +134,14 @@ fn measure(args: &Args, sessions: usize) -> serde_json::Value {
         / live.len().max(1) as f64;
     let (early, late) = (tick_buckets(&before), tick_buckets(&after));
     let counter = |text: &str, name: &str| metric(text, name).unwrap_or(0.0);
+    let running = counter(&after, "rampart_sessions{state=\"running\"}");
     let _ = std::fs::remove_dir_all(&data);
     json!({
         "sessions": sessions,
         "created": created,
         "create_refusals": creation.refusals,
         "create_seconds": (creation.seconds * 10.0).round() / 10.0,
-        "running": counter(&after, "rampart_sessions{state=\"running\"}"),
+        "running": running,
         "crashed": counter(&after, "rampart_sessions_crashed_total"),
         "mean_enemies_per_session": (enemies * 10.0).round() / 10.0,
         "ticks": counter(&after, "rampart_tick_duration_seconds_count") - counter(&before, "rampart_tick_duration_seconds_count"),
@@ -158,7 +149,7 @@ fn measure(args: &Args, sessions: usize) -> serde_json::Value {
         "tick_p99_ms": quantile(&early, &late, 0.99) * 1e3,
         "overruns": counter(&after, "rampart_tick_overruns_total") - counter(&before, "rampart_tick_overruns_total"),
         "server_cpu_cores": (cpu * 100.0).round() / 100.0,
-        "cpu_us_per_session_tick": (cpu * 1e6 / (created.max(1) as f64 * TICK_HZ)).round(),
+        "cpu_us_per_session_tick": (cpu * 1e6 / (running.max(1.0) * TICK_HZ)).round(),
         "context_switches_per_second": switches.round(),
     })
 }

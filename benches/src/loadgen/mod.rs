@@ -19,7 +19,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use rampart_net::client::JoinResponse;
-use rampart_tests::server::request;
+use rampart_tests::server::{request, retry_unavailable};
 use serde::Serialize;
 use serde_json::json;
 
@@ -282,24 +282,16 @@ const JOIN_PATIENCE: Duration = Duration::from_secs(30);
 /// `Retry-After`, for up to [`JOIN_PATIENCE`].
 fn join(server: SocketAddr, profile: &Profile, index: usize) -> Result<JoinResponse, String> {
     let body =
-        json!({"name": format!("bot-{index}"), "map": profile.map, "max_players": profile.players});
-    let started = Instant::now();
-    loop {
-        let reply = request(server, "POST", "/v1/join", Some(&body.to_string()), None)
-            .map_err(|error| format!("join: {error}"))?;
-        if reply.status == 200 {
-            return serde_json::from_str(&reply.body)
-                .map_err(|error| format!("join answer: {error}"));
-        }
-        if reply.status != 503 || started.elapsed() > JOIN_PATIENCE {
-            return Err(format!("join answered {}", reply.status));
-        }
-        let wait = reply
-            .header("retry-after")
-            .and_then(|seconds| seconds.parse().ok())
-            .map_or(Duration::from_secs(1), Duration::from_secs);
-        std::thread::sleep(wait);
+        json!({"name": format!("bot-{index}"), "map": profile.map, "max_players": profile.players})
+            .to_string();
+    let (reply, _) = retry_unavailable(JOIN_PATIENCE, || {
+        request(server, "POST", "/v1/join", Some(&body), None)
+    })
+    .map_err(|error| format!("join: {error}"))?;
+    if reply.status != 200 {
+        return Err(format!("join answered {}", reply.status));
     }
+    serde_json::from_str(&reply.body).map_err(|error| format!("join answer: {error}"))
 }
 
 /// Whether bot `index` uses WebSocket, spreading the share evenly.

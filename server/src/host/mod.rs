@@ -440,16 +440,20 @@ impl HostHandle {
         );
         let content = self.content.clone();
         let tick_hz = self.tick_hz;
+        // The permit goes with the build, so a request given up on (its
+        // client gone) still holds it until its build is done.
         let building = self
             .builds
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| HostError::Stopped)?;
-        let prepared =
-            tokio::task::spawn_blocking(move || hosted::prepare(&content, tick_hz, request, seed))
-                .await
-                .map_err(|_| HostError::Stopped)??;
-        drop(building);
+        let prepared = tokio::task::spawn_blocking(move || {
+            let _building = building;
+            hosted::prepare(&content, tick_hz, request, seed)
+        })
+        .await
+        .map_err(|_| HostError::Stopped)??;
         self.ask(|reply| Control::Create {
             prepared: Box::new(prepared),
             reply,
@@ -645,7 +649,7 @@ impl HostHandle {
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;
 
 /// The network's way into the host: it runs on its own thread, outside the
 /// async runtime, and must never wait on the tick thread for a command.

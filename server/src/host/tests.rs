@@ -72,7 +72,7 @@ fn start_host_saving_every(
     database: &Database,
     instance: &str,
     snapshot_interval: Duration,
-    feed: Option<std::sync::mpsc::SyncSender<Feed>>,
+    feed: Option<SyncSender<Feed>>,
 ) -> (Driven, Persister, PersistHandle) {
     let config = PersistConfig {
         instance: instance.to_owned(),
@@ -100,8 +100,13 @@ fn start_host_saving_every(
 
 /// A host that keeps nothing, for tests that do not look at persistence.
 fn start_host(max_sessions: usize) -> Driven {
+    start_host_feeding(max_sessions, None)
+}
+
+/// The same, publishing to `feed` as it would to the network.
+fn start_host_feeding(max_sessions: usize, feed: Option<SyncSender<Feed>>) -> Driven {
     let (host, clock) =
-        HostHandle::spawn_driven(content(), host_config(max_sessions), None, None).unwrap();
+        HostHandle::spawn_driven(content(), host_config(max_sessions), None, feed).unwrap();
     Driven { host, clock }
 }
 
@@ -121,12 +126,11 @@ impl std::ops::Deref for Driven {
 
 impl Driven {
     /// Runs ticks until the published view satisfies `done` (it is
-    /// published at least every third tick), at most `limit` of them;
-    /// returns how many ran.
-    async fn run_until(&self, limit: u64, mut done: impl FnMut(&HostHandle) -> bool) -> u64 {
-        for ran in 0..limit {
+    /// published at least every third tick), at most `limit` of them.
+    async fn run_until(&self, limit: u64, mut done: impl FnMut(&HostHandle) -> bool) {
+        for _ in 0..limit {
             if done(&self.host) {
-                return ran;
+                return;
             }
             self.clock.advance(1).await;
         }
@@ -143,18 +147,6 @@ fn bots(map: &str, bots: u8) -> CreateSession {
         seed: Some(1),
         scenario: None,
     }
-}
-
-/// Waits (up to 5 s) for the host's published view to satisfy `done`: it is
-/// published after the tick that applied a request.
-pub(crate) async fn wait_for(mut done: impl FnMut() -> bool) {
-    for _ in 0..500 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("condition not reached in 5 s");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,8 +259,7 @@ async fn network_commands_are_answered_on_the_feed_by_identity_exactly_once() {
     use rampart_sim::Rejection;
 
     let (feed, answers) = std::sync::mpsc::sync_channel(1024);
-    let (host, clock) =
-        HostHandle::spawn_driven(content(), host_config(5), None, Some(feed)).unwrap();
+    let host = start_host_feeding(5, Some(feed));
     let mut request = bots("small", 1);
     request.max_players = 2;
     let info = host.create(request).await.unwrap();
@@ -282,12 +273,27 @@ async fn network_commands_are_answered_on_the_feed_by_identity_exactly_once() {
         player: 0,
     };
     let origin = |seq| CommandOrigin { client: 77, seq };
-    assert!(GameLink::submit(&host, seat, Command::Ready, origin(5)));
-    assert!(GameLink::submit(&host, seat, Command::Ready, origin(6)));
-    assert!(GameLink::submit(&host, bot_seat, Command::Ready, origin(7)));
+    assert!(GameLink::submit(
+        &host.host,
+        seat,
+        Command::Ready,
+        origin(5)
+    ));
+    assert!(GameLink::submit(
+        &host.host,
+        seat,
+        Command::Ready,
+        origin(6)
+    ));
+    assert!(GameLink::submit(
+        &host.host,
+        bot_seat,
+        Command::Ready,
+        origin(7)
+    ));
     // Commands queued now are applied in the next tick; run a few more to
     // see that nothing is answered twice.
-    clock.advance(10).await;
+    host.clock.advance(10).await;
     let mut answered: Vec<_> = answers
         .try_iter()
         .filter_map(|feed| match feed {

@@ -207,14 +207,14 @@ impl From<HostError> for ApiError {
             HostError::SeatLost => StatusCode::GONE,
             HostError::Invalid(_) => StatusCode::BAD_REQUEST,
         };
-        let transient = matches!(error, HostError::Overloaded);
         let answer = Self::new(status, error.to_string());
-        if transient {
+        match error {
             // Late ticks pass within moments (a burst of creations, a
             // stall): tell clients to come back rather than give up.
-            answer.with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
-        } else {
-            answer
+            HostError::Overloaded => {
+                answer.with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+            }
+            _ => answer,
         }
     }
 }

@@ -15,9 +15,21 @@ use tower::ServiceExt;
 use super::*;
 use crate::config::Config;
 use crate::host::HostConfig;
-use crate::host::tests::wait_for;
 
 const TOKEN: &str = "test-token";
+
+/// Waits (up to 5 s) for the host's published view to satisfy `done`: it is
+/// published after the tick that applied a request (these hosts tick on the
+/// wall clock, as the API sees them serving).
+async fn wait_for(mut done: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not reached in 5 s");
+}
 
 /// A real host over the repository's content; the content is loaded once.
 fn test_host(max_sessions: usize) -> HostHandle {
