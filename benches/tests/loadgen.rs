@@ -19,7 +19,13 @@ fn ci_profile_connects_and_completes_everything() {
         data.to_str().unwrap_or("data"),
     ]);
     let profile = Profile::named("ci", 0.0).expect("the ci profile exists");
-    let report = match run(&profile, server.addr, &workspace_root().join("assets"), 2) {
+    let report = match run(
+        &profile,
+        server.addr,
+        &workspace_root().join("assets"),
+        2,
+        None,
+    ) {
         Ok(report) => report,
         Err(error) => panic!("the load run could not start: {error}"),
     };

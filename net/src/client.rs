@@ -16,13 +16,12 @@ use rampart_sim::Command;
 use renet::RenetClient;
 use renetcode::{ClientAuthentication, NETCODE_MAX_PACKET_BYTES, NetcodeClient};
 use serde::{Deserialize, Serialize};
-use tungstenite::protocol::WebSocketConfig;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
 use crate::protocol::{
-    self, ByeReason, CHANNEL_RELIABLE, CHANNEL_SNAPSHOT, ClientMessage, MAX_WS_FRAME_BYTES,
-    PROTOCOL_VERSION, ServerMessage, SnapshotAck, Welcome, WireCommand,
+    self, ByeReason, CHANNEL_RELIABLE, CHANNEL_SNAPSHOT, ClientMessage, PROTOCOL_VERSION,
+    ServerMessage, SnapshotAck, Welcome, WireCommand,
 };
 use crate::snapshot::{self, CodecError, NetWorld, SnapshotRing};
 use crate::tickets::decode_connect_token;
@@ -191,9 +190,7 @@ impl Client {
                 }
             }
             Endpoint::WebSocket { url } => {
-                let config = WebSocketConfig::default()
-                    .max_frame_size(Some(MAX_WS_FRAME_BYTES))
-                    .max_message_size(Some(MAX_WS_FRAME_BYTES));
+                let config = protocol::websocket_config();
                 let (socket, _) =
                     tungstenite::client::connect_with_config(url.as_str(), Some(config), 3)
                         .map_err(Box::new)?;

@@ -19,6 +19,9 @@ pub const HTTP_REQUESTS: &str = "rampart_http_requests_total";
 pub const HTTP_DURATION: &str = "rampart_http_request_duration_seconds";
 /// Name of the tick duration histogram the host records.
 pub const TICK_DURATION: &str = "rampart_tick_duration_seconds";
+/// Running sessions stepped, summed over ticks: with
+/// `process_cpu_seconds_total` it gives the CPU one session-tick costs.
+pub const SESSION_TICKS: &str = "rampart_session_ticks_total";
 
 /// Tick buckets from 0.1 ms to 100 ms: a 30 Hz tick has 33 ms, so the
 /// interesting region is a few ms around the overrun budget.
@@ -162,6 +165,11 @@ fn describe() {
         TICK_DURATION,
         Unit::Seconds,
         "Wall time of one host tick over every session."
+    );
+    describe_counter!(
+        SESSION_TICKS,
+        Unit::Count,
+        "Running sessions stepped, summed over ticks (CPU per session-tick is rate(process_cpu_seconds_total) / rate(rampart_session_ticks_total))."
     );
     describe_counter!(
         "rampart_tick_overruns_total",

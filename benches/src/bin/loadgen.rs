@@ -40,6 +40,10 @@ struct Target {
     /// release server is started for the run.
     #[arg(long)]
     server: Option<String>,
+    /// The given server's admin token (the `peer` profile creates its
+    /// sessions); a server started for the run gets its own.
+    #[arg(long)]
+    admin_token: Option<String>,
     /// Worker threads pumping the bots.
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -54,8 +58,9 @@ struct Target {
 
 #[derive(Args, Clone)]
 struct RunArgs {
-    /// ci, baseline, peak, stress (2x peak), spike (0 to peak in 10 s) or
-    /// endurance.
+    /// ci, baseline, peak, stress (2x peak), spike (0 to peak in 10 s),
+    /// endurance, or peer (the Colyseus peer's workload: reference
+    /// sessions, 4 watching clients each, measured at their steady state).
     #[arg(long, default_value = "baseline")]
     profile: String,
     /// Hours of the endurance profile.
@@ -70,6 +75,10 @@ struct RunArgs {
     /// Seconds of play (overrides the profile).
     #[arg(long)]
     duration: Option<u64>,
+    /// Seconds after the ramp before the server is measured (overrides the
+    /// profile).
+    #[arg(long)]
+    warmup: Option<u64>,
     /// Share of bots on WebSocket, 0 to 1 (overrides the profile).
     #[arg(long)]
     ws_share: Option<f64>,
@@ -105,6 +114,9 @@ struct CapacityArgs {
     target: Target,
 }
 
+/// The admin token of a server started for the run.
+const ADMIN_TOKEN: &str = "loadgen-admin";
+
 /// A server to load: given, or started for `clients` bots.
 enum Under {
     Given(SocketAddr),
@@ -138,6 +150,8 @@ impl Under {
             &assets,
             "--data-dir",
             &data,
+            "--admin-token",
+            ADMIN_TOKEN,
         ])))
     }
 
@@ -152,7 +166,7 @@ impl Under {
 fn profile(args: &RunArgs) -> Result<Profile, String> {
     let mut profile = Profile::named(&args.profile, args.hours).ok_or_else(|| {
         format!(
-            "unknown profile `{}` (ci, baseline, peak, stress, spike, endurance)",
+            "unknown profile `{}` (ci, baseline, peak, stress, spike, endurance, peer)",
             args.profile
         )
     })?;
@@ -167,6 +181,9 @@ fn profile(args: &RunArgs) -> Result<Profile, String> {
     }
     if let Some(share) = args.ws_share {
         profile.websocket_share = share;
+    }
+    if let Some(warmup) = args.warmup {
+        profile.warmup_seconds = warmup;
     }
     Ok(profile)
 }
@@ -186,7 +203,11 @@ fn report(target: &Target, report: &Report) {
 /// and prints the report.
 fn measure(target: &Target, profile: &Profile) -> Result<Report, String> {
     let under = Under::new(target, profile.clients())?;
-    let result = run(profile, under.addr(), &target.assets, target.threads)
+    let token = match &under {
+        Under::Given(_) => target.admin_token.as_deref(),
+        Under::Started(_) => Some(ADMIN_TOKEN),
+    };
+    let result = run(profile, under.addr(), &target.assets, target.threads, token)
         .map_err(|error| error.to_string())?;
     report(target, &result);
     Ok(result)

@@ -182,7 +182,7 @@ impl Bot {
     }
 
     /// Runs the client, reads what arrived, and plays a move when due.
-    pub fn step(&mut self, plan: &MapPlan) {
+    pub fn step(&mut self, plan: Option<&MapPlan>) {
         if self.ended != Ending::Playing {
             return;
         }
@@ -242,7 +242,10 @@ impl Bot {
         }
         // A lobby does not tick: commands sent there would wait for the
         // game to start, and their round trips would measure the lobby.
-        if now >= self.next_move && self.client.world().tick > 0 {
+        if let Some(plan) = plan
+            && now >= self.next_move
+            && self.client.world().tick > 0
+        {
             self.think(plan, now);
         }
     }
@@ -306,10 +309,7 @@ impl Bot {
         if self.ended != Ending::Playing {
             return;
         }
-        let stats = self.client.stats();
-        self.record.bytes = (stats.bytes_in, stats.bytes_out);
-        self.record.desyncs = stats.desyncs;
-        self.record.connected_seconds = self.started.elapsed().as_secs_f64();
+        self.take_stats();
         let completed = self.game_over
             && matches!(
                 bye,
@@ -329,6 +329,28 @@ impl Bot {
                 (None, None) => "ended without a game over".into(),
             });
         }
+    }
+
+    /// Ends a bot that only watched a game meant to outlast the run: a
+    /// success if it was welcomed and nothing went wrong.
+    pub fn stop_watching(&mut self) {
+        if self.ended != Ending::Playing {
+            return;
+        }
+        if !self.record.welcomed {
+            self.abandon();
+            return;
+        }
+        self.take_stats();
+        self.ended = Ending::Completed;
+    }
+
+    /// Copies the client's totals into the record.
+    fn take_stats(&mut self) {
+        let stats = self.client.stats();
+        self.record.bytes = (stats.bytes_in, stats.bytes_out);
+        self.record.desyncs = stats.desyncs;
+        self.record.connected_seconds = self.started.elapsed().as_secs_f64();
     }
 
     /// Gives up on a bot still playing when the run must end.

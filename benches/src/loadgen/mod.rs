@@ -48,15 +48,62 @@ pub struct Profile {
     pub grace_seconds: u64,
     /// Share of bots on WebSocket (the rest on UDP).
     pub websocket_share: f64,
-    /// Map every session plays.
-    pub map: String,
+    /// How bots find their sessions and what they do there.
+    pub seating: Seating,
+    /// After the ramp, how long the sessions settle before the server is
+    /// measured (from then to the end of play).
+    pub warmup_seconds: u64,
 }
+
+/// How bots find their sessions and what they do there.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Seating {
+    /// Through matchmaking (`/v1/join`) on a map: bots play whole games
+    /// (build beside the road, upgrade, call waves early), then join the
+    /// next one.
+    Matchmaking {
+        /// Map every session plays.
+        map: String,
+    },
+    /// The Colyseus peer's workload (`../shared/peers/colyseus-td`): the
+    /// run creates its sessions on the `reference` map and scenario (50
+    /// towers, about 100 enemies from the fourth minute, lives enough to
+    /// never end), with the server's passive bots in the seats its clients
+    /// do not take; each client joins one, then only watches: snapshots,
+    /// acks, no commands, as the peer's clients do.
+    Reference {
+        /// Seats played by the server's bots, beside the clients.
+        server_bots: u8,
+    },
+}
+
+/// Seats of the reference scenario.
+const REFERENCE_SEATS: u8 = 8;
 
 impl Profile {
     /// A named profile from the product brief, or `None`.
     ///
     /// `endurance` lasts `hours`; the others ignore it.
     pub fn named(name: &str, hours: f64) -> Option<Self> {
+        if name == "peer" {
+            // Ramp, then four minutes for the endless waves to reach the
+            // steady state, then a minute measured.
+            return Some(Self {
+                name: name.to_owned(),
+                sessions: 100,
+                players: 4,
+                ramp_seconds: 20,
+                duration_seconds: 20 + 240 + 60,
+                single_game: false,
+                grace_seconds: 0,
+                websocket_share: 0.5,
+                seating: Seating::Reference {
+                    server_bots: REFERENCE_SEATS - 4,
+                },
+                warmup_seconds: 240,
+            });
+        }
         let (sessions, ramp, duration, single_game) = match name {
             "ci" => (20, 5, 60, true),
             "baseline" => (100, 20, 120, false),
@@ -75,7 +122,10 @@ impl Profile {
             single_game,
             grace_seconds: 90,
             websocket_share: 0.5,
-            map: "skirmish".to_owned(),
+            seating: Seating::Matchmaking {
+                map: "skirmish".to_owned(),
+            },
+            warmup_seconds: 0,
         })
     }
 
@@ -84,6 +134,39 @@ impl Profile {
         self.sessions * usize::from(self.players)
     }
 }
+
+/// The server measured over the steady part of a run.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Window {
+    /// How long.
+    pub seconds: f64,
+    /// CPU cores the server used.
+    pub server_cpu_cores: f64,
+    /// Server CPU per running session per tick, in microseconds (from
+    /// `rampart_session_ticks_total`; absent from builds without it).
+    pub server_cpu_us_per_session_tick: Option<f64>,
+}
+
+impl Window {
+    fn between(before: &str, after: &str, seconds: f64) -> Self {
+        let metric = |text: &str, name: &str| rampart_tests::server::metric(text, name);
+        let cpu = metric(after, "process_cpu_seconds_total").unwrap_or(0.0)
+            - metric(before, "process_cpu_seconds_total").unwrap_or(0.0);
+        let session_ticks = metric(after, SESSION_TICKS)
+            .zip(metric(before, SESSION_TICKS))
+            .map(|(after, before)| after - before)
+            .filter(|&ticks| ticks > 0.0);
+        Self {
+            seconds: seconds.round(),
+            server_cpu_cores: (cpu / seconds * 100.0).round() / 100.0,
+            server_cpu_us_per_session_tick: session_ticks
+                .map(|ticks| (cpu / ticks * 1e7).round() / 10.0),
+        }
+    }
+}
+
+/// The server's count of session-ticks.
+const SESSION_TICKS: &str = "rampart_session_ticks_total";
 
 /// Quantiles of a sample, in milliseconds.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
@@ -161,6 +244,9 @@ pub struct Report {
     pub server_tick_ms: TickQuantiles,
     /// CPU cores the server used on average.
     pub server_cpu_cores: f64,
+    /// The server over the measured window (from the end of the ramp and
+    /// the warm-up to the end of play), when the run has one.
+    pub window: Option<Window>,
     /// CPU cores this generator used on average.
     pub loadgen_cpu_cores: f64,
     /// Wall time of the run.
@@ -239,6 +325,19 @@ impl Report {
             ),
             ("server CPU", format!("{:.2} cores", self.server_cpu_cores)),
             (
+                "measured window: server CPU",
+                self.window.map_or("none".into(), |window| {
+                    format!(
+                        "{:.2} cores over {:.0} s, {} per session-tick",
+                        window.server_cpu_cores,
+                        window.seconds,
+                        window
+                            .server_cpu_us_per_session_tick
+                            .map_or("? µs".into(), |us| format!("{us:.1} µs"))
+                    )
+                }),
+            ),
+            (
                 "loadgen CPU",
                 format!("{:.2} cores", self.loadgen_cpu_cores),
             ),
@@ -264,6 +363,9 @@ pub enum LoadError {
     /// The content directory does not load.
     #[error("content: {0}")]
     Content(String),
+    /// The run could not create its sessions.
+    #[error("creating the reference sessions: {0}")]
+    Create(String),
     /// The server's metrics cannot be read.
     #[error("cannot reach {addr}: {error}")]
     Unreachable {
@@ -280,12 +382,24 @@ const JOIN_PATIENCE: Duration = Duration::from_secs(30);
 /// Joins one bot through `POST /v1/join`, as a game client should: a 503
 /// (ticks running late, a session between owners) is retried after its
 /// `Retry-After`, for up to [`JOIN_PATIENCE`].
-fn join(server: SocketAddr, profile: &Profile, index: usize) -> Result<JoinResponse, String> {
-    let body =
-        json!({"name": format!("bot-{index}"), "map": profile.map, "max_players": profile.players})
-            .to_string();
+fn join(shared: &Shared, index: usize) -> Result<JoinResponse, String> {
+    let name = format!("bot-{index}");
+    let (path, body) = match &shared.profile.seating {
+        Seating::Matchmaking { map } => (
+            "/v1/join".to_owned(),
+            json!({"name": name, "map": map, "max_players": shared.profile.players}),
+        ),
+        Seating::Reference { .. } => {
+            let session = &shared.sessions[index / usize::from(shared.profile.players)];
+            (
+                format!("/v1/sessions/{session}/join"),
+                json!({"name": name}),
+            )
+        }
+    };
+    let body = body.to_string();
     let (reply, _) = retry_unavailable(JOIN_PATIENCE, || {
-        request(server, "POST", "/v1/join", Some(&body), None)
+        request(shared.server, "POST", &path, Some(&body), None)
     })
     .map_err(|error| format!("join: {error}"))?;
     if reply.status != 200 {
@@ -321,7 +435,10 @@ const JOINERS: usize = 8;
 struct Shared {
     server: SocketAddr,
     profile: Profile,
-    plan: MapPlan,
+    /// Where bots build; none when they only watch.
+    plan: Option<MapPlan>,
+    /// The sessions the run created (reference seating), by id.
+    sessions: Vec<String>,
     /// Bots whose game ended may join another.
     rejoining: AtomicBool,
     /// Everything still running is abandoned.
@@ -350,10 +467,12 @@ fn work(
         let stop = shared.stop.load(Ordering::Relaxed);
         let mut index = 0;
         while index < bots.len() {
-            if stop {
+            if stop && shared.plan.is_none() {
+                bots[index].stop_watching();
+            } else if stop {
                 bots[index].abandon();
             } else {
-                bots[index].step(&shared.plan);
+                bots[index].step(shared.plan.as_ref());
             }
             if bots[index].ending() == Ending::Playing {
                 index += 1;
@@ -393,19 +512,31 @@ fn work(
 
 /// Runs `profile` against the server at `server`, whose process id (for
 /// nothing but sanity) need not be known: its CPU comes from `/metrics`.
+/// `admin_token` creates the sessions of the reference seating.
 ///
 /// # Errors
-/// Unknown map or content, or an unreachable server.
+/// Unknown map or content, an unreachable server, or sessions it could
+/// not create.
 pub fn run(
     profile: &Profile,
     server: SocketAddr,
     assets: &Path,
     threads: usize,
+    admin_token: Option<&str>,
 ) -> Result<Report, LoadError> {
     let content = rampart_sim::content::load_dir(assets)
         .map_err(|error| LoadError::Content(error.to_string()))?;
-    let plan = MapPlan::new(&content, &profile.map)
-        .ok_or_else(|| LoadError::UnknownMap(profile.map.clone()))?;
+    let (plan, sessions) = match &profile.seating {
+        Seating::Matchmaking { map } => {
+            let plan =
+                MapPlan::new(&content, map).ok_or_else(|| LoadError::UnknownMap(map.clone()))?;
+            (Some(plan), Vec::new())
+        }
+        Seating::Reference { server_bots } => (
+            None,
+            create_reference_sessions(server, profile.sessions, *server_bots, admin_token)?,
+        ),
+    };
     let scrape = || {
         request(server, "GET", "/metrics", None, None)
             .map(|reply| reply.body)
@@ -421,7 +552,8 @@ pub fn run(
         server,
         profile: profile.clone(),
         plan,
-        rejoining: AtomicBool::new(!profile.single_game),
+        sessions,
+        rejoining: AtomicBool::new(!profile.single_game && games_end(profile)),
         stop: AtomicBool::new(false),
         ramp_done: AtomicBool::new(false),
         rejoins_in_flight: AtomicUsize::new(0),
@@ -453,11 +585,9 @@ pub fn run(
                     let Ok(Ok(request)) = next else {
                         return failed;
                     };
-                    let bot =
-                        join(shared.server, &shared.profile, request.index).and_then(|join| {
-                            Bot::connect(&join, request.websocket)
-                                .map_err(|error| error.to_string())
-                        });
+                    let bot = join(&shared, request.index).and_then(|join| {
+                        Bot::connect(&join, request.websocket).map_err(|error| error.to_string())
+                    });
                     match bot {
                         Ok(bot) => {
                             let _ = inboxes[request.worker].send(Work::Bot(Box::new(bot)));
@@ -479,7 +609,7 @@ pub fn run(
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        let bot = join(server, profile, index).and_then(|join| {
+        let bot = join(&shared, index).and_then(|join| {
             Bot::connect(&join, websocket(profile, index)).map_err(|error| error.to_string())
         });
         match bot {
@@ -495,11 +625,22 @@ pub fn run(
     drop(inboxes);
     shared.ramp_done.store(true, Ordering::SeqCst);
 
-    // Play until the end, then let running games finish.
+    // Play until the end (measuring the server from the end of the
+    // warm-up), then let running games finish.
     let end = started + Duration::from_secs(profile.duration_seconds.max(profile.ramp_seconds));
     let grace_end = end + Duration::from_secs(profile.grace_seconds);
+    let mut window = None;
     if !profile.single_game {
-        if let Some(wait) = end.checked_duration_since(Instant::now()) {
+        let settled = Instant::now() + Duration::from_secs(profile.warmup_seconds);
+        if settled < end {
+            std::thread::sleep(settled - Instant::now());
+            let opened = (scrape()?, Instant::now());
+            if let Some(wait) = end.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let seconds = opened.1.elapsed().as_secs_f64();
+            window = Some(Window::between(&opened.0, &scrape()?, seconds));
+        } else if let Some(wait) = end.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
         shared.rejoining.store(false, Ordering::Relaxed);
@@ -521,14 +662,62 @@ pub fn run(
     let seconds = started.elapsed().as_secs_f64();
     let own_cpu = (cpu_seconds("self") - own_cpu_before) / seconds;
     let after = scrape()?;
-    Ok(summarise(
+    let mut report = summarise(
         profile,
         &records,
         failed_joins,
         (&before, &after),
         own_cpu,
         seconds,
-    ))
+    );
+    report.window = window;
+    Ok(report)
+}
+
+/// Whether a bot whose game ended joins another: only where games end.
+fn games_end(profile: &Profile) -> bool {
+    matches!(profile.seating, Seating::Matchmaking { .. })
+}
+
+/// Creates `count` reference sessions, `server_bots` of whose seats the
+/// server's bots take; returns their ids. Creations the server refuses
+/// while its ticks run late (503) are retried after its `Retry-After`.
+fn create_reference_sessions(
+    server: SocketAddr,
+    count: usize,
+    server_bots: u8,
+    admin_token: Option<&str>,
+) -> Result<Vec<String>, LoadError> {
+    let token = admin_token.ok_or_else(|| {
+        LoadError::Create("the reference seating creates sessions: give the admin token".into())
+    })?;
+    let body = json!({
+        "map": "reference",
+        "scenario": "reference",
+        "max_players": REFERENCE_SEATS,
+        "bots": server_bots,
+    })
+    .to_string();
+    let mut ids = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (reply, _) = retry_unavailable(JOIN_PATIENCE, || {
+            request(server, "POST", "/v1/sessions", Some(&body), Some(token))
+        })
+        .map_err(|error| LoadError::Create(error.to_string()))?;
+        if reply.status != 201 {
+            return Err(LoadError::Create(format!(
+                "answered {}: {}",
+                reply.status, reply.body
+            )));
+        }
+        let created: serde_json::Value = serde_json::from_str(&reply.body)
+            .map_err(|error| LoadError::Create(format!("answer: {error}")))?;
+        let id = created["id"]
+            .as_str()
+            .ok_or_else(|| LoadError::Create(format!("no id in {}", reply.body)))?;
+        ids.push(id.to_owned());
+    }
+    Ok(ids)
 }
 
 fn summarise(
@@ -605,6 +794,7 @@ fn summarise(
             p99: (quantile(&early, &late, 0.99) * 1e5).round() / 100.0,
         },
         server_cpu_cores: ((cpu(after) - cpu(before)) / seconds * 100.0).round() / 100.0,
+        window: None,
         loadgen_cpu_cores: (loadgen_cpu_cores * 100.0).round() / 100.0,
         duration_s: seconds.round(),
         failures,

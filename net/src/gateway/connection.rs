@@ -71,10 +71,33 @@ pub(super) struct Connection {
     pub(super) malformed: TokenBucket,
     pub(super) last_heard: Instant,
     pub(super) last_flush: Instant,
-    /// Something waits that should not wait for the next snapshot.
+    /// Listed in [`Attention::heard`].
+    pub(super) heard: bool,
+    /// Something waits that should not wait for an idle flush; listed in
+    /// [`Attention::urgent`].
     pub(super) urgent: bool,
     /// Has messages queued since its last flush.
     pub(super) dirty: bool,
-    /// Said goodbye: disconnect after the next flush.
+    /// Said goodbye: disconnect after the next flush; listed in
+    /// [`Attention::closing`].
     pub(super) closing: bool,
+}
+
+impl Connection {
+    /// Gets this connection flushed in this pass.
+    pub(super) fn hurry(&mut self, client_id: u64, attention: &mut Attention) {
+        if !self.urgent {
+            self.urgent = true;
+            attention.urgent.push(client_id);
+        }
+    }
+
+    /// Flushes what waits, then disconnects.
+    pub(super) fn close_after_flush(&mut self, client_id: u64, attention: &mut Attention) {
+        self.hurry(client_id, attention);
+        if !self.closing {
+            self.closing = true;
+            attention.closing.push(client_id);
+        }
+    }
 }

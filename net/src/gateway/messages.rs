@@ -105,10 +105,7 @@ impl NetLoop {
                     self.send(other, &line, false);
                 }
             }
-            ClientMessage::Leave => {
-                connection.closing = true;
-                connection.urgent = true;
-            }
+            ClientMessage::Leave => connection.close_after_flush(client_id, &mut self.attention),
         }
     }
 
@@ -142,7 +139,12 @@ impl NetLoop {
                 self.hosted.remove(&session);
                 if let Some(mut net) = self.sessions.remove(&session) {
                     // The deciding tick's world goes out with the goodbye.
-                    send_world(&mut net, &mut self.connections, &mut self.renet);
+                    send_world(
+                        &mut net,
+                        &mut self.connections,
+                        &mut self.renet,
+                        &mut self.attention,
+                    );
                     for client_id in net.clients {
                         if let Some(connection) = self.connections.get(&client_id) {
                             self.seats.remove(&connection.seat);
@@ -210,7 +212,12 @@ impl NetLoop {
     /// Sends each session's newest world to its clients.
     pub(super) fn send_snapshots(&mut self) {
         for net in self.sessions.values_mut() {
-            send_world(net, &mut self.connections, &mut self.renet);
+            send_world(
+                net,
+                &mut self.connections,
+                &mut self.renet,
+                &mut self.attention,
+            );
         }
     }
 }

@@ -17,13 +17,14 @@ mod session;
 #[cfg(test)]
 mod tests;
 mod udp;
+mod wake;
 mod ws;
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -41,10 +42,12 @@ use crate::protocol::{
 use crate::snapshot::{self, NetWorld, SnapshotRing, WorldTracker};
 use crate::tickets::{Grant, SeatRef, TicketError, TicketKey};
 use udp::{UdpCounters, UdpEvent, UdpTransport};
+use wake::Nudge;
+pub use wake::NudgingSender;
 use ws::WsEvent;
 
 use connection::{Connection, TokenBucket, Via};
-use net_loop::NetLoop;
+use net_loop::{Attention, NetLoop};
 use session::{SessionNet, send_world};
 
 /// Abuse limits. Defaults are documented in `docs/PROTOCOL.md`.
@@ -196,13 +199,32 @@ pub trait GameLink: Send + Sync + 'static {
 
 /// The queue from the game to the net loop. The game only ever
 /// `try_send`s: the tick never blocks on the network.
-pub fn feed_channel() -> (SyncSender<Feed>, FeedReceiver) {
+pub fn feed_channel() -> (FeedSender, FeedReceiver) {
     let (sender, receiver) = sync_channel(FEED_QUEUE);
-    (sender, FeedReceiver(receiver))
+    let nudge = Arc::new(Nudge::default());
+    (
+        NudgingSender::new(sender, nudge.clone()),
+        FeedReceiver { receiver, nudge },
+    )
 }
 
-/// The net loop's end of [`feed_channel`].
-pub struct FeedReceiver(Receiver<Feed>);
+/// The game's end of [`feed_channel`]: queuing wakes the net loop.
+pub type FeedSender = NudgingSender<Feed>;
+
+/// The net loop's end of [`feed_channel`], with the doorbell its senders
+/// ring (the WebSocket tasks ring it too).
+pub struct FeedReceiver {
+    receiver: Receiver<Feed>,
+    nudge: Arc<Nudge>,
+}
+
+impl FeedReceiver {
+    /// What waits in the queue, taken without waiting: for tests of what a
+    /// game publishes, without a net loop.
+    pub fn try_iter(&self) -> impl Iterator<Item = Feed> + '_ {
+        self.receiver.try_iter()
+    }
+}
 
 /// How many feed items may wait for the net loop; the tick thread never
 /// blocks on a full queue (a dropped snapshot is replaced by the next).
@@ -286,6 +308,7 @@ impl NetHandle {
         }
         let udp_addresses = transports.iter().map(UdpTransport::public_addr).collect();
         let (ws_events, ws_queue) = sync_channel(WS_QUEUE);
+        let ws_events = NudgingSender::new(ws_events, feed.nudge.clone());
         let ws_addr = match ws_listener {
             Some(listener) => {
                 let address = listener.local_addr()?;
@@ -294,7 +317,7 @@ impl NetHandle {
             }
             None => None,
         };
-        let net_loop = NetLoop::new(config, link, feed, ws_queue, transports);
+        let net_loop = NetLoop::new(config, link, feed, ws_queue, transports)?;
         let stop = net_loop.stop.clone();
         let stats = net_loop.stats.clone();
         let thread = std::thread::Builder::new()

@@ -8,13 +8,16 @@ use super::*;
 /// A client that got nothing for this long is flushed anyway (acks,
 /// resends, keep-alives).
 const IDLE_FLUSH: Duration = Duration::from_millis(100);
-/// How long an idle loop waits for the game before it polls the sockets
-/// again, with clients connected: their datagrams wait at most this long.
-const POLL_CONNECTED: Duration = Duration::from_millis(1);
-/// The same with nobody connected, when the only traffic is a new client's
-/// handshake: a connect answered 10 ms later costs nothing, while polling
-/// every millisecond kept an empty server's net thread at 5% of a core.
-const POLL_EMPTY: Duration = Duration::from_millis(10);
+/// How often renet's and netcode's clocks advance (resends, keep-alives,
+/// timeouts) and every connection is looked at (idle flushes, quiet
+/// WebSockets), with clients connected. Everything else a pass does
+/// follows packets and the game's feed: a pass reads only the clients that
+/// sent something and flushes only those with something urgent, so its
+/// cost grows with traffic, not with clients times passes.
+const MAINTAIN_CONNECTED: Duration = Duration::from_millis(10);
+/// The same with nobody connected: the loop then only answers handshakes,
+/// which datagrams wake it for.
+const MAINTAIN_EMPTY: Duration = Duration::from_millis(50);
 /// Messages read from one client per loop pass, so one flooder cannot
 /// hold the loop.
 const MESSAGES_PER_PASS: usize = 64;
@@ -23,6 +26,8 @@ const STRIKE_WINDOW_SECONDS: f64 = 10.0;
 /// WebSocket frame header plus TCP/IP headers, counted into wire bytes
 /// (one segment per frame: Nagle is off).
 const WS_OVERHEAD: u64 = 4 + 40;
+/// The poll token of the nudge; UDP sockets take their index.
+const NUDGE: mio::Token = mio::Token(usize::MAX);
 
 /// Counts published to metrics about once a second.
 #[derive(Default)]
@@ -45,6 +50,18 @@ impl Counters {
     }
 }
 
+/// Clients a pass must attend to, each listed once (the connection's own
+/// flags say whether it is listed).
+#[derive(Default)]
+pub(super) struct Attention {
+    /// Sent packets since they were last read.
+    pub(super) heard: Vec<u64>,
+    /// Have something that must go out this pass.
+    pub(super) urgent: Vec<u64>,
+    /// Said goodbye: close after their last flush.
+    pub(super) closing: Vec<u64>,
+}
+
 pub(super) struct NetLoop {
     pub(super) renet: RenetServer,
     pub(super) udp: Vec<UdpTransport>,
@@ -60,8 +77,14 @@ pub(super) struct NetLoop {
     /// WebSocket tickets already used, by client id, until they expire.
     pub(super) used_tickets: HashMap<u64, u64>,
     pub(super) udp_events: Vec<UdpEvent>,
+    pub(super) attention: Attention,
     /// Reused for the client ids a pass walks, so passes do not allocate.
     pub(super) client_ids: Vec<u64>,
+    /// When renet's and netcode's clocks last advanced.
+    pub(super) maintained: Instant,
+    poll: mio::Poll,
+    poll_events: mio::Events,
+    nudge: Arc<Nudge>,
     pub(super) counters: Counters,
     pub(super) stats: Arc<NetStats>,
     pub(super) stop: Arc<AtomicBool>,
@@ -69,18 +92,24 @@ pub(super) struct NetLoop {
 
 impl NetLoop {
     /// A loop over these transports (none in the in-process tests, which
-    /// play the WebSocket side through `ws`).
+    /// play the WebSocket side through `ws` and call [`NetLoop::pass`]).
     pub(super) fn new(
         config: NetConfig,
         link: Arc<dyn GameLink>,
         feed: FeedReceiver,
         ws: Receiver<WsEvent>,
-        udp: Vec<UdpTransport>,
-    ) -> Self {
-        NetLoop {
+        mut udp: Vec<UdpTransport>,
+    ) -> io::Result<Self> {
+        let poll = mio::Poll::new()?;
+        for (index, transport) in udp.iter_mut().enumerate() {
+            transport.register(poll.registry(), mio::Token(index))?;
+        }
+        feed.nudge
+            .set_waker(mio::Waker::new(poll.registry(), NUDGE)?);
+        Ok(NetLoop {
             renet: RenetServer::new(protocol::connection_config()),
             udp,
-            feed: feed.0,
+            feed: feed.receiver,
             ws,
             link,
             config,
@@ -90,11 +119,16 @@ impl NetLoop {
             hosted: HashMap::new(),
             used_tickets: HashMap::new(),
             udp_events: Vec::new(),
+            attention: Attention::default(),
             client_ids: Vec::new(),
+            maintained: Instant::now(),
+            poll,
+            poll_events: mio::Events::with_capacity(64),
+            nudge: feed.nudge,
             counters: Counters::default(),
             stats: Arc::new(NetStats::default()),
             stop: Arc::new(AtomicBool::new(false)),
-        }
+        })
     }
 
     pub(super) fn run(mut self) {
@@ -103,51 +137,64 @@ impl NetLoop {
             snapshot_hz = self.config.snapshot_hz,
             "net server running"
         );
-        let mut last = Instant::now();
-        let mut last_publish = last;
+        let mut last_publish = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
-            let elapsed = now - last;
-            last = now;
-            let busy = self.pass(now, elapsed);
+            let busy = self.pass(now);
             if now - last_publish >= Duration::from_secs(1) {
                 self.publish_metrics();
                 last_publish = now;
             }
             if !busy {
-                // Nothing happened: wait for the game's next publication
-                // or the poll interval, whichever comes first.
-                let poll = if self.connections.is_empty() {
-                    POLL_EMPTY
-                } else {
-                    POLL_CONNECTED
-                };
-                match self.feed.recv_timeout(poll) {
-                    Ok(feed) => self.on_feed(feed),
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
+                self.sleep();
             }
         }
         self.goodbye();
         self.publish_metrics();
     }
 
-    /// One pass of the loop; true when there was work.
-    pub(super) fn pass(&mut self, now: Instant, elapsed: Duration) -> bool {
+    fn maintenance_period(&self) -> Duration {
+        if self.connections.is_empty() {
+            MAINTAIN_EMPTY
+        } else {
+            MAINTAIN_CONNECTED
+        }
+    }
+
+    /// Waits for a datagram, a nudge from the game or a WebSocket task, or
+    /// the next maintenance, whichever comes first.
+    fn sleep(&mut self) {
+        self.nudge.going_to_sleep();
+        // Queued before the nudge could see the loop asleep: no sleeping.
+        let now = Instant::now();
+        if self.drain_feed() | self.receive_ws(now) {
+            self.nudge.awake();
+            return;
+        }
+        let wait = (self.maintained + self.maintenance_period()).saturating_duration_since(now);
+        match self.poll.poll(&mut self.poll_events, Some(wait)) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => {
+                tracing::warn!(%error, "net loop poll failed");
+                std::thread::sleep(wait);
+            }
+        }
+        self.nudge.awake();
+    }
+
+    /// One pass of the loop; true when there was work. Every
+    /// maintenance period it also advances renet and netcode and looks at
+    /// every connection.
+    pub(super) fn pass(&mut self, now: Instant) -> bool {
         // 1. What the game published.
         let mut busy = self.drain_feed();
-        // 2. Transports: datagrams, WebSocket frames, timeouts.
-        self.renet.update(elapsed);
+        if now >= self.maintained + self.maintenance_period() {
+            self.maintain(now);
+        }
+        // 2. Transports: datagrams and WebSocket frames.
         for index in 0..self.udp.len() {
-            let transport = &mut self.udp[index];
-            transport.update(
-                elapsed,
-                &mut self.renet,
-                &mut self.udp_events,
-                &mut self.counters.udp,
-            );
-            busy |= transport.receive(
+            busy |= self.udp[index].receive(
                 &mut self.renet,
                 &mut self.udp_events,
                 &mut self.counters.udp,
@@ -155,26 +202,60 @@ impl NetLoop {
             self.handle_udp_events(index, now);
         }
         busy |= self.receive_ws(now);
+        self.forget_disconnected();
+        // 3. Messages of the clients that sent something.
+        let mut heard = std::mem::take(&mut self.client_ids);
+        heard.clear();
+        heard.append(&mut self.attention.heard);
+        for &client_id in &heard {
+            if let Some(connection) = self.connections.get_mut(&client_id) {
+                connection.heard = false;
+            }
+        }
+        for &client_id in &heard {
+            busy |= self.read_client(client_id, now);
+        }
+        self.client_ids = heard;
+        // 4. Snapshots to everyone whose session moved, then what is urgent.
+        self.send_snapshots();
+        self.flush_urgent(now);
+        // 5. Close what said goodbye.
+        self.close_finished(now);
+        busy
+    }
+
+    /// Advances renet's and netcode's clocks (resends, keep-alives,
+    /// timeouts), flushes connections that waited long enough, says
+    /// goodbye to quiet WebSockets and closes what renet gave up on.
+    pub(super) fn maintain(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.maintained);
+        self.maintained = now;
+        self.renet.update(elapsed);
+        for index in 0..self.udp.len() {
+            self.udp[index].update(
+                elapsed,
+                &mut self.renet,
+                &mut self.udp_events,
+                &mut self.counters.udp,
+            );
+            self.handle_udp_events(index, now);
+        }
+        self.forget_disconnected();
+        self.flush_idle(now);
+        self.say_bye_to_quiet(now);
+        for client_id in self.renet.disconnections_id() {
+            self.close(client_id, now);
+        }
+    }
+
+    /// Forgets the clients renet reported gone.
+    fn forget_disconnected(&mut self) {
         while let Some(event) = self.renet.get_event() {
             if let ServerEvent::ClientDisconnected { client_id, reason } = event {
                 tracing::info!(client_id, %reason, "client disconnected");
                 self.forget(client_id);
             }
         }
-        // 3. Client messages.
-        let mut ids = std::mem::take(&mut self.client_ids);
-        ids.clear();
-        ids.extend(self.connections.keys());
-        for &client_id in &ids {
-            busy |= self.read_client(client_id, now);
-        }
-        self.client_ids = ids;
-        // 4. Snapshots to everyone whose session moved, then flushes.
-        self.send_snapshots();
-        self.flush_due(now);
-        // 5. Close what must close.
-        self.close_disconnected(now);
-        busy
     }
 
     /// Handles everything the game has published. True if there was any.
@@ -201,6 +282,7 @@ impl NetLoop {
                 }
                 // renet reports it too; forgetting twice is harmless.
                 UdpEvent::Disconnected { client_id } => self.forget(client_id),
+                UdpEvent::Heard { client_id } => self.hear(client_id),
             }
         }
         self.udp_events = events;
@@ -248,6 +330,7 @@ impl NetLoop {
                         connection.last_heard = now;
                         let refused = intake::deliver(&mut self.renet, client_id, &bytes);
                         self.counters.drop_many("malformed", refused);
+                        self.hear(client_id);
                     }
                 }
                 WsEvent::Dropped { reason } => self.counters.drop(reason),
@@ -326,9 +409,20 @@ impl NetLoop {
             malformed: strikes(limits.malformed_strikes),
             last_heard: now,
             last_flush: now,
+            heard: false,
             urgent: false,
             dirty: false,
             closing: false,
+        }
+    }
+
+    /// Lists a client whose packets reached renet for reading this pass.
+    pub(super) fn hear(&mut self, client_id: u64) {
+        if let Some(connection) = self.connections.get_mut(&client_id)
+            && !connection.heard
+        {
+            connection.heard = true;
+            self.attention.heard.push(client_id);
         }
     }
 
@@ -353,14 +447,16 @@ impl NetLoop {
             self.renet
                 .send_message(client_id, CHANNEL_RELIABLE, protocol::encode(message));
             connection.dirty = true;
-            connection.urgent |= urgent;
+            if urgent {
+                connection.hurry(client_id, &mut self.attention);
+            }
         }
     }
 
     pub(super) fn say_bye(&mut self, client_id: u64, reason: ByeReason) {
         self.send(client_id, &ServerMessage::Bye { reason }, true);
         if let Some(connection) = self.connections.get_mut(&client_id) {
-            connection.closing = true;
+            connection.close_after_flush(client_id, &mut self.attention);
         }
     }
 
@@ -384,14 +480,16 @@ impl NetLoop {
         }
     }
 
-    /// Reads a client's waiting messages. True when there were any.
+    /// Reads a client's waiting messages, at most [`MESSAGES_PER_PASS`] a
+    /// channel (a client with more stays listed for the next pass). True
+    /// when there were any.
     pub(super) fn read_client(&mut self, client_id: u64, now: Instant) -> bool {
-        let mut read = false;
-        for _ in 0..MESSAGES_PER_PASS {
+        let mut acks = 0;
+        while acks < MESSAGES_PER_PASS {
             let Some(bytes) = self.renet.receive_message(client_id, CHANNEL_SNAPSHOT) else {
                 break;
             };
-            read = true;
+            acks += 1;
             match protocol::decode::<SnapshotAck>(&bytes, MAX_CLIENT_MESSAGE_BYTES) {
                 Ok(ack) => {
                     if let Some(connection) = self.connections.get_mut(&client_id) {
@@ -402,11 +500,12 @@ impl NetLoop {
                 Err(_) => self.strike(client_id, "malformed", now),
             }
         }
-        for _ in 0..MESSAGES_PER_PASS {
+        let mut messages = 0;
+        while messages < MESSAGES_PER_PASS {
             let Some(bytes) = self.renet.receive_message(client_id, CHANNEL_RELIABLE) else {
                 break;
             };
-            read = true;
+            messages += 1;
             if let Some(connection) = self.connections.get_mut(&client_id) {
                 connection.last_heard = now;
             }
@@ -418,18 +517,32 @@ impl NetLoop {
                 Err(_) => self.strike(client_id, "malformed", now),
             }
         }
-        read
+        if acks == MESSAGES_PER_PASS || messages == MESSAGES_PER_PASS {
+            self.hear(client_id);
+        }
+        acks + messages > 0
     }
 
-    pub(super) fn flush_due(&mut self, now: Instant) {
+    /// Flushes the connections with something urgent.
+    pub(super) fn flush_urgent(&mut self, now: Instant) {
+        let mut urgent = std::mem::take(&mut self.client_ids);
+        urgent.clear();
+        urgent.append(&mut self.attention.urgent);
+        for &client_id in &urgent {
+            self.flush(client_id, now);
+        }
+        self.client_ids = urgent;
+    }
+
+    /// Flushes the connections nothing was sent to for [`IDLE_FLUSH`]:
+    /// renet's acks, resends and keep-alives go out with it.
+    pub(super) fn flush_idle(&mut self, now: Instant) {
         let mut due = std::mem::take(&mut self.client_ids);
         due.clear();
         due.extend(
             self.connections
                 .iter()
-                .filter(|(_, connection)| {
-                    connection.urgent || now - connection.last_flush >= IDLE_FLUSH
-                })
+                .filter(|(_, connection)| now - connection.last_flush >= IDLE_FLUSH)
                 .map(|(&id, _)| id),
         );
         for &client_id in &due {
@@ -466,9 +579,30 @@ impl NetLoop {
         }
     }
 
-    /// Disconnects clients that said goodbye (after their last flush),
-    /// WebSocket clients that went quiet, and whatever renet gave up on.
-    pub(super) fn close_disconnected(&mut self, now: Instant) {
+    /// Disconnects the clients that said goodbye, once their goodbye is
+    /// flushed.
+    pub(super) fn close_finished(&mut self, now: Instant) {
+        let mut closing = std::mem::take(&mut self.client_ids);
+        closing.clear();
+        closing.append(&mut self.attention.closing);
+        for &client_id in &closing {
+            match self.connections.get(&client_id) {
+                Some(connection) if connection.dirty => {
+                    self.attention.closing.push(client_id);
+                }
+                Some(_) => {
+                    self.renet.disconnect(client_id);
+                    self.close(client_id, now);
+                }
+                None => {}
+            }
+        }
+        self.client_ids = closing;
+    }
+
+    /// Says goodbye to WebSocket clients that went quiet (UDP clients
+    /// time out in netcode).
+    pub(super) fn say_bye_to_quiet(&mut self, now: Instant) {
         let idle = self.config.limits.idle_timeout;
         let quiet: Vec<u64> = self
             .connections
@@ -484,32 +618,29 @@ impl NetLoop {
             self.counters.drop("timed_out");
             self.say_bye(client_id, ByeReason::TimedOut);
         }
-        for (&client_id, connection) in &self.connections {
-            if connection.closing && !connection.dirty {
-                self.renet.disconnect(client_id);
+    }
+
+    /// Ends a disconnected client's transport and forgets it.
+    pub(super) fn close(&mut self, client_id: u64, now: Instant) {
+        match self
+            .connections
+            .get(&client_id)
+            .map(|connection| &connection.via)
+        {
+            Some(Via::Udp(index)) => {
+                let index = *index;
+                self.udp[index].disconnect(
+                    client_id,
+                    &mut self.renet,
+                    &mut self.udp_events,
+                    &mut self.counters.udp,
+                );
+                self.handle_udp_events(index, now);
             }
+            // Dropping the outbox closes the socket.
+            _ => self.renet.remove_connection(client_id),
         }
-        for client_id in self.renet.disconnections_id() {
-            match self
-                .connections
-                .get(&client_id)
-                .map(|connection| &connection.via)
-            {
-                Some(Via::Udp(index)) => {
-                    let index = *index;
-                    self.udp[index].disconnect(
-                        client_id,
-                        &mut self.renet,
-                        &mut self.udp_events,
-                        &mut self.counters.udp,
-                    );
-                    self.handle_udp_events(index, now);
-                }
-                // Dropping the outbox closes the socket.
-                _ => self.renet.remove_connection(client_id),
-            }
-            self.forget(client_id);
-        }
+        self.forget(client_id);
     }
 
     /// Tells every client the server is going, and sends it.
@@ -522,8 +653,8 @@ impl NetLoop {
         }
         for client_id in ids {
             self.renet.disconnect(client_id);
+            self.close(client_id, now);
         }
-        self.close_disconnected(now);
     }
 
     pub(super) fn publish_metrics(&mut self) {

@@ -12,6 +12,7 @@ pub(super) fn send_world(
     net: &mut SessionNet,
     connections: &mut HashMap<u64, Connection>,
     renet: &mut RenetServer,
+    attention: &mut Attention,
 ) {
     if !net.fresh {
         return;
@@ -46,7 +47,7 @@ pub(super) fn send_world(
         renet.send_message(client_id, CHANNEL_SNAPSHOT, bytes);
         connection.dirty = true;
         // A snapshot goes out at once, with whatever else is queued.
-        connection.urgent = true;
+        connection.hurry(client_id, attention);
     }
 }
 

@@ -48,7 +48,7 @@ impl GameLink for FakeGame {
 /// clock that moves only when the test says.
 struct Harness {
     net: NetLoop,
-    feed: SyncSender<Feed>,
+    feed: FeedSender,
     ws: SyncSender<WsEvent>,
     game: Arc<FakeGame>,
     now: Instant,
@@ -78,8 +78,8 @@ impl Harness {
             content_version: 0,
             limits: Limits::default(),
         };
-        let net = NetLoop::new(config, game.clone(), feed_queue, ws_queue, Vec::new());
-        feed.send(Feed::Opened {
+        let net = NetLoop::new(config, game.clone(), feed_queue, ws_queue, Vec::new()).unwrap();
+        feed.try_send(Feed::Opened {
             session: SESSION,
             map: "small".into(),
             players: 2,
@@ -149,7 +149,7 @@ impl Harness {
                     .unwrap();
             }
         }
-        self.net.pass(self.now, elapsed);
+        self.net.pass(self.now);
         for client in clients.iter_mut() {
             client.receive();
         }
@@ -163,7 +163,7 @@ impl Harness {
     /// The game answers a command.
     fn answer(&self, seat: SeatRef, origin: CommandOrigin, result: Result<(), Rejection>) {
         self.feed
-            .send(Feed::Answer {
+            .try_send(Feed::Answer {
                 session: seat.session,
                 player: seat.player,
                 origin,

@@ -6,9 +6,10 @@
 //! (netcode serves at most 1,024 clients each) into one renet server.
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use mio::net::UdpSocket;
 use renet::RenetServer;
 use renetcode::{
     NETCODE_MAX_PACKET_BYTES, NetcodeServer, ServerAuthentication, ServerConfig, ServerResult,
@@ -28,6 +29,8 @@ pub(crate) enum UdpEvent {
     Connected { client_id: u64, seat: SeatRef },
     /// A client left or timed out (renet already knows).
     Disconnected { client_id: u64 },
+    /// A client's packets reached renet: it may have messages to read.
+    Heard { client_id: u64 },
 }
 
 /// Counters the net loop turns into metrics.
@@ -58,8 +61,9 @@ impl UdpTransport {
         private_key: [u8; 32],
         current_time: Duration,
     ) -> io::Result<Self> {
-        let socket = UdpSocket::bind(address)?;
+        let socket = std::net::UdpSocket::bind(address)?;
         socket.set_nonblocking(true)?;
+        let socket = UdpSocket::from_std(socket);
         let public = public(socket.local_addr()?);
         let authentication = ServerAuthentication::Secure { private_key };
         let netcode = NetcodeServer::new(ServerConfig {
@@ -83,6 +87,11 @@ impl UdpTransport {
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.local_addr()
+    }
+
+    /// Lets `registry`'s poll wake when a datagram waits.
+    pub fn register(&mut self, registry: &mio::Registry, token: mio::Token) -> io::Result<()> {
+        registry.register(&mut self.socket, token, mio::Interest::READABLE)
     }
 
     /// Reads every waiting datagram. Returns how many were read.
@@ -185,6 +194,7 @@ fn handle(
         ServerResult::PacketToSend { payload, addr } => send(payload, addr),
         ServerResult::Payload { client_id, payload } => {
             counters.malformed += super::intake::deliver(renet, client_id, payload);
+            events.push(UdpEvent::Heard { client_id });
         }
         ServerResult::ClientConnected {
             client_id,

@@ -10,17 +10,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::mpsc::TrySendError;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
-use crate::protocol::MAX_WS_FRAME_BYTES;
+use super::NudgingSender;
 use crate::tickets::{TicketKey, WsTicket};
 
 /// Packets queued towards one browser before newer ones are dropped (renet
@@ -57,7 +56,7 @@ static NEXT_SOCKET: AtomicU64 = AtomicU64::new(1);
 pub(crate) async fn accept(
     listener: TcpListener,
     key: Arc<TicketKey>,
-    events: SyncSender<WsEvent>,
+    events: NudgingSender<WsEvent>,
 ) {
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -105,12 +104,10 @@ async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     key: &TicketKey,
-    events: &SyncSender<WsEvent>,
+    events: &NudgingSender<WsEvent>,
 ) -> Result<(), &'static str> {
     // A frame carries one bundle; nothing larger is legitimate.
-    let config = WebSocketConfig::default()
-        .max_frame_size(Some(MAX_WS_FRAME_BYTES))
-        .max_message_size(Some(MAX_WS_FRAME_BYTES));
+    let config = crate::protocol::websocket_config();
     let _ = stream.set_nodelay(true);
     let mut checked = None;
     let check = |request: &Request, response: Response| {

@@ -8,11 +8,10 @@ use rampart_sim::bots::ScriptedPlayer;
 use rampart_sim::log::{CommandLog, LogEntry};
 use rampart_sim::{Command, CommandTicket, Event, Outcome, PlayerId, Rejection, Session, Snapshot};
 
-use rampart_net::gateway::{CommandOrigin, Feed};
+use rampart_net::gateway::{CommandOrigin, Feed, FeedSender};
 use rampart_net::protocol::EndReason;
 use rampart_sim::bots::BotStyle;
 use rampart_sim::{Content, SessionConfig};
-use std::sync::mpsc::SyncSender;
 
 use super::saving::{CommandTail, Saver, Saving};
 use super::{CreateSession, HostError, SessionId, SessionInfo, SessionState};
@@ -117,7 +116,7 @@ pub(super) struct HostedSession {
     pub span: tracing::Span,
     snapshot: Snapshot,
     /// Where snapshots and events go for network clients.
-    feed: Option<SyncSender<Feed>>,
+    feed: Option<FeedSender>,
     /// Network clients' commands not yet answered, by the simulation's
     /// ticket: each result goes back to its sender exactly once, matched by
     /// identity, not by order (a result lost on a full feed is lost for
@@ -137,7 +136,7 @@ impl HostedSession {
         id: SessionId,
         prepared: Prepared,
         now: (u64, u64),
-        feed: Option<SyncSender<Feed>>,
+        feed: Option<FeedSender>,
         snapshot_hz: u32,
         saver: Option<Saver>,
     ) -> Self {
@@ -384,7 +383,7 @@ impl HostedSession {
 /// session's events meanwhile).
 fn answer(
     awaiting: &mut Vec<(CommandTicket, CommandOrigin)>,
-    feed: Option<&SyncSender<Feed>>,
+    feed: Option<&FeedSender>,
     session: SessionId,
     (ticket, player): (CommandTicket, PlayerId),
     result: &Result<(), Rejection>,

@@ -27,9 +27,8 @@ use std::time::Duration;
 
 use rampart_sim::{Command, Content, PlayerId};
 use serde::{Deserialize, Serialize, Serializer};
-use std::sync::mpsc::SyncSender;
 
-use rampart_net::gateway::{CommandOrigin, Feed};
+use rampart_net::gateway::{CommandOrigin, FeedSender};
 use rampart_persistence::{PersistEvent, PersistHandle};
 use tokio::sync::{mpsc, oneshot};
 
@@ -353,7 +352,7 @@ impl HostHandle {
         content: Arc<Content>,
         config: HostConfig,
         persistence: Option<Saves>,
-        feed: Option<SyncSender<Feed>>,
+        feed: Option<FeedSender>,
     ) -> std::io::Result<Self> {
         let pace = Pace::Wall(Metronome::new(config.tick_hz));
         Self::start(content, config, persistence, feed, pace)
@@ -365,7 +364,7 @@ impl HostHandle {
         content: Arc<Content>,
         config: HostConfig,
         persistence: Option<Saves>,
-        feed: Option<SyncSender<Feed>>,
+        feed: Option<FeedSender>,
     ) -> std::io::Result<(Self, Arc<DrivenClock>)> {
         let clock = Arc::new(DrivenClock::default());
         let pace = Pace::Driven(clock.clone());
@@ -377,7 +376,7 @@ impl HostHandle {
         content: Arc<Content>,
         config: HostConfig,
         persistence: Option<Saves>,
-        feed: Option<SyncSender<Feed>>,
+        feed: Option<FeedSender>,
         pace: Pace,
     ) -> std::io::Result<Self> {
         let (control, inbox) = mpsc::channel(INBOX_CAPACITY);
@@ -556,7 +555,7 @@ impl HostHandle {
 
     /// Queues a network client's command from a thread outside the async
     /// runtime without waiting: false when the inbox is full. Once queued,
-    /// it is answered exactly once on the feed ([`Feed::Answer`] with
+    /// it is answered exactly once on the feed ([`Feed::Answer`](rampart_net::gateway::Feed::Answer) with
     /// `origin`), a refusal included.
     pub fn try_submit(
         &self,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use rampart_net::gateway::Feed;
 use rampart_persistence::{
     Database, PersistConfig, PersistHandle, Persister, RowState as StoredState,
 };
@@ -72,7 +73,7 @@ fn start_host_saving_every(
     database: &Database,
     instance: &str,
     snapshot_interval: Duration,
-    feed: Option<SyncSender<Feed>>,
+    feed: Option<FeedSender>,
 ) -> (Driven, Persister, PersistHandle) {
     let config = PersistConfig {
         instance: instance.to_owned(),
@@ -104,7 +105,7 @@ fn start_host(max_sessions: usize) -> Driven {
 }
 
 /// The same, publishing to `feed` as it would to the network.
-fn start_host_feeding(max_sessions: usize, feed: Option<SyncSender<Feed>>) -> Driven {
+fn start_host_feeding(max_sessions: usize, feed: Option<FeedSender>) -> Driven {
     let (host, clock) =
         HostHandle::spawn_driven(content(), host_config(max_sessions), None, feed).unwrap();
     Driven { host, clock }
@@ -258,7 +259,7 @@ async fn network_commands_are_answered_on_the_feed_by_identity_exactly_once() {
     use rampart_net::tickets::SeatRef;
     use rampart_sim::Rejection;
 
-    let (feed, answers) = std::sync::mpsc::sync_channel(1024);
+    let (feed, answers) = rampart_net::gateway::feed_channel();
     let host = start_host_feeding(5, Some(feed));
     let mut request = bots("small", 1);
     request.max_players = 2;
@@ -330,7 +331,7 @@ async fn a_wave_end_is_checkpointed() {
 
     let database = embedded_database().await;
     // The feed carries a session's events while a person is connected.
-    let (feed, published) = std::sync::mpsc::sync_channel(1024);
+    let (feed, published) = rampart_net::gateway::feed_channel();
     let (host, persister, _) = start_host_saving_every(
         content(),
         10,

@@ -7,7 +7,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rampart_net::gateway::Feed;
+use rampart_net::gateway::{Feed, FeedSender};
 use rampart_net::protocol::EndReason;
 use rampart_sim::{PlayerId, Rejection};
 use rand_core::Rng;
@@ -16,6 +16,8 @@ use rayon::prelude::*;
 use tokio::sync::mpsc;
 
 use rampart_persistence::PersistEvent;
+
+use crate::telemetry::SESSION_TICKS;
 
 use super::hosted::{HostedSession, Prepared, Seat, Stepped};
 use super::pace::Pace;
@@ -44,7 +46,7 @@ pub(super) fn spawn(
     saves: Option<Saves>,
     inbox: mpsc::Receiver<Control>,
     published: Arc<RwLock<Published>>,
-    feed: Option<std_mpsc::SyncSender<Feed>>,
+    feed: Option<FeedSender>,
     pace: Pace,
 ) -> std::io::Result<()> {
     let pool = rayon::ThreadPoolBuilder::new()
@@ -103,7 +105,7 @@ struct Ticker {
     recent: VecDeque<Duration>,
     ids: Pcg32,
     dirty: bool,
-    feed: Option<std_mpsc::SyncSender<Feed>>,
+    feed: Option<FeedSender>,
 }
 
 impl Ticker {
@@ -454,6 +456,12 @@ impl Ticker {
     }
 
     fn step_sessions(&mut self) {
+        let running = self
+            .sessions
+            .iter()
+            .filter(|hosted| hosted.state == SessionState::Running)
+            .count();
+        metrics::counter!(SESSION_TICKS).increment(running as u64);
         let sessions = &mut self.sessions;
         let mut outcomes: Vec<(usize, Stepped)> = Vec::new();
         self.pool.install(|| {
