@@ -7,17 +7,14 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rampart_benches::{STEADY_TICK, assets, reference_config, reference_session};
+use rampart_benches::{assets, reference_config, steady_reference_session};
 use rampart_server::host::{CommandTail, SavedSeat, encode_checkpoint};
 use rampart_sim::log::{CommandLog, LogEntry};
 use rampart_sim::{Command, Content, DEFAULT_TICK_HZ, PlayerId, Session};
 
 fn save_and_restore(c: &mut Criterion) {
     let content = assets();
-    let mut session = reference_session(&content, 7);
-    while session.tick() < STEADY_TICK {
-        session.step();
-    }
+    let session = steady_reference_session(&content, 7);
     let mut bytes = Vec::new();
     session.save(&mut bytes);
     if let Err(error) = Session::restore(content.clone(), &bytes) {
@@ -72,10 +69,7 @@ fn game_log(content: &Content, ticks: u64) -> (CommandTail, CommandTail) {
 
 fn host_save_by_game_length(c: &mut Criterion) {
     let content: Arc<Content> = assets();
-    let mut session = reference_session(&content, 7);
-    while session.tick() < STEADY_TICK {
-        session.step();
-    }
+    let session = steady_reference_session(&content, 7);
     let seats = vec![SavedSeat::Person("player".into()); 8];
     let mut group = c.benchmark_group("host_save");
     for ticks in [1_000u64, 100_000] {

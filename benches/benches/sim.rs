@@ -8,24 +8,16 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rampart_benches::{STEADY_TICK, assets, reference_session};
+use rampart_benches::{STEADY_TICK, assets, reference_session, steady_reference_session};
 use rampart_sim::{Session, step_all};
 
 /// Ticks timed on one session before a fresh steady-state session replaces
 /// it, so every sample sees the same load.
 const WINDOW: u64 = 3_600;
 
-fn steady_session(content: &std::sync::Arc<rampart_sim::Content>) -> Session {
-    let mut session = reference_session(content, 7);
-    while session.tick() < STEADY_TICK {
-        session.step();
-    }
-    session
-}
-
 fn reference_tick(c: &mut Criterion) {
     let content = assets();
-    let mut session = steady_session(&content);
+    let mut session = steady_reference_session(&content, 7);
     let mut group = c.benchmark_group("reference_session");
     group.throughput(Throughput::Elements(1));
     group.bench_function("tick", |b| {
@@ -33,7 +25,7 @@ fn reference_tick(c: &mut Criterion) {
             let mut timed = Duration::ZERO;
             for _ in 0..iterations {
                 if session.tick() >= STEADY_TICK + WINDOW {
-                    session = steady_session(&content);
+                    session = steady_reference_session(&content, 7);
                 }
                 let started = Instant::now();
                 session.step();

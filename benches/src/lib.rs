@@ -48,3 +48,15 @@ pub fn reference_session(content: &Arc<Content>, seed: u64) -> Session {
         Err(error) => panic!("the reference session does not build: {error}"),
     }
 }
+
+/// A reference session seeded with `seed`, stepped to [`STEADY_TICK`].
+///
+/// # Panics
+/// If the reference map or scenario is missing from the assets.
+pub fn steady_reference_session(content: &Arc<Content>, seed: u64) -> Session {
+    let mut session = reference_session(content, seed);
+    while session.tick() < STEADY_TICK {
+        session.step();
+    }
+    session
+}

@@ -19,7 +19,7 @@
 use std::time::Instant;
 
 use clap::Parser;
-use rampart_benches::{STEADY_TICK, assets, reference_session};
+use rampart_benches::{assets, steady_reference_session};
 use rampart_sim::Session;
 
 /// Reference sessions stepped in turn on one thread.
@@ -36,10 +36,7 @@ struct Args {
 fn main() -> Result<(), String> {
     let args = Args::parse();
     let content = assets();
-    let mut steady = reference_session(&content, 7);
-    while steady.tick() < STEADY_TICK {
-        steady.step();
-    }
+    let steady = steady_reference_session(&content, 7);
     let mut save = Vec::new();
     steady.save(&mut save);
     drop(steady);

@@ -91,7 +91,9 @@ pub(crate) fn prepare(
 
 /// How a step went.
 pub(super) enum Stepped {
-    /// Still going (or not ticking).
+    /// Not ticking: a lobby, or over.
+    Waiting,
+    /// Stepped, and still going.
     Ongoing,
     /// The game was decided this tick.
     Decided(EndReason),
@@ -224,7 +226,7 @@ impl HostedSession {
     /// must end, but the host and every other session go on.
     pub fn step(&mut self) -> Stepped {
         if self.state != SessionState::Running {
-            return Stepped::Ongoing;
+            return Stepped::Waiting;
         }
         // Moved out for the step (no reference count traffic), put back below.
         let span = std::mem::replace(&mut self.span, tracing::Span::none());
