@@ -18,7 +18,7 @@ use crate::rules::Rules;
 use crate::snapshot::{EnemyView, PlayerView, ProjectileView, Snapshot, TowerView};
 use crate::systems::{EnemyIndex, tick_schedule};
 use crate::world::{
-    Board, Clock, Enemy, Events, Ids, Inbox, Match, Pending, PlayerState, Players, Position,
+    Board, Clock, Enemy, Events, Game, Ids, Inbox, Match, Pending, PlayerState, Players, Position,
     Projectile, SessionRules, SimRng, Tower, TowerOrder, Waves,
 };
 
@@ -171,27 +171,27 @@ impl Session {
         let lives = scenario.and_then(|s| s.lives).unwrap_or(map.lives);
         let prep_ticks = u64::from(rules.prep_ticks);
 
-        let mut world = base_world(rules, config);
-        world.insert_resource(Players(vec![
+        let players = Players(vec![
             PlayerState {
                 gold: start_gold,
                 ..Default::default()
             };
             usize::from(config.players)
-        ]));
-        world.insert_resource(Match {
+        ]);
+        let state = Match {
             lives,
             kills: 0,
             leaks: 0,
             alive: 0,
             outcome: None,
-        });
-        world.insert_resource(Waves {
+        };
+        let waves = Waves {
             started: 0,
             next_start: Some(prep_ticks),
             hp_scale: 1.0,
             spawners: Vec::new(),
-        });
+        };
+        let mut world = base_world(rules, config, players, state, waves);
 
         if let Some(scenario) = scenario {
             for tower in &scenario.towers {
@@ -241,8 +241,8 @@ impl Session {
             towers: world.query(),
             projectiles: world.query(),
         };
-        let tick = world.resource::<Clock>().tick;
-        let outcome = world.resource::<Match>().outcome;
+        let game = world.resource::<Game>();
+        let (tick, outcome) = (game.clock.tick, game.state.outcome);
         Self {
             world,
             schedule,
@@ -254,10 +254,18 @@ impl Session {
         }
     }
 
+    fn game(&self) -> &Game {
+        self.world.resource::<Game>()
+    }
+
+    fn game_mut(&mut self) -> &mut Game {
+        self.world.resource_mut::<Game>().into_inner()
+    }
+
     /// Queues a command for the next tick and returns the ticket its result
     /// event will carry.
     pub fn submit(&mut self, player: PlayerId, command: Command) -> CommandTicket {
-        let mut inbox = self.world.resource_mut::<Inbox>();
+        let inbox = &mut self.game_mut().inbox;
         let ticket = CommandTicket(inbox.next_ticket);
         inbox.next_ticket += 1;
         inbox.pending.push(Pending {
@@ -272,28 +280,26 @@ impl Session {
     /// Once the game is over, commands are rejected and time stands still.
     pub fn step(&mut self) {
         if self.outcome.is_some() {
-            self.world.resource_mut::<Events>().0.clear();
-            self.world.resource_scope(|world, mut inbox: Mut<Inbox>| {
-                let mut events = world.resource_mut::<Events>();
-                for pending in inbox.pending.drain(..) {
-                    events.0.push(Event::CommandResult {
-                        ticket: pending.ticket,
-                        player: pending.player,
-                        result: Err(Rejection::GameOver),
-                    });
-                }
-            });
+            let Game { inbox, events, .. } = self.game_mut();
+            events.0.clear();
+            for pending in inbox.pending.drain(..) {
+                events.0.push(Event::CommandResult {
+                    ticket: pending.ticket,
+                    player: pending.player,
+                    result: Err(Rejection::GameOver),
+                });
+            }
             return;
         }
         self.schedule.run(&mut self.world);
         self.world.clear_trackers();
         self.tick += 1;
-        self.outcome = self.world.resource::<Match>().outcome;
+        self.outcome = self.game().state.outcome;
     }
 
     /// What happened during the last step, in order.
     pub fn events(&self) -> &[Event] {
-        &self.world.resource::<Events>().0
+        &self.game().events.0
     }
 
     /// Makes the next step panic inside a system, to test crash isolation.
@@ -315,7 +321,7 @@ impl Session {
 
     /// The tick rate this session was built for.
     pub fn tick_hz(&self) -> u32 {
-        self.world.resource::<SessionRules>().0.tick_hz
+        self.game().rules.0.tick_hz
     }
 
     /// Set once the game is won or lost.
@@ -325,33 +331,34 @@ impl Session {
 
     /// The content this session plays.
     pub fn content(&self) -> &Arc<Content> {
-        &self.world.resource::<SessionRules>().0.content
+        &self.game().rules.0.content
     }
 
     /// Number of seats.
     pub fn players(&self) -> u8 {
-        self.world.resource::<Players>().0.len() as u8
+        self.game().players.0.len() as u8
     }
 
     /// Headline numbers.
     pub fn summary(&self) -> Summary {
-        let state = self.world.resource::<Match>();
+        let game = self.game();
+        let state = &game.state;
         Summary {
             tick: self.tick(),
-            wave: self.world.resource::<Waves>().started,
+            wave: game.waves.started,
             lives: state.lives,
             kills: state.kills,
             leaks: state.leaks,
             outcome: state.outcome,
             enemies: state.alive,
-            towers: self.world.resource::<TowerOrder>().0.len() as u32,
+            towers: game.order.0.len() as u32,
         }
     }
 
     /// Every player's record so far.
     pub fn results(&self) -> Vec<PlayerResult> {
-        let players = self.world.resource::<Players>();
-        players
+        self.game()
+            .players
             .0
             .iter()
             .enumerate()
@@ -368,7 +375,7 @@ impl Session {
     /// The map as it stands, for tools and scripted players.
     pub fn board(&self) -> BoardView<'_> {
         BoardView {
-            board: self.world.resource::<Board>(),
+            board: &self.game().board,
         }
     }
 
@@ -376,26 +383,25 @@ impl Session {
     /// `out`'s buffers.
     pub fn snapshot(&mut self, out: &mut Snapshot) {
         let world = &self.world;
-        let state = world.resource::<Match>();
-        out.tick = self.tick();
-        out.wave = world.resource::<Waves>().started;
+        let game = world.resource::<Game>();
+        let state = &game.state;
+        out.tick = self.tick;
+        out.wave = game.waves.started;
         out.lives = state.lives;
         out.outcome = state.outcome;
         out.players.clear();
-        out.players
-            .extend(
-                world
-                    .resource::<Players>()
-                    .0
-                    .iter()
-                    .enumerate()
-                    .map(|(seat, player)| PlayerView {
-                        id: PlayerId(seat as u8),
-                        gold: player.gold,
-                        ready: player.ready,
-                        kills: player.kills,
-                    }),
-            );
+        out.players.extend(
+            game.players
+                .0
+                .iter()
+                .enumerate()
+                .map(|(seat, player)| PlayerView {
+                    id: PlayerId(seat as u8),
+                    gold: player.gold,
+                    ready: player.ready,
+                    kills: player.kills,
+                }),
+        );
         let now = out.tick;
         out.enemies.clear();
         out.enemies.extend(
@@ -486,29 +492,40 @@ fn check_config<'c>(
     Ok((map_index, scenario))
 }
 
-/// A world with the map's empty board and every resource that starts the
-/// same whether a session is new or restored; the caller adds the players,
-/// the match and the waves (and a restore overwrites the rest).
-fn base_world(rules: Rules, config: &SessionConfig) -> World {
+/// A world holding the game state with the map's empty board and
+/// everything else that starts the same whether a session is new or
+/// restored (a restore then overwrites the clock, ids and the rest).
+fn base_world(
+    rules: Rules,
+    config: &SessionConfig,
+    players: Players,
+    state: Match,
+    waves: Waves,
+) -> World {
     let grid = &rules.map().grid;
+    let game = Game {
+        board: new_board(grid),
+        index: EnemyIndex::new(grid.width(), grid.height()),
+        clock: Clock::default(),
+        ids: Ids::default(),
+        rng: SimRng(Pcg32::new(config.seed, RNG_STREAM)),
+        inbox: Inbox::default(),
+        events: Events::default(),
+        order: TowerOrder::default(),
+        players,
+        state,
+        waves,
+        rules: SessionRules(rules),
+    };
     let mut world = World::new();
-    world.insert_resource(new_board(grid));
-    world.insert_resource(EnemyIndex::new(grid.width(), grid.height()));
-    world.insert_resource(Clock::default());
-    world.insert_resource(Ids::default());
-    world.insert_resource(SimRng(Pcg32::new(config.seed, RNG_STREAM)));
-    world.insert_resource(Inbox::default());
-    world.insert_resource(Events::default());
-    world.insert_resource(TowerOrder::default());
-    world.insert_resource(SessionRules(rules));
+    world.insert_resource(game);
     world
 }
 
 /// Computes the live flow field from the board's towers. Returns a spawn
 /// that no longer reaches any goal, if one does not.
 fn compute_field(world: &mut World) -> Option<Cell> {
-    let mut board = world.resource_mut::<Board>();
-    let board = &mut *board;
+    let board = &mut world.resource_mut::<Game>().into_inner().board;
     board.field.compute(&board.walkable, &board.goals);
     board
         .spawns

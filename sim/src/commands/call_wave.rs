@@ -17,7 +17,7 @@ pub(super) fn apply(context: &mut CommandContext) -> Result<(), Rejection> {
         .ok_or(Rejection::NoMoreWaves)?
         .saturating_sub(now);
     let rules = &context.rules.0;
-    if !start_next_wave(&mut context.waves, rules, now) {
+    if !start_next_wave(context.waves, rules, now) {
         return Err(Rejection::NoMoreWaves);
     }
     let bonus = (waiting as f32 * rules.early_bonus_per_tick) as u32;

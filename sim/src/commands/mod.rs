@@ -9,34 +9,32 @@ mod targeting;
 mod upgrade;
 
 use bevy_ecs::prelude::*;
-use bevy_ecs::system::SystemParam;
 
 use crate::command::{Command, PlayerId, Rejection, TowerId};
 use crate::event::Event;
 use crate::world::{
-    Board, Clock, Enemy, Events, Ids, Inbox, Players, Position, SessionRules, Tower, TowerOrder,
+    Board, Clock, Enemy, Events, Game, Ids, Players, Position, SessionRules, Tower, TowerOrder,
     Waves,
 };
 
 pub(crate) use place::place_tower;
 
 /// Everything a command may read or change.
-#[derive(SystemParam)]
-pub(crate) struct CommandContext<'w, 's> {
+pub(crate) struct CommandContext<'a, 'w, 's> {
     pub commands: Commands<'w, 's>,
-    pub clock: Res<'w, Clock>,
-    pub rules: Res<'w, SessionRules>,
-    pub board: ResMut<'w, Board>,
-    pub players: ResMut<'w, Players>,
-    pub waves: ResMut<'w, Waves>,
-    pub ids: ResMut<'w, Ids>,
-    pub order: ResMut<'w, TowerOrder>,
-    pub events: ResMut<'w, Events>,
+    pub clock: &'a Clock,
+    pub rules: &'a SessionRules,
+    pub board: &'a mut Board,
+    pub players: &'a mut Players,
+    pub waves: &'a mut Waves,
+    pub ids: &'a mut Ids,
+    pub order: &'a mut TowerOrder,
+    pub events: &'a mut Events,
     pub towers: Query<'w, 's, &'static mut Tower>,
     pub enemies: Query<'w, 's, (&'static Enemy, &'static Position)>,
 }
 
-impl CommandContext<'_, '_> {
+impl CommandContext<'_, '_, '_> {
     /// The tower `id` if it exists and belongs to `player`.
     fn own_tower(&mut self, player: PlayerId, id: TowerId) -> Result<Entity, Rejection> {
         let entity = self.order.find(id.0).ok_or(Rejection::NoSuchTower)?;
@@ -54,10 +52,40 @@ impl CommandContext<'_, '_> {
 /// Applies this tick's commands. They are sorted by player (stably, so each
 /// player's own order holds): the result does not depend on how the players'
 /// messages interleaved on the way in.
-pub(crate) fn apply_commands(mut inbox: ResMut<Inbox>, mut context: CommandContext) {
+pub(crate) fn apply_commands(
+    commands: Commands,
+    mut game: ResMut<Game>,
+    towers: Query<&'static mut Tower>,
+    enemies: Query<(&'static Enemy, &'static Position)>,
+) {
+    let Game {
+        clock,
+        rules,
+        board,
+        players,
+        waves,
+        ids,
+        inbox,
+        events,
+        order,
+        ..
+    } = &mut *game;
     // The first step of a tick: last tick's events are gone.
-    context.events.0.clear();
+    events.0.clear();
     inbox.pending.sort_by_key(|pending| pending.player);
+    let mut context = CommandContext {
+        commands,
+        clock,
+        rules,
+        board,
+        players,
+        waves,
+        ids,
+        order,
+        events,
+        towers,
+        enemies,
+    };
     for pending in inbox.pending.drain(..) {
         let result = apply(&mut context, pending.player, pending.command);
         context.events.0.push(Event::CommandResult {

@@ -11,7 +11,7 @@ use crate::command::{PlayerId, Rejection, Targeting, TowerId};
 use crate::content::TowerKindId;
 use crate::event::Event;
 use crate::grid::Cell;
-use crate::world::{Board, Tower};
+use crate::world::{Board, Game, Tower};
 
 use super::{CommandContext, charge};
 
@@ -57,7 +57,7 @@ pub(super) fn apply(
     if !try_block(board, index) {
         return Err(Rejection::WouldBlockPath);
     }
-    charge(&mut context.players, player, price)?;
+    charge(context.players, player, price)?;
     context.ids.next_tower += 1;
     let id = context.ids.next_tower;
     let entity = context
@@ -134,7 +134,8 @@ pub(crate) fn place_tower(
     level: u8,
     invested: u32,
 ) -> bool {
-    let mut board = world.resource_mut::<Board>();
+    let mut game = world.resource_mut::<Game>();
+    let board = &mut game.board;
     if cell.x >= board.width || cell.y >= board.height {
         return false;
     }
@@ -143,17 +144,12 @@ pub(crate) fn place_tower(
         return false;
     }
     board.walkable[index] = false;
-    let id = {
-        let mut ids = world.resource_mut::<crate::world::Ids>();
-        ids.next_tower += 1;
-        ids.next_tower
-    };
+    game.ids.next_tower += 1;
+    let id = game.ids.next_tower;
     let mut tower = new_tower(id, owner, kind, cell, invested);
     tower.level = level;
     let entity = world.spawn(tower).id();
-    world.resource_scope(|world, mut board: Mut<Board>| {
-        let mut order = world.resource_mut::<crate::world::TowerOrder>();
-        finish_placement(&mut board, &mut order.0, index, id, entity);
-    });
+    let game = &mut *world.resource_mut::<Game>();
+    finish_placement(&mut game.board, &mut game.order.0, index, id, entity);
     true
 }

@@ -18,7 +18,7 @@ pub(super) fn apply(context: &mut CommandContext, player: PlayerId) -> Result<()
     let everyone = context.players.0.iter().all(|seat| seat.ready);
     if everyone
         && context.waves.started == 0
-        && start_next_wave(&mut context.waves, &context.rules.0, context.clock.tick)
+        && start_next_wave(context.waves, &context.rules.0, context.clock.tick)
     {
         context.events.0.push(Event::WaveStarted {
             wave: 1,

@@ -22,7 +22,7 @@ pub(super) fn apply(
     let Some(level) = levels.get(next) else {
         return Err(Rejection::MaxLevel);
     };
-    charge(&mut context.players, player, level.cost)?;
+    charge(context.players, player, level.cost)?;
     tower.level += 1;
     tower.invested += level.cost;
     context.events.0.push(Event::TowerUpgraded {

@@ -5,7 +5,7 @@ use bevy_ecs::prelude::*;
 use crate::command::PlayerId;
 use crate::content::EnemyKindId;
 use crate::event::Event;
-use crate::world::{Enemy, Events, Match, Players, SessionRules};
+use crate::world::{Enemy, Game};
 
 /// A death found this tick, settled in id order.
 pub(crate) struct Death {
@@ -18,13 +18,17 @@ pub(crate) struct Death {
 /// Removes enemies at or below zero hit points.
 pub(crate) fn remove_dead(
     mut commands: Commands,
-    rules: Res<SessionRules>,
-    mut state: ResMut<Match>,
-    mut players: ResMut<Players>,
-    mut events: ResMut<Events>,
+    mut game: ResMut<Game>,
     enemies: Query<(Entity, &Enemy)>,
     mut deaths: Local<Vec<Death>>,
 ) {
+    let Game {
+        rules,
+        state,
+        players,
+        events,
+        ..
+    } = &mut *game;
     deaths.extend(
         enemies
             .iter()

@@ -20,8 +20,8 @@ use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings, ScheduleLabel, SingleT
 pub(crate) use targeting::EnemyIndex;
 
 /// Step 10: the tick is over.
-fn advance_clock(mut clock: ResMut<crate::world::Clock>) {
-    clock.tick += 1;
+fn advance_clock(mut game: ResMut<crate::world::Game>) {
+    game.clock.tick += 1;
 }
 
 /// The schedule a session runs once per tick.

@@ -5,7 +5,7 @@ use bevy_ecs::prelude::*;
 use crate::content::EnemyKindId;
 use crate::event::Event;
 use crate::path::STRAIGHT_COST;
-use crate::world::{Board, Clock, Enemy, Events, Match, Position, SessionRules};
+use crate::world::{Board, Enemy, Game, Position};
 
 /// A leak found this tick, applied in id order once all enemies have moved.
 pub(crate) struct Leak {
@@ -16,17 +16,20 @@ pub(crate) struct Leak {
 }
 
 /// Moves every enemy by its speed (slowed if a slow is active).
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn move_enemies(
     mut commands: Commands,
-    clock: Res<Clock>,
-    rules: Res<SessionRules>,
-    board: Res<Board>,
-    mut state: ResMut<Match>,
-    mut events: ResMut<Events>,
+    mut game: ResMut<Game>,
     mut enemies: Query<(Entity, &mut Enemy, &mut Position)>,
     mut leaks: Local<Vec<Leak>>,
 ) {
+    let Game {
+        clock,
+        rules,
+        board,
+        state,
+        events,
+        ..
+    } = &mut *game;
     let now = clock.tick;
     for (entity, mut enemy, mut position) in &mut enemies {
         let kind = &rules.0.enemies[usize::from(enemy.kind.0)];
@@ -37,9 +40,9 @@ pub(crate) fn move_enemies(
         };
         let budget = kind.speed * slow;
         let arrived = if enemy.flying {
-            fly(&board, &mut enemy, &mut position, budget)
+            fly(board, &mut enemy, &mut position, budget)
         } else {
-            walk(&board, &mut enemy, &mut position, budget)
+            walk(board, &mut enemy, &mut position, budget)
         };
         if arrived {
             enemy.gone = true;

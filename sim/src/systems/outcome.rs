@@ -4,14 +4,16 @@
 use bevy_ecs::prelude::*;
 
 use crate::event::{Event, Outcome};
-use crate::world::{Events, Match, Waves};
+use crate::world::Game;
 
 /// Decides the outcome, once; otherwise says when the board was cleared.
-pub(crate) fn decide_outcome(
-    mut state: ResMut<Match>,
-    waves: Res<Waves>,
-    mut events: ResMut<Events>,
-) {
+pub(crate) fn decide_outcome(mut game: ResMut<Game>) {
+    let Game {
+        state,
+        waves,
+        events,
+        ..
+    } = &mut *game;
     let clear = waves.started > 0 && waves.spawners.is_empty() && state.alive == 0;
     let outcome = if state.lives == 0 {
         Outcome::Defeat

@@ -6,9 +6,7 @@ use glam::Vec2;
 use crate::command::PlayerId;
 use crate::content::DamageType;
 use crate::rules::{EnemyRules, LevelRules};
-use crate::world::{Clock, Enemy, Position, Projectile, SessionRules};
-
-use super::EnemyIndex;
+use crate::world::{Enemy, Game, Position, Projectile};
 
 /// Radius within which a ballistic shot without splash still hits the
 /// enemy nearest its landing point.
@@ -26,17 +24,20 @@ pub(crate) struct Impact {
 }
 
 /// Moves every projectile and applies the impacts of those that arrive.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn fly_projectiles(
     mut commands: Commands,
-    clock: Res<Clock>,
-    rules: Res<SessionRules>,
-    index: Res<EnemyIndex>,
+    game: Res<Game>,
     mut projectiles: Query<(Entity, &mut Projectile, &mut Position), Without<Enemy>>,
     mut enemies: Query<(&mut Enemy, &Position), Without<Projectile>>,
     mut impacts: Local<Vec<Impact>>,
     mut victims: Local<Vec<Entity>>,
 ) {
+    let Game {
+        clock,
+        rules,
+        index,
+        ..
+    } = &*game;
     let rules = &rules.0;
     for (entity, mut projectile, mut position) in &mut projectiles {
         if let Some(target) = projectile.target {

@@ -6,7 +6,7 @@ use glam::Vec2;
 
 use crate::command::Targeting;
 use crate::content::Flight;
-use crate::world::{Board, Enemy, Ids, Position, Projectile, SessionRules, Tower, TowerOrder};
+use crate::world::{Enemy, Game, Position, Projectile, Tower};
 
 /// Side of an index bucket, in cells: about a typical tower range, so a range
 /// query touches a handful of buckets.
@@ -23,16 +23,26 @@ pub(crate) struct Indexed {
     pub flying: bool,
 }
 
-/// Living enemies bucketed by area: a counting sort into one flat array,
-/// rebuilt each tick into buffers that keep their capacity.
-#[derive(Resource, Debug)]
+/// Living enemies bucketed by area, rebuilt each tick into buffers that keep
+/// their capacity: the enemies in query order, and their positions in
+/// `entries` counting-sorted by bucket.
+///
+/// Sorting small indices rather than the entries themselves matters in a
+/// host of hundreds of sessions, where each world is cold when its tick
+/// starts: a staging copy of the entries would be as many cache lines again,
+/// written and read once, where the indices take a few.
+#[derive(Debug)]
 pub(crate) struct EnemyIndex {
     columns: usize,
     rows: usize,
-    /// `starts[b]..starts[b + 1]` is bucket `b`'s slice of `entries`.
-    starts: Vec<u32>,
+    /// Every living enemy, in query order.
     entries: Vec<Indexed>,
-    staging: Vec<(u32, Indexed)>,
+    /// The bucket of each entry.
+    buckets: Vec<u32>,
+    /// Positions in `entries`, bucket by bucket: `starts[b]..starts[b + 1]`
+    /// is bucket `b`'s slice.
+    sorted: Vec<u32>,
+    starts: Vec<u32>,
 }
 
 impl EnemyIndex {
@@ -42,9 +52,10 @@ impl EnemyIndex {
         Self {
             columns,
             rows,
-            starts: vec![0; columns * rows + 1],
             entries: Vec::new(),
-            staging: Vec::new(),
+            buckets: Vec::new(),
+            sorted: Vec::new(),
+            starts: vec![0; columns * rows + 1],
         }
     }
 
@@ -54,23 +65,26 @@ impl EnemyIndex {
         (column, row)
     }
 
-    fn rebuild(&mut self) {
+    fn rebuild(&mut self, enemies: impl Iterator<Item = Indexed>) {
+        self.entries.clear();
+        self.buckets.clear();
         self.starts.fill(0);
-        for (bucket, _) in &self.staging {
-            self.starts[*bucket as usize + 1] += 1;
+        for enemy in enemies {
+            let (column, row) = self.bucket_of(enemy.position);
+            let bucket = row * self.columns + column;
+            self.starts[bucket + 1] += 1;
+            self.buckets.push(bucket as u32);
+            self.entries.push(enemy);
         }
         for bucket in 1..self.starts.len() {
             self.starts[bucket] += self.starts[bucket - 1];
         }
-        self.entries.clear();
-        self.entries.resize(
-            self.staging.len(),
-            self.staging.first().map_or(PLACEHOLDER, |(_, e)| *e),
-        );
+        self.sorted.clear();
+        self.sorted.resize(self.entries.len(), 0);
         // `starts` doubles as the fill cursor, then is shifted back.
-        for (bucket, entry) in &self.staging {
-            let slot = &mut self.starts[*bucket as usize];
-            self.entries[*slot as usize] = *entry;
+        for (entry, &bucket) in self.buckets.iter().enumerate() {
+            let slot = &mut self.starts[bucket as usize];
+            self.sorted[*slot as usize] = entry as u32;
             *slot += 1;
         }
         for bucket in (1..self.starts.len()).rev() {
@@ -92,7 +106,8 @@ impl EnemyIndex {
         for row in low_row..=high_row {
             let first = self.starts[row * self.columns + low_column] as usize;
             let last = self.starts[row * self.columns + high_column + 1] as usize;
-            for entry in &self.entries[first..last] {
+            for &entry in &self.sorted[first..last] {
+                let entry = &self.entries[entry as usize];
                 if entry.position.distance_squared(centre) <= radius_squared {
                     visit(entry);
                 }
@@ -101,39 +116,21 @@ impl EnemyIndex {
     }
 }
 
-const PLACEHOLDER: Indexed = Indexed {
-    entity: Entity::PLACEHOLDER,
-    id: 0,
-    position: Vec2::ZERO,
-    hp: 0.0,
-    remaining: 0.0,
-    flying: false,
-};
-
 /// Step 5: index every living enemy.
-pub(crate) fn index_enemies(
-    mut index: ResMut<EnemyIndex>,
-    enemies: Query<(Entity, &Enemy, &Position)>,
-) {
-    let index = &mut *index;
-    index.staging.clear();
-    for (entity, enemy, position) in &enemies {
-        if enemy.hp > 0.0 && !enemy.gone {
-            let (column, row) = index.bucket_of(position.0);
-            let entry = Indexed {
+pub(crate) fn index_enemies(mut game: ResMut<Game>, enemies: Query<(Entity, &Enemy, &Position)>) {
+    game.index.rebuild(
+        enemies
+            .iter()
+            .filter(|(_, enemy, _)| enemy.hp > 0.0 && !enemy.gone)
+            .map(|(entity, enemy, position)| Indexed {
                 entity,
                 id: enemy.id,
                 position: position.0,
                 hp: enemy.hp,
                 remaining: enemy.remaining,
                 flying: enemy.flying,
-            };
-            index
-                .staging
-                .push(((row * index.columns + column) as u32, entry));
-        }
-    }
-    index.rebuild();
+            }),
+    );
 }
 
 /// Whether `candidate` beats `best` under `mode`. Ties go to the lower id, so
@@ -153,16 +150,19 @@ fn better(mode: Targeting, tower: Vec2, candidate: &Indexed, best: &Indexed) -> 
 
 /// Step 6: towers count down their reload, and those ready fire at the best
 /// target in range, in tower id order.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn fire_towers(
     mut commands: Commands,
-    rules: Res<SessionRules>,
-    board: Res<Board>,
-    order: Res<TowerOrder>,
-    index: Res<EnemyIndex>,
-    mut ids: ResMut<Ids>,
+    mut game: ResMut<Game>,
     mut towers: Query<&mut Tower>,
 ) {
+    let Game {
+        rules,
+        board,
+        order,
+        index,
+        ids,
+        ..
+    } = &mut *game;
     for &(_, entity) in &order.0 {
         let Ok(mut tower) = towers.get_mut(entity) else {
             continue;

@@ -7,9 +7,7 @@ use rand_core::Rng;
 use crate::content::EnemyKindId;
 use crate::event::Event;
 use crate::rules::Rules;
-use crate::world::{
-    Board, Clock, Enemy, Events, Ids, Match, Position, SessionRules, SimRng, Spawner, Waves,
-};
+use crate::world::{Enemy, Game, Position, Spawner, Waves};
 
 /// Starts the next wave at tick `now`. Returns false when no wave is left.
 pub(crate) fn start_next_wave(waves: &mut Waves, rules: &Rules, now: u64) -> bool {
@@ -39,27 +37,26 @@ pub(crate) fn start_next_wave(waves: &mut Waves, rules: &Rules, now: u64) -> boo
 }
 
 /// Step 2: start a wave that is due, then spawn every enemy whose time has come.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn advance_waves(
-    mut commands: Commands,
-    clock: Res<Clock>,
-    rules: Res<SessionRules>,
-    board: Res<Board>,
-    mut state: ResMut<Match>,
-    mut waves: ResMut<Waves>,
-    mut ids: ResMut<Ids>,
-    mut rng: ResMut<SimRng>,
-    mut events: ResMut<Events>,
-) {
+pub(crate) fn advance_waves(mut commands: Commands, mut game: ResMut<Game>) {
+    let Game {
+        clock,
+        rules,
+        board,
+        state,
+        waves,
+        ids,
+        rng,
+        events,
+        ..
+    } = &mut *game;
     let rules = &rules.0;
     let now = clock.tick;
-    if waves.next_start.is_some_and(|at| now >= at) && start_next_wave(&mut waves, rules, now) {
+    if waves.next_start.is_some_and(|at| now >= at) && start_next_wave(waves, rules, now) {
         events.0.push(Event::WaveStarted {
             wave: waves.started,
             early_bonus: 0,
         });
     }
-    let waves = &mut *waves;
     for spawner in &mut waves.spawners {
         let group = &rules.waves[spawner.wave_slot].groups[spawner.group];
         while spawner.remaining > 0 && spawner.next_tick <= now {

@@ -23,6 +23,31 @@ use crate::event::{Event, Outcome};
 use crate::grid::Cell;
 use crate::path::FlowField;
 use crate::rules::Rules;
+use crate::systems::EnemyIndex;
+
+/// The session's state outside its entities, as one resource.
+///
+/// One, not a dozen: every resource a system takes is fetched each time
+/// the system runs (in bevy 0.20 a resource is a component of an entity of
+/// its own: a lookup, the entity's location, its table, its change ticks),
+/// and in a host of hundreds of sessions each world is cold when its tick
+/// starts, so each fetch costs cache misses. Systems destructure the parts
+/// they use, which keeps what each reads and writes in its first lines.
+#[derive(Resource, Debug)]
+pub(crate) struct Game {
+    pub clock: Clock,
+    pub rules: SessionRules,
+    pub board: Board,
+    pub players: Players,
+    pub state: Match,
+    pub waves: Waves,
+    pub ids: Ids,
+    pub rng: SimRng,
+    pub inbox: Inbox,
+    pub events: Events,
+    pub order: TowerOrder,
+    pub index: EnemyIndex,
+}
 
 /// Centre of a cell in world units (one unit per cell).
 pub(crate) fn cell_centre(x: usize, y: usize) -> Vec2 {
@@ -34,17 +59,17 @@ pub(crate) fn cell_centre(x: usize, y: usize) -> Vec2 {
 pub(crate) struct Position(pub Vec2);
 
 /// The tick counter: the session's only notion of time.
-#[derive(Resource, Debug, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Clock {
     pub tick: u64,
 }
 
 /// Content in tick units.
-#[derive(Resource, Debug)]
+#[derive(Debug)]
 pub(crate) struct SessionRules(pub Rules);
 
 /// The map as it stands now: terrain, towers, and the flow field enemies follow.
-#[derive(Resource, Debug)]
+#[derive(Debug)]
 pub(crate) struct Board {
     pub width: u16,
     pub height: u16,
@@ -108,11 +133,11 @@ pub(crate) struct PlayerState {
 }
 
 /// Every seat, indexed by [`PlayerId`].
-#[derive(Resource, Debug)]
+#[derive(Debug)]
 pub(crate) struct Players(pub Vec<PlayerState>);
 
 /// Shared lives, tallies, and the outcome once decided.
-#[derive(Resource, Debug)]
+#[derive(Debug)]
 pub(crate) struct Match {
     pub lives: u32,
     pub kills: u32,
@@ -134,7 +159,7 @@ pub(crate) struct Spawner {
 }
 
 /// Wave progress.
-#[derive(Resource, Debug)]
+#[derive(Debug)]
 pub(crate) struct Waves {
     /// Waves started so far (the 1-based number of the current wave).
     pub started: u32,
@@ -146,7 +171,7 @@ pub(crate) struct Waves {
 }
 
 /// Id counters: ids are never reused, so a stale id in a command is caught.
-#[derive(Resource, Debug, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Ids {
     pub next_enemy: u32,
     pub next_tower: u32,
@@ -154,7 +179,7 @@ pub(crate) struct Ids {
 }
 
 /// The session's only randomness, seeded from the session seed.
-#[derive(Resource, Debug)]
+#[derive(Debug)]
 pub(crate) struct SimRng(pub Pcg32);
 
 /// A command waiting for the next tick.
@@ -166,19 +191,19 @@ pub(crate) struct Pending {
 }
 
 /// Commands submitted since the last tick.
-#[derive(Resource, Debug, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Inbox {
     pub pending: Vec<Pending>,
     pub next_ticket: u64,
 }
 
 /// Events of the last tick.
-#[derive(Resource, Debug, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Events(pub Vec<Event>);
 
 /// Towers in id order, so towers fire (and draw projectile ids) in an order
 /// that does not depend on ECS storage.
-#[derive(Resource, Debug, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct TowerOrder(pub Vec<(u32, Entity)>);
 
 impl TowerOrder {

@@ -51,8 +51,8 @@ use crate::event::Outcome;
 use crate::hash::StableHasher;
 use crate::rules::Rules;
 use crate::world::{
-    Board, Clock, Enemy, Ids, InFlight, Inbox, Match, PlayerState, Players, Position, Projectile,
-    SimRng, Spawner, Tower, TowerOrder, Waves,
+    Clock, Enemy, Game, Ids, InFlight, Match, PlayerState, Players, Position, Projectile, SimRng,
+    Spawner, Tower, TowerOrder, Waves,
 };
 
 /// First bytes of every save.
@@ -175,16 +175,17 @@ impl Session {
         w.u64_fixed(config.seed);
         w.var(u64::from(config.tick_hz));
 
-        w.var(world.resource::<Clock>().tick);
-        w.u64_fixed(world.resource::<SimRng>().0.state());
-        w.var(world.resource::<Inbox>().next_ticket);
-        let ids = world.resource::<Ids>();
+        let game = world.resource::<Game>();
+        w.var(game.clock.tick);
+        w.u64_fixed(game.rng.0.state());
+        w.var(game.inbox.next_ticket);
+        let ids = &game.ids;
         for id in [ids.next_enemy, ids.next_tower, ids.next_projectile] {
             w.var(u64::from(id));
         }
-        w.var(world.resource::<Board>().field_version);
+        w.var(game.board.field_version);
 
-        let state = world.resource::<Match>();
+        let state = &game.state;
         for value in [state.lives, state.kills, state.leaks] {
             w.var(u64::from(value));
         }
@@ -193,7 +194,7 @@ impl Session {
             Some(Outcome::Victory) => 1,
             Some(Outcome::Defeat) => 2,
         });
-        for player in &world.resource::<Players>().0 {
+        for player in &game.players.0 {
             w.var(u64::from(player.gold));
             w.u8(u8::from(player.ready));
             for value in [
@@ -205,7 +206,7 @@ impl Session {
                 w.var(u64::from(value));
             }
         }
-        let waves = world.resource::<Waves>();
+        let waves = &game.waves;
         w.var(u64::from(waves.started));
         w.var(waves.next_start.map_or(0, |tick| tick + 1));
         w.f32(waves.hp_scale);
@@ -295,8 +296,7 @@ impl Session {
         if !r.is_empty() {
             return Err(RestoreError::Malformed("bytes after the end of the save"));
         }
-        let mut world = base_world(rules, &config);
-        state.build(&mut world);
+        let mut world = state.build(rules, &config);
         if compute_field(&mut world).is_some() {
             return Err(RestoreError::Malformed(
                 "the towers cut a spawn off from every goal",
@@ -310,14 +310,15 @@ impl Session {
     /// content, seed and command log give the same hash on every run.
     pub fn state_hash(&mut self) -> u64 {
         let world = &self.world;
+        let game = world.resource::<Game>();
         let mut hash = StableHasher::new();
-        hash.u64(world.resource::<Clock>().tick);
-        let state = world.resource::<Match>();
+        hash.u64(game.clock.tick);
+        let state = &game.state;
         hash.u32(state.lives);
         hash.u32(state.kills);
         hash.u32(state.leaks);
         hash.u32(state.outcome.map_or(0, |outcome| outcome as u32 + 1));
-        let waves = world.resource::<Waves>();
+        let waves = &game.waves;
         hash.u32(waves.started);
         hash.u64(waves.next_start.unwrap_or(u64::MAX));
         hash.f32(waves.hp_scale);
@@ -328,11 +329,11 @@ impl Session {
             hash.u64(spawner.next_tick);
             hash.f32(spawner.hp_scale);
         }
-        let ids = world.resource::<Ids>();
+        let ids = &game.ids;
         hash.u32(ids.next_enemy);
         hash.u32(ids.next_tower);
         hash.u32(ids.next_projectile);
-        for player in &world.resource::<Players>().0 {
+        for player in &game.players.0 {
             for value in [
                 player.gold,
                 u32::from(player.ready),
@@ -345,7 +346,7 @@ impl Session {
             }
         }
         // The generator's position, read from a copy so hashing changes nothing.
-        hash.u64(world.resource::<SimRng>().0.clone().next_u64());
+        hash.u64(game.rng.0.clone().next_u64());
 
         // Entities kind by kind, each folded in id order.
         let (views, digests) = (&mut self.views, &mut self.digests);
@@ -469,20 +470,17 @@ impl State {
         })
     }
 
-    /// Puts the state into a fresh [`base_world`]. Entities are spawned in
-    /// id order; no system depends on storage order (they sort by id where
-    /// order matters), so this need not match the saved world's.
-    fn build(self, world: &mut World) {
-        world.insert_resource(Clock { tick: self.tick });
-        world.insert_resource(SimRng(Pcg32::from_state(self.rng, RNG_STREAM)));
-        world.insert_resource(Inbox {
-            pending: Vec::new(),
-            next_ticket: self.next_ticket,
-        });
-        world.insert_resource(self.ids);
-        world.insert_resource(self.state);
-        world.insert_resource(Players(self.players));
-        world.insert_resource(self.waves);
+    /// Builds the world: a [`base_world`] with the saved state put in.
+    /// Entities are spawned in id order; no system depends on storage order
+    /// (they sort by id where order matters), so this need not match the
+    /// saved world's.
+    fn build(self, rules: Rules, config: &SessionConfig) -> World {
+        let mut world = base_world(rules, config, Players(self.players), self.state, self.waves);
+        let mut game = world.resource_mut::<Game>();
+        game.clock = Clock { tick: self.tick };
+        game.rng = SimRng(Pcg32::from_state(self.rng, RNG_STREAM));
+        game.inbox.next_ticket = self.next_ticket;
+        game.ids = self.ids;
 
         let mut order = Vec::with_capacity(self.towers.len());
         let mut cells = Vec::with_capacity(self.towers.len());
@@ -492,14 +490,15 @@ impl State {
             order.push((id, entity));
             cells.push((cell, entity));
         }
-        let mut board = world.resource_mut::<Board>();
+        let mut game = world.resource_mut::<Game>();
+        let board = &mut game.board;
         board.field_version = self.field_version;
         for (cell, entity) in cells {
             let index = board.index(cell);
             board.towers[index] = Some(entity);
             board.walkable[index] = false;
         }
-        world.insert_resource(TowerOrder(order));
+        game.order = TowerOrder(order);
 
         let mut enemies = Vec::with_capacity(self.enemies.len());
         for (enemy, position) in self.enemies {
@@ -514,6 +513,7 @@ impl State {
                 .map(|slot| enemies[slot].1);
             world.spawn((projectile, Position(flight.position)));
         }
+        world
     }
 }
 
