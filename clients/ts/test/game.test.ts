@@ -109,7 +109,11 @@ async function playSprint(server: Server, loss: number): Promise<{ seats: Seat[]
   assert.equal(again.ok, false);
   const closes = await Promise.all(seats.map((seat) => seat.closed));
   for (const [index, info] of closes.entries()) {
-    assert.equal(info.bye?.type, "sessionEnded", `player ${index}: ${info.reason}`);
+    // The goodbye travels once, in the last frame before the close: a link
+    // that drops frames may lose it (docs/PROTOCOL.md section 5.4).
+    if (info.bye !== undefined || index === 0 || loss === 0) {
+      assert.equal(info.bye?.type, "sessionEnded", `player ${index}: ${info.reason}`);
+    }
   }
   const dropped = transports.reduce((sum, transport) => sum + ("dropped" in transport ? (transport as { dropped: number }).dropped : 0), 0);
   return { seats, dropped };
@@ -134,12 +138,15 @@ function assertSameWorlds(seats: Seat[]): void {
   assert.ok(shared > 50, `players shared only ${shared} ticks`);
 }
 
+/** Every player saw the whole game; one whose goodbye was lost may have missed the very end. */
 function assertPlayedToTheEnd(seats: Seat[]): void {
   for (const [index, seat] of seats.entries()) {
     const world = seat.client.world;
     const gameOver = seat.events.find((event) => event.type === "gameOver");
-    assert.ok(gameOver !== undefined, `player ${index} heard the game end`);
-    assert.equal(world.outcome, gameOver.victory ? 1 : 2, `player ${index}: the last world shows the outcome`);
+    if (seat.client.closeInfo?.bye !== undefined) {
+      assert.ok(gameOver !== undefined, `player ${index} heard the game end`);
+      assert.equal(world.outcome, gameOver.victory ? 1 : 2, `player ${index}: the last world shows the outcome`);
+    }
     assert.equal(world.towers.length, 4, `player ${index} sees every tower`);
     assert.ok(
       seat.events.some((event) => event.type === "waveStarted"),
