@@ -9,10 +9,12 @@
 //! - [`gateway`]: where clients meet the game: the renet server behind the
 //!   UDP and WebSocket transports, and the seam to the host ([`gateway::GameLink`]).
 //! - [`client`]: the client library used by tests, bots and game clients.
+//! - [`bundle`]: several renet packets in one datagram or frame (public so
+//!   the golden vectors for other clients can be written from it).
 //!
 //! This crate knows sockets, never databases.
 
-mod bundle;
+pub mod bundle;
 pub mod client;
 pub mod gateway;
 pub mod protocol;

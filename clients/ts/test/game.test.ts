@@ -1,0 +1,195 @@
+/**
+ * Whole games against a real `rampart` process over WebSocket: players
+ * join over HTTP, build, ready and play to the end, every snapshot checked
+ * against the server's checksum, on a clean link and on one that drops a
+ * tenth of the frames both ways.
+ */
+
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+
+import {
+  type Client,
+  Client as RampartClient,
+  type CloseInfo,
+  type CommandResult,
+  JoinError,
+  type Transport,
+  type WireEvent,
+  join,
+  openWebSocket,
+  stateHash,
+} from "../src/index.js";
+import { Server, quickAssets } from "./support/server.js";
+
+/** Drops frames both ways with probability `loss`, from a fixed pseudo-random stream. */
+function lossy(inner: Transport, loss: number, seed: number): Transport & { dropped: number } {
+  let state = seed >>> 0 || 1;
+  const lose = () => {
+    // xorshift32: the same drops on every run.
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return state / 2 ** 32 < loss;
+  };
+  const transport = {
+    dropped: 0,
+    send(frame: Uint8Array) {
+      if (lose()) transport.dropped += 1;
+      else inner.send(frame);
+    },
+    close: () => inner.close(),
+    attach(handlers: Parameters<Transport["attach"]>[0]) {
+      inner.attach({
+        frame(frame) {
+          if (lose()) transport.dropped += 1;
+          else handlers.frame(frame);
+        },
+        close: handlers.close,
+      });
+    },
+  };
+  return transport;
+}
+
+/** One player's view of the game, recorded as it goes. */
+interface Seat {
+  client: Client;
+  /** The hash of every world applied, by tick. */
+  hashes: Map<number, bigint>;
+  events: WireEvent[];
+  closed: Promise<CloseInfo>;
+}
+
+function watch(client: Client): Seat {
+  const hashes = new Map<number, bigint>();
+  const events: WireEvent[] = [];
+  client.on("snapshot", (world) => hashes.set(world.tick, stateHash(world)));
+  client.on("event", ({ event }) => events.push(event));
+  const closed = new Promise<CloseInfo>((resolve) => client.on("close", resolve));
+  return { client, hashes, events, closed };
+}
+
+const ARROW = 0;
+
+async function playSprint(server: Server, loss: number): Promise<{ seats: Seat[]; dropped: number }> {
+  const request = { name: "ts", map: "sprint", maxPlayers: 2 };
+  const joins = [await join(server.url, request), await join(server.url, request)];
+  assert.equal(joins[0]!.sessionId, joins[1]!.sessionId, "matchmaking seats both in one session");
+  const transports = await Promise.all(
+    joins.map(async (answer, index) => {
+      const socket = await openWebSocket(answer.wsUrl);
+      return index === 1 && loss > 0 ? lossy(socket, loss, 0x5eed) : socket;
+    }),
+  );
+  const clients = await Promise.all(joins.map((answer, index) => RampartClient.open(answer, { transport: transports[index]! })));
+  const seats = clients.map(watch);
+  await Promise.all(clients.map((client) => client.ready));
+  for (const seat of seats) {
+    assert.equal(seat.client.welcome?.map, "sprint");
+    assert.equal(seat.client.welcome?.players, 2);
+  }
+  const results: CommandResult[][] = await Promise.all(
+    seats.map(async (seat) => {
+      const me = seat.client.welcome!.player;
+      const placed = await Promise.all([
+        seat.client.command({ type: "placeTower", kind: ARROW, x: 1 + 2 * me, y: 1 }),
+        seat.client.command({ type: "placeTower", kind: ARROW, x: 2 + 2 * me, y: 3 }),
+      ]);
+      return [...placed, await seat.client.command({ type: "ready" })];
+    }),
+  );
+  for (const [index, answers] of results.entries()) {
+    assert.deepEqual(answers, [{ ok: true }, { ok: true }, { ok: true }], `player ${index}: placements and ready`);
+  }
+  // The same place again is refused, with the reason, as a value.
+  const again = await seats[0]!.client.command({ type: "placeTower", kind: ARROW, x: 1, y: 1 });
+  assert.equal(again.ok, false);
+  const closes = await Promise.all(seats.map((seat) => seat.closed));
+  for (const [index, info] of closes.entries()) {
+    // The goodbye travels once, in the last frame before the close: a link
+    // that drops frames may lose it (docs/PROTOCOL.md section 5.4).
+    if (info.bye !== undefined || index === 0 || loss === 0) {
+      assert.equal(info.bye?.type, "sessionEnded", `player ${index}: ${info.reason}`);
+    }
+  }
+  const dropped = transports.reduce((sum, transport) => sum + ("dropped" in transport ? (transport as { dropped: number }).dropped : 0), 0);
+  return { seats, dropped };
+}
+
+/** Both players saw the same world at every tick they share, and every snapshot passed its checksum. */
+function assertSameWorlds(seats: Seat[]): void {
+  for (const [index, seat] of seats.entries()) {
+    const stats = seat.client.stats;
+    assert.equal(stats.desyncs, 0, `player ${index} desynced`);
+    assert.equal(stats.rejectedSnapshots, 0, `player ${index} rejected snapshots`);
+    assert.ok(stats.snapshots > 100, `player ${index} applied ${stats.snapshots} snapshots`);
+    assert.equal(seat.hashes.size, stats.snapshots, `player ${index}: one world per snapshot`);
+  }
+  let shared = 0;
+  for (const [tick, hash] of seats[0]!.hashes) {
+    const other = seats[1]!.hashes.get(tick);
+    if (other === undefined) continue;
+    shared += 1;
+    assert.equal(other, hash, `tick ${tick}: the players' worlds differ`);
+  }
+  assert.ok(shared > 50, `players shared only ${shared} ticks`);
+}
+
+/** Every player saw the whole game; one whose goodbye was lost may have missed the very end. */
+function assertPlayedToTheEnd(seats: Seat[]): void {
+  for (const [index, seat] of seats.entries()) {
+    const world = seat.client.world;
+    const gameOver = seat.events.find((event) => event.type === "gameOver");
+    if (seat.client.closeInfo?.bye !== undefined) {
+      assert.ok(gameOver !== undefined, `player ${index} heard the game end`);
+      assert.equal(world.outcome, gameOver.victory ? 1 : 2, `player ${index}: the last world shows the outcome`);
+    }
+    assert.equal(world.towers.length, 4, `player ${index} sees every tower`);
+    assert.ok(
+      seat.events.some((event) => event.type === "waveStarted"),
+      `player ${index} heard a wave start`,
+    );
+    assert.equal(seat.events.filter((event) => event.type === "towerPlaced").length, 4);
+  }
+}
+
+describe("whole games against a real server", () => {
+  let server: Server;
+
+  before(async () => {
+    const assets = quickAssets();
+    server = await Server.start(["--assets", assets]);
+    server.own(assets);
+  });
+
+  after(async () => {
+    await server?.stop();
+  });
+
+  test("two players over WebSocket play the sprint map to the end", { timeout: 120_000 }, async () => {
+    const { seats } = await playSprint(server, 0);
+    assertSameWorlds(seats);
+    assertPlayedToTheEnd(seats);
+    for (const seat of seats) {
+      assert.ok(seat.client.stats.bytesIn > 0 && seat.client.stats.bytesOut > 0);
+    }
+  });
+
+  test("a player on a link that drops a tenth of the frames stays in step", { timeout: 120_000 }, async () => {
+    const { seats, dropped } = await playSprint(server, 0.1);
+    assert.ok(dropped > 50, `the link dropped only ${dropped} frames`);
+    assertSameWorlds(seats);
+    assertPlayedToTheEnd(seats);
+  });
+
+  test("a join the server refuses is a JoinError with its status", async () => {
+    await assert.rejects(join(server.url, { map: "no-such-map" }), (error: unknown) => error instanceof JoinError && error.status === 400);
+    await assert.rejects(
+      join(server.url, { sessionId: "00000000000000ff" }),
+      (error: unknown) => error instanceof JoinError && error.status === 404,
+    );
+  });
+});
