@@ -1,20 +1,18 @@
-//! Flow-field and A* benchmarks, each beside the `pathfinding` crate solving
-//! the same problem, so regressions and the gap to a generic library are
-//! visible.
+//! Flow-field benchmarks, each beside the `pathfinding` crate solving the
+//! same problem, so regressions and the gap to a generic library are
+//! visible. Single-query searches are in the `path` benchmark.
 //!
 //! Flow fields: `flow_field/<size>` compares [`FlowField::compute`] with
 //! `pathfinding::directed::dijkstra::dijkstra_all` from the goal, both with
 //! integer costs 70/99 and no corner cutting, on a 50x50 map with exactly 500
 //! blocked cells (a dense tower maze) and on 256x256 and 1024x1024 maps with
-//! about 15% obstacles. A*: `astar/arena` answers the 160 Moving AI arena
-//! scenarios.
+//! about 15% obstacles.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use pathfinding::directed::astar::astar;
 use pathfinding::directed::dijkstra::dijkstra_all;
-use rampart_sim::path::{AStar, DIAGONAL_COST, FlowField, STRAIGHT_COST};
+use rampart_sim::path::{DIAGONAL_COST, FlowField, STRAIGHT_COST};
 
 /// xorshift64*: deterministic maps without extra dependencies.
 struct Rng(u64);
@@ -150,77 +148,5 @@ fn bench_flow_fields(c: &mut Criterion) {
     }
 }
 
-/// The Moving AI arena map and its scenarios as (start, goal) indices.
-fn arena() -> (Map, Vec<(usize, usize)>) {
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/testdata/movingai"
-    );
-    let grid =
-        rampart_sim::content::load_movingai_map(std::path::Path::new(&format!("{dir}/arena.map")))
-            .expect("arena.map in shared/testdata");
-    let (width, height, walkable) = (grid.width(), grid.height(), grid.walkable_mask());
-    let scen = std::fs::read_to_string(format!("{dir}/arena.map.scen"))
-        .expect("arena.map.scen in shared/testdata");
-    let w = usize::from(width);
-    let queries = scen
-        .lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let f: Vec<usize> = line
-                .split('\t')
-                .skip(4)
-                .take(4)
-                .map(|v| v.parse().expect("coordinate"))
-                .collect();
-            (f[1] * w + f[0], f[3] * w + f[2])
-        })
-        .collect();
-    (
-        Map {
-            width,
-            height,
-            walkable,
-            goal: 0,
-        },
-        queries,
-    )
-}
-
-fn bench_astar(c: &mut Criterion) {
-    let (map, queries) = arena();
-    let w = usize::from(map.width);
-    let mut group = c.benchmark_group("astar/arena_160_scenarios");
-    let mut search = AStar::new(map.width, map.height);
-    group.bench_function("rampart", |b| {
-        b.iter(|| {
-            let mut total = 0.0;
-            for &(start, goal) in &queries {
-                total += search
-                    .search(black_box(&map.walkable), start, goal)
-                    .unwrap_or(0.0);
-            }
-            black_box(total)
-        })
-    });
-    group.bench_function("pathfinding_astar", |b| {
-        b.iter(|| {
-            let mut total = 0u32;
-            for &(start, goal) in &queries {
-                let (gx, gy) = (goal % w, goal / w);
-                let heuristic = |&u: &usize| {
-                    let (dx, dy) = ((u % w).abs_diff(gx) as u32, (u / w).abs_diff(gy) as u32);
-                    DIAGONAL_COST * dx.min(dy) + STRAIGHT_COST * dx.abs_diff(dy)
-                };
-                let found = astar(&start, |&u| successors(&map, u), heuristic, |&u| u == goal);
-                total += found.map_or(0, |(_, cost)| cost);
-            }
-            black_box(total)
-        })
-    });
-    group.finish();
-}
-
-criterion_group!(benches, bench_flow_fields, bench_astar);
+criterion_group!(benches, bench_flow_fields);
 criterion_main!(benches);

@@ -1,6 +1,7 @@
 //! Shared helpers for end-to-end tests.
 
 pub mod agones;
+pub mod maze;
 pub mod player;
 pub mod server;
 pub mod stores;

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use rampart_tests::maze::{Rng, maze, movingai_text};
 use rampart_tests::{rampart_bin, shared_dir};
 
 /// Runs `rampart path --map <map>` with `input` on standard input.
@@ -70,71 +71,6 @@ fn arena_scenarios_match_published_optimal_lengths() {
             i + 1
         );
     }
-}
-
-/// xorshift64*: deterministic test data without extra dependencies.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n as u64) as usize
-    }
-}
-
-/// A `size` x `size` maze: a randomized depth-first-search perfect maze on
-/// the odd cells, with extra walls knocked out (loops) and rectangular rooms
-/// cleared (open areas where diagonal moves and corner rules matter).
-fn maze(size: usize, rng: &mut Rng) -> Vec<bool> {
-    let mut open = vec![false; size * size];
-    let cells = (size - 1) / 2; // maze cells per side, at odd coordinates
-    let at = |cx: usize, cy: usize| (2 * cy + 1) * size + 2 * cx + 1;
-    let mut visited = vec![false; cells * cells];
-    let mut stack = vec![(0usize, 0usize)];
-    visited[0] = true;
-    open[at(0, 0)] = true;
-    while let Some(&(cx, cy)) = stack.last() {
-        let mut choices = [(0usize, 0usize); 4];
-        let mut count = 0;
-        for (dx, dy) in [(1isize, 0isize), (-1, 0), (0, 1), (0, -1)] {
-            let (nx, ny) = (cx as isize + dx, cy as isize + dy);
-            if nx >= 0 && ny >= 0 && (nx as usize) < cells && (ny as usize) < cells {
-                let (nx, ny) = (nx as usize, ny as usize);
-                if !visited[ny * cells + nx] {
-                    choices[count] = (nx, ny);
-                    count += 1;
-                }
-            }
-        }
-        if count == 0 {
-            stack.pop();
-            continue;
-        }
-        let (nx, ny) = choices[rng.below(count)];
-        visited[ny * cells + nx] = true;
-        open[at(nx, ny)] = true;
-        open[(cy + ny + 1) * size + cx + nx + 1] = true; // the wall between
-        stack.push((nx, ny));
-    }
-    // Knock out some inner walls and pillars.
-    for y in 1..size - 2 {
-        for x in 1..size - 2 {
-            if !open[y * size + x] && rng.below(12) == 0 {
-                open[y * size + x] = true;
-            }
-        }
-    }
-    // Clear some rooms.
-    for _ in 0..150 {
-        let (w, h) = (3 + rng.below(12), 3 + rng.below(12));
-        let (x0, y0) = (1 + rng.below(size - 3 - w), 1 + rng.below(size - 3 - h));
-        for y in y0..y0 + h {
-            open[y * size + x0..y * size + x0 + w].fill(true);
-        }
-    }
-    open
 }
 
 /// Plain Dijkstra with exact `f64` costs from `start` to every cell, written
@@ -209,23 +145,19 @@ fn large_maze_matches_independent_dijkstra() {
     let mut rng = Rng(0x0123_4567_89AB_CDEF);
     let open = maze(SIZE, &mut rng);
 
-    let mut text = format!("type octile\nheight {SIZE}\nwidth {SIZE}\nmap\n");
-    for row in open.chunks(SIZE) {
-        text.extend(row.iter().map(|&o| if o { '.' } else { '@' }));
-        text.push('\n');
-    }
     let map = TempFile::new("maze.map");
-    std::fs::write(&map.0, text).unwrap();
+    std::fs::write(&map.0, movingai_text(&open, SIZE)).unwrap();
 
     let open_cells: Vec<usize> = (0..open.len()).filter(|&i| open[i]).collect();
     let blocked = (0..open.len()).find(|&i| !open[i]).unwrap();
     let mut input = String::new();
     let mut expected: Vec<Option<f64>> = Vec::new();
-    // 10 starts x 20 goals: one Dijkstra per start answers 20 queries.
+    // 10 starts x 500 goals: one Dijkstra per start answers 500 queries, and
+    // the 5,000 make `rampart path` answer in several parallel batches.
     for _ in 0..10 {
         let start = open_cells[rng.below(open_cells.len())];
         let dist = dijkstra(&open, SIZE, start);
-        for _ in 0..20 {
+        for _ in 0..500 {
             let goal = open_cells[rng.below(open_cells.len())];
             input.push_str(&format!(
                 "{} {} {} {}\n",
@@ -265,13 +197,51 @@ fn large_maze_matches_independent_dijkstra() {
             }
         }
     }
-    // The generated maze is connected, so the 200 random queries all have routes.
-    assert_eq!(answered, 200);
+    // The generated maze is connected, so the 5,000 random queries all have routes.
+    assert_eq!(answered, 5000);
     // The rooms make diagonal steps (and the corner rule) matter.
     assert!(
-        diagonal_routes > 50,
+        diagonal_routes > 1000,
         "only {diagonal_routes} routes use diagonals"
     );
+}
+
+/// A person typing queries gets each answer before typing the next: the
+/// batching waits for no more input than is already there.
+#[test]
+fn answers_each_query_as_it_arrives() {
+    use std::io::{BufRead, BufReader};
+
+    let map = shared_dir().join("testdata/movingai/arena.map");
+    let mut child = Command::new(rampart_bin())
+        .args(["path", "--map"])
+        .arg(&map)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Lines arrive through a channel so a server that waits for the end of
+    // input fails the test instead of hanging it.
+    let (lines, answers) = std::sync::mpsc::channel();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stdout.lines() {
+            let _ = lines.send(line.unwrap());
+        }
+    });
+    for (query, want) in [("1 11 1 12\n", "1.00000"), ("1 11 2 12\n", "1.41421")] {
+        stdin.write_all(query.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        let answer = answers.recv_timeout(std::time::Duration::from_secs(30));
+        if answer.is_err() {
+            let _ = child.kill();
+        }
+        assert_eq!(answer.as_deref(), Ok(want), "answer to {query:?}");
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
 }
 
 #[test]

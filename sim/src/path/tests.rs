@@ -1,5 +1,5 @@
-//! Unit tests for the flow field and A*: the Moving AI oracle, the movement
-//! rules, unreachable cells, goal sets, determinism.
+//! Unit tests for the flow field, A* and jump point search: the Moving AI
+//! oracle, the movement rules, unreachable cells, goal sets, determinism.
 #![allow(clippy::unwrap_used)]
 
 use super::*;
@@ -128,6 +128,118 @@ fn astar_matches_moving_ai_oracle() {
         let one_off = shortest_path_length(&walkable, width, height, start, goal).unwrap();
         assert_eq!(one_off, length);
     }
+}
+
+#[test]
+fn jump_point_search_matches_moving_ai_oracle_and_astar() {
+    let (width, height, walkable) = arena();
+    let plain = JumpPointGrid::new(&walkable, width, height);
+    let mut jps = JumpPointSearch::new(&plain);
+    let mut astar = AStar::new(width, height);
+    for (start, goal, optimal) in arena_scenarios(width) {
+        let length = jps.search(&plain, start, goal).unwrap();
+        assert!(
+            (length - optimal).abs() < 1e-3,
+            "{start} -> {goal}: got {length}, optimal {optimal}"
+        );
+        assert_eq!(Some(length), astar.search(&walkable, start, goal));
+        // Reversed queries take other jumps to the same length.
+        assert_eq!(jps.search(&plain, goal, start), Some(length));
+    }
+}
+
+/// Jump point search gives bit-identical answers to A* on random maps of
+/// every shape that exercises the bit scans: single rows and columns, sizes
+/// on both sides of a 64-bit word, open and dense maps.
+#[test]
+fn jump_point_search_agrees_with_astar_on_random_maps() {
+    let mut rng = Rng(0x1A3B_5C7D);
+    let shapes: [(u16, u16); 9] = [
+        (1, 1),
+        (1, 40),
+        (40, 1),
+        (61, 9),
+        (62, 63),
+        (63, 5),
+        (64, 64),
+        (70, 130),
+        (129, 66),
+    ];
+    let mut answered = 0;
+    for (width, height) in shapes {
+        for blocked_percent in [0, 10, 25, 40] {
+            let walkable = random_map(&mut rng, width, height, blocked_percent);
+            let grid = JumpPointGrid::new(&walkable, width, height);
+            let mut jps = JumpPointSearch::new(&grid);
+            let mut astar = AStar::new(width, height);
+            for _ in 0..150 {
+                let (start, goal) = (rng.below(walkable.len()), rng.below(walkable.len()));
+                let want = astar.search(&walkable, start, goal);
+                assert_eq!(
+                    jps.search(&grid, start, goal),
+                    want,
+                    "{width}x{height} {blocked_percent}%: {start} -> {goal}"
+                );
+
+                answered += usize::from(want.is_some_and(|l| l > 0.0));
+            }
+        }
+    }
+    assert!(answered > 2000, "only {answered} queries had routes");
+}
+
+/// Every start to every goal on small dense maps: the cases where jump
+/// points sit next to walls, map edges and each other.
+#[test]
+fn jump_point_search_agrees_with_astar_on_every_pair() {
+    let mut rng = Rng(0xC0FFEE);
+    for round in 0..12 {
+        let (width, height) = (7 + round as u16, 9);
+        let walkable = random_map(&mut rng, width, height, 20 + round * 2);
+        let grid = JumpPointGrid::new(&walkable, width, height);
+        let mut jps = JumpPointSearch::new(&grid);
+        let mut astar = AStar::new(width, height);
+        for start in 0..walkable.len() {
+            for goal in 0..walkable.len() {
+                let want = astar.search(&walkable, start, goal);
+                assert_eq!(
+                    jps.search(&grid, start, goal),
+                    want,
+                    "round {round}: {start} -> {goal}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn jump_point_search_rules_and_bad_input() {
+    // The diagonal (0,0) -> (1,1) is forbidden with either side blocked.
+    #[rustfmt::skip]
+    let walkable = [
+        true,  true, true,
+        false, true, true,
+        true,  true, true,
+    ];
+    let grid = JumpPointGrid::new(&walkable, 3, 3);
+    let mut jps = JumpPointSearch::new(&grid);
+    assert_eq!(jps.search(&grid, 0, 4), Some(2.0));
+    assert_eq!(jps.search(&grid, 0, 8), Some(2.0 + SQRT_2));
+    assert_eq!(jps.search(&grid, 6, 2), Some(2.0 + SQRT_2));
+    // Blocked ends, off-map ends and the start itself.
+    assert_eq!(jps.search(&grid, 3, 0), None);
+    assert_eq!(jps.search(&grid, 0, 3), None);
+    assert_eq!(jps.search(&grid, 0, 9), None);
+    assert_eq!(jps.search(&grid, usize::MAX, 0), None);
+    assert_eq!(jps.search(&grid, 5, 5), Some(0.0));
+    // A short mask counts as blocked beyond its end.
+    let short = JumpPointGrid::new(&walkable[..4], 3, 3);
+    assert_eq!(JumpPointSearch::new(&short).search(&short, 0, 8), None);
+    // Degenerate sizes do not panic.
+    let empty = JumpPointGrid::new(&[], 0, 0);
+    assert_eq!(JumpPointSearch::new(&empty).search(&empty, 0, 0), None);
+    let walled = JumpPointGrid::new(&[false; 6], 3, 2);
+    assert_eq!(JumpPointSearch::new(&walled).search(&walled, 0, 5), None);
 }
 
 #[test]
