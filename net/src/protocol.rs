@@ -394,7 +394,7 @@ impl WireEvent {
 }
 
 /// Why the server closed a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
 pub enum ByeReason {
     /// The client speaks another protocol version.
     #[error("protocol version mismatch (server speaks {server})")]
@@ -426,7 +426,7 @@ pub enum ByeReason {
 }
 
 /// Why a session ended, on the wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
 #[allow(missing_docs)]
 pub enum EndReason {
     #[error("victory")]
@@ -464,7 +464,7 @@ impl EndReason {
 }
 
 /// Which abuse limit a client hit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
 pub enum AbuseKind {
     /// Kept sending commands past its rate limit.
     #[error("command flood")]

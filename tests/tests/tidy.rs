@@ -25,7 +25,15 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn workspace_rust_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
-    for krate in ["sim", "net", "persistence", "server", "benches", "tests"] {
+    for krate in [
+        "sim",
+        "net",
+        "persistence",
+        "server",
+        "benches",
+        "tests",
+        "clients/bevy",
+    ] {
         rust_files(&workspace_root().join(krate), &mut files);
     }
     assert!(files.len() > 20, "found only {} Rust files", files.len());
@@ -78,6 +86,49 @@ fn sim_depends_on_no_io_crate() {
                 .lines()
                 .any(|line| line.trim_start().starts_with(io)),
             "sim must not depend on `{io}`: the simulation knows nothing of IO"
+        );
+    }
+}
+
+#[test]
+fn the_bevy_client_builds_no_renderer_window_or_audio() {
+    let output = std::process::Command::new(
+        std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into()),
+    )
+    .current_dir(workspace_root())
+    .args([
+        "tree",
+        "-p",
+        "rampart-bevy",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+    ])
+    .output()
+    .unwrap();
+    assert!(output.status.success(), "cargo tree failed");
+    let tree = String::from_utf8(output.stdout).unwrap();
+    assert!(tree.contains("bevy_app"), "the tree lists bevy: {tree}");
+    for heavy in [
+        "bevy_render",
+        "bevy_window",
+        "bevy_winit",
+        "bevy_audio",
+        "bevy_gilrs",
+        "bevy_pbr",
+        "bevy_sprite",
+        "bevy_ui",
+        "wgpu",
+        "winit",
+        "cpal",
+        "rodio",
+    ] {
+        assert!(
+            !tree
+                .lines()
+                .any(|line| line.starts_with(&format!("{heavy} "))),
+            "rampart-bevy must stay headless, but depends on `{heavy}`"
         );
     }
 }
