@@ -7,7 +7,7 @@ pub mod server;
 pub mod stores;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -95,6 +95,24 @@ pub fn rampart_bin() -> PathBuf {
         bin
     })
     .clone()
+}
+
+/// Runs `rampart args` from the workspace root and returns its output.
+///
+/// # Panics
+/// If it cannot start or exits unsuccessfully (with its standard error).
+pub fn run_rampart(args: &[&str]) -> Output {
+    let output = Command::new(rampart_bin())
+        .current_dir(workspace_root())
+        .args(args)
+        .output()
+        .expect("rampart starts");
+    assert!(
+        output.status.success(),
+        "rampart {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
 }
 
 /// Copies a directory tree.

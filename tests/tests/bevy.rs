@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command as Process;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,24 +21,15 @@ use rampart_sim::grid::Tile;
 use rampart_sim::log::CommandLog;
 use rampart_tests::server::{Server, temp_data_dir};
 use rampart_tests::stores::Proxy;
-use rampart_tests::{quick_assets, rampart_bin, workspace_root};
+use rampart_tests::{quick_assets, run_rampart, workspace_root};
 
 fn content(assets: &Path) -> Arc<Content> {
     Arc::new(rampart_sim::content::load_dir(assets).unwrap())
 }
 
+/// `rampart args`' standard output.
 fn rampart(args: &[&str]) -> String {
-    let output = Process::new(rampart_bin())
-        .current_dir(workspace_root())
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "rampart {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    String::from_utf8(run_rampart(args).stdout).unwrap()
 }
 
 /// A headless app stepping `SimPlugin` as fast as it can: every update runs

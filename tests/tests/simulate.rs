@@ -5,21 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use rampart_tests::{rampart_bin, workspace_root};
-
-fn rampart(args: &[&str]) -> Output {
-    let output = Command::new(rampart_bin())
-        .current_dir(workspace_root())
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "rampart {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
+use rampart_tests::{rampart_bin, run_rampart as rampart, workspace_root};
 
 fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap()
