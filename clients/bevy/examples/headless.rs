@@ -1,6 +1,6 @@
-//! A headless Bevy client: joins a rampart server, builds arrow towers
-//! beside the road, readies, calls waves early, and prints the wave and
-//! lives as it plays, until the game ends.
+//! A headless Bevy client: opens a one-seat game on a rampart server,
+//! builds arrow towers beside the road, readies, calls waves early, and
+//! prints the wave and lives as it plays, until the game ends.
 //!
 //! ```text
 //! cargo run -p rampart-server -- --tick-hz 60 &        # a server on :8080
@@ -54,7 +54,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut client = RampartClientPlugin::new(server, JoinTarget::map(&map));
+    // A game of its own, one seat: a lobby with free seats does not tick
+    // (commands wait in it, unanswered) until other players fill it.
+    let target = JoinTarget::Match {
+        map: Some(map.clone()),
+        max_players: Some(1),
+    };
+    let mut client = RampartClientPlugin::new(server, target);
     client.settings.name = Some("headless".into());
     if websocket {
         client.settings.transport = Transport::WebSocket;
