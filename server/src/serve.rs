@@ -125,14 +125,12 @@ async fn serve(
     if config.admin_token.is_none() {
         tracing::warn!("no admin token configured: POST and DELETE on /v1/sessions are disabled");
     }
-    let ws_listener = tokio::net::TcpListener::bind(config.ws_addr)
-        .await
-        .with_context(|| {
-            format!(
-                "binding the WebSocket listener to {} (is another server running?)",
-                config.ws_addr
-            )
-        })?;
+    let ws_listener = std::net::TcpListener::bind(config.ws_addr).with_context(|| {
+        format!(
+            "binding the WebSocket listener to {} (is another server running?)",
+            config.ws_addr
+        )
+    })?;
     let ws_base = advertise.ws_base(
         ws_listener
             .local_addr()

@@ -8,10 +8,9 @@ use super::*;
 pub(super) enum Via {
     Udp(usize),
     /// The socket's number (events of any other socket presenting the same
-    /// ticket are ignored) and its outbox.
+    /// ticket are ignored).
     Ws {
         socket: u64,
-        outbox: mpsc::Sender<Bytes>,
     },
 }
 
@@ -25,7 +24,7 @@ impl Via {
 
     /// Whether this is WebSocket `socket`.
     pub(super) fn is_socket(&self, socket: u64) -> bool {
-        matches!(self, Via::Ws { socket: ours, .. } if *ours == socket)
+        matches!(self, Via::Ws { socket: ours } if *ours == socket)
     }
 }
 

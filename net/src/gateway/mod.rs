@@ -31,8 +31,7 @@ use std::time::{Duration, Instant};
 
 use rampart_sim::{Command, Event, Rejection, Snapshot};
 use renet::{RenetServer, ServerEvent};
-use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Bytes;
+use tungstenite::Bytes;
 
 use crate::protocol::{
     self, AbuseKind, ByeReason, CHANNEL_RELIABLE, CHANNEL_SNAPSHOT, ClientMessage, EndReason,
@@ -44,7 +43,7 @@ use crate::tickets::{Grant, SeatRef, TicketError, TicketKey};
 use udp::{UdpCounters, UdpEvent, UdpTransport};
 use wake::Nudge;
 pub use wake::NudgingSender;
-use ws::WsEvent;
+use ws::{WsEvent, WsTransport};
 
 use connection::{Connection, TokenBucket, Via};
 use net_loop::{Attention, NetLoop};
@@ -212,7 +211,7 @@ pub fn feed_channel() -> (FeedSender, FeedReceiver) {
 pub type FeedSender = NudgingSender<Feed>;
 
 /// The net loop's end of [`feed_channel`], with the doorbell its senders
-/// ring (the WebSocket tasks ring it too).
+/// ring.
 pub struct FeedReceiver {
     receiver: Receiver<Feed>,
     nudge: Arc<Nudge>,
@@ -229,8 +228,6 @@ impl FeedReceiver {
 /// How many feed items may wait for the net loop; the tick thread never
 /// blocks on a full queue (a dropped snapshot is replaced by the next).
 const FEED_QUEUE: usize = 65_536;
-/// WebSocket events waiting for the loop.
-const WS_QUEUE: usize = 65_536;
 /// Live counts for `/ready`, metrics and tests.
 #[derive(Default)]
 pub struct NetStats {
@@ -256,8 +253,8 @@ pub struct NetHandle {
 }
 
 impl NetHandle {
-    /// Binds the UDP sockets, starts the net thread and (inside the current
-    /// tokio runtime) the WebSocket listener.
+    /// Binds the UDP sockets and starts the net thread, which also serves
+    /// the WebSocket listener if one is given.
     ///
     /// # Errors
     /// A UDP socket cannot be bound, or the thread cannot start.
@@ -266,7 +263,7 @@ impl NetHandle {
         key: Arc<TicketKey>,
         link: Arc<dyn GameLink>,
         feed: FeedReceiver,
-        ws_listener: Option<tokio::net::TcpListener>,
+        ws_listener: Option<std::net::TcpListener>,
     ) -> io::Result<Self> {
         let started = crate::tickets::since_epoch();
         let netcode_key = key.netcode_key();
@@ -307,17 +304,11 @@ impl NetHandle {
             transports.push(transport);
         }
         let udp_addresses = transports.iter().map(UdpTransport::public_addr).collect();
-        let (ws_events, ws_queue) = sync_channel(WS_QUEUE);
-        let ws_events = NudgingSender::new(ws_events, feed.nudge.clone());
-        let ws_addr = match ws_listener {
-            Some(listener) => {
-                let address = listener.local_addr()?;
-                tokio::spawn(ws::accept(listener, key.clone(), ws_events));
-                Some(address)
-            }
-            None => None,
-        };
-        let net_loop = NetLoop::new(config, link, feed, ws_queue, transports)?;
+        let ws = ws_listener
+            .map(|listener| WsTransport::new(listener, key.clone()))
+            .transpose()?;
+        let ws_addr = ws.as_ref().map(WsTransport::local_addr).transpose()?;
+        let net_loop = NetLoop::new(config, link, feed, ws, transports)?;
         let stop = net_loop.stop.clone();
         let stats = net_loop.stats.clone();
         let thread = std::thread::Builder::new()

@@ -18,6 +18,14 @@ const MAINTAIN_CONNECTED: Duration = Duration::from_millis(10);
 /// The same with nobody connected: the loop then only answers handshakes,
 /// which datagrams wake it for.
 const MAINTAIN_EMPTY: Duration = Duration::from_millis(50);
+/// The least time between the starts of two passes that found the loop
+/// idle in between. Each client acknowledges every snapshot, so with
+/// hundreds connected a datagram or frame arrives every few hundred
+/// microseconds; waking for each cost a context switch per packet (a
+/// tenth of the server's samples under the peer's workload). Sleeping out
+/// the rest of this span first lets one pass take everything that came
+/// meanwhile, at the price of up to this much added latency.
+const PASS_SPACING: Duration = Duration::from_millis(1);
 /// Messages read from one client per loop pass, so one flooder cannot
 /// hold the loop.
 const MESSAGES_PER_PASS: usize = 64;
@@ -66,7 +74,9 @@ pub(super) struct NetLoop {
     pub(super) renet: RenetServer,
     pub(super) udp: Vec<UdpTransport>,
     pub(super) feed: Receiver<Feed>,
-    pub(super) ws: Receiver<WsEvent>,
+    /// The WebSocket listener and sockets (none in tests of UDP alone).
+    pub(super) ws: Option<WsTransport>,
+    pub(super) ws_events: Vec<WsEvent>,
     pub(super) link: Arc<dyn GameLink>,
     pub(super) config: NetConfig,
     pub(super) connections: HashMap<u64, Connection>,
@@ -97,12 +107,15 @@ impl NetLoop {
         config: NetConfig,
         link: Arc<dyn GameLink>,
         feed: FeedReceiver,
-        ws: Receiver<WsEvent>,
+        mut ws: Option<WsTransport>,
         mut udp: Vec<UdpTransport>,
     ) -> io::Result<Self> {
         let poll = mio::Poll::new()?;
         for (index, transport) in udp.iter_mut().enumerate() {
             transport.register(poll.registry(), mio::Token(index))?;
+        }
+        if let Some(ws) = &mut ws {
+            ws.register(poll.registry())?;
         }
         feed.nudge
             .set_waker(mio::Waker::new(poll.registry(), NUDGE)?);
@@ -111,6 +124,7 @@ impl NetLoop {
             udp,
             feed: feed.receiver,
             ws,
+            ws_events: Vec::new(),
             link,
             config,
             connections: HashMap::new(),
@@ -146,7 +160,7 @@ impl NetLoop {
                 last_publish = now;
             }
             if !busy {
-                self.sleep();
+                self.sleep(now);
             }
         }
         self.goodbye();
@@ -161,17 +175,32 @@ impl NetLoop {
         }
     }
 
-    /// Waits for a datagram, a nudge from the game or a WebSocket task, or
-    /// the next maintenance, whichever comes first.
-    fn sleep(&mut self) {
+    /// Waits for a datagram, a WebSocket, a nudge from the game, or
+    /// the next maintenance, whichever comes first; but, with clients
+    /// connected, not before [`PASS_SPACING`] after the last pass started.
+    /// While it waits out the spacing the loop does not count as asleep, so
+    /// nothing nudges it.
+    fn sleep(&mut self, pass_started: Instant) {
+        let spaced = pass_started + PASS_SPACING;
+        let now = Instant::now();
+        if now < spaced && !self.connections.is_empty() {
+            std::thread::sleep(spaced - now);
+        }
         self.nudge.going_to_sleep();
         // Queued before the nudge could see the loop asleep: no sleeping.
         let now = Instant::now();
-        if self.drain_feed() | self.receive_ws(now) {
+        if self.drain_feed() {
             self.nudge.awake();
             return;
         }
         let wait = (self.maintained + self.maintenance_period()).saturating_duration_since(now);
+        self.poll(wait);
+        self.nudge.awake();
+    }
+
+    /// Waits up to `wait` for the sockets, and notes which WebSockets are
+    /// ready (UDP sockets are read on every pass anyway).
+    fn poll(&mut self, wait: Duration) {
         match self.poll.poll(&mut self.poll_events, Some(wait)) {
             Ok(()) => {}
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
@@ -180,15 +209,20 @@ impl NetLoop {
                 std::thread::sleep(wait);
             }
         }
-        self.nudge.awake();
+        if let Some(ws) = &mut self.ws {
+            for event in &self.poll_events {
+                ws.on_poll_event(event.token());
+            }
+        }
     }
 
     /// One pass of the loop; true when there was work. Every
     /// maintenance period it also advances renet and netcode and looks at
     /// every connection.
     pub(super) fn pass(&mut self, now: Instant) -> bool {
-        // 1. What the game published.
+        // 1. What the game published, and which sockets are ready.
         let mut busy = self.drain_feed();
+        self.poll(Duration::ZERO);
         if now >= self.maintained + self.maintenance_period() {
             self.maintain(now);
         }
@@ -241,6 +275,9 @@ impl NetLoop {
             self.handle_udp_events(index, now);
         }
         self.forget_disconnected();
+        if let Some(ws) = &mut self.ws {
+            ws.maintain(now, self.poll.registry(), &mut self.ws_events);
+        }
         self.flush_idle(now);
         self.say_bye_to_quiet(now);
         for client_id in self.renet.disconnections_id() {
@@ -288,20 +325,17 @@ impl NetLoop {
         self.udp_events = events;
     }
 
+    /// Accepts, upgrades and reads the WebSockets that are ready, and
+    /// handles what they said. True if there was anything.
     pub(super) fn receive_ws(&mut self, now: Instant) -> bool {
-        let mut busy = false;
-        for _ in 0..WS_QUEUE {
-            let event = match self.ws.try_recv() {
-                Ok(event) => event,
-                Err(_) => break,
-            };
-            busy = true;
+        let Some(ws) = &mut self.ws else {
+            return false;
+        };
+        let busy = ws.receive(self.poll.registry(), &mut self.ws_events);
+        let mut events = std::mem::take(&mut self.ws_events);
+        for event in events.drain(..) {
             match event {
-                WsEvent::Open {
-                    ticket,
-                    socket,
-                    outbox,
-                } => {
+                WsEvent::Open { ticket, socket } => {
                     let unix_now = crate::tickets::since_epoch().as_secs();
                     self.used_tickets
                         .retain(|_, &mut expires| expires >= unix_now);
@@ -312,11 +346,13 @@ impl NetLoop {
                         || self.connections.contains_key(&ticket.client_id)
                     {
                         self.counters.drop("ticket_replayed");
+                        if let Some(ws) = &mut self.ws {
+                            ws.close(socket, self.poll.registry(), &mut self.ws_events);
+                        }
                         continue;
                     }
                     self.renet.add_connection(ticket.client_id);
-                    let via = Via::Ws { socket, outbox };
-                    self.connected(ticket.client_id, ticket.seat, via, now);
+                    self.connected(ticket.client_id, ticket.seat, Via::Ws { socket }, now);
                 }
                 WsEvent::Packet {
                     client_id,
@@ -345,6 +381,10 @@ impl NetLoop {
                 }
             }
         }
+        // Events raised while handling these (a replayed ticket's close)
+        // wait for the next pass.
+        events.append(&mut self.ws_events);
+        self.ws_events = events;
         busy
     }
 
@@ -566,14 +606,12 @@ impl NetLoop {
                 let sent = self.udp[*index].send(client_id, packets);
                 self.counters.udp.bytes_out += sent;
             }
-            Via::Ws { outbox, .. } => {
-                for packet in crate::bundle::bundle(packets) {
-                    let len = packet.len() as u64;
-                    match outbox.try_send(Bytes::from(packet)) {
-                        Ok(()) => self.counters.ws_out += len + WS_OVERHEAD,
-                        Err(mpsc::error::TrySendError::Full(_)) => self.counters.drop("ws_backlog"),
-                        Err(mpsc::error::TrySendError::Closed(_)) => break,
-                    }
+            Via::Ws { socket } => {
+                if let Some(ws) = &mut self.ws {
+                    let frames = crate::bundle::bundle(packets);
+                    let sent = ws.send(*socket, frames, self.poll.registry());
+                    self.counters.ws_out += sent.bytes + sent.frames * WS_OVERHEAD;
+                    self.counters.drop_many("ws_backlog", sent.dropped);
                 }
             }
         }
@@ -637,8 +675,14 @@ impl NetLoop {
                 );
                 self.handle_udp_events(index, now);
             }
-            // Dropping the outbox closes the socket.
-            _ => self.renet.remove_connection(client_id),
+            Some(Via::Ws { socket }) => {
+                let socket = *socket;
+                self.renet.remove_connection(client_id);
+                if let Some(ws) = &mut self.ws {
+                    ws.close(socket, self.poll.registry(), &mut self.ws_events);
+                }
+            }
+            None => self.renet.remove_connection(client_id),
         }
         self.forget(client_id);
     }

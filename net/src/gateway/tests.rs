@@ -1,8 +1,8 @@
-//! The net loop in process, with no sockets and a clock the test drives:
-//! clients speak renet over the WebSocket side's queue, and a fake game
-//! stands in for the host. Command results must reach the connection that
-//! sent the command, with its own `seq`, exactly once, whatever the game
-//! loses or the player does in between.
+//! The net loop in process, with a clock the test drives: clients speak
+//! renet over real WebSockets on 127.0.0.1 (the loop's own listener, polled
+//! by each pass), and a fake game stands in for the host. Command results
+//! must reach the connection that sent the command, with its own `seq`,
+//! exactly once, whatever the game loses or the player does in between.
 //!
 //! Ported to the code before the fix (959242e: results matched to `seq` by
 //! a per-seat FIFO, answers carried in `Feed::Events`), the first scenario
@@ -10,19 +10,19 @@
 //! `[(10, NotEnoughGold), (11, OutOfBounds)]` for commands 11 and 12.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rampart_sim::{Command, Rejection};
 use renet::RenetClient;
-use tokio_tungstenite::tungstenite::Bytes;
+use tungstenite::handshake::HandshakeError;
+use tungstenite::{Message, WebSocket};
 
 use super::*;
 use crate::protocol::{
     CHANNEL_RELIABLE, ClientMessage, PROTOCOL_VERSION, ServerMessage, WireCommand,
 };
-use crate::tickets::WsTicket;
 
 const SESSION: u64 = 7;
 
@@ -44,21 +44,23 @@ impl GameLink for FakeGame {
     fn disconnected(&self, _seat: SeatRef) {}
 }
 
-/// A net loop with no UDP sockets, its feed and WebSocket queues, and a
-/// clock that moves only when the test says.
+/// A net loop with a WebSocket listener and no UDP sockets, its feed, the
+/// key its tickets are signed with, and a clock that moves only when the
+/// test says.
 struct Harness {
     net: NetLoop,
     feed: FeedSender,
-    ws: SyncSender<WsEvent>,
+    key: Arc<TicketKey>,
+    ws_addr: SocketAddr,
     game: Arc<FakeGame>,
     now: Instant,
 }
 
-/// One client connected through the WebSocket queue.
-struct MemoryClient {
+/// One client connected over a WebSocket.
+struct TestClient {
     client_id: u64,
     renet: RenetClient,
-    frames: tokio::sync::mpsc::Receiver<Bytes>,
+    socket: WebSocket<TcpStream>,
     /// Every command result it got, in order.
     results: Vec<(u32, Result<(), WireRejection>)>,
     welcomed: bool,
@@ -68,7 +70,10 @@ impl Harness {
     fn new() -> Self {
         let game = Arc::new(FakeGame::default());
         let (feed, feed_queue) = feed_channel();
-        let (ws, ws_queue) = sync_channel(1024);
+        let key = Arc::new(TicketKey::new([7; 32]).unwrap());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let ws = WsTransport::new(listener, key.clone()).unwrap();
+        let ws_addr = ws.local_addr().unwrap();
         let config = NetConfig {
             udp_addr: "127.0.0.1:0".parse().unwrap(),
             udp_sockets: 0,
@@ -78,7 +83,7 @@ impl Harness {
             content_version: 0,
             limits: Limits::default(),
         };
-        let net = NetLoop::new(config, game.clone(), feed_queue, ws_queue, Vec::new()).unwrap();
+        let net = NetLoop::new(config, game.clone(), feed_queue, Some(ws), Vec::new()).unwrap();
         feed.try_send(Feed::Opened {
             session: SESSION,
             map: "small".into(),
@@ -88,36 +93,58 @@ impl Harness {
         Harness {
             net,
             feed,
-            ws,
+            key,
+            ws_addr,
             game,
             now: Instant::now(),
         }
     }
 
-    /// Connects `client_id` to seat `player` and waits for its welcome.
-    fn connect(&mut self, client_id: u64, player: u8) -> MemoryClient {
-        let (outbox, frames) = tokio::sync::mpsc::channel(1024);
-        let ticket = WsTicket {
-            client_id,
-            seat: SeatRef {
-                session: SESSION,
-                player,
-            },
-            expires: u64::MAX,
+    /// A WebSocket ticket for seat `player`, as a join hands it out.
+    fn ticket(&self, player: u8) -> (u64, String) {
+        let seat = SeatRef {
+            session: SESSION,
+            player,
         };
-        self.ws
-            .send(WsEvent::Open {
-                ticket,
-                socket: client_id,
-                outbox,
-            })
-            .unwrap();
+        let grant = self.key.grant(seat, vec![self.ws_addr]).unwrap();
+        (grant.client_id, grant.ws_ticket)
+    }
+
+    /// Opens a WebSocket with `ticket`, passing the loop while the upgrade
+    /// goes on.
+    fn open(&mut self, ticket: &str) -> WebSocket<TcpStream> {
+        let stream = TcpStream::connect(self.ws_addr).unwrap();
+        stream.set_nonblocking(true).unwrap();
+        // As every real client does: small frames must not wait for Nagle.
+        stream.set_nodelay(true).unwrap();
+        let url = format!("ws://{}/?ticket={ticket}", self.ws_addr);
+        let config = protocol::websocket_config();
+        let mut progress = tungstenite::client::client_with_config(url, stream, Some(config));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match progress {
+                Ok((socket, _)) => return socket,
+                Err(HandshakeError::Interrupted(handshake)) => {
+                    assert!(Instant::now() < deadline, "the upgrade did not finish");
+                    self.net.pass(self.now);
+                    std::thread::sleep(Duration::from_millis(1));
+                    progress = handshake.handshake();
+                }
+                Err(HandshakeError::Failure(error)) => panic!("upgrade refused: {error}"),
+            }
+        }
+    }
+
+    /// Connects a client to seat `player` and waits for its welcome.
+    fn connect(&mut self, player: u8) -> TestClient {
+        let (client_id, ticket) = self.ticket(player);
+        let socket = self.open(&ticket);
         let mut renet = RenetClient::new(protocol::connection_config());
         renet.set_connected();
-        let mut client = MemoryClient {
+        let mut client = TestClient {
             client_id,
             renet,
-            frames,
+            socket,
             results: Vec::new(),
             welcomed: false,
         };
@@ -134,22 +161,18 @@ impl Harness {
 
     /// 10 ms of everybody's time: clients send, the loop passes, clients
     /// read what came back.
-    fn step(&mut self, clients: &mut [&mut MemoryClient]) {
+    fn step(&mut self, clients: &mut [&mut TestClient]) {
         let elapsed = Duration::from_millis(10);
         self.now += elapsed;
         for client in clients.iter_mut() {
             client.renet.update(elapsed);
-            for frame in crate::bundle::bundle(client.renet.get_packets_to_send()) {
-                self.ws
-                    .send(WsEvent::Packet {
-                        client_id: client.client_id,
-                        socket: client.client_id,
-                        bytes: Bytes::from(frame),
-                    })
-                    .unwrap();
-            }
+            let frames = crate::bundle::bundle(client.renet.get_packets_to_send());
+            write_frames(&mut client.socket, frames);
         }
+        // Loopback delivers within the send, but give the loop a moment.
+        std::thread::sleep(Duration::from_millis(1));
         self.net.pass(self.now);
+        std::thread::sleep(Duration::from_millis(1));
         for client in clients.iter_mut() {
             client.receive();
         }
@@ -173,7 +196,14 @@ impl Harness {
     }
 }
 
-impl MemoryClient {
+fn write_frames(socket: &mut WebSocket<TcpStream>, frames: Vec<Vec<u8>>) {
+    for frame in frames {
+        socket.write(Message::Binary(frame.into())).unwrap();
+    }
+    socket.flush().unwrap();
+}
+
+impl TestClient {
     fn send(&mut self, message: &ClientMessage) {
         self.renet
             .send_message(CHANNEL_RELIABLE, protocol::encode(message));
@@ -184,9 +214,20 @@ impl MemoryClient {
     }
 
     fn receive(&mut self) {
-        while let Ok(frame) = self.frames.try_recv() {
-            for packet in crate::bundle::unbundle(&frame).flatten() {
-                self.renet.process_packet(packet);
+        loop {
+            match self.socket.read() {
+                Ok(Message::Binary(frame)) => {
+                    for packet in crate::bundle::unbundle(&frame).flatten() {
+                        self.renet.process_packet(packet);
+                    }
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(error))
+                    if error.kind() == std::io::ErrorKind::WouldBlock =>
+                {
+                    break;
+                }
+                Err(error) => panic!("client {} lost its socket: {error}", self.client_id),
             }
         }
         while let Some(bytes) = self.renet.receive_message(CHANNEL_RELIABLE) {
@@ -206,8 +247,8 @@ fn place(x: u16) -> WireCommand {
 #[test]
 fn every_result_reaches_its_own_sender_with_its_own_seq_once() {
     let mut harness = Harness::new();
-    let mut ada = harness.connect(1, 0);
-    let mut bo = harness.connect(2, 1);
+    let mut ada = harness.connect(0);
+    let mut bo = harness.connect(1);
 
     // Ada sends three commands, Bo one.
     ada.command(10, WireCommand::Ready);
@@ -254,22 +295,17 @@ fn every_result_reaches_its_own_sender_with_its_own_seq_once() {
         harness.step(&mut [&mut ada, &mut bo]);
     }
     let (seat, answer_13) = origin_of(&harness.submitted(), 13);
-    harness
-        .ws
-        .send(WsEvent::Closed {
-            client_id: 1,
-            socket: 1,
-        })
-        .unwrap();
+    let ada_results = ada.results.clone();
+    drop(ada);
     harness.step(&mut [&mut bo]);
-    let mut ada_again = harness.connect(3, 0);
+    let mut ada_again = harness.connect(0);
     ada_again.command(1, place(6));
     for _ in 0..5 {
         harness.step(&mut [&mut ada_again, &mut bo]);
     }
     let (seat_again, answer_1) = origin_of(&harness.submitted(), 1);
     assert_eq!(seat_again, seat, "the same seat");
-    assert_eq!(answer_1.client, 3);
+    assert_eq!(answer_1.client, ada_again.client_id);
     harness.answer(seat, answer_13, Ok(()));
     harness.answer(seat_again, answer_1, Err(Rejection::CellOccupied));
     for _ in 0..5 {
@@ -281,7 +317,7 @@ fn every_result_reaches_its_own_sender_with_its_own_seq_once() {
         "the new connection hears only its own command"
     );
     assert_eq!(
-        ada.results.len(),
+        ada_results.len(),
         2,
         "the closed connection heard nothing more"
     );
@@ -290,7 +326,7 @@ fn every_result_reaches_its_own_sender_with_its_own_seq_once() {
 
 /// A command from `client` still goes to the game and its answer comes
 /// back.
-fn assert_still_answered(harness: &mut Harness, client: &mut MemoryClient) {
+fn assert_still_answered(harness: &mut Harness, client: &mut TestClient) {
     client.command(1, WireCommand::Ready);
     for _ in 0..5 {
         harness.step(&mut [&mut *client]);
@@ -317,23 +353,13 @@ fn origin_of(
 #[test]
 fn a_slice_past_its_count_is_refused_before_renet_would_panic_on_it() {
     let mut harness = Harness::new();
-    let mut ada = harness.connect(1, 0);
+    let mut ada = harness.connect(0);
     // A reliable slice (type 2): sequence 900, channel 0, message 5, slice
     // index 3 of 2, then a full slice of 1,200 bytes (length as a QUIC
     // varint). renet 2.0 indexes its slice table with the index unchecked.
     let mut forged = vec![2, 0x43, 0x84, 0, 5, 3, 2, 0x44, 0xb0];
     forged.resize(forged.len() + 1200, 0xaa);
-    let forged = crate::bundle::bundle(vec![forged]);
-    for frame in forged {
-        harness
-            .ws
-            .send(WsEvent::Packet {
-                client_id: 1,
-                socket: 1,
-                bytes: Bytes::from(frame),
-            })
-            .unwrap();
-    }
+    write_frames(&mut ada.socket, crate::bundle::bundle(vec![forged]));
     harness.step(&mut [&mut ada]);
     assert_eq!(harness.net.counters.dropped.get("malformed"), Some(&1));
 
@@ -344,26 +370,29 @@ fn a_slice_past_its_count_is_refused_before_renet_would_panic_on_it() {
 #[test]
 fn a_ticket_presented_twice_cannot_speak_for_or_close_the_first_socket() {
     let mut harness = Harness::new();
-    let mut ada = harness.connect(1, 0);
-    // The same ticket again, on another socket: refused as a replay, and
-    // whatever that socket sends or however it ends changes nothing.
-    let (outbox, _frames) = tokio::sync::mpsc::channel(16);
-    let ticket = WsTicket {
-        client_id: 1,
-        seat: SeatRef {
-            session: SESSION,
-            player: 0,
-        },
-        expires: u64::MAX,
+    let (client_id, ticket) = harness.ticket(0);
+    let socket = harness.open(&ticket);
+    let mut renet = RenetClient::new(protocol::connection_config());
+    renet.set_connected();
+    let mut ada = TestClient {
+        client_id,
+        renet,
+        socket,
+        results: Vec::new(),
+        welcomed: false,
     };
-    harness
-        .ws
-        .send(WsEvent::Open {
-            ticket,
-            socket: 99,
-            outbox,
-        })
-        .unwrap();
+    ada.send(&ClientMessage::Hello {
+        protocol: PROTOCOL_VERSION,
+        content_version: 0,
+    });
+    for _ in 0..20 {
+        harness.step(&mut [&mut ada]);
+    }
+    assert!(ada.welcomed);
+    // The same ticket again, on another socket: the upgrade passes (the
+    // ticket is genuine), the loop refuses it as a replay and closes the
+    // socket, and whatever it sends changes nothing.
+    let mut intruder_socket = harness.open(&ticket);
     let mut intruder = RenetClient::new(protocol::connection_config());
     intruder.set_connected();
     // Its first message id repeats Ada's hello and is dropped as a
@@ -378,23 +407,12 @@ fn a_ticket_presented_twice_cannot_speak_for_or_close_the_first_socket() {
         intruder.send_message(CHANNEL_RELIABLE, protocol::encode(&message));
     }
     intruder.update(Duration::from_millis(10));
-    for frame in crate::bundle::bundle(intruder.get_packets_to_send()) {
-        harness
-            .ws
-            .send(WsEvent::Packet {
-                client_id: 1,
-                socket: 99,
-                bytes: Bytes::from(frame),
-            })
-            .unwrap();
+    let frames = crate::bundle::bundle(intruder.get_packets_to_send());
+    for frame in frames {
+        // The socket may already be closed under it.
+        let _ = intruder_socket.send(Message::Binary(frame.into()));
     }
-    harness
-        .ws
-        .send(WsEvent::Closed {
-            client_id: 1,
-            socket: 99,
-        })
-        .unwrap();
+    drop(intruder_socket);
     for _ in 0..5 {
         harness.step(&mut [&mut ada]);
     }

@@ -1,8 +1,8 @@
 //! How the net loop sleeps and who wakes it. It waits in `mio::Poll` on its
-//! UDP sockets' readiness; the game's feed and the WebSocket tasks queue
-//! through a [`NudgingSender`], which wakes it only when it is asleep, so a
-//! tick that publishes to hundreds of sessions costs one wake-up, not one
-//! system call per message.
+//! UDP sockets and WebSockets; the game's feed queues through a
+//! [`NudgingSender`], which wakes it only when it is asleep, so a tick that
+//! publishes to hundreds of sessions costs one wake-up, not one system call
+//! per message.
 
 use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::sync::mpsc::{SyncSender, TrySendError};

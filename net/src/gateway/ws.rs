@@ -1,32 +1,50 @@
 //! The WebSocket transport for browsers: bundles of renet packets in binary
-//! frames.
+//! frames, accepted, upgraded, read and written on the net thread.
 //!
-//! No WebSocket transport exists for renet 2.x, so this is ours: each
-//! connection is a tokio task that checks the ticket during the upgrade
-//! (a bad one gets HTTP 401 and never reaches the game), then forwards
-//! frames to the net loop and writes what the loop hands back. The renet
-//! logic and channels are the same as over UDP.
+//! No WebSocket transport exists for renet 2.x, so this is ours. The net
+//! loop polls the listener and every socket through mio beside its UDP
+//! sockets: a frame in or out costs one system call on the loop's own
+//! thread. (Before, each connection was two tokio tasks fed through
+//! queues: every frame woke another thread each way, a quarter of the
+//! server's CPU under the Colyseus peer's workload.) The upgrade checks
+//! the ticket: a bad one gets HTTP 401 and never reaches the game. The
+//! renet logic and channels are the same as over UDP.
 
+use std::collections::HashMap;
+use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::TrySendError;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt as _, StreamExt as _};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::StatusCode;
-use tokio_tungstenite::tungstenite::{Bytes, Message};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Registry, Token};
+use tungstenite::handshake::server::{Callback, ErrorResponse, Request, Response, ServerHandshake};
+use tungstenite::handshake::{HandshakeError, MidHandshake};
+use tungstenite::http::StatusCode;
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Bytes, Error as WsError, Message, WebSocket};
 
-use super::NudgingSender;
 use crate::tickets::{TicketKey, WsTicket};
 
-/// Packets queued towards one browser before newer ones are dropped (renet
-/// resends what matters).
-const OUTBOX: usize = 256;
+/// The poll token of the listener.
+pub(crate) const LISTENER: Token = Token(usize::MAX - 1);
+/// Socket `n` polls as token `SOCKETS + n` (UDP sockets take their index,
+/// far below).
+const SOCKETS: usize = 1 << 40;
+/// An upgrade must finish within this long, so half-open connections
+/// cannot pile up.
+const UPGRADE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Upgrades in progress at once; connections beyond are closed at once.
+const MAX_UPGRADING: usize = 256;
+/// Frames read from one socket per loop pass, so one flooder cannot hold
+/// the loop (the socket stays listed for the next pass).
+const FRAMES_PER_PASS: usize = 64;
+/// Bytes a socket may hold unsent before newer frames are dropped (renet
+/// resends what matters): a browser that stopped reading cannot make the
+/// server buffer without bound.
+const MAX_UNSENT_BYTES: usize = 256 * 1024;
 
-/// What a WebSocket connection tells the net loop.
+/// What the sockets tell the net loop.
 pub(crate) enum WsEvent {
     /// Upgraded with a valid ticket.
     Open {
@@ -35,7 +53,6 @@ pub(crate) enum WsEvent {
         /// tell sockets apart, since a stolen ticket can be presented twice
         /// (the second is refused, and must not speak for the first).
         socket: u64,
-        outbox: mpsc::Sender<Bytes>,
     },
     /// One bundle of renet packets.
     Packet {
@@ -43,37 +60,31 @@ pub(crate) enum WsEvent {
         socket: u64,
         bytes: Bytes,
     },
-    /// A frame that is not a renet packet (text, oversized, protocol error).
+    /// A connection or frame refused (bad ticket, text, oversized, too many
+    /// upgrades): the reason, for the drop counters.
     Dropped { reason: &'static str },
-    /// The socket closed.
+    /// An upgraded socket closed.
     Closed { client_id: u64, socket: u64 },
 }
 
-/// Numbers the sockets of this process.
-static NEXT_SOCKET: AtomicU64 = AtomicU64::new(1);
-
-/// Accepts connections until the listener fails or the loop is gone.
-pub(crate) async fn accept(
-    listener: TcpListener,
+/// Checks the ticket in the upgrade request and keeps it for the loop.
+struct TicketCheck {
     key: Arc<TicketKey>,
-    events: NudgingSender<WsEvent>,
-) {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                tracing::warn!(%error, "WebSocket accept failed");
-                continue;
-            }
+    checked: Arc<OnceLock<WsTicket>>,
+}
+
+impl Callback for TicketCheck {
+    fn on_request(self, request: &Request, response: Response) -> Result<Response, ErrorResponse> {
+        let Some(ticket) = ticket_of(request) else {
+            return Err(refuse(StatusCode::UNAUTHORIZED, "missing ticket"));
         };
-        let key = key.clone();
-        let events = events.clone();
-        tokio::spawn(async move {
-            if let Err(reason) = serve(stream, peer, &key, &events).await {
-                tracing::debug!(%peer, reason, "WebSocket connection refused");
-                let _ = events.try_send(WsEvent::Dropped { reason });
+        match self.key.verify_ws(ticket) {
+            Ok(ticket) => {
+                let _ = self.checked.set(ticket);
+                Ok(response)
             }
-        });
+            Err(error) => Err(refuse(StatusCode::UNAUTHORIZED, &error.to_string())),
+        }
     }
 }
 
@@ -86,98 +97,387 @@ fn ticket_of(request: &Request) -> Option<&str> {
         .find_map(|pair| pair.strip_prefix("ticket="))
 }
 
-#[allow(
-    clippy::result_large_err,
-    reason = "the handshake callback's error type is tungstenite's"
-)]
 fn refuse(status: StatusCode, text: &str) -> ErrorResponse {
     let mut response = ErrorResponse::new(Some(text.to_owned()));
     *response.status_mut() = status;
     response
 }
 
-#[allow(
-    clippy::result_large_err,
-    reason = "the handshake callback's error type is tungstenite's"
-)]
-async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
-    key: &TicketKey,
-    events: &NudgingSender<WsEvent>,
-) -> Result<(), &'static str> {
-    // A frame carries one bundle; nothing larger is legitimate.
-    let config = crate::protocol::websocket_config();
-    let _ = stream.set_nodelay(true);
-    let mut checked = None;
-    let check = |request: &Request, response: Response| {
-        let Some(ticket) = ticket_of(request) else {
-            return Err(refuse(StatusCode::UNAUTHORIZED, "missing ticket"));
-        };
-        match key.verify_ws(ticket) {
-            Ok(ticket) => {
-                checked = Some(ticket);
-                Ok(response)
-            }
-            Err(error) => Err(refuse(StatusCode::UNAUTHORIZED, &error.to_string())),
-        }
-    };
-    let socket = tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(config))
-        .await
-        .map_err(|_| "invalid_ticket")?;
-    let ticket = checked.ok_or("invalid_ticket")?;
-    tracing::debug!(%peer, client_id = ticket.client_id, "WebSocket connected");
-    let (mut sink, mut frames) = socket.split();
-    let (outbox, mut queued) = mpsc::channel::<Bytes>(OUTBOX);
-    let socket = NEXT_SOCKET.fetch_add(1, Ordering::Relaxed);
-    events
-        .try_send(WsEvent::Open {
-            ticket,
-            socket,
-            outbox,
+enum Socket {
+    /// Between accept and the end of the upgrade.
+    Upgrading {
+        handshake: MidHandshake<ServerHandshake<TcpStream, TicketCheck>>,
+        checked: Arc<OnceLock<WsTicket>>,
+        since: Instant,
+    },
+    Open(OpenSocket),
+}
+
+struct OpenSocket {
+    ws: WebSocket<TcpStream>,
+    client_id: u64,
+    /// Frames wait in tungstenite's buffer for the socket to drain; the
+    /// socket is then polled for writability too.
+    blocked: bool,
+}
+
+/// What a send did.
+#[derive(Default)]
+pub(crate) struct Sent {
+    pub(crate) frames: u64,
+    pub(crate) bytes: u64,
+    /// Frames dropped because the socket held too much unsent.
+    pub(crate) dropped: u64,
+}
+
+/// The listener and every WebSocket, owned by the net loop.
+pub(crate) struct WsTransport {
+    listener: TcpListener,
+    key: Arc<TicketKey>,
+    config: WebSocketConfig,
+    sockets: HashMap<u64, Socket>,
+    next_socket: u64,
+    upgrading: usize,
+    /// Whether the listener has connections waiting.
+    accepting: bool,
+    /// Sockets the poll reported ready (or left unread by a pass), each
+    /// listed once.
+    ready: Vec<u64>,
+    /// Marks the sockets in `ready`.
+    listed: std::collections::HashSet<u64>,
+}
+
+impl WsTransport {
+    /// Takes over a bound listener.
+    ///
+    /// # Errors
+    /// The listener cannot be made non-blocking.
+    pub(crate) fn new(listener: std::net::TcpListener, key: Arc<TicketKey>) -> io::Result<Self> {
+        listener.set_nonblocking(true)?;
+        Ok(Self {
+            listener: TcpListener::from_std(listener),
+            key,
+            config: crate::protocol::websocket_config()
+                .write_buffer_size(0)
+                .max_write_buffer_size(MAX_UNSENT_BYTES),
+            sockets: HashMap::new(),
+            next_socket: 1,
+            upgrading: 0,
+            accepting: true,
+            ready: Vec::new(),
+            listed: std::collections::HashSet::new(),
         })
-        .map_err(|_| "server_busy")?;
-    let client_id = ticket.client_id;
-    let writer = tokio::spawn(async move {
-        while let Some(bytes) = queued.recv().await {
-            if sink.send(Message::Binary(bytes)).await.is_err() {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
-    while let Some(frame) = frames.next().await {
-        let event = match frame {
-            Ok(Message::Binary(bytes)) => WsEvent::Packet {
-                client_id,
-                socket,
-                bytes,
-            },
-            Ok(Message::Close(_)) => break,
-            Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
-            Ok(Message::Text(_)) => WsEvent::Dropped {
-                reason: "ws_text_frame",
-            },
-            Err(tokio_tungstenite::tungstenite::Error::Capacity(_)) => {
-                let _ = events.try_send(WsEvent::Dropped {
-                    reason: "oversized",
-                });
-                break;
-            }
-            Err(_) => break,
-        };
-        match events.try_send(event) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                // The loop is behind: shed this packet, as a router would.
-                let _ = events.try_send(WsEvent::Dropped {
-                    reason: "server_busy",
-                });
-            }
-            Err(TrySendError::Disconnected(_)) => break,
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub(crate) fn register(&mut self, registry: &Registry) -> io::Result<()> {
+        registry.register(&mut self.listener, LISTENER, Interest::READABLE)
+    }
+
+    /// Notes a poll event (the loop's other tokens are ignored).
+    pub(crate) fn on_poll_event(&mut self, token: Token) {
+        if token == LISTENER {
+            self.accepting = true;
+        } else if let Some(socket) = token.0.checked_sub(SOCKETS) {
+            self.list(socket as u64);
         }
     }
-    let _ = events.try_send(WsEvent::Closed { client_id, socket });
-    writer.abort();
-    Ok(())
+
+    fn list(&mut self, socket: u64) {
+        if self.listed.insert(socket) {
+            self.ready.push(socket);
+        }
+    }
+
+    /// Accepts what waits, moves upgrades on, and reads the ready sockets.
+    /// True when anything happened.
+    pub(crate) fn receive(&mut self, registry: &Registry, events: &mut Vec<WsEvent>) -> bool {
+        let mut busy = false;
+        if self.accepting {
+            busy |= self.accept(registry, events);
+        }
+        let ready = std::mem::take(&mut self.ready);
+        for &socket in &ready {
+            self.listed.remove(&socket);
+        }
+        for socket in ready {
+            busy = true;
+            match self.sockets.get(&socket) {
+                Some(Socket::Upgrading { .. }) => self.upgrade(socket, registry, events),
+                Some(Socket::Open(open)) => {
+                    if open.blocked {
+                        self.send(socket, std::iter::empty(), registry);
+                    }
+                    self.read(socket, registry, events);
+                }
+                None => {}
+            }
+        }
+        busy
+    }
+
+    fn accept(&mut self, registry: &Registry, events: &mut Vec<WsEvent>) -> bool {
+        let mut any = false;
+        loop {
+            let (mut stream, _) = match self.listener.accept() {
+                Ok(accepted) => accepted,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    // Out of descriptors, say: the next maintenance tries
+                    // again.
+                    tracing::warn!(%error, "WebSocket accept failed");
+                    break;
+                }
+            };
+            any = true;
+            if self.upgrading >= MAX_UPGRADING {
+                events.push(WsEvent::Dropped {
+                    reason: "server_busy",
+                });
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            let socket = self.next_socket;
+            self.next_socket += 1;
+            if let Err(error) = registry.register(&mut stream, token(socket), Interest::READABLE) {
+                tracing::warn!(%error, "cannot poll a WebSocket");
+                continue;
+            }
+            let checked = Arc::new(OnceLock::new());
+            let check = TicketCheck {
+                key: self.key.clone(),
+                checked: checked.clone(),
+            };
+            self.upgrading += 1;
+            let started = tungstenite::accept_hdr_with_config(stream, check, Some(self.config));
+            self.upgraded(socket, started, checked, Instant::now(), registry, events);
+        }
+        self.accepting = false;
+        any
+    }
+
+    /// Moves an upgrade on after its socket became ready.
+    fn upgrade(&mut self, socket: u64, registry: &Registry, events: &mut Vec<WsEvent>) {
+        let Some(Socket::Upgrading {
+            handshake,
+            checked,
+            since,
+        }) = self.sockets.remove(&socket)
+        else {
+            return;
+        };
+        self.upgraded(
+            socket,
+            handshake.handshake(),
+            checked,
+            since,
+            registry,
+            events,
+        );
+    }
+
+    /// Files an upgrade's progress: still waiting, open, or refused.
+    fn upgraded(
+        &mut self,
+        socket: u64,
+        progress: Result<
+            WebSocket<TcpStream>,
+            HandshakeError<ServerHandshake<TcpStream, TicketCheck>>,
+        >,
+        checked: Arc<OnceLock<WsTicket>>,
+        since: Instant,
+        registry: &Registry,
+        events: &mut Vec<WsEvent>,
+    ) {
+        match progress {
+            Err(HandshakeError::Interrupted(handshake)) => {
+                self.sockets.insert(
+                    socket,
+                    Socket::Upgrading {
+                        handshake,
+                        checked,
+                        since,
+                    },
+                );
+            }
+            Ok(ws) => {
+                self.upgrading -= 1;
+                let Some(&ticket) = checked.get() else {
+                    // The callback accepts only with a ticket.
+                    events.push(WsEvent::Dropped {
+                        reason: "invalid_ticket",
+                    });
+                    return;
+                };
+                self.sockets.insert(
+                    socket,
+                    Socket::Open(OpenSocket {
+                        ws,
+                        client_id: ticket.client_id,
+                        blocked: false,
+                    }),
+                );
+                events.push(WsEvent::Open { ticket, socket });
+                // Frames that came with the upgrade's last read wait in
+                // tungstenite's buffer, not in the socket: read them now.
+                self.read(socket, registry, events);
+            }
+            Err(HandshakeError::Failure(error)) => {
+                self.upgrading -= 1;
+                tracing::debug!(%error, "WebSocket upgrade refused");
+                events.push(WsEvent::Dropped {
+                    reason: "invalid_ticket",
+                });
+            }
+        }
+    }
+
+    /// Reads a socket's frames, at most [`FRAMES_PER_PASS`].
+    fn read(&mut self, socket: u64, registry: &Registry, events: &mut Vec<WsEvent>) {
+        let Some(Socket::Open(open)) = self.sockets.get_mut(&socket) else {
+            return;
+        };
+        let client_id = open.client_id;
+        for _ in 0..FRAMES_PER_PASS {
+            let event = match open.ws.read() {
+                Ok(Message::Binary(bytes)) => WsEvent::Packet {
+                    client_id,
+                    socket,
+                    bytes,
+                },
+                Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
+                Ok(Message::Text(_)) => WsEvent::Dropped {
+                    reason: "ws_text_frame",
+                },
+                Err(WsError::Io(error)) if error.kind() == io::ErrorKind::WouldBlock => {
+                    // A pong or the close reply may be waiting to go out.
+                    let _ = open.ws.flush();
+                    return;
+                }
+                Err(WsError::Capacity(_)) => {
+                    events.push(WsEvent::Dropped {
+                        reason: "oversized",
+                    });
+                    self.close(socket, registry, events);
+                    return;
+                }
+                Ok(Message::Close(_)) | Err(_) => {
+                    self.close(socket, registry, events);
+                    return;
+                }
+            };
+            events.push(event);
+        }
+        // More may wait: the socket's readiness edge is spent, so list it.
+        self.list(socket);
+    }
+
+    /// Sends frames to a socket. Frames its full buffer cannot take are
+    /// dropped (and counted in the answer); the socket's end, if it ended,
+    /// is left for its next read to report.
+    pub(crate) fn send(
+        &mut self,
+        socket: u64,
+        frames: impl IntoIterator<Item = Vec<u8>>,
+        registry: &Registry,
+    ) -> Sent {
+        let mut sent = Sent::default();
+        let Some(Socket::Open(open)) = self.sockets.get_mut(&socket) else {
+            return sent;
+        };
+        for frame in frames {
+            let len = frame.len() as u64;
+            match open.ws.write(Message::Binary(Bytes::from(frame))) {
+                Ok(()) => {
+                    sent.frames += 1;
+                    sent.bytes += len;
+                }
+                // Queued in tungstenite's buffer until the socket drains.
+                Err(WsError::Io(error)) if error.kind() == io::ErrorKind::WouldBlock => {
+                    sent.frames += 1;
+                    sent.bytes += len;
+                }
+                Err(WsError::WriteBufferFull(_)) => sent.dropped += 1,
+                Err(_) => return sent,
+            }
+        }
+        match open.ws.flush() {
+            Ok(()) => {
+                if open.blocked {
+                    open.blocked = false;
+                    let _ =
+                        registry.reregister(open.ws.get_mut(), token(socket), Interest::READABLE);
+                }
+            }
+            Err(WsError::Io(error)) if error.kind() == io::ErrorKind::WouldBlock => {
+                if !open.blocked {
+                    open.blocked = true;
+                    let _ = registry.reregister(
+                        open.ws.get_mut(),
+                        token(socket),
+                        Interest::READABLE | Interest::WRITABLE,
+                    );
+                }
+            }
+            // The read side sees the socket end and reports it.
+            Err(_) => {}
+        }
+        sent
+    }
+
+    /// Closes a socket: a close frame if it can still take one, then the
+    /// connection. An open socket's end is reported as [`WsEvent::Closed`].
+    pub(crate) fn close(&mut self, socket: u64, registry: &Registry, events: &mut Vec<WsEvent>) {
+        match self.sockets.remove(&socket) {
+            Some(Socket::Open(mut open)) => {
+                let _ = open.ws.close(None);
+                let _ = open.ws.flush();
+                let _ = registry.deregister(open.ws.get_mut());
+                events.push(WsEvent::Closed {
+                    client_id: open.client_id,
+                    socket,
+                });
+            }
+            Some(Socket::Upgrading { mut handshake, .. }) => {
+                self.upgrading -= 1;
+                let _ = registry.deregister(handshake.get_mut().get_mut());
+            }
+            None => {}
+        }
+    }
+
+    /// Closes upgrades that took too long, and looks at the listener again
+    /// (an accept that failed left connections waiting without a new
+    /// readiness edge).
+    pub(crate) fn maintain(
+        &mut self,
+        now: Instant,
+        registry: &Registry,
+        events: &mut Vec<WsEvent>,
+    ) {
+        self.accepting = true;
+        let late: Vec<u64> = self
+            .sockets
+            .iter()
+            .filter(|(_, socket)| {
+                matches!(socket, Socket::Upgrading { since, .. }
+                    if now.saturating_duration_since(*since) > UPGRADE_TIMEOUT)
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        for socket in late {
+            self.close(socket, registry, events);
+            events.push(WsEvent::Dropped {
+                reason: "ws_upgrade_timeout",
+            });
+        }
+    }
+}
+
+fn token(socket: u64) -> Token {
+    Token(SOCKETS + socket as usize)
 }
