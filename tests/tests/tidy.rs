@@ -1,6 +1,6 @@
 //! Checks of the repository itself, run with the tests so they cannot rot:
-//! the simulation depends on no IO crate, every Rust file says what it is
-//! for, and no test is switched off.
+//! the simulation depends on no IO crate, only `rampart-design` draws,
+//! every Rust file says what it is for, and no test is switched off.
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -33,6 +33,7 @@ fn workspace_rust_files() -> Vec<PathBuf> {
         "benches",
         "tests",
         "clients/bevy",
+        "design",
     ] {
         rust_files(&workspace_root().join(krate), &mut files);
     }
@@ -86,6 +87,35 @@ fn sim_depends_on_no_io_crate() {
                 .lines()
                 .any(|line| line.trim_start().starts_with(io)),
             "sim must not depend on `{io}`: the simulation knows nothing of IO"
+        );
+    }
+}
+
+#[test]
+fn only_the_design_crate_draws() {
+    for krate in ["sim", "net", "persistence", "server"] {
+        let dependencies = dependencies(krate);
+        for drawing in ["tiny-skia", "png", "font8x8"] {
+            assert!(
+                !dependencies
+                    .lines()
+                    .any(|line| line.trim_start().starts_with(drawing)),
+                "{krate} must not depend on `{drawing}`: pictures are rampart-design's job"
+            );
+        }
+    }
+    let design = dependencies("design");
+    for io in [
+        "tokio",
+        "renet",
+        "redis",
+        "diesel",
+        "axum",
+        "rampart-server",
+    ] {
+        assert!(
+            !design.lines().any(|line| line.trim_start().starts_with(io)),
+            "design must not depend on `{io}`: it draws and plays games, nothing more"
         );
     }
 }
