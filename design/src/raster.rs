@@ -58,7 +58,12 @@ pub fn png(scene: &Scene) -> Result<Vec<u8>, DrawError> {
 
 /// The scenes as one animated PNG (APNG: lossless, no palette to
 /// quantise, shown by browsers; viewers without APNG show the first
-/// frame), each frame shown `frame_ms` milliseconds, looping.
+/// frame), each frame shown `frame_ms` milliseconds, looping. After the
+/// first, a frame stores only the rectangle that changed since the one
+/// before, and inside it the unchanged pixels as transparent, blended over
+/// the previous frame (pictures are opaque, so transparent means "as
+/// before"): a long game costs what moves in it, not its size times its
+/// frames.
 ///
 /// # Errors
 /// [`DrawError::Frames`] when there are no frames or their sizes differ;
@@ -79,11 +84,92 @@ pub fn apng(frames: &[Scene], frame_ms: u16) -> Result<Vec<u8>, DrawError> {
     encoder.set_animated(frames.len() as u32, 0)?;
     encoder.set_frame_delay(frame_ms, 1000)?;
     let mut writer = encoder.write_header()?;
+    let mut previous: Option<Vec<u8>> = None;
     for frame in frames {
-        writer.write_image_data(&straight_rgba(&rasterize(frame)?))?;
+        let pixels = straight_rgba(&rasterize(frame)?);
+        let (region, data, blend) = match &previous {
+            None => {
+                let whole = Region {
+                    x: 0,
+                    y: 0,
+                    width,
+                    height,
+                };
+                (whole, pixels.clone(), png::BlendOp::Source)
+            }
+            Some(before) => {
+                let region = changed(before, &pixels, width, height);
+                let mut data = region.crop(&pixels, width);
+                let old = region.crop(before, width);
+                for (new, old) in data.chunks_mut(4).zip(old.chunks(4)) {
+                    if new == old {
+                        new.fill(0);
+                    }
+                }
+                (region, data, png::BlendOp::Over)
+            }
+        };
+        // The frame must fit at its position: shrink it before moving it.
+        writer.set_frame_position(0, 0)?;
+        writer.set_frame_dimension(region.width, region.height)?;
+        writer.set_frame_position(region.x, region.y)?;
+        writer.set_blend_op(blend)?;
+        writer.write_image_data(&data)?;
+        previous = Some(pixels);
     }
     writer.finish()?;
     Ok(out)
+}
+
+/// A rectangle of pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Region {
+    x: u32,
+    y: u32,
+    width: u32,
+    height: u32,
+}
+
+impl Region {
+    /// The region's RGBA bytes out of a whole picture `stride` pixels wide.
+    fn crop(self, pixels: &[u8], stride: u32) -> Vec<u8> {
+        let mut out = Vec::with_capacity((self.width * self.height * 4) as usize);
+        for row in self.y..self.y + self.height {
+            let start = ((row * stride + self.x) * 4) as usize;
+            out.extend_from_slice(&pixels[start..start + (self.width * 4) as usize]);
+        }
+        out
+    }
+}
+
+/// The smallest rectangle holding every pixel that differs between two
+/// pictures of the same size (one pixel when none does: a frame has at
+/// least one).
+fn changed(before: &[u8], after: &[u8], width: u32, height: u32) -> Region {
+    let (mut x0, mut y0, mut x1, mut y1) = (width, height, 0, 0);
+    for (index, (a, b)) in before.chunks(4).zip(after.chunks(4)).enumerate() {
+        if a != b {
+            let (x, y) = (index as u32 % width, index as u32 / width);
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x);
+            y1 = y1.max(y);
+        }
+    }
+    if x0 > x1 {
+        return Region {
+            x: 0,
+            y: 0,
+            width: 1,
+            height: 1,
+        };
+    }
+    Region {
+        x: x0,
+        y: y0,
+        width: x1 - x0 + 1,
+        height: y1 - y0 + 1,
+    }
 }
 
 /// Pixels as straight-alpha RGBA bytes (tiny-skia keeps them premultiplied).

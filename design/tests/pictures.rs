@@ -172,11 +172,44 @@ fn an_animation_decodes_to_its_frames() {
         .unwrap();
     let control = reader.info().animation_control.unwrap();
     assert_eq!(control.num_frames, 3);
+    let (width, height) = (frames[0].width, frames[0].height);
+    // Compose the frames as a viewer does (each stores the rectangle that
+    // changed, transparent where unchanged, blended over the last; nothing
+    // is disposed) and compare with the pictures.
+    let mut canvas = vec![0; (width * height * 4) as usize];
     let mut buffer = vec![0; reader.output_buffer_size().unwrap()];
-    let mut decoded = Vec::new();
-    while let Ok(info) = reader.next_frame(&mut buffer) {
-        decoded.push(buffer[..info.buffer_size()].to_vec());
+    for frame in &frames {
+        let info = reader.next_frame(&mut buffer).unwrap();
+        let control = reader.info().frame_control.unwrap();
+        let row = (info.width * 4) as usize;
+        for y in 0..info.height {
+            let from = (y as usize) * row;
+            let to = (((control.y_offset + y) * width + control.x_offset) * 4) as usize;
+            let source = buffer[from..from + row].chunks(4);
+            for (target, source) in canvas[to..to + row].chunks_mut(4).zip(source) {
+                // Pixels are opaque or, where unchanged, fully transparent.
+                if source[3] != 0 {
+                    target.copy_from_slice(source);
+                }
+            }
+        }
+        let expected = rampart_design::raster::rasterize(frame).unwrap();
+        let expected: Vec<u8> = expected
+            .pixels()
+            .iter()
+            .flat_map(|pixel| {
+                let color = pixel.demultiply();
+                [color.red(), color.green(), color.blue(), color.alpha()]
+            })
+            .collect();
+        assert!(
+            canvas == expected,
+            "a composed frame differs from its picture"
+        );
     }
-    assert_eq!(decoded.len(), 3, "every frame decodes");
-    assert_ne!(decoded[0], decoded[2], "enemies move between frames");
+    let last = reader.info().frame_control.unwrap();
+    assert!(
+        last.width < width || last.height < height,
+        "the last frame stores only what changed"
+    );
 }
