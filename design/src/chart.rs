@@ -152,8 +152,7 @@ impl LineChart {
         let mut scene = Scene::new(WIDTH, HEIGHT, PAPER);
         let layer = scene.layer("frame");
         frame.draw(layer, &self.title, &self.y_label);
-        for tick in 0..=TICKS {
-            let value = x_range.0 + (x_range.1 - x_range.0) * tick as f64 / TICKS as f64;
+        for value in round_ticks(x_range) {
             let x = frame.x(value);
             layer.push(line(x, frame.y1, x, frame.y1 + 4.0, INK));
             layer.push(text(x, frame.y1 + 16.0, &label(value), Anchor::Middle));
@@ -315,6 +314,19 @@ fn nice_ceiling(value: f64) -> f64 {
         .map(|step| step * power)
         .find(|&ceiling| ceiling >= value)
         .unwrap_or(10.0 * power)
+}
+
+/// Tick values on an axis from `low` to `high`: multiples of a round step
+/// (1, 2 or 5 times a power of ten), about [`TICKS`] of them, so waves are
+/// whole and seconds land on round numbers.
+fn round_ticks((low, high): (f64, f64)) -> Vec<f64> {
+    if high <= low {
+        return vec![low];
+    }
+    let step = nice_ceiling((high - low) / TICKS as f64);
+    let first = (low / step).ceil() as i64;
+    let last = (high / step).floor() as i64;
+    (first..=last).map(|n| n as f64 * step).collect()
 }
 
 /// An axis number: whole numbers plainly, fractions to two decimals.
