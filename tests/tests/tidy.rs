@@ -55,69 +55,68 @@ fn dependencies(krate: &str) -> String {
         .to_owned()
 }
 
-#[test]
-fn net_depends_on_no_database_crate() {
-    let dependencies = dependencies("net");
-    for database in ["redis", "diesel", "rampart-persistence", "rampart-server"] {
+/// Fails, saying `why`, if `krate`'s `[dependencies]` name any of `forbidden`.
+fn assert_no_dependency(krate: &str, forbidden: &[&str], why: &str) {
+    let dependencies = dependencies(krate);
+    for name in forbidden {
         assert!(
             !dependencies
                 .lines()
-                .any(|line| line.trim_start().starts_with(database)),
-            "net must not depend on `{database}`: the network knows nothing of storage"
+                .any(|line| line.trim_start().starts_with(name)),
+            "{krate} must not depend on `{name}`: {why}"
         );
     }
 }
 
 #[test]
+fn net_depends_on_no_database_crate() {
+    assert_no_dependency(
+        "net",
+        &["redis", "diesel", "rampart-persistence", "rampart-server"],
+        "the network knows nothing of storage",
+    );
+}
+
+#[test]
 fn sim_depends_on_no_io_crate() {
-    let dependencies = dependencies("sim");
-    for io in [
-        "tokio",
-        "renet",
-        "redis",
-        "diesel",
-        "axum",
-        "hyper",
-        "reqwest",
-        "mio",
-        "tracing-subscriber",
-    ] {
-        assert!(
-            !dependencies
-                .lines()
-                .any(|line| line.trim_start().starts_with(io)),
-            "sim must not depend on `{io}`: the simulation knows nothing of IO"
-        );
-    }
+    assert_no_dependency(
+        "sim",
+        &[
+            "tokio",
+            "renet",
+            "redis",
+            "diesel",
+            "axum",
+            "hyper",
+            "reqwest",
+            "mio",
+            "tracing-subscriber",
+        ],
+        "the simulation knows nothing of IO",
+    );
 }
 
 #[test]
 fn only_the_design_crate_draws() {
     for krate in ["sim", "net", "persistence", "server"] {
-        let dependencies = dependencies(krate);
-        for drawing in ["tiny-skia", "png", "font8x8"] {
-            assert!(
-                !dependencies
-                    .lines()
-                    .any(|line| line.trim_start().starts_with(drawing)),
-                "{krate} must not depend on `{drawing}`: pictures are rampart-design's job"
-            );
-        }
-    }
-    let design = dependencies("design");
-    for io in [
-        "tokio",
-        "renet",
-        "redis",
-        "diesel",
-        "axum",
-        "rampart-server",
-    ] {
-        assert!(
-            !design.lines().any(|line| line.trim_start().starts_with(io)),
-            "design must not depend on `{io}`: it draws and plays games, nothing more"
+        assert_no_dependency(
+            krate,
+            &["tiny-skia", "png", "font8x8"],
+            "pictures are rampart-design's job",
         );
     }
+    assert_no_dependency(
+        "design",
+        &[
+            "tokio",
+            "renet",
+            "redis",
+            "diesel",
+            "axum",
+            "rampart-server",
+        ],
+        "it draws and plays games, nothing more",
+    );
 }
 
 #[test]
