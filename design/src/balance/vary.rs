@@ -304,3 +304,113 @@ impl Setting {
 fn round6(value: f64) -> f64 {
     (value * 1e6).round() / 1e6
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::path::PathBuf;
+
+    use super::{Axis, ContentKey, Setting, VaryError};
+    use rampart_sim::content::ContentFile;
+
+    fn files() -> Vec<ContentFile> {
+        let towers = "[cannon]\nname = \"Cannon\"\n\n[[cannon.level]]\ncost = 90\ndamage = 30\nreload = 1.8\n";
+        vec![(PathBuf::from("towers.toml"), towers.as_bytes().to_vec())]
+    }
+
+    fn value(files: &[ContentFile], key: &str) -> toml::Value {
+        let table: toml::Table = std::str::from_utf8(&files[0].1).unwrap().parse().unwrap();
+        let mut at = &toml::Value::Table(table);
+        for part in key.split('.') {
+            at = match at {
+                toml::Value::Array(array) => &array[part.parse::<usize>().unwrap()],
+                other => &other[part],
+            };
+        }
+        at.clone()
+    }
+
+    #[test]
+    fn a_range_gives_evenly_spaced_multipliers() {
+        let axis = Axis::parse("towers.cannon.level.0.damage=0.8:1.2:5").unwrap();
+        let expected = [0.8, 0.9, 1.0, 1.1, 1.2];
+        for (got, want) in axis.multipliers.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-12, "{:?}", axis.multipliers);
+        }
+        assert_eq!(axis.key.in_file(), "cannon.level.0.damage");
+        assert_eq!(
+            Axis::parse("maps.small.lives=2:3:1").unwrap().multipliers,
+            [2.0]
+        );
+    }
+
+    #[test]
+    fn whole_numbers_stay_whole_and_decimals_round_to_six_places() {
+        let mut changed = files();
+        let damage = Axis::parse("towers.cannon.level.0.damage=0.9:0.9:1").unwrap();
+        assert_eq!(
+            damage.apply(&mut changed, 0.9).unwrap(),
+            toml::Value::Integer(27)
+        );
+        let reload = Axis::parse("towers.cannon.level.0.reload=1.1:1.1:1").unwrap();
+        assert_eq!(
+            reload.apply(&mut changed, 1.1).unwrap(),
+            toml::Value::Float(1.98)
+        );
+        assert_eq!(
+            value(&changed, "cannon.level.0.damage"),
+            toml::Value::Integer(27)
+        );
+        assert_eq!(
+            value(&changed, "cannon.level.0.cost"),
+            toml::Value::Integer(90)
+        );
+        Setting::parse("towers.cannon.name=\"Mortar\"")
+            .unwrap()
+            .apply(&mut changed)
+            .unwrap();
+        assert_eq!(
+            value(&changed, "cannon.name"),
+            toml::Value::String("Mortar".into())
+        );
+    }
+
+    #[test]
+    fn bad_keys_and_values_say_what_is_there() {
+        let mut changed = files();
+        let missing = Axis::parse("towers.cannon.levels.0.damage=1:1:1").unwrap();
+        let error = missing.apply(&mut changed, 1.0).unwrap_err();
+        assert!(
+            matches!(&error, VaryError::NoKey { available, .. } if available.contains("level")),
+            "{error}"
+        );
+        let index = Axis::parse("towers.cannon.level.3.damage=1:1:1").unwrap();
+        assert!(matches!(
+            index.apply(&mut changed, 1.0),
+            Err(VaryError::NoKey { .. })
+        ));
+        let name = Axis::parse("towers.cannon.name=1:2:2").unwrap();
+        assert!(matches!(
+            name.apply(&mut changed, 1.0),
+            Err(VaryError::NotANumber { .. })
+        ));
+        let file = Axis::parse("maps.nowhere.lives=1:2:2").unwrap();
+        assert!(matches!(
+            file.apply(&mut changed, 1.0),
+            Err(VaryError::NoFile { .. })
+        ));
+        for bad in ["towers", "units.x.y", "towers..damage"] {
+            assert!(ContentKey::parse(bad).is_err(), "{bad}");
+        }
+        for bad in [
+            "towers.cannon.name",
+            "towers.a.b=1:2",
+            "towers.a.b=1:2:0",
+            "towers.a.b=-1:2:3",
+        ] {
+            assert!(Axis::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Setting::parse("towers.a.b=not toml").is_err());
+    }
+}
