@@ -5,11 +5,13 @@
 pub mod advertise;
 pub mod agones;
 pub mod auth;
+pub mod balance;
 pub mod check;
 pub mod config;
 pub mod host;
 pub mod http;
 pub mod path;
+pub mod render;
 pub mod serve;
 pub mod simulate;
 pub mod stores;

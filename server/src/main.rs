@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use rampart_server::{check, config, path, serve, simulate, stores};
+use rampart_server::{balance, check, config, path, render, serve, simulate, stores};
 
 /// rampart: an authoritative tower-defense game server and its tools.
 ///
@@ -30,6 +30,12 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Re-run a recorded command log and check it reaches the recorded state hash.
     Replay(simulate::ReplayArgs),
+    /// Draw a map (tiles, flow field, fliers, scenario towers and ranges) or a
+    /// recorded game at a tick or animated, as SVG, PNG or animated PNG.
+    Render(Box<render::RenderArgs>),
+    /// Play many games with varied content in parallel and report win rates,
+    /// lives, gold, kills, leaks and lengths per variant (JSON, CSV, charts).
+    Balance(Box<balance::BalanceArgs>),
     /// Apply the database schema (also done at server start) and exit; takes
     /// the server's configuration (--database-url, DATABASE_URL, ...).
     Migrate(Box<config::ServeArgs>),
@@ -47,6 +53,8 @@ fn main() -> ExitCode {
         Some(Command::Path(args)) => path::run(args),
         Some(Command::Simulate(args)) => simulate::simulate(args),
         Some(Command::Replay(args)) => simulate::replay(args),
+        Some(Command::Render(args)) => render::run(*args),
+        Some(Command::Balance(args)) => balance::run(*args),
         Some(Command::Migrate(args)) => stores::migrate(&args),
         Some(Command::ExportLog(args)) => stores::export_log(&args),
     };

@@ -8,36 +8,80 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::load_content;
-use rampart_sim::bots::{BotStyle, ScriptedPlayer};
-use rampart_sim::log::{CommandLog, LogEnd, LogEntry};
-use rampart_sim::{DEFAULT_TICK_HZ, PlayerId, Session, SessionConfig, Snapshot, Summary};
+use rampart_sim::bots::{BotGame, BotStyle};
+use rampart_sim::log::{CommandLog, LogEnd};
+use rampart_sim::{Content, DEFAULT_TICK_HZ, Session, SessionConfig, Summary};
 use serde::Serialize;
 
-/// Arguments of `rampart simulate`.
+/// The game a headless tool plays: map, scenario, seats, bots and length.
+/// `simulate` and `balance` share it, so a balance run's games are the
+/// games `simulate` plays one at a time.
 #[derive(clap::Args)]
-pub struct SimulateArgs {
+pub struct GameArgs {
     /// Map key (a file name under assets/maps without extension).
     #[arg(long)]
     map: String,
-    /// Seed of the session's randomness and of the bots.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Seats, all played by scripted bots (default: the scenario's, or 1).
-    #[arg(long)]
-    players: Option<u8>,
-    /// Stop after this many ticks if the game is still undecided.
-    #[arg(long, default_value_t = 30 * 60 * 30)]
-    ticks: u64,
     /// Scripted start (pre-built towers); its bots only ready up.
     #[arg(long)]
     scenario: Option<String>,
+    /// Seats, all played by scripted bots (default: the scenario's, or 1).
+    #[arg(long)]
+    players: Option<u8>,
     /// Bot behaviour: `builder` builds and upgrades; `passive` only readies
     /// (the default with a scenario).
     #[arg(long, value_parser = ["builder", "passive"])]
     bots: Option<String>,
+    /// Stop after this many ticks if the game is still undecided.
+    #[arg(long, default_value_t = 30 * 60 * 30)]
+    pub ticks: u64,
     /// Ticks per second of simulated time.
     #[arg(long, default_value_t = DEFAULT_TICK_HZ)]
     tick_hz: u32,
+}
+
+impl GameArgs {
+    /// The session config for `seed`, with the seat count checked against
+    /// the scenario in `content`.
+    ///
+    /// # Errors
+    /// When the scenario is not in `content`.
+    pub fn config(&self, content: &Content, seed: u64) -> anyhow::Result<SessionConfig> {
+        let scenario_players = match &self.scenario {
+            Some(key) => Some(
+                content
+                    .scenario(key)
+                    .with_context(|| format!("no scenario `{key}` in the content"))?
+                    .players,
+            ),
+            None => None,
+        };
+        Ok(SessionConfig {
+            map: self.map.clone(),
+            scenario: self.scenario.clone(),
+            players: self.players.or(scenario_players).unwrap_or(1),
+            seed,
+            tick_hz: self.tick_hz,
+        })
+    }
+
+    /// How the bots play.
+    pub fn style(&self) -> BotStyle {
+        match self.bots.as_deref() {
+            Some("passive") => BotStyle::Passive,
+            Some(_) => BotStyle::Builder,
+            None => BotStyle::default_for(self.scenario.is_some()),
+        }
+    }
+}
+
+/// Arguments of `rampart simulate`.
+#[derive(clap::Args)]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    game: GameArgs,
+    /// Seed of the session's randomness and of the bots.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Write the command log here, for `rampart replay`.
     #[arg(long)]
     record: Option<PathBuf>,
@@ -139,51 +183,18 @@ impl Report {
 /// Runs `rampart simulate`.
 pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let content = load_content(&args.assets)?;
-    let scenario_players = match &args.scenario {
-        Some(key) => Some(
-            content
-                .scenario(key)
-                .with_context(|| format!("no scenario `{key}` in {}", args.assets.display()))?
-                .players,
-        ),
-        None => None,
-    };
-    let config = SessionConfig {
-        map: args.map,
-        scenario: args.scenario,
-        players: args.players.or(scenario_players).unwrap_or(1),
-        seed: args.seed,
-        tick_hz: args.tick_hz,
-    };
-    let mut session = Session::new(content.clone(), &config).context("building the session")?;
-    let style = match args.bots.as_deref() {
-        Some("passive") => BotStyle::Passive,
-        Some(_) => BotStyle::Builder,
-        None if config.scenario.is_some() => BotStyle::Passive,
-        None => BotStyle::Builder,
-    };
-    let mut bots: Vec<ScriptedPlayer> = (0..config.players)
-        .map(|seat| ScriptedPlayer::new(PlayerId(seat), style, config.seed))
-        .collect();
+    let config = args.game.config(&content, args.seed)?;
+    let session = Session::new(content.clone(), &config).context("building the session")?;
+    let mut game = BotGame::new(session, args.game.style());
     let mut log = CommandLog::new(&content, config.clone());
-    let mut snapshot = Snapshot::default();
     let mut stepping = Duration::ZERO;
-    while session.tick() < args.ticks && session.outcome().is_none() {
-        session.snapshot(&mut snapshot);
-        for bot in &mut bots {
-            if let Some(command) = bot.think(&session, &snapshot) {
-                log.entries.push(LogEntry {
-                    tick: session.tick(),
-                    player: bot.player(),
-                    command,
-                });
-                session.submit(bot.player(), command);
-            }
-        }
+    while !game.finished(args.game.ticks) {
+        game.think(|entry| log.entries.push(entry));
         let started = Instant::now();
-        session.step();
+        game.step();
         stepping += started.elapsed();
     }
+    let session = game.session_mut();
     let state_hash = session.state_hash();
     log.end = Some(LogEnd {
         ticks: session.tick(),

@@ -4,7 +4,8 @@
 //! They are deterministic (their own seeded generator, decisions from the
 //! snapshot only), so a simulated game with bots replays from its command
 //! log like any other. `rampart simulate`, load tests and server-side bot
-//! seats all use them.
+//! seats all use them; [`BotGame`] is the headless game loop of the tools
+//! (`simulate`, `balance`, `render`'s tests) where bots hold every seat.
 
 use rand_core::Rng;
 use rand_pcg::Pcg32;
@@ -12,6 +13,7 @@ use rand_pcg::Pcg32;
 use crate::command::{Command, PlayerId};
 use crate::content::TowerKindId;
 use crate::grid::Cell;
+use crate::log::LogEntry;
 use crate::session::Session;
 use crate::snapshot::Snapshot;
 
@@ -22,6 +24,18 @@ pub enum BotStyle {
     Builder,
     /// Only declares ready: for scripted scenarios whose towers are given.
     Passive,
+}
+
+impl BotStyle {
+    /// What a seat does when nobody says: a scenario's towers are given, so
+    /// its bots only ready up; on a bare map they build.
+    pub fn default_for(scenario: bool) -> Self {
+        if scenario {
+            BotStyle::Passive
+        } else {
+            BotStyle::Builder
+        }
+    }
 }
 
 /// Ticks between two decisions of one bot.
@@ -175,5 +189,72 @@ impl ScriptedPlayer {
         self.sites
             .extend(ranked.iter().take(SITES).map(|&(_, _, cell)| cell));
         self.next_site = 0;
+    }
+}
+
+/// A session with a scripted player in every seat: one game loop for the
+/// tools that play whole games headless. Each tick is [`Self::think`] (the
+/// bots decide and their commands are submitted) then [`Self::step`].
+#[derive(Debug)]
+pub struct BotGame {
+    session: Session,
+    bots: Vec<ScriptedPlayer>,
+    snapshot: Snapshot,
+}
+
+impl BotGame {
+    /// Seats a bot of `style` in each of `session`'s seats, seeded from the
+    /// session's seed.
+    pub fn new(session: Session, style: BotStyle) -> Self {
+        let seed = session.config().seed;
+        let bots = (0..session.players())
+            .map(|seat| ScriptedPlayer::new(PlayerId(seat), style, seed))
+            .collect();
+        Self {
+            session,
+            bots,
+            snapshot: Snapshot::default(),
+        }
+    }
+
+    /// Lets the bots decide for this tick and submits what they do; `record`
+    /// sees each command with the tick it applies at (for a command log).
+    /// The snapshot is taken only on ticks where some bot thinks.
+    pub fn think(&mut self, mut record: impl FnMut(LogEntry)) {
+        let tick = self.session.tick();
+        if !self.bots.iter().any(|bot| bot.wants_to_think(tick)) {
+            return;
+        }
+        self.session.snapshot(&mut self.snapshot);
+        for bot in &mut self.bots {
+            if let Some(command) = bot.think(&self.session, &self.snapshot) {
+                record(LogEntry {
+                    tick,
+                    player: bot.player(),
+                    command,
+                });
+                self.session.submit(bot.player(), command);
+            }
+        }
+    }
+
+    /// Steps the session once.
+    pub fn step(&mut self) {
+        self.session.step();
+    }
+
+    /// Whether the game is decided or has run `ticks` ticks.
+    pub fn finished(&self, ticks: u64) -> bool {
+        self.session.outcome().is_some() || self.session.tick() >= ticks
+    }
+
+    /// The session being played.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The session being played, for snapshots.
+    pub fn session_mut(&mut self) -> &mut Session {
+        &mut self.session
     }
 }

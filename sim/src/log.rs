@@ -265,33 +265,86 @@ impl CommandLog {
     /// When the content differs from the recording's or the header names
     /// unknown content.
     pub fn replay(&self, content: Arc<Content>) -> Result<Session, LogError> {
+        let mut replay = self.replayer(content)?;
+        replay.run_to(u64::MAX);
+        Ok(replay.into_session())
+    }
+
+    /// Builds the session at tick 0, to be stepped through the log a few
+    /// ticks at a time: tools that look at a recorded game part way
+    /// (pictures of a tick, animations) replay it this way.
+    ///
+    /// # Errors
+    /// As [`Self::replay`].
+    pub fn replayer(&self, content: Arc<Content>) -> Result<Replay<'_>, LogError> {
         if content.version != self.content_version {
             return Err(LogError::ContentMismatch {
                 recorded: self.content_version,
                 loaded: content.version,
             });
         }
-        let mut session = Session::new(content, &self.config)?;
+        let session = Session::new(content, &self.config)?;
         let last = self.entries.last().map_or(0, |entry| entry.tick + 1);
-        let ticks = self.end.map_or(last, |end| end.ticks);
-        let mut next = 0;
-        while session.tick() < ticks {
+        let end = self.end.map_or(last, |end| end.ticks);
+        Ok(Replay {
+            log: self,
+            session,
+            next: 0,
+            end,
+        })
+    }
+}
+
+/// A recorded game being replayed: the session so far and where the log
+/// stands.
+pub struct Replay<'log> {
+    log: &'log CommandLog,
+    session: Session,
+    /// The next entry to submit.
+    next: usize,
+    /// The tick the recording stopped at.
+    end: u64,
+}
+
+impl Replay<'_> {
+    /// Steps until `tick`, the end of the recording, or the game's end,
+    /// whichever comes first, submitting each command at its tick.
+    pub fn run_to(&mut self, tick: u64) {
+        let session = &mut self.session;
+        while session.tick() < tick.min(self.end) && session.outcome().is_none() {
             while let Some(entry) = self
+                .log
                 .entries
-                .get(next)
+                .get(self.next)
                 .filter(|entry| entry.tick == session.tick())
             {
                 session.submit(entry.player, entry.command);
-                next += 1;
+                self.next += 1;
             }
+            // Time stands still once the game is decided; later commands
+            // could only be rejected, so the loop stops there.
             session.step();
-            if session.outcome().is_some() {
-                // Time stands still once the game is decided; later commands
-                // could only be rejected.
-                break;
-            }
         }
-        Ok(session)
+    }
+
+    /// The tick the recording stopped at (the game may have ended sooner).
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// The session as replayed so far.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The session as replayed so far, for snapshots.
+    pub fn session_mut(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    /// The session, once the replay is done with.
+    pub fn into_session(self) -> Session {
+        self.session
     }
 }
 

@@ -611,6 +611,18 @@ impl BoardView<'_> {
             .map(|cost| cost as f32 / STRAIGHT_COST as f32)
     }
 
+    /// The cell a ground enemy on `cell` walks to next, if it can reach a
+    /// goal and is not on one.
+    pub fn next_step(&self, cell: Cell) -> Option<Cell> {
+        if cell.x >= self.board.width || cell.y >= self.board.height {
+            return None;
+        }
+        self.board
+            .field
+            .next(self.board.index(cell))
+            .map(|index| map_cell(self.board.width, index))
+    }
+
     /// Changes whenever towers reshape the field; cache route analysis by it.
     pub fn field_version(&self) -> u64 {
         self.board.field_version

@@ -1,6 +1,6 @@
 //! Checks of the repository itself, run with the tests so they cannot rot:
-//! the simulation depends on no IO crate, every Rust file says what it is
-//! for, and no test is switched off.
+//! the simulation depends on no IO crate, only `rampart-design` draws,
+//! every Rust file says what it is for, and no test is switched off.
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -33,6 +33,7 @@ fn workspace_rust_files() -> Vec<PathBuf> {
         "benches",
         "tests",
         "clients/bevy",
+        "design",
     ] {
         rust_files(&workspace_root().join(krate), &mut files);
     }
@@ -54,40 +55,68 @@ fn dependencies(krate: &str) -> String {
         .to_owned()
 }
 
-#[test]
-fn net_depends_on_no_database_crate() {
-    let dependencies = dependencies("net");
-    for database in ["redis", "diesel", "rampart-persistence", "rampart-server"] {
+/// Fails, saying `why`, if `krate`'s `[dependencies]` name any of `forbidden`.
+fn assert_no_dependency(krate: &str, forbidden: &[&str], why: &str) {
+    let dependencies = dependencies(krate);
+    for name in forbidden {
         assert!(
             !dependencies
                 .lines()
-                .any(|line| line.trim_start().starts_with(database)),
-            "net must not depend on `{database}`: the network knows nothing of storage"
+                .any(|line| line.trim_start().starts_with(name)),
+            "{krate} must not depend on `{name}`: {why}"
         );
     }
 }
 
 #[test]
+fn net_depends_on_no_database_crate() {
+    assert_no_dependency(
+        "net",
+        &["redis", "diesel", "rampart-persistence", "rampart-server"],
+        "the network knows nothing of storage",
+    );
+}
+
+#[test]
 fn sim_depends_on_no_io_crate() {
-    let dependencies = dependencies("sim");
-    for io in [
-        "tokio",
-        "renet",
-        "redis",
-        "diesel",
-        "axum",
-        "hyper",
-        "reqwest",
-        "mio",
-        "tracing-subscriber",
-    ] {
-        assert!(
-            !dependencies
-                .lines()
-                .any(|line| line.trim_start().starts_with(io)),
-            "sim must not depend on `{io}`: the simulation knows nothing of IO"
+    assert_no_dependency(
+        "sim",
+        &[
+            "tokio",
+            "renet",
+            "redis",
+            "diesel",
+            "axum",
+            "hyper",
+            "reqwest",
+            "mio",
+            "tracing-subscriber",
+        ],
+        "the simulation knows nothing of IO",
+    );
+}
+
+#[test]
+fn only_the_design_crate_draws() {
+    for krate in ["sim", "net", "persistence", "server"] {
+        assert_no_dependency(
+            krate,
+            &["tiny-skia", "png", "font8x8"],
+            "pictures are rampart-design's job",
         );
     }
+    assert_no_dependency(
+        "design",
+        &[
+            "tokio",
+            "renet",
+            "redis",
+            "diesel",
+            "axum",
+            "rampart-server",
+        ],
+        "it draws and plays games, nothing more",
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@
 mod load;
 mod movingai;
 
-pub use load::{ContentError, Diagnostic, load_dir};
+pub use load::{ContentError, ContentFile, Diagnostic, load_dir, load_files, read_files};
 pub use movingai::{MovingAiError, load_movingai_map, parse_movingai_map};
 
 use crate::grid::{Cell, Grid};

@@ -34,8 +34,18 @@ use super::{Content, MapDef, Scenario, WaveSet};
 use crate::grid::Grid;
 use crate::hash::StableHasher;
 
+/// One content file: its path relative to the content directory and its bytes.
+pub type ContentFile = (PathBuf, Vec<u8>);
+
 /// Loads and validates every content file under `dir`.
 pub fn load_dir(dir: &Path) -> Result<Content, ContentError> {
+    load_files(&read_files(dir)?)
+}
+
+/// Reads every file under `dir`, sorted by relative path: the input of
+/// [`load_files`], for tools that change content in memory (balance runs
+/// that vary a value) before loading it.
+pub fn read_files(dir: &Path) -> Result<Vec<ContentFile>, ContentError> {
     let mut paths = Vec::new();
     list_files(dir, Path::new(""), &mut paths)?;
     paths.sort();
@@ -45,8 +55,15 @@ pub fn load_dir(dir: &Path) -> Result<Content, ContentError> {
         let bytes = std::fs::read(&path).map_err(|source| ContentError::Io { path, source })?;
         files.push((rel, bytes));
     }
+    Ok(files)
+}
+
+/// Loads and validates content files held in memory, as if they were a
+/// directory's (paths relative to it). The content version hashes these
+/// bytes, so changed content is a different version.
+pub fn load_files(files: &[ContentFile]) -> Result<Content, ContentError> {
     let mut loader = Loader::default();
-    let content = loader.load(&files);
+    let content = loader.load(files);
     let mut diagnostics = loader.report;
     if diagnostics.is_empty() {
         return Ok(content);
