@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::Bytes;
 
 use super::*;
 use crate::protocol::{
-    CHANNEL_RELIABLE, ClientMessage, PROTOCOL_VERSION, ServerMessage, WireCommand,
+    CHANNEL_RELIABLE, ClientMessage, PROTOCOL_VERSION, ServerMessage, Welcome, WireCommand,
 };
 use crate::tickets::WsTicket;
 
@@ -31,6 +31,10 @@ const SESSION: u64 = 7;
 #[derive(Default)]
 struct FakeGame {
     submitted: Mutex<Vec<(SeatRef, Command, CommandOrigin)>>,
+    /// Seats connected, as the game heard of them.
+    seated: Mutex<Vec<SeatRef>>,
+    /// Spectator counts the game was told, in order.
+    watchers: Mutex<Vec<(u64, u16)>>,
 }
 
 impl GameLink for FakeGame {
@@ -39,9 +43,17 @@ impl GameLink for FakeGame {
         true
     }
 
-    fn connected(&self, _seat: SeatRef) {}
+    fn connected(&self, seat: SeatRef) {
+        self.seated.lock().unwrap().push(seat);
+    }
 
-    fn disconnected(&self, _seat: SeatRef) {}
+    fn disconnected(&self, seat: SeatRef) {
+        self.seated.lock().unwrap().retain(|&seated| seated != seat);
+    }
+
+    fn watchers(&self, session: u64, count: u16) {
+        self.watchers.lock().unwrap().push((session, count));
+    }
 }
 
 /// A net loop with no UDP sockets, its feed and WebSocket queues, and a
@@ -61,11 +73,18 @@ struct MemoryClient {
     frames: tokio::sync::mpsc::Receiver<Bytes>,
     /// Every command result it got, in order.
     results: Vec<(u32, Result<(), WireRejection>)>,
-    welcomed: bool,
+    /// The welcome, once it came.
+    welcome: Option<Welcome>,
+    /// The goodbye, once it came.
+    bye: Option<ByeReason>,
 }
 
 impl Harness {
     fn new() -> Self {
+        Self::with_limits(Limits::default())
+    }
+
+    fn with_limits(limits: Limits) -> Self {
         let game = Arc::new(FakeGame::default());
         let (feed, feed_queue) = feed_channel();
         let (ws, ws_queue) = sync_channel(1024);
@@ -76,7 +95,7 @@ impl Harness {
             snapshot_hz: 20,
             tick_hz: 30,
             content_version: 0,
-            limits: Limits::default(),
+            limits,
         };
         let net = NetLoop::new(config, game.clone(), feed_queue, ws_queue, Vec::new()).unwrap();
         feed.try_send(Feed::Opened {
@@ -96,13 +115,21 @@ impl Harness {
 
     /// Connects `client_id` to seat `player` and waits for its welcome.
     fn connect(&mut self, client_id: u64, player: u8) -> MemoryClient {
+        let seat = SeatRef {
+            session: SESSION,
+            player,
+        };
+        let client = self.open(client_id, Access::Seat(seat));
+        assert!(client.welcome.is_some(), "client {client_id} welcomed");
+        client
+    }
+
+    /// Connects `client_id` with `access` and says hello; welcomed or not.
+    fn open(&mut self, client_id: u64, access: Access) -> MemoryClient {
         let (outbox, frames) = tokio::sync::mpsc::channel(1024);
         let ticket = WsTicket {
             client_id,
-            seat: SeatRef {
-                session: SESSION,
-                player,
-            },
+            access,
             expires: u64::MAX,
         };
         self.ws
@@ -119,7 +146,8 @@ impl Harness {
             renet,
             frames,
             results: Vec::new(),
-            welcomed: false,
+            welcome: None,
+            bye: None,
         };
         client.send(&ClientMessage::Hello {
             protocol: PROTOCOL_VERSION,
@@ -128,7 +156,6 @@ impl Harness {
         for _ in 0..20 {
             self.step(&mut [&mut client]);
         }
-        assert!(client.welcomed, "client {client_id} welcomed");
         client
     }
 
@@ -191,8 +218,9 @@ impl MemoryClient {
         }
         while let Some(bytes) = self.renet.receive_message(CHANNEL_RELIABLE) {
             match protocol::decode::<ServerMessage>(&bytes, usize::MAX).unwrap() {
-                ServerMessage::Welcome(_) => self.welcomed = true,
+                ServerMessage::Welcome(welcome) => self.welcome = Some(welcome),
                 ServerMessage::CommandResult { seq, result } => self.results.push((seq, result)),
+                ServerMessage::Bye { reason } => self.bye = Some(reason),
                 _ => {}
             }
         }
@@ -350,10 +378,10 @@ fn a_ticket_presented_twice_cannot_speak_for_or_close_the_first_socket() {
     let (outbox, _frames) = tokio::sync::mpsc::channel(16);
     let ticket = WsTicket {
         client_id: 1,
-        seat: SeatRef {
+        access: Access::Seat(SeatRef {
             session: SESSION,
             player: 0,
-        },
+        }),
         expires: u64::MAX,
     };
     harness
@@ -408,5 +436,80 @@ fn a_ticket_presented_twice_cannot_speak_for_or_close_the_first_socket() {
     );
 
     // Ada's own socket still works.
+    assert_still_answered(&mut harness, &mut ada);
+}
+
+#[test]
+fn a_spectator_watches_without_a_seat_and_is_refused_every_command() {
+    let mut harness = Harness::with_limits(Limits {
+        max_spectators: 1,
+        ..Limits::default()
+    });
+    let mut ada = harness.connect(1, 0);
+    let watching = Access::Spectator { session: SESSION };
+    let mut eve = harness.open(2, watching);
+    let welcome = eve.welcome.clone().expect("the spectator is welcomed");
+    assert_eq!(welcome.player, None, "a spectator has no seat");
+    assert_eq!(welcome.session, SESSION);
+    assert_eq!(
+        *harness.game.seated.lock().unwrap(),
+        [SeatRef {
+            session: SESSION,
+            player: 0
+        }],
+        "only the player took a seat"
+    );
+    assert_eq!(*harness.game.watchers.lock().unwrap(), [(SESSION, 1)]);
+
+    // Its commands are answered with a typed refusal and reach no game;
+    // its chat goes to nobody.
+    eve.command(5, WireCommand::Ready);
+    eve.command(6, place(3));
+    eve.send(&ClientMessage::Chat {
+        text: "hello".into(),
+    });
+    for _ in 0..5 {
+        harness.step(&mut [&mut ada, &mut eve]);
+    }
+    assert_eq!(
+        eve.results,
+        [
+            (5, Err(WireRejection::Spectating)),
+            (6, Err(WireRejection::Spectating))
+        ]
+    );
+    assert!(harness.submitted().is_empty(), "nothing reached the game");
+    assert_eq!(harness.net.counters.spectator_commands, 3);
+
+    // One spectator more than the limit is told why and let go.
+    let mut late = harness.open(3, watching);
+    assert_eq!(late.welcome, None);
+    assert_eq!(late.bye, Some(ByeReason::SpectatorsFull { max: 1 }));
+    for _ in 0..5 {
+        harness.step(&mut [&mut ada, &mut eve, &mut late]);
+    }
+    assert!(
+        !harness.net.connections.contains_key(&3),
+        "refused and closed"
+    );
+    assert_eq!(harness.net.counters.spectators_full, 1);
+    assert_eq!(
+        *harness.game.watchers.lock().unwrap(),
+        [(SESSION, 1)],
+        "the refused one was never counted"
+    );
+
+    // Leaving frees the place; the player's seat is untouched.
+    eve.send(&ClientMessage::Leave);
+    for _ in 0..5 {
+        harness.step(&mut [&mut ada, &mut eve]);
+    }
+    assert_eq!(
+        *harness.game.watchers.lock().unwrap(),
+        [(SESSION, 1), (SESSION, 0)]
+    );
+    assert_eq!(harness.game.seated.lock().unwrap().len(), 1);
+    let again = harness.open(4, watching);
+    assert!(again.welcome.is_some(), "room again after one left");
     assert_still_answered(&mut harness, &mut ada);
 }

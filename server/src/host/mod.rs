@@ -116,6 +116,8 @@ pub struct SessionInfo {
     pub max_players: u8,
     /// Seats taken by connected people.
     pub players: u8,
+    /// Spectators watching (no seats).
+    pub spectators: u16,
     /// Seats played by scripted players.
     pub bots: u8,
     /// Hidden from the public list.
@@ -289,6 +291,14 @@ pub(crate) enum Control {
     Leave {
         id: SessionId,
         player: PlayerId,
+    },
+    Watchers {
+        id: SessionId,
+        count: u16,
+    },
+    Describe {
+        id: SessionId,
+        reply: oneshot::Sender<Option<SessionInfo>>,
     },
     Submit {
         id: SessionId,
@@ -586,6 +596,14 @@ impl HostHandle {
         let _ = self.control.blocking_send(control);
     }
 
+    /// The session now has `count` spectators, from a thread outside the
+    /// async runtime. Waits for room in the inbox like
+    /// [`Self::connection_changed_blocking`]: a lost count would leave a
+    /// watched session silent, or an unwatched one publishing.
+    pub fn watchers_changed_blocking(&self, id: SessionId, count: u16) {
+        let _ = self.control.blocking_send(Control::Watchers { id, count });
+    }
+
     /// Marks the host as shutting down at once: readiness turns false and
     /// new sessions are refused, while sessions keep ticking until
     /// [`Self::drain`].
@@ -615,6 +633,16 @@ impl HostHandle {
         let (release, stalled) = std::sync::mpsc::channel();
         let _ = self.control.send(Control::Stall { release: stalled }).await;
         release
+    }
+
+    /// One session as the tick thread sees it now: unlike [`Self::get`]
+    /// (the view published every few ticks), it knows a session created or
+    /// joined a moment ago. Waits at most a tick.
+    ///
+    /// # Errors
+    /// If the host has stopped.
+    pub async fn describe(&self, id: SessionId) -> Result<Option<SessionInfo>, HostError> {
+        self.ask(|reply| Control::Describe { id, reply }).await
     }
 
     /// Every session the host knows, live ones and recently ended, newest first.
@@ -673,5 +701,9 @@ impl rampart_net::gateway::GameLink for HostHandle {
 
     fn disconnected(&self, seat: rampart_net::tickets::SeatRef) {
         self.connection_changed_blocking(SessionId(seat.session), PlayerId(seat.player), false);
+    }
+
+    fn watchers(&self, session: u64, count: u16) {
+        self.watchers_changed_blocking(SessionId(session), count);
     }
 }

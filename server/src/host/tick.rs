@@ -297,6 +297,26 @@ impl Ticker {
                 }
                 self.dirty = true;
             }
+            Control::Describe { id, reply } => {
+                let info = self
+                    .sessions
+                    .iter()
+                    .find(|hosted| hosted.id == id)
+                    .map(HostedSession::info)
+                    .or_else(|| self.ended.iter().find(|info| info.id == id).cloned());
+                let _ = reply.send(info);
+            }
+            Control::Watchers { id, count } => {
+                if let Ok(hosted) = self.find(id) {
+                    let newcomer = count > hosted.spectators;
+                    hosted.spectators = count;
+                    // A lobby does not tick: show a newcomer the board now.
+                    if newcomer {
+                        hosted.send_snapshot();
+                    }
+                }
+                self.dirty = true;
+            }
             Control::Submit {
                 id,
                 player,

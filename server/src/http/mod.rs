@@ -1,6 +1,6 @@
 //! The HTTP admin API: probes (`/health`, `/ready`), Prometheus `/metrics`,
-//! session management and the public records (maps, leaderboards, histories)
-//! under `/v1`.
+//! session management, spectating and the public records (maps,
+//! leaderboards, histories) under `/v1`.
 //!
 //! Every answer, errors included, is JSON (except `/metrics`), so clients and
 //! load balancers never have to parse an HTML or empty error page. Probes and
@@ -10,6 +10,7 @@
 mod join;
 mod limit;
 mod records;
+mod spectate;
 #[cfg(test)]
 mod tests;
 
@@ -117,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions", get(list_sessions).post(create_session))
         .route("/v1/sessions/{id}", get(get_session).delete(end_session))
         .route("/v1/sessions/{id}/join", post(join::join_session))
+        .route("/v1/sessions/{id}/spectate", post(spectate::spectate))
         .route("/v1/join", post(join::join))
         .route("/v1/maps", get(records::list_maps))
         .route("/v1/maps/{key}", get(records::get_map))
@@ -365,6 +367,15 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
             StatusCode::UNAUTHORIZED,
             "missing `Authorization: Bearer <admin token>` header",
         )),
+    }
+}
+
+/// Whether the request carries the admin token (where refusing is not the
+/// point: a private session's spectator may come with an invite instead).
+fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
+    match (&state.admin_token, bearer(headers)) {
+        (Some(expected), Some(given)) => constant_time_eq(given, expected.as_bytes()),
+        _ => false,
     }
 }
 
