@@ -192,6 +192,8 @@ pub struct HostStatus {
     pub draining: bool,
     /// The recent slowest ticks fit the tick budget.
     pub ticks_on_time: bool,
+    /// The 99th percentile of the last 128 ticks' durations, microseconds.
+    pub tick_p99_us: u64,
     /// Host ticks since start.
     pub tick: u64,
     /// Sessions that panicked since start.
@@ -473,6 +475,11 @@ impl HostHandle {
     /// The content sessions are built from.
     pub fn content(&self) -> &Arc<Content> {
         &self.content
+    }
+
+    /// The simulation rate.
+    pub fn tick_hz(&self) -> u32 {
+        self.tick_hz
     }
 
     /// Hosts a session taken over from another instance, owned under

@@ -1,18 +1,22 @@
 //! The HTTP admin API: probes (`/health`, `/ready`), Prometheus `/metrics`,
-//! session management, spectating and the public records (maps,
-//! leaderboards, histories) under `/v1`.
+//! session management, spectating, the content and status a page draws
+//! with and the public records (maps, leaderboards, histories) under `/v1`,
+//! and the web page itself (`/`, `/watch/{id}`, `/play`, `/assets/`).
 //!
 //! Every answer, errors included, is JSON (except `/metrics`), so clients and
 //! load balancers never have to parse an HTML or empty error page. Probes and
 //! metrics are neither rate limited nor authenticated: the orchestrator must
 //! always be able to reach them.
 
+mod content;
 mod join;
 mod limit;
 mod records;
 mod spectate;
+mod status;
 #[cfg(test)]
 mod tests;
+mod web;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -124,6 +128,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/maps/{key}", get(records::get_map))
         .route("/v1/maps/{key}/leaderboard", get(records::leaderboard))
         .route("/v1/maps/{key}/matches", get(records::recent_matches))
+        .route("/v1/maps/{key}/grid", get(content::grid))
+        .route("/v1/content", get(content::content))
+        .route("/v1/status", get(status::status))
         .route("/v1/players/{id}/history", get(records::player_history))
         .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
@@ -131,6 +138,10 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(render_metrics))
+        .route("/", get(web::shell))
+        .route("/watch/{id}", get(web::shell))
+        .route("/play", get(web::shell))
+        .route("/assets/{file}", get(web::asset))
         .merge(v1)
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
