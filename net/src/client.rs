@@ -51,6 +51,24 @@ pub struct JoinResponse {
     pub ws_url: String,
     /// Presented to `POST /v1/join` to reclaim this seat later.
     pub reconnect_token: String,
+    /// Lets whoever it is passed to watch this session, private or not
+    /// (`POST /v1/sessions/{id}/spectate` with `{"invite": ...}`).
+    pub spectate_invite: String,
+}
+
+/// What `POST /v1/sessions/{id}/spectate` answers: a read-only connection
+/// (snapshots and events; commands are refused). No reconnect token: a
+/// spectator who drops simply asks again.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SpectateResponse {
+    /// Session id, 16 hex digits.
+    pub session_id: String,
+    /// netcode connect token, standard base64.
+    pub connect_token: String,
+    /// UDP addresses in the token.
+    pub udp_addresses: Vec<SocketAddr>,
+    /// `ws://HOST:PORT/ws?ticket=...`.
+    pub ws_url: String,
 }
 
 /// Which transport to connect with.
@@ -71,13 +89,26 @@ pub enum Endpoint {
 impl JoinResponse {
     /// The endpoint for UDP (`websocket == false`) or WebSocket.
     pub fn endpoint(&self, websocket: bool) -> Endpoint {
+        Endpoint::choose(websocket, &self.ws_url, &self.connect_token)
+    }
+}
+
+impl SpectateResponse {
+    /// The endpoint for UDP (`websocket == false`) or WebSocket.
+    pub fn endpoint(&self, websocket: bool) -> Endpoint {
+        Endpoint::choose(websocket, &self.ws_url, &self.connect_token)
+    }
+}
+
+impl Endpoint {
+    fn choose(websocket: bool, ws_url: &str, connect_token: &str) -> Self {
         if websocket {
             Endpoint::WebSocket {
-                url: self.ws_url.clone(),
+                url: ws_url.to_owned(),
             }
         } else {
             Endpoint::Udp {
-                connect_token: self.connect_token.clone(),
+                connect_token: connect_token.to_owned(),
             }
         }
     }

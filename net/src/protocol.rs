@@ -18,7 +18,7 @@ use tungstenite::protocol::WebSocketConfig;
 
 /// Bumped on every incompatible change to messages, channels or the
 /// snapshot codec. Client and server refuse each other on a mismatch.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// The netcode protocol id ("rampart" and the protocol version): a client
 /// built for another protocol cannot even complete the UDP handshake.
@@ -174,8 +174,9 @@ pub struct Welcome {
     pub protocol: u16,
     /// Session id.
     pub session: u64,
-    /// The client's seat.
-    pub player: u8,
+    /// The client's seat; `None` for a spectator, who may watch and do
+    /// nothing else.
+    pub player: Option<u8>,
     /// Seats in the session.
     pub players: u8,
     /// Map key.
@@ -293,6 +294,9 @@ pub enum WireRejection {
     /// `Hello` has not been answered with a welcome yet.
     #[error("not joined yet")]
     NotJoined,
+    /// The connection is a spectator's: it may watch, not act.
+    #[error("spectators cannot send commands")]
+    Spectating,
 }
 
 /// A session event on the wire. Kills are not sent: the snapshot's
@@ -423,6 +427,12 @@ pub enum ByeReason {
     /// The client said nothing for too long.
     #[error("timed out")]
     TimedOut,
+    /// The session already has as many spectators as the server allows.
+    #[error("the session has as many spectators as it may ({max})")]
+    SpectatorsFull {
+        /// The limit per session.
+        max: u16,
+    },
 }
 
 /// Why a session ended, on the wire.

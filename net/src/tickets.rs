@@ -5,8 +5,8 @@
 //!
 //! Each connection attempt gets a fresh client id: renet refuses an id that
 //! is still connected until it times out, so a player who reconnects must
-//! never reuse the old one. The seat (session and player) travels inside the
-//! token, never as a client id.
+//! never reuse the old one. The seat (session and player), or the session a
+//! spectator watches, travels inside the token, never as a client id.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +30,12 @@ const RECONNECT_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 const WS_AUDIENCE: &str = "rampart-ws";
 const RECONNECT_AUDIENCE: &str = "rampart-reconnect";
+const INVITE_AUDIENCE: &str = "rampart-spectate";
+
+/// The role byte of netcode user data (after the session and seat): what
+/// the connection may do.
+const ROLE_PLAYER: u8 = 0;
+const ROLE_SPECTATOR: u8 = 1;
 
 /// The seat a connection is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -38,6 +44,29 @@ pub struct SeatRef {
     pub session: u64,
     /// Seat in the session.
     pub player: u8,
+}
+
+/// Who a connection is for: a player in a seat, or a spectator of a
+/// session, who sees everything and may do nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Plays this seat.
+    Seat(SeatRef),
+    /// Watches this session without a seat.
+    Spectator {
+        /// Session id.
+        session: u64,
+    },
+}
+
+impl Access {
+    /// The session the connection is for.
+    pub fn session(self) -> u64 {
+        match self {
+            Access::Seat(seat) => seat.session,
+            Access::Spectator { session } => session,
+        }
+    }
 }
 
 /// What a join hands the client.
@@ -58,8 +87,8 @@ pub struct Grant {
 pub struct WsTicket {
     /// The fresh client id it was minted with (single use).
     pub client_id: u64,
-    /// The seat.
-    pub seat: SeatRef,
+    /// The seat, or the session watched.
+    pub access: Access,
     /// Unix seconds after which it is refused.
     pub expires: u64,
 }
@@ -94,6 +123,9 @@ struct WsClaims {
     cid: u64,
     sid: u64,
     seat: u8,
+    /// A spectator's ticket (its `seat` means nothing).
+    #[serde(default)]
+    watch: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -103,6 +135,13 @@ struct ReconnectClaims {
     sid: u64,
     seat: u8,
     sub: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct InviteClaims {
+    aud: String,
+    exp: u64,
+    sid: u64,
 }
 
 /// The server's key and the client id counter.
@@ -157,13 +196,13 @@ impl TicketKey {
     }
 
     /// Mints a fresh client id, a connect token and a WebSocket ticket for
-    /// `seat`.
+    /// `access`.
     ///
     /// # Errors
     /// If netcode cannot build the token (more than 32 addresses).
     pub fn grant(
         &self,
-        seat: SeatRef,
+        access: Access,
         udp_addresses: Vec<SocketAddr>,
     ) -> Result<Grant, TicketError> {
         let client_id = self.next_client_id.fetch_add(1, Ordering::Relaxed);
@@ -175,7 +214,7 @@ impl TicketKey {
             client_id,
             UDP_TIMEOUT_SECONDS,
             udp_addresses.clone(),
-            Some(&user_data(seat)),
+            Some(&user_data(access)),
             &self.netcode,
         )?;
         let mut bytes = Vec::with_capacity(2048);
@@ -185,8 +224,12 @@ impl TicketKey {
             aud: WS_AUDIENCE.into(),
             exp: (now + CONNECT_WINDOW).as_secs(),
             cid: client_id,
-            sid: seat.session,
-            seat: seat.player,
+            sid: access.session(),
+            seat: match access {
+                Access::Seat(seat) => seat.player,
+                Access::Spectator { .. } => 0,
+            },
+            watch: matches!(access, Access::Spectator { .. }),
         };
         let ws_ticket =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
@@ -205,12 +248,19 @@ impl TicketKey {
     /// Forged, expired or not a WebSocket ticket.
     pub fn verify_ws(&self, ticket: &str) -> Result<WsTicket, TicketError> {
         let claims: WsClaims = self.verify(ticket, WS_AUDIENCE)?;
-        Ok(WsTicket {
-            client_id: claims.cid,
-            seat: SeatRef {
+        let access = if claims.watch {
+            Access::Spectator {
+                session: claims.sid,
+            }
+        } else {
+            Access::Seat(SeatRef {
                 session: claims.sid,
                 player: claims.seat,
-            },
+            })
+        };
+        Ok(WsTicket {
+            client_id: claims.cid,
+            access,
             expires: claims.exp,
         })
     }
@@ -249,6 +299,34 @@ impl TicketKey {
         })
     }
 
+    /// An invitation to watch `session`, for sessions whose spectators must
+    /// be invited (private ones): the session's players are handed one to
+    /// pass on, and it is good for as long as a reconnect token.
+    ///
+    /// # Errors
+    /// Never in practice (signing with HS256 does not fail).
+    pub fn spectate_invite(&self, session: u64) -> Result<String, TicketError> {
+        let claims = InviteClaims {
+            aud: INVITE_AUDIENCE.into(),
+            exp: (since_epoch() + RECONNECT_LIFETIME).as_secs(),
+            sid: session,
+        };
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
+    }
+
+    /// Checks an invitation to watch; the session it is for.
+    ///
+    /// # Errors
+    /// Forged, expired or not an invitation.
+    pub fn verify_spectate_invite(&self, invite: &str) -> Result<u64, TicketError> {
+        let claims: InviteClaims = self.verify(invite, INVITE_AUDIENCE)?;
+        Ok(claims.sid)
+    }
+
     fn verify<T: for<'de> Deserialize<'de>>(
         &self,
         token: &str,
@@ -262,21 +340,35 @@ impl TicketKey {
     }
 }
 
-/// The seat as netcode user data: session id (u64 LE), then the seat byte.
-pub(crate) fn user_data(seat: SeatRef) -> [u8; NETCODE_USER_DATA_BYTES] {
+/// The access as netcode user data: session id (u64 LE), the seat byte,
+/// then the role byte (0 player, 1 spectator).
+pub(crate) fn user_data(access: Access) -> [u8; NETCODE_USER_DATA_BYTES] {
     let mut data = [0; NETCODE_USER_DATA_BYTES];
-    data[..8].copy_from_slice(&seat.session.to_le_bytes());
-    data[8] = seat.player;
+    data[..8].copy_from_slice(&access.session().to_le_bytes());
+    match access {
+        Access::Seat(seat) => {
+            data[8] = seat.player;
+            data[9] = ROLE_PLAYER;
+        }
+        Access::Spectator { .. } => data[9] = ROLE_SPECTATOR,
+    }
     data
 }
 
-/// The seat back from netcode user data.
-pub(crate) fn seat_from_user_data(data: &[u8; NETCODE_USER_DATA_BYTES]) -> SeatRef {
+/// The access back from netcode user data. Only this server's key makes
+/// tokens, so an unknown role byte cannot arrive; it would read as a
+/// spectator, the role that may do nothing.
+pub(crate) fn access_from_user_data(data: &[u8; NETCODE_USER_DATA_BYTES]) -> Access {
     let mut session = [0; 8];
     session.copy_from_slice(&data[..8]);
-    SeatRef {
-        session: u64::from_le_bytes(session),
-        player: data[8],
+    let session = u64::from_le_bytes(session);
+    if data[9] == ROLE_PLAYER {
+        Access::Seat(SeatRef {
+            session,
+            player: data[8],
+        })
+    } else {
+        Access::Spectator { session }
     }
 }
 
@@ -317,15 +409,25 @@ mod tests {
             player: 3,
         };
         let address: SocketAddr = "127.0.0.1:5000".parse().expect("address");
-        let grant = key.grant(seat, vec![address]).expect("grant");
+        let grant = key.grant(Access::Seat(seat), vec![address]).expect("grant");
         let ticket = key.verify_ws(&grant.ws_ticket).expect("valid ticket");
-        assert_eq!(ticket.seat, seat);
+        assert_eq!(ticket.access, Access::Seat(seat));
         assert_eq!(ticket.client_id, grant.client_id);
         let token = decode_connect_token(&grant.connect_token).expect("token");
         assert_eq!(token.client_id, grant.client_id);
-        let second = key.grant(seat, vec![address]).expect("grant");
+        let second = key.grant(Access::Seat(seat), vec![address]).expect("grant");
         assert_ne!(second.client_id, grant.client_id, "fresh id per attempt");
-        assert_eq!(seat_from_user_data(&user_data(seat)), seat);
+        assert_eq!(
+            access_from_user_data(&user_data(Access::Seat(seat))),
+            Access::Seat(seat)
+        );
+        let watcher = Access::Spectator {
+            session: seat.session,
+        };
+        assert_eq!(access_from_user_data(&user_data(watcher)), watcher);
+        let watching = key.grant(watcher, vec![address]).expect("grant");
+        let ticket = key.verify_ws(&watching.ws_ticket).expect("valid ticket");
+        assert_eq!(ticket.access, watcher, "a spectator's ticket stays one");
 
         let reconnect = key.reconnect_token(seat, "alice").expect("token");
         let back = key.verify_reconnect(&reconnect).expect("valid");
@@ -342,12 +444,26 @@ mod tests {
             player: 0,
         };
         let address: SocketAddr = "127.0.0.1:5000".parse().expect("address");
-        let grant = other.grant(seat, vec![address]).expect("grant");
+        let grant = other
+            .grant(Access::Seat(seat), vec![address])
+            .expect("grant");
         assert!(key.verify_ws(&grant.ws_ticket).is_err(), "other key");
         let reconnect = key.reconnect_token(seat, "bob").expect("token");
         assert!(key.verify_ws(&reconnect).is_err(), "wrong audience");
-        let ws = key.grant(seat, vec![address]).expect("grant").ws_ticket;
+        let ws = key
+            .grant(Access::Seat(seat), vec![address])
+            .expect("grant")
+            .ws_ticket;
         assert!(key.verify_reconnect(&ws).is_err(), "wrong audience");
+        let invite = key.spectate_invite(seat.session).expect("invite");
+        assert_eq!(key.verify_spectate_invite(&invite).ok(), Some(seat.session));
+        assert!(
+            key.verify_spectate_invite(&reconnect).is_err(),
+            "wrong audience"
+        );
+        assert!(key.verify_ws(&invite).is_err(), "an invite is no ticket");
+        let forged = other.spectate_invite(seat.session).expect("invite");
+        assert!(key.verify_spectate_invite(&forged).is_err(), "other key");
         assert!(key.verify_ws("not.a.ticket").is_err());
         let mut tampered = ws.clone();
         tampered.pop();

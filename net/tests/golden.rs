@@ -415,9 +415,9 @@ fn broken_deltas(edges: &[NetWorld]) -> Value {
 
 fn message_vectors() -> Value {
     let welcome = Welcome {
-        protocol: 2,
+        protocol: 3,
         session: 0x03f7_8e9c_bf81_3815,
-        player: 2,
+        player: Some(2),
         players: 4,
         map: "small".into(),
         content_version: 0x9a3c_5e7f_0123_4567,
@@ -436,9 +436,20 @@ fn message_vectors() -> Value {
     };
     let mut server = vec![
         (
-            ServerMessage::Welcome(welcome),
+            ServerMessage::Welcome(welcome.clone()),
             json!({"type": "welcome", "welcome": {
-                "protocol": 2, "session": 0x03f7_8e9c_bf81_3815_u64.to_string(), "player": 2, "players": 4,
+                "protocol": 3, "session": 0x03f7_8e9c_bf81_3815_u64.to_string(), "player": 2, "players": 4,
+                "map": "small", "contentVersion": 0x9a3c_5e7f_0123_4567_u64.to_string(),
+                "tickHz": 30, "snapshotHz": 20,
+            }}),
+        ),
+        (
+            ServerMessage::Welcome(Welcome {
+                player: None,
+                ..welcome
+            }),
+            json!({"type": "welcome", "welcome": {
+                "protocol": 3, "session": 0x03f7_8e9c_bf81_3815_u64.to_string(), "player": null, "players": 4,
                 "map": "small", "contentVersion": 0x9a3c_5e7f_0123_4567_u64.to_string(),
                 "tickHz": 30, "snapshotHz": 20,
             }}),
@@ -483,6 +494,7 @@ fn message_vectors() -> Value {
         (WireRejection::ServerBusy, "serverBusy"),
         (WireRejection::Malformed, "malformed"),
         (WireRejection::NotJoined, "notJoined"),
+        (WireRejection::Spectating, "spectating"),
     ] {
         server.push((
             ServerMessage::CommandResult {
@@ -572,6 +584,10 @@ fn message_vectors() -> Value {
             json!({"type": "abuse", "kind": "malformed"}),
         ),
         (ByeReason::TimedOut, json!({"type": "timedOut"})),
+        (
+            ByeReason::SpectatorsFull { max: 300 },
+            json!({"type": "spectatorsFull", "max": 300}),
+        ),
     ];
     for (reason, shape) in byes {
         server.push((
@@ -605,17 +621,17 @@ fn message_vectors() -> Value {
     let client = [
         (
             ClientMessage::Hello {
-                protocol: 2,
+                protocol: 3,
                 content_version: 0,
             },
-            json!({"type": "hello", "protocol": 2, "contentVersion": "0"}),
+            json!({"type": "hello", "protocol": 3, "contentVersion": "0"}),
         ),
         (
             ClientMessage::Hello {
-                protocol: 2,
+                protocol: 3,
                 content_version: 0x9a3c_5e7f_0123_4567,
             },
-            json!({"type": "hello", "protocol": 2,
+            json!({"type": "hello", "protocol": 3,
                    "contentVersion": 0x9a3c_5e7f_0123_4567_u64.to_string()}),
         ),
         command(
@@ -734,7 +750,7 @@ fn renet_vectors() -> Value {
             server.update(Duration::from_millis(ms));
         };
     let hello = protocol::encode(&ClientMessage::Hello {
-        protocol: 2,
+        protocol: 3,
         content_version: 0,
     });
     let big = |len: usize, seed: u8| -> Vec<u8> {
@@ -751,9 +767,9 @@ fn renet_vectors() -> Value {
         server.process_packet_from(packet, id).unwrap();
     }
     let welcome = protocol::encode(&ServerMessage::Welcome(Welcome {
-        protocol: 2,
+        protocol: 3,
         session: 9,
-        player: 0,
+        player: Some(0),
         players: 1,
         map: "small".into(),
         content_version: 1,

@@ -447,6 +447,12 @@ config_keys! {
     command_burst: u32 = 20,
         toml Integer, flag "N", env None,
         parse |text| between(text, 1, 1000);
+    /// Spectators one session may have at once (POST
+    /// /v1/sessions/{id}/spectate), 0 to 10000; 0 turns spectating off.
+    /// Default 32.
+    max_spectators: u16 = rampart_net::gateway::DEFAULT_MAX_SPECTATORS,
+        toml Integer, flag "N", env None,
+        parse |text| between(text, 0, 10_000);
     /// HS256 secret for players' bearer JWTs on POST /v1/join; prefer
     /// RAMPART_AUTH_JWT_SECRET. With neither this nor auth_jwt_public_key,
     /// joining is anonymous (development).

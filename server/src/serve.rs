@@ -146,6 +146,7 @@ async fn serve(
         limits: Limits {
             commands_per_second: f64::from(config.command_rate_per_second),
             command_burst: f64::from(config.command_burst),
+            max_spectators: config.max_spectators,
             ..Limits::default()
         },
     };

@@ -22,6 +22,10 @@ pub const TICK_DURATION: &str = "rampart_tick_duration_seconds";
 /// Running sessions stepped, summed over ticks: with
 /// `process_cpu_seconds_total` it gives the CPU one session-tick costs.
 pub const SESSION_TICKS: &str = "rampart_session_ticks_total";
+/// Spectators connected (the net loop sets it each second).
+const SPECTATORS: &str = "rampart_spectators";
+/// Spectators refused, by reason; the net loop and the HTTP API count it.
+pub const SPECTATORS_REFUSED: &str = "rampart_spectators_refused_total";
 
 /// Tick buckets from 0.1 ms to 100 ms: a 30 Hz tick has 33 ms, so the
 /// interesting region is a few ms around the overrun budget.
@@ -205,6 +209,16 @@ fn describe() {
         "rampart_clients_connected",
         Unit::Count,
         "Game clients connected, by transport (udp, ws)."
+    );
+    describe_gauge!(
+        SPECTATORS,
+        Unit::Count,
+        "Spectators connected to any session (no seats; counted in rampart_clients_connected too)."
+    );
+    describe_counter!(
+        SPECTATORS_REFUSED,
+        Unit::Count,
+        "Spectators turned away, by reason: forbidden (a private session without the admin token or an invite), full (the session's max_spectators), command (a command or chat line a spectator sent)."
     );
     describe_counter!(
         "rampart_agones_errors_total",

@@ -1,22 +1,23 @@
-//! A player over the real network: joins through the HTTP API, connects
-//! with the client library, and records what it saw (world hashes by tick,
-//! command results, events, the goodbye) for tests to compare.
+//! A player (or a spectator) over the real network: joins through the HTTP
+//! API, connects with the client library, and records what it saw (world
+//! hashes by tick, command results, events, the goodbye) for tests to
+//! compare.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use rampart_net::client::{Client, ClientError, JoinResponse};
+use rampart_net::client::{Client, ClientError, Endpoint, JoinResponse, SpectateResponse};
 use rampart_net::protocol::{ByeReason, ServerMessage, WireEvent, WireRejection};
 use rampart_sim::Command;
 
 use crate::server::Server;
 
-/// One connected player and its record.
+/// One connected player or spectator and its record.
 pub struct Player {
     /// The connection.
     pub client: Client,
-    /// What the join answered.
-    pub join: JoinResponse,
+    /// What the join answered; `None` for a spectator.
+    seat: Option<JoinResponse>,
     /// Hash of the reconstructed world at every tick it was seen.
     pub hashes: BTreeMap<u64, u64>,
     /// Results by command `seq`.
@@ -49,15 +50,53 @@ impl Player {
         serde_json::from_str(&reply.body).expect("join answer")
     }
 
+    /// `POST /v1/sessions/{session}/spectate` with `body`, as the admin
+    /// when `admin_token` is given.
+    ///
+    /// # Panics
+    /// If the server refuses.
+    pub fn spectate(
+        server: &Server,
+        session: &str,
+        body: &serde_json::Value,
+        admin_token: Option<&str>,
+    ) -> SpectateResponse {
+        let path = format!("/v1/sessions/{session}/spectate");
+        let reply = server.post(&path, body, admin_token);
+        assert_eq!(reply.status, 200, "spectating refused: {}", reply.body);
+        serde_json::from_str(&reply.body).expect("spectate answer")
+    }
+
     /// Connects over WebSocket or UDP with what a join answered.
     ///
     /// # Panics
     /// If the connection cannot be made.
     pub fn connect(join: JoinResponse, websocket: bool) -> Player {
-        let client = Client::connect(&join.endpoint(websocket)).expect("connect");
+        let endpoint = join.endpoint(websocket);
+        Self::open(&endpoint, Some(join))
+    }
+
+    /// Connects a spectator over WebSocket or UDP.
+    ///
+    /// # Panics
+    /// If the connection cannot be made.
+    pub fn watch(place: &SpectateResponse, websocket: bool) -> Player {
+        Self::open(&place.endpoint(websocket), None)
+    }
+
+    /// What the join answered.
+    ///
+    /// # Panics
+    /// For a spectator, which has no seat.
+    pub fn seat(&self) -> &JoinResponse {
+        self.seat.as_ref().expect("a spectator has no seat")
+    }
+
+    fn open(endpoint: &Endpoint, seat: Option<JoinResponse>) -> Player {
+        let client = Client::connect(endpoint).expect("connect");
         Player {
             client,
-            join,
+            seat,
             hashes: BTreeMap::new(),
             results: HashMap::new(),
             sent: HashMap::new(),

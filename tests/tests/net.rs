@@ -119,7 +119,7 @@ fn four_players_over_udp_and_websocket_play_to_the_end() {
         Duration::from_secs(120),
         |index, player| match stage[index] {
             0 if player.client.welcome().is_some() => {
-                let seat = u16::from(player.join.player_id);
+                let seat = u16::from(player.seat().player_id);
                 player.command(place(kind, 1 + 2 * seat, 1));
                 player.command(place(kind, 2 + 2 * seat, 3));
                 stage[index] = 1;
@@ -576,4 +576,191 @@ fn sigterm_tells_connected_players_and_says_goodbye() {
         .wait_exit(Duration::from_secs(10))
         .and_then(|status| status.code());
     assert_eq!(status, Some(0));
+}
+
+/// Pumps `players` (their connections live only while pumped) until `done`
+/// holds or `limit` passes.
+fn pump_until(players: &mut [Player], limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} not within {limit:?}");
+        for player in players.iter_mut() {
+            player.pump();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The session's record as `GET /v1/sessions/{id}` shows it.
+fn session_info(server: &Server, session: &str) -> serde_json::Value {
+    server.get(&format!("/v1/sessions/{session}")).json()
+}
+
+#[test]
+fn a_spectator_sees_the_players_worlds_takes_no_seat_and_cannot_act() {
+    let server = sprint_server(
+        "spectate",
+        &["--admin-token", "adm", "--max-spectators", "1"],
+    );
+    let kind = arrow(&quick_assets("spectate-content"));
+    let created = server.post(
+        "/v1/sessions",
+        &json!({"map": "sprint", "max_players": 2, "bots": 1}),
+        Some("adm"),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let session = created.json()["id"].as_str().unwrap().to_owned();
+    // A spectator may watch a lobby: it fills no seat, so the game waits
+    // for the player (over UDP here, the netcode token's role byte).
+    let watching = Player::spectate(&server, &session, &json!({}), None);
+    assert_eq!(watching.session_id, session);
+    let mut players = vec![Player::watch(&watching, false)];
+    pump_until(
+        &mut players,
+        Duration::from_secs(10),
+        "the spectator counted",
+        || session_info(&server, &session)["spectators"] == 1,
+    );
+    assert_eq!(session_info(&server, &session)["state"], "lobby");
+    let full = server.post(
+        &format!("/v1/sessions/{session}/spectate"),
+        &json!({}),
+        None,
+    );
+    assert_eq!(full.status, 409, "one spectator at most: {}", full.body);
+
+    let join = Player::join(&server, &format!("/v1/sessions/{session}/join"), &json!({}));
+    players.push(Player::connect(join, true));
+    let mut stage = [0u8; 2];
+    let finished = run_until(
+        &mut players,
+        Duration::from_secs(120),
+        |index, player| match (index, stage[index]) {
+            (0, 0) if player.client.welcome().is_some() => {
+                player.command(place(kind, 3, 1));
+                player.command(Command::Ready);
+                stage[0] = 1;
+            }
+            (1, 0) if player.client.welcome().is_some() => {
+                player.command(place(kind, 1, 1));
+                player.command(Command::Ready);
+                stage[1] = 1;
+            }
+            _ => {}
+        },
+        Player::done,
+    );
+    assert!(finished, "the game did not end in time");
+    let (watcher, player) = (&players[0], &players[1]);
+    assert_eq!(
+        watcher.client.welcome().unwrap().player,
+        None,
+        "welcomed without a seat"
+    );
+    assert!(player.client.welcome().unwrap().player.is_some(), "a seat");
+    assert_eq!(
+        watcher.results.values().collect::<Vec<_>>(),
+        [&Err(WireRejection::Spectating); 2],
+        "both commands refused as a spectator's"
+    );
+    assert!(player.results.contains_key(&0), "the player was answered");
+    assert!(
+        watcher
+            .events
+            .iter()
+            .any(|event| matches!(event, WireEvent::TowerPlaced { .. })),
+        "the spectator hears the events"
+    );
+    assert_eq!(watcher.outcome(), player.outcome(), "both saw the end");
+    assert!(matches!(watcher.bye, Some(ByeReason::SessionEnded(_))));
+    assert_same_worlds(&players);
+
+    assert_eq!(session_info(&server, &session)["bots"], 1);
+    let metrics = server.get("/metrics").body;
+    let refused = |reason: &str| {
+        metric(
+            &metrics,
+            &format!("rampart_spectators_refused_total{{reason=\"{reason}\"}}"),
+        )
+    };
+    assert_eq!(refused("full"), Some(1.0));
+    assert_eq!(refused("command"), Some(2.0));
+}
+
+#[test]
+fn private_sessions_need_an_invite_or_the_admin_and_spectators_keep_nothing_alive() {
+    let server = sprint_server(
+        "spectate-private",
+        &["--admin-token", "adm", "--idle-timeout-seconds", "2"],
+    );
+    let created = server.post(
+        "/v1/sessions",
+        &json!({"map": "sprint", "max_players": 1, "private": true}),
+        Some("adm"),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let session = created.json()["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/sessions/{session}/spectate");
+    let join = Player::join(&server, &format!("/v1/sessions/{session}/join"), &json!({}));
+    let invite = join.spectate_invite.clone();
+
+    let uninvited = server.post(&path, &json!({}), None);
+    assert_eq!(uninvited.status, 403, "{}", uninvited.body);
+    let forged = server.post(&path, &json!({"invite": join.reconnect_token}), None);
+    assert_eq!(forged.status, 403, "a reconnect token is no invite");
+    let unknown = server.post("/v1/sessions/00000000000000ff/spectate", &json!({}), None);
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    let typo = server.post(&path, &json!({"invitation": invite}), None);
+    assert_eq!(typo.status, 400, "unknown fields are refused");
+    Player::spectate(&server, &session, &json!({}), Some("adm"));
+    let watching = Player::spectate(&server, &session, &json!({"invite": invite}), None);
+
+    let mut players = vec![Player::connect(join, true), Player::watch(&watching, true)];
+    assert!(run_until(
+        &mut players,
+        Duration::from_secs(10),
+        |_, _| {},
+        |player| player.client.stats().snapshots > 5
+    ));
+    pump_until(
+        &mut players,
+        Duration::from_secs(10),
+        "both counted",
+        || {
+            let info = session_info(&server, &session);
+            info["players"] == 1 && info["spectators"] == 1
+        },
+    );
+    pump_until(&mut players, Duration::from_secs(5), "the gauge", || {
+        metric(&server.get("/metrics").body, "rampart_spectators") == Some(1.0)
+    });
+
+    // The player leaves; the spectator watching does not keep the session
+    // from idling out, and hears why it ended.
+    players[0].client.disconnect();
+    let mut watcher = players.split_off(1);
+    assert!(
+        run_until(
+            &mut watcher,
+            Duration::from_secs(20),
+            |_, _| {},
+            Player::done
+        ),
+        "the session did not idle out"
+    );
+    assert_eq!(
+        watcher[0].bye,
+        Some(ByeReason::SessionEnded(EndReason::Idle))
+    );
+    assert_eq!(session_info(&server, &session)["end_reason"], "idle");
+    let ended = server.post(&path, &json!({}), Some("adm"));
+    assert_eq!(ended.status, 410, "{}", ended.body);
+    let metrics = server.get("/metrics").body;
+    assert_eq!(
+        metric(
+            &metrics,
+            "rampart_spectators_refused_total{reason=\"forbidden\"}"
+        ),
+        Some(2.0)
+    );
 }

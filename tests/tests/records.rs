@@ -37,7 +37,7 @@ fn play_one_game(server: &Server) -> String {
         Player::join(server, "/v1/join", &body),
         false,
     )];
-    let session = players[0].join.session_id.clone();
+    let session = players[0].seat().session_id.clone();
     let mut readied = false;
     let ended = run_until(
         &mut players,

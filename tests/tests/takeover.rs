@@ -71,7 +71,7 @@ fn players_in_two_sessions(server: &Server) -> Vec<Player> {
         .collect();
     let sessions: std::collections::HashSet<_> = players
         .iter()
-        .map(|player| player.join.session_id.clone())
+        .map(|player| player.seat().session_id.clone())
         .collect();
     assert_eq!(sessions.len(), 2, "matchmaking filled two sessions");
     assert!(
@@ -97,7 +97,7 @@ fn keep_building(index: usize, player: &mut Player, sent_at: &mut HashMap<usize,
         .get(&index)
         .is_none_or(|at| at.elapsed() > Duration::from_millis(900));
     if due && player.client.welcome().is_some() && !player.done() {
-        let seat = u16::from(player.join.player_id);
+        let seat = u16::from(player.seat().player_id);
         let step = player.sent.len() as u16 + player.results.len() as u16;
         let kind = rampart_sim::content::TowerKindId(0);
         player.command(GameCommand::PlaceTower {
@@ -125,7 +125,7 @@ fn reconnect_all(server: &Server, players: &mut Vec<Player>, limit: Duration) ->
     let started = Instant::now();
     let mut moved = Vec::new();
     for (index, player) in players.iter().enumerate() {
-        let body = json!({"reconnect_token": player.join.reconnect_token});
+        let body = json!({"reconnect_token": player.seat().reconnect_token});
         let join = loop {
             let reply = server.post("/v1/join", &body, None);
             if reply.status == 200 {
@@ -270,7 +270,7 @@ fn a_killed_instances_sessions_are_adopted_and_finish_exactly() {
     let mut players = players_in_two_sessions(&a);
     let mut sent_at = HashMap::new();
     // Asked for A's session, B sends the player on to A, where it is full.
-    let session = &players[0].join.session_id;
+    let session = &players[0].seat().session_id;
     let invite = format!("/v1/sessions/{session}/join");
     let asked_b = b.post(&invite, &json!({}), None);
     assert_eq!(asked_b.status, 307, "{asked_b:?}");
@@ -291,7 +291,7 @@ fn a_killed_instances_sessions_are_adopted_and_finish_exactly() {
     let seen_on_a = last_ticks(&players);
     let sessions: Vec<String> = players
         .iter()
-        .map(|player| player.join.session_id.clone())
+        .map(|player| player.seat().session_id.clone())
         .collect();
 
     let took = reconnect_all(&b, &mut players, Duration::from_secs(10));
@@ -387,7 +387,7 @@ fn a_drained_instances_sessions_move_with_zero_lost_ticks() {
     assert_eq!(handed.len(), 2, "{:#?}", a.logs());
     let sessions: Vec<String> = players
         .iter()
-        .map(|player| player.join.session_id.clone())
+        .map(|player| player.seat().session_id.clone())
         .collect();
     let took = reconnect_all(&b, &mut players, Duration::from_secs(10));
     eprintln!("drained sessions adopted and reconnected {took:?} after A's exit");
@@ -400,7 +400,7 @@ fn a_drained_instances_sessions_move_with_zero_lost_ticks() {
     }
     finish(&mut players, &mut sent_at);
     // Once its end is written, a finished session's seat is gone for good.
-    let body = json!({"reconnect_token": players[0].join.reconnect_token});
+    let body = json!({"reconnect_token": players[0].seat().reconnect_token});
     wait_until(
         Duration::from_secs(5),
         "a 410 for the ended session",
@@ -444,7 +444,7 @@ fn a_rolling_upgrade_moves_every_player_to_the_new_pod_and_the_games_end_as_repl
     let b = instance(&stores, &assets, "b", &stores.redis_url);
     let sessions: Vec<String> = players
         .iter()
-        .map(|player| player.join.session_id.clone())
+        .map(|player| player.seat().session_id.clone())
         .collect();
     a.signal("TERM");
     run_until(
@@ -497,13 +497,13 @@ fn a_rolling_upgrade_moves_every_player_to_the_new_pod_and_the_games_end_as_repl
         "the old pod drains cleanly"
     );
     for (player, session) in players.iter().zip(&sessions) {
-        assert_eq!(&player.join.session_id, session, "back in the same game");
+        assert_eq!(&player.seat().session_id, session, "back in the same game");
     }
     finish(&mut players, &mut sent_at);
     // The exported log is the final one once each end is written (the
     // seat then answers 410).
     for player in &players {
-        let body = json!({"reconnect_token": player.join.reconnect_token});
+        let body = json!({"reconnect_token": player.seat().reconnect_token});
         wait_until(Duration::from_secs(5), "the end written", || {
             b.post("/v1/join", &body, None).status == 410
         });

@@ -8,10 +8,19 @@
 //! it, lets the game reach its steady state (about 100 enemies: 4 minutes),
 //! measures, then reconnects one player to see its join snapshot.
 //!
+//! With `--spectators`, two spectators watch the same session over
+//! WebSocket through the same window: one on the Rust client library, one
+//! on the TypeScript client (`clients/ts/bench/watch-bandwidth.mjs` under
+//! Node; build it first with `npm ci && npm run build` in `clients/ts`). They
+//! receive the same snapshots, so their bytes per second say whether the
+//! TypeScript client speaks the wire as thriftily as the Rust one.
+//!
 //! ```text
 //! cargo run --release -p rampart-benches --bin net_bandwidth
+//! cargo run --release -p rampart-benches --bin net_bandwidth -- --spectators
 //! ```
 
+use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -33,7 +42,14 @@ struct Args {
     /// Snapshots per second.
     #[arg(long, default_value_t = 20)]
     snapshot_hz: u32,
+    /// Also measure a Rust and a TypeScript spectator over WebSocket.
+    #[arg(long)]
+    spectators: bool,
 }
+
+/// How long the TypeScript spectator waits after its welcome before it
+/// counts (its first, full snapshot is not the steady state).
+const SPECTATOR_SETTLE: Duration = Duration::from_secs(2);
 
 const TOKEN: &str = "bandwidth-admin";
 const PLAYERS: usize = 8;
@@ -73,13 +89,33 @@ fn main() {
         "a player dropped during the warm-up"
     );
 
+    // The spectators join now and settle, as the TypeScript one does
+    // before it counts; the measured window is the same for all.
+    let (mut watchers, node) = if args.spectators {
+        let place = Player::spectate(&server, &id, &json!({}), Some(TOKEN));
+        let node = typescript_spectator(&server, &id, args.measure_seconds);
+        (vec![Player::watch(&place, true)], Some(node))
+    } else {
+        (Vec::new(), None)
+    };
+    let settled = Instant::now() + SPECTATOR_SETTLE;
+    while args.spectators && Instant::now() < settled {
+        for player in players.iter_mut().chain(&mut watchers) {
+            player.pump();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let watched: Vec<ClientStats> = watchers
+        .iter()
+        .map(|player| player.client.stats())
+        .collect();
     let before: Vec<ClientStats> = players.iter().map(|player| player.client.stats()).collect();
     let started = Instant::now();
     let mut enemy_samples = 0u64;
     let mut enemy_total = 0u64;
     let deadline = started + Duration::from_secs(args.measure_seconds);
     while Instant::now() < deadline {
-        for player in &mut players {
+        for player in players.iter_mut().chain(&mut watchers) {
             player.pump();
         }
         enemy_total += players[0].client.world().enemies.len() as u64;
@@ -122,8 +158,37 @@ fn main() {
         );
     }
 
+    if let (Some(rust), Some(node)) = (watchers.first(), node) {
+        let early = watched[0];
+        let late = rust.client.stats();
+        let down = (late.bytes_in - early.bytes_in) as f64 / seconds;
+        let up = (late.bytes_out - early.bytes_out) as f64 / seconds;
+        println!(
+            "spectator, Rust client, ws: {down:.0} B/s down, {up:.0} B/s up, {} desyncs",
+            late.desyncs
+        );
+        let output = node
+            .wait_with_output()
+            .expect("the TypeScript spectator ran");
+        let report = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "the TypeScript spectator failed: {report}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let typescript: serde_json::Value =
+            serde_json::from_str(report.trim()).expect("its JSON report");
+        let ts_down = typescript["down"].as_f64().unwrap_or_default();
+        println!(
+            "spectator, TypeScript client (Node), ws: {ts_down:.0} B/s down, {:.0} B/s up, {} desyncs: {:+.1}% down against the Rust client",
+            typescript["up"].as_f64().unwrap_or_default(),
+            typescript["desyncs"],
+            (ts_down / down - 1.0) * 100.0
+        );
+    }
+
     // A player who joins now gets the whole world in one full snapshot.
-    let token = players[0].join.reconnect_token.clone();
+    let token = players[0].seat().reconnect_token.clone();
     drop(players.remove(0));
     let join = Player::join(&server, "/v1/join", &json!({"reconnect_token": token}));
     let mut late = vec![Player::connect(join, false)];
@@ -142,4 +207,20 @@ fn main() {
         late[0].client.world().towers.len(),
         late[0].client.world().projectiles.len()
     );
+}
+
+/// Starts the TypeScript spectator under Node; it reports as JSON on stdout.
+fn typescript_spectator(server: &Server, session: &str, seconds: u64) -> Child {
+    let script = rampart_tests::workspace_root().join("clients/ts/bench/watch-bandwidth.mjs");
+    Process::new("node")
+        .arg("--experimental-websocket")
+        .arg(&script)
+        .arg(format!("http://{}", server.addr))
+        .arg(session)
+        .arg(seconds.to_string())
+        .arg(TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run node (clients/ts must be built: npm ci && npm run build)")
 }

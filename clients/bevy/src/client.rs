@@ -292,7 +292,7 @@ fn drive_link(
                     link.session = Some(welcome.session);
                 }
                 link.tick_hz = u32::from(welcome.tick_hz.max(1));
-                local.set_if_neq(LocalSeat(Some(PlayerId(welcome.player))));
+                local.set_if_neq(LocalSeat(welcome.player.map(PlayerId)));
                 let welcomed = SessionInfo {
                     session: welcome.session,
                     map: welcome.map,

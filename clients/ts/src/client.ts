@@ -11,7 +11,7 @@
 
 import { bundle, unbundle } from "./bundle.js";
 import { DecodeError } from "./bytes.js";
-import { type JoinOptions, type JoinRequest, type JoinResponse, join } from "./join.js";
+import { type JoinOptions, type JoinRequest, type JoinResponse, type SpectateResponse, join, spectate } from "./join.js";
 import {
   type ByeReason,
   CHANNEL_RELIABLE,
@@ -105,7 +105,7 @@ export class CommandLost extends Error {
   }
 }
 
-/** A connected, welcomed player. */
+/** A connected, welcomed player, or a spectator (who sees the same world and whose commands are refused). */
 export class Client {
   private readonly renet = new RenetConnection(clientConnectionConfig());
   private readonly ring = new SnapshotRing();
@@ -137,8 +137,8 @@ export class Client {
 
   private constructor(
     private readonly transport: Transport,
-    /** The join answer this connection came from (its reconnect token reclaims the seat). */
-    readonly join: JoinResponse,
+    /** The join answer this connection came from (a player's reconnect token reclaims the seat). */
+    readonly join: JoinResponse | SpectateResponse,
     welcomeTimeoutMs: number,
   ) {
     this.ready = this.welcomed(welcomeTimeoutMs);
@@ -159,7 +159,7 @@ export class Client {
    * @throws Error when the server says goodbye instead, the socket fails, or
    *   no welcome comes in time.
    */
-  static async connect(join: JoinResponse, options: ConnectOptions = {}): Promise<Client> {
+  static async connect(join: JoinResponse | SpectateResponse, options: ConnectOptions = {}): Promise<Client> {
     const client = await Client.open(join, options);
     await client.ready;
     return client;
@@ -170,7 +170,7 @@ export class Client {
    * attached now see everything, the first snapshot included;
    * {@link Client.ready} settles with the welcome.
    */
-  static async open(join: JoinResponse, options: ConnectOptions = {}): Promise<Client> {
+  static async open(join: JoinResponse | SpectateResponse, options: ConnectOptions = {}): Promise<Client> {
     const transport = options.transport ?? (await openWebSocket(join.wsUrl));
     const client = new Client(transport, join, options.welcomeTimeoutMs ?? 10_000);
     client.sendReliable({ type: "hello", protocol: PROTOCOL_VERSION, contentVersion: options.contentVersion ?? 0n });
@@ -218,6 +218,16 @@ export class Client {
   /** The server's welcome. */
   get welcome(): Welcome | undefined {
     return this.currentWelcome;
+  }
+
+  /** What reclaims this seat with {@link join} after a drop; a spectator has none (it watches again). */
+  get reconnectToken(): string | undefined {
+    return "reconnectToken" in this.join ? this.join.reconnectToken : undefined;
+  }
+
+  /** True for a spectator's connection (once welcomed): it watches, its commands are refused. */
+  get spectating(): boolean {
+    return this.currentWelcome !== undefined && this.currentWelcome.player === null;
   }
 
   /** The newest world rebuilt (the empty world before the first snapshot). */
@@ -296,7 +306,7 @@ export class Client {
 
   /**
    * Leaves: the server closes the connection without a goodbye, and the
-   * seat stays reclaimable with `join.reconnectToken` for the grace period.
+   * seat stays reclaimable with {@link Client.reconnectToken} for the grace period.
    */
   leave(): void {
     if (this.closed !== undefined) return;
@@ -467,6 +477,20 @@ export async function connect(
   options: JoinOptions & ConnectOptions = {},
 ): Promise<Client> {
   return Client.connect(await join(server, request, options), options);
+}
+
+/**
+ * Watches session `sessionId` as a spectator: asks for a place over HTTP and
+ * connects; resolves once welcomed. `invite` (a player's `spectateInvite`)
+ * or the admin token as `options.token` opens a private session.
+ */
+export async function watch(
+  server: string | URL,
+  sessionId: string,
+  invite?: string,
+  options: JoinOptions & ConnectOptions = {},
+): Promise<Client> {
+  return Client.connect(await spectate(server, sessionId, invite, options), options);
 }
 
 function now(): number {

@@ -22,8 +22,9 @@ export {
   type CommandResult,
   type ConnectOptions,
   connect,
+  watch,
 } from "./client.js";
-export { JoinError, type JoinOptions, type JoinRequest, type JoinResponse, join } from "./join.js";
+export { JoinError, type JoinOptions, type JoinRequest, type JoinResponse, type SpectateResponse, join, spectate } from "./join.js";
 export {
   type AbuseKind,
   type ByeReason,

@@ -1,6 +1,7 @@
 /**
  * Getting a seat over HTTP (docs/PROTOCOL.md section 2): `POST /v1/join`
- * (or an invite's `/v1/sessions/{id}/join`), following a fleet's 307 to the
+ * (or an invite's `/v1/sessions/{id}/join`), or a spectator's place with
+ * `POST /v1/sessions/{id}/spectate`, following a fleet's 307 to the
  * instance that runs the session and waiting out 503s and 429s for as long
  * as the server's `Retry-After` asks, within a patience the caller sets.
  *
@@ -31,11 +32,22 @@ export interface JoinResponse {
   wsUrl: string;
   /** Present it to join again later and reclaim this seat. */
   reconnectToken: string;
+  /** Pass it on to let someone watch this session, private or not ({@link spectate}). */
+  spectateInvite: string;
+}
+
+/** A spectator's place: snapshots and events, no seat, commands refused. */
+export interface SpectateResponse {
+  sessionId: string;
+  connectToken: string;
+  udpAddresses: string[];
+  /** `ws://HOST:PORT/ws?ticket=...`: use as given, once, within 30 s. */
+  wsUrl: string;
 }
 
 /** How to join. */
 export interface JoinOptions {
-  /** A player JWT, when the server checks identities. */
+  /** A player JWT, when the server checks identities (for {@link spectate}: the admin token, which opens private sessions). */
   token?: string;
   /** How long to keep retrying 503 and 429 answers (default 30 s). */
   patienceMs?: number;
@@ -69,7 +81,27 @@ export class JoinError extends Error {
  */
 export async function join(server: string | URL, request: JoinRequest = {}, options: JoinOptions = {}): Promise<JoinResponse> {
   const path = request.sessionId !== undefined ? `/v1/sessions/${encodeURIComponent(request.sessionId)}/join` : "/v1/join";
-  return post(new URL(path, server), joinBody(request), options);
+  return parseJoin(await post(new URL(path, server), joinBody(request), options));
+}
+
+/**
+ * Asks `server` for a spectator's place in session `sessionId`. A private
+ * session needs `invite` (a player's `spectateInvite`) or the admin token
+ * as `options.token`.
+ *
+ * @throws JoinError for a refusal: 403 (private), 404, 409 (the session has
+ *   its most spectators), 410 (ended), or a 503/429 that outlasted the patience.
+ */
+export async function spectate(server: string | URL, sessionId: string, invite?: string, options: JoinOptions = {}): Promise<SpectateResponse> {
+  const path = `/v1/sessions/${encodeURIComponent(sessionId)}/spectate`;
+  const json = await post(new URL(path, server), JSON.stringify({ invite }), options);
+  const field = fieldOf(json);
+  return {
+    sessionId: field<string>("session_id", "string"),
+    connectToken: field<string>("connect_token", "string"),
+    udpAddresses: Array.isArray(json.udp_addresses) ? json.udp_addresses.map(String) : [],
+    wsUrl: field<string>("ws_url", "string"),
+  };
 }
 
 function joinBody(request: JoinRequest): string {
@@ -82,7 +114,7 @@ function joinBody(request: JoinRequest): string {
   });
 }
 
-async function post(start: URL, body: string, options: JoinOptions): Promise<JoinResponse> {
+async function post(start: URL, body: string, options: JoinOptions): Promise<Record<string, unknown>> {
   const doFetch = options.fetch ?? globalThis.fetch;
   const patience = options.patienceMs ?? 30_000;
   const deadline = Date.now() + patience;
@@ -108,7 +140,7 @@ async function post(start: URL, body: string, options: JoinOptions): Promise<Joi
       redirects += 1;
       continue;
     }
-    if (response.ok) return parseJoin(await response.json());
+    if (response.ok) return (await response.json()) as Record<string, unknown>;
     const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));
     const message = await errorMessage(response);
     const retryable = response.status === 503 || (response.status === 429 && retryAfterMs !== undefined);
@@ -142,12 +174,15 @@ async function errorMessage(response: Response): Promise<string> {
   return text || response.statusText;
 }
 
-function parseJoin(value: unknown): JoinResponse {
-  const json = value as Record<string, unknown>;
-  const field = <T>(name: string, type: string): T => {
+function fieldOf(json: Record<string, unknown>): <T>(name: string, type: string) => T {
+  return <T>(name: string, type: string): T => {
     if (typeof json[name] !== type) throw new JoinError(200, `join answer lacks ${name}`, undefined);
     return json[name] as T;
   };
+}
+
+function parseJoin(json: Record<string, unknown>): JoinResponse {
+  const field = fieldOf(json);
   return {
     sessionId: field<string>("session_id", "string"),
     playerId: field<number>("player_id", "number"),
@@ -155,6 +190,7 @@ function parseJoin(value: unknown): JoinResponse {
     udpAddresses: Array.isArray(json.udp_addresses) ? json.udp_addresses.map(String) : [],
     wsUrl: field<string>("ws_url", "string"),
     reconnectToken: field<string>("reconnect_token", "string"),
+    spectateInvite: field<string>("spectate_invite", "string"),
   };
 }
 

@@ -14,7 +14,7 @@ import { ByteReader, ByteWriter, DecodeError } from "./bytes.js";
 import type { ConnectionConfig } from "./renet/connection.js";
 
 /** The protocol this library speaks; the server refuses another. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 /** Reliable, ordered, both ways: control messages. */
 export const CHANNEL_RELIABLE = 0;
 /** Unreliable: snapshots down, snapshot acks up. */
@@ -63,8 +63,8 @@ export type ClientMessage =
 export interface Welcome {
   protocol: number;
   session: bigint;
-  /** Your seat. */
-  player: number;
+  /** Your seat; `null` for a spectator, who watches and may do nothing else. */
+  player: number | null;
   /** Seats in the session. */
   players: number;
   map: string;
@@ -111,9 +111,10 @@ export type WireRejection =
   | { type: "rateLimited" }
   | { type: "serverBusy" }
   | { type: "malformed" }
-  | { type: "notJoined" };
+  | { type: "notJoined" }
+  | { type: "spectating" };
 
-const WIRE_REJECTIONS = ["game", "rateLimited", "serverBusy", "malformed", "notJoined"] as const;
+const WIRE_REJECTIONS = ["game", "rateLimited", "serverBusy", "malformed", "notJoined", "spectating"] as const;
 
 /** Something that happened in the session (kills are in the snapshots). */
 export type WireEvent =
@@ -140,7 +141,8 @@ export type ByeReason =
   | { type: "serverShutdown" }
   | { type: "replaced" }
   | { type: "abuse"; kind: AbuseKind }
-  | { type: "timedOut" };
+  | { type: "timedOut" }
+  | { type: "spectatorsFull"; max: number };
 
 /** What the server says on the reliable channel. */
 export type ServerMessage =
@@ -228,7 +230,7 @@ function readServerMessage(reader: ByteReader): ServerMessage {
         welcome: {
           protocol: reader.bincodeSmall(16),
           session: reader.bincodeUnsigned(64),
-          player: reader.byte(),
+          player: reader.bincodeVariant(2, "seat") === 0 ? null : reader.byte(),
           players: reader.byte(),
           map: reader.bincodeString(),
           contentVersion: reader.bincodeUnsigned(64),
@@ -292,7 +294,7 @@ function readEvent(reader: ByteReader): WireEvent {
 }
 
 function readBye(reader: ByteReader): ByeReason {
-  switch (reader.bincodeVariant(7, "bye reason")) {
+  switch (reader.bincodeVariant(8, "bye reason")) {
     case 0:
       return { type: "protocolMismatch", server: reader.bincodeSmall(16) };
     case 1:
@@ -305,8 +307,10 @@ function readBye(reader: ByteReader): ByeReason {
       return { type: "replaced" };
     case 5:
       return { type: "abuse", kind: reader.bincodeVariant(2, "abuse kind") === 0 ? "flood" : "malformed" };
-    default:
+    case 6:
       return { type: "timedOut" };
+    default:
+      return { type: "spectatorsFull", max: reader.bincodeSmall(16) };
   }
 }
 
@@ -327,5 +331,7 @@ export function describeBye(reason: ByeReason): string {
       return `disconnected for abuse: ${reason.kind}`;
     case "timedOut":
       return "timed out";
+    case "spectatorsFull":
+      return `the session has as many spectators as it may (${reason.max})`;
   }
 }

@@ -2,7 +2,8 @@
  * Whole games against a real `rampart` process over WebSocket: players
  * join over HTTP, build, ready and play to the end, every snapshot checked
  * against the server's checksum, on a clean link and on one that drops a
- * tenth of the frames both ways.
+ * tenth of the frames both ways; a spectator watches the same worlds and
+ * has its commands refused.
  */
 
 import assert from "node:assert/strict";
@@ -18,6 +19,7 @@ import {
   type WireEvent,
   join,
   openWebSocket,
+  spectate,
   stateHash,
 } from "../src/index.js";
 import { Server, quickAssets } from "./support/server.js";
@@ -74,7 +76,7 @@ function watch(client: Client): Seat {
 
 const ARROW = 0;
 
-async function playSprint(server: Server, loss: number): Promise<{ seats: Seat[]; dropped: number }> {
+async function playSprint(server: Server, loss: number): Promise<{ seats: Seat[]; spectator: Seat; refused: CommandResult; dropped: number }> {
   const request = { name: "ts", map: "sprint", maxPlayers: 2 };
   const joins = [await join(server.url, request), await join(server.url, request)];
   assert.equal(joins[0]!.sessionId, joins[1]!.sessionId, "matchmaking seats both in one session");
@@ -86,14 +88,19 @@ async function playSprint(server: Server, loss: number): Promise<{ seats: Seat[]
   );
   const clients = await Promise.all(joins.map((answer, index) => RampartClient.open(answer, { transport: transports[index]! })));
   const seats = clients.map(watch);
-  await Promise.all(clients.map((client) => client.ready));
+  // A public session: anyone may watch, no invite needed.
+  const spectator = watch(await RampartClient.open(await spectate(server.url, joins[0]!.sessionId)));
+  await Promise.all([...clients, spectator.client].map((client) => client.ready));
+  assert.equal(spectator.client.welcome?.player, null, "a spectator has no seat");
+  assert.ok(spectator.client.spectating);
+  const refused = await spectator.client.command({ type: "placeTower", kind: ARROW, x: 5, y: 5 });
   for (const seat of seats) {
     assert.equal(seat.client.welcome?.map, "sprint");
     assert.equal(seat.client.welcome?.players, 2);
   }
   const results: CommandResult[][] = await Promise.all(
     seats.map(async (seat) => {
-      const me = seat.client.welcome!.player;
+      const me = seat.client.welcome!.player!;
       const placed = await Promise.all([
         seat.client.command({ type: "placeTower", kind: ARROW, x: 1 + 2 * me, y: 1 }),
         seat.client.command({ type: "placeTower", kind: ARROW, x: 2 + 2 * me, y: 3 }),
@@ -116,7 +123,8 @@ async function playSprint(server: Server, loss: number): Promise<{ seats: Seat[]
     }
   }
   const dropped = transports.reduce((sum, transport) => sum + ("dropped" in transport ? (transport as { dropped: number }).dropped : 0), 0);
-  return { seats, dropped };
+  await spectator.closed;
+  return { seats, spectator, refused, dropped };
 }
 
 /** Both players saw the same world at every tick they share, and every snapshot passed its checksum. */
@@ -169,10 +177,13 @@ describe("whole games against a real server", () => {
     await server?.stop();
   });
 
-  test("two players over WebSocket play the sprint map to the end", { timeout: 120_000 }, async () => {
-    const { seats } = await playSprint(server, 0);
+  test("two players over WebSocket play the sprint map to the end, watched by a spectator", { timeout: 120_000 }, async () => {
+    const { seats, spectator, refused } = await playSprint(server, 0);
     assertSameWorlds(seats);
+    assertSameWorlds([seats[0]!, spectator]);
     assertPlayedToTheEnd(seats);
+    assertPlayedToTheEnd([spectator]);
+    assert.deepEqual(refused, { ok: false, rejection: { type: "spectating" } }, "a spectator's command is refused");
     for (const seat of seats) {
       assert.ok(seat.client.stats.bytesIn > 0 && seat.client.stats.bytesOut > 0);
     }

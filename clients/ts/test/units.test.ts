@@ -122,6 +122,7 @@ const SEAT = {
   udp_addresses: ["127.0.0.1:5000"],
   ws_url: "ws://127.0.0.1:5080/ws?ticket=t",
   reconnect_token: "again",
+  spectate_invite: "watch",
 };
 
 describe("joining", () => {

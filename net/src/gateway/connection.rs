@@ -60,7 +60,8 @@ impl TokenBucket {
 }
 
 pub(super) struct Connection {
-    pub(super) seat: SeatRef,
+    /// The seat it plays, or the session it watches.
+    pub(super) access: Access,
     pub(super) via: Via,
     pub(super) welcomed: bool,
     /// Newest snapshot tick the client acknowledged.

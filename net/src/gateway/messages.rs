@@ -1,6 +1,8 @@
 //! What the net loop does with each message: a client's (hello, commands,
 //! chat, leave) and the game's ([`Feed`]: openings, snapshots, events,
-//! answers, endings, draining).
+//! answers, endings, draining). A spectator is welcomed like a player and
+//! gets the same snapshots and events; its commands are refused
+//! ([`WireRejection::Spectating`]) and its chat is not passed on.
 
 use super::*;
 
@@ -12,7 +14,8 @@ impl NetLoop {
         if connection.closing {
             return;
         }
-        let seat = connection.seat;
+        let access = connection.access;
+        let session_id = access.session();
         match message {
             ClientMessage::Hello {
                 protocol,
@@ -32,13 +35,16 @@ impl NetLoop {
                             server: self.config.content_version,
                         },
                     );
-                } else if let Some((map, players)) = self.hosted.get(&seat.session).cloned() {
+                } else if let Some((map, players)) = self.hosted.get(&session_id).cloned() {
                     connection.welcomed = true;
                     connection.acked = None;
                     let welcome = Welcome {
                         protocol: PROTOCOL_VERSION,
-                        session: seat.session,
-                        player: seat.player,
+                        session: session_id,
+                        player: match access {
+                            Access::Seat(seat) => Some(seat.player),
+                            Access::Spectator { .. } => None,
+                        },
                         players,
                         map: map.to_string(),
                         content_version: self.config.content_version,
@@ -47,7 +53,7 @@ impl NetLoop {
                     };
                     self.send(client_id, &ServerMessage::Welcome(welcome), true);
                     // The newest world goes out at once, not at the next snapshot.
-                    if let Some(session) = self.sessions.get_mut(&seat.session) {
+                    if let Some(session) = self.sessions.get_mut(&session_id) {
                         session.fresh |= session.ring.latest().is_some();
                     }
                 } else {
@@ -60,7 +66,10 @@ impl NetLoop {
                 } else if !connection.commands.take(now) {
                     self.strike(client_id, "rate_limited", now);
                     Err(WireRejection::RateLimited)
-                } else if let Some(command) = command.to_command() {
+                } else if let Access::Spectator { .. } = access {
+                    self.counters.spectator_commands += 1;
+                    Err(WireRejection::Spectating)
+                } else if let (Access::Seat(seat), Some(command)) = (access, command.to_command()) {
                     let origin = CommandOrigin {
                         client: client_id,
                         seq,
@@ -92,13 +101,17 @@ impl NetLoop {
                     self.strike(client_id, "rate_limited", now);
                     return;
                 }
+                let Access::Seat(seat) = access else {
+                    self.counters.spectator_commands += 1;
+                    return;
+                };
                 let line = ServerMessage::Chat {
                     player: seat.player,
                     text,
                 };
                 let clients = self
                     .sessions
-                    .get(&seat.session)
+                    .get(&session_id)
                     .map(|session| session.clients.clone())
                     .unwrap_or_default();
                 for other in clients {
@@ -146,8 +159,12 @@ impl NetLoop {
                         &mut self.attention,
                     );
                     for client_id in net.clients {
-                        if let Some(connection) = self.connections.get(&client_id) {
-                            self.seats.remove(&connection.seat);
+                        if let Some(Access::Seat(seat)) = self
+                            .connections
+                            .get(&client_id)
+                            .map(|connection| connection.access)
+                        {
+                            self.seats.remove(&seat);
                         }
                         self.say_bye(client_id, ByeReason::SessionEnded(reason));
                     }

@@ -39,7 +39,7 @@ use crate::protocol::{
     Welcome, WireEvent, WireRejection,
 };
 use crate::snapshot::{self, NetWorld, SnapshotRing, WorldTracker};
-use crate::tickets::{Grant, SeatRef, TicketError, TicketKey};
+use crate::tickets::{Access, Grant, SeatRef, TicketError, TicketKey};
 use udp::{UdpCounters, UdpEvent, UdpTransport};
 use wake::Nudge;
 pub use wake::NudgingSender;
@@ -65,6 +65,9 @@ pub struct Limits {
     /// A WebSocket client silent this long is dropped (netcode times UDP
     /// clients out itself).
     pub idle_timeout: Duration,
+    /// Spectators one session may have at once; one more is told
+    /// [`ByeReason::SpectatorsFull`].
+    pub max_spectators: u16,
 }
 
 impl Default for Limits {
@@ -75,9 +78,15 @@ impl Default for Limits {
             flood_strikes: 50,
             malformed_strikes: 10,
             idle_timeout: Duration::from_secs(10),
+            max_spectators: DEFAULT_MAX_SPECTATORS,
         }
     }
 }
+
+/// Spectators per session unless configured: a stream's worth of
+/// watchers costs the net thread what as many players do (one encoding per
+/// distinct baseline), so the default stays modest.
+pub const DEFAULT_MAX_SPECTATORS: u16 = 32;
 
 /// How the net server runs.
 #[derive(Clone, Debug)]
@@ -194,6 +203,10 @@ pub trait GameLink: Send + Sync + 'static {
     fn connected(&self, seat: SeatRef);
     /// The seat's client has gone (its reconnect grace starts).
     fn disconnected(&self, seat: SeatRef);
+    /// The session now has `count` spectators connected. A watched session
+    /// must publish its snapshots and events even with nobody seated;
+    /// spectators never hold a seat nor keep a session alive.
+    fn watchers(&self, session: u64, count: u16);
 }
 
 /// The queue from the game to the net loop. The game only ever
@@ -239,11 +252,14 @@ pub struct NetStats {
     pub bytes_in: AtomicU64,
     /// Wire bytes sent.
     pub bytes_out: AtomicU64,
+    /// Spectators connected, every session together.
+    pub spectators: AtomicUsize,
 }
 
 /// The running net server.
 pub struct NetHandle {
     key: Arc<TicketKey>,
+    max_spectators: u16,
     udp_addresses: Vec<SocketAddr>,
     ws_addr: Option<SocketAddr>,
     next_socket: AtomicUsize,
@@ -308,6 +324,7 @@ impl NetHandle {
             .map(|listener| WsTransport::new(listener, key.clone()))
             .transpose()?;
         let ws_addr = ws.as_ref().map(WsTransport::local_addr).transpose()?;
+        let max_spectators = config.limits.max_spectators;
         let net_loop = NetLoop::new(config, link, feed, ws, transports)?;
         let stop = net_loop.stop.clone();
         let stats = net_loop.stats.clone();
@@ -316,6 +333,7 @@ impl NetHandle {
             .spawn(move || net_loop.run())?;
         Ok(Self {
             key,
+            max_spectators,
             udp_addresses,
             ws_addr,
             next_socket: AtomicUsize::new(0),
@@ -340,20 +358,25 @@ impl NetHandle {
         &self.stats
     }
 
-    /// Tokens for a seat. Sockets are handed out in turn; the token lists
-    /// every socket, starting with the chosen one. A client moves on to the
-    /// next only when one does not answer within netcode's timeout: a full
-    /// socket's "denied" ends the attempt; handing sockets out in turn
-    /// keeps them equally full.
+    /// Tokens for a seat or a spectator. Sockets are handed out in turn;
+    /// the token lists every socket, starting with the chosen one. A client
+    /// moves on to the next only when one does not answer within netcode's
+    /// timeout: a full socket's "denied" ends the attempt; handing sockets
+    /// out in turn keeps them equally full.
     ///
     /// # Errors
     /// If netcode cannot build the token.
-    pub fn grant(&self, seat: SeatRef) -> Result<Grant, TicketError> {
+    pub fn grant(&self, access: Access) -> Result<Grant, TicketError> {
         let first = self.next_socket.fetch_add(1, Ordering::Relaxed) % self.udp_addresses.len();
         let mut addresses = self.udp_addresses.clone();
         addresses.rotate_left(first);
         addresses.truncate(32);
-        self.key.grant(seat, addresses)
+        self.key.grant(access, addresses)
+    }
+
+    /// Spectators a session may have ([`Limits::max_spectators`]).
+    pub fn max_spectators(&self) -> u16 {
+        self.max_spectators
     }
 
     /// The key tickets are signed with.

@@ -44,6 +44,10 @@ pub(super) struct Counters {
     pub(super) ws_in: u64,
     pub(super) ws_out: u64,
     pub(super) dropped: HashMap<&'static str, u64>,
+    /// Spectators turned away at the per-session limit.
+    pub(super) spectators_full: u64,
+    /// Commands and chat lines spectators sent (refused).
+    pub(super) spectator_commands: u64,
 }
 
 impl Counters {
@@ -314,8 +318,8 @@ impl NetLoop {
         let mut events = std::mem::take(&mut self.udp_events);
         for event in events.drain(..) {
             match event {
-                UdpEvent::Connected { client_id, seat } => {
-                    self.connected(client_id, seat, Via::Udp(index), now);
+                UdpEvent::Connected { client_id, access } => {
+                    self.connected(client_id, access, Via::Udp(index), now);
                 }
                 // renet reports it too; forgetting twice is harmless.
                 UdpEvent::Disconnected { client_id } => self.forget(client_id),
@@ -352,7 +356,7 @@ impl NetLoop {
                         continue;
                     }
                     self.renet.add_connection(ticket.client_id);
-                    self.connected(ticket.client_id, ticket.seat, Via::Ws { socket }, now);
+                    self.connected(ticket.client_id, ticket.access, Via::Ws { socket }, now);
                 }
                 WsEvent::Packet {
                     client_id,
@@ -388,49 +392,89 @@ impl NetLoop {
         busy
     }
 
-    /// A transport finished its handshake for `seat`.
-    pub(super) fn connected(&mut self, client_id: u64, seat: SeatRef, via: Via, now: Instant) {
+    /// A transport finished its handshake for `access`.
+    pub(super) fn connected(&mut self, client_id: u64, access: Access, via: Via, now: Instant) {
+        let session_id = access.session();
         // A session opens before its join is answered, but a WebSocket can
         // connect within one pass of the loop: its opening may be waiting.
-        if !self.hosted.contains_key(&seat.session) {
+        if !self.hosted.contains_key(&session_id) {
             self.drain_feed();
         }
-        if !self.hosted.contains_key(&seat.session) {
+        if !self.hosted.contains_key(&session_id) {
             // A token for a session that ended (or lives elsewhere).
             tracing::info!(
                 client_id,
-                session = format_args!("{:016x}", seat.session),
+                session = format_args!("{session_id:016x}"),
                 "connection for a session not hosted here"
             );
             self.counters.drop("unknown_session");
             self.connections
-                .insert(client_id, self.connection(seat, via, now));
+                .insert(client_id, self.connection(access, via, now));
             self.say_bye(client_id, ByeReason::SessionEnded(EndReason::Gone));
             return;
         }
-        if let Some(previous) = self.seats.insert(seat, client_id) {
-            // The player came back before the old connection timed out.
-            self.say_bye(previous, ByeReason::Replaced);
-        }
         let label = via.label();
+        let max_spectators = self.config.limits.max_spectators;
+        let watching = self
+            .sessions
+            .get(&session_id)
+            .map_or(0, |session| session.spectators);
+        match access {
+            Access::Seat(seat) => {
+                if let Some(previous) = self.seats.insert(seat, client_id) {
+                    // The player came back before the old connection timed out.
+                    self.say_bye(previous, ByeReason::Replaced);
+                }
+            }
+            // Tokens are granted below the limit, but several granted at
+            // once may arrive together: the limit holds here.
+            Access::Spectator { .. } if watching >= max_spectators => {
+                self.counters.spectators_full += 1;
+                self.connections
+                    .insert(client_id, self.connection(access, via, now));
+                self.say_bye(
+                    client_id,
+                    ByeReason::SpectatorsFull {
+                        max: max_spectators,
+                    },
+                );
+                return;
+            }
+            Access::Spectator { .. } => {}
+        }
         self.connections
-            .insert(client_id, self.connection(seat, via, now));
+            .insert(client_id, self.connection(access, via, now));
         let session = self
             .sessions
-            .entry(seat.session)
+            .entry(session_id)
             .or_insert_with(SessionNet::new);
         session.clients.push(client_id);
-        self.link.connected(seat);
-        tracing::info!(
-            client_id,
-            session = format_args!("{:016x}", seat.session),
-            player = seat.player,
-            transport = label,
-            "client connected"
-        );
+        match access {
+            Access::Seat(seat) => {
+                self.link.connected(seat);
+                tracing::info!(
+                    client_id,
+                    session = format_args!("{session_id:016x}"),
+                    player = seat.player,
+                    transport = label,
+                    "client connected"
+                );
+            }
+            Access::Spectator { .. } => {
+                session.spectators += 1;
+                self.link.watchers(session_id, session.spectators);
+                tracing::info!(
+                    client_id,
+                    session = format_args!("{session_id:016x}"),
+                    spectators = session.spectators,
+                    transport = label,
+                    "spectator connected"
+                );
+            }
+        }
     }
 
-    pub(super) fn connection(&self, seat: SeatRef, via: Via, now: Instant) -> Connection {
+    pub(super) fn connection(&self, access: Access, via: Via, now: Instant) -> Connection {
         let limits = &self.config.limits;
         let strikes = |count: u32| {
             TokenBucket::new(
@@ -440,7 +484,7 @@ impl NetLoop {
             )
         };
         Connection {
-            seat,
+            access,
             via,
             welcomed: false,
             acked: None,
@@ -471,13 +515,28 @@ impl NetLoop {
         let Some(connection) = self.connections.remove(&client_id) else {
             return;
         };
-        let seat = connection.seat;
-        if let Some(session) = self.sessions.get_mut(&seat.session) {
-            session.clients.retain(|&id| id != client_id);
-        }
-        if self.seats.get(&seat) == Some(&client_id) {
-            self.seats.remove(&seat);
-            self.link.disconnected(seat);
+        let session = self.sessions.get_mut(&connection.access.session());
+        match connection.access {
+            Access::Seat(seat) => {
+                if let Some(session) = session {
+                    session.clients.retain(|&id| id != client_id);
+                }
+                if self.seats.get(&seat) == Some(&client_id) {
+                    self.seats.remove(&seat);
+                    self.link.disconnected(seat);
+                }
+            }
+            // Only a spectator listed among the session's clients was
+            // counted (one refused at the limit never was).
+            Access::Spectator { session: id } => {
+                if let Some(session) = session
+                    && let Some(index) = session.clients.iter().position(|&c| c == client_id)
+                {
+                    session.clients.swap_remove(index);
+                    session.spectators -= 1;
+                    self.link.watchers(id, session.spectators);
+                }
+            }
         }
     }
 
@@ -738,6 +797,22 @@ impl NetLoop {
             .filter(|connection| matches!(connection.via, Via::Udp(_)))
             .count();
         let ws = self.connections.len() - udp;
+        for (reason, count) in [
+            ("full", counters.spectators_full),
+            ("command", counters.spectator_commands),
+        ] {
+            if count > 0 {
+                metrics::counter!("rampart_spectators_refused_total", "reason" => reason)
+                    .increment(count);
+            }
+        }
+        let spectators: usize = self
+            .sessions
+            .values()
+            .map(|session| usize::from(session.spectators))
+            .sum();
+        self.stats.spectators.store(spectators, Ordering::Relaxed);
+        metrics::gauge!("rampart_spectators").set(spectators as f64);
         self.stats.udp_clients.store(udp, Ordering::Relaxed);
         self.stats.ws_clients.store(ws, Ordering::Relaxed);
         metrics::gauge!("rampart_clients_connected", "transport" => "udp").set(udp as f64);

@@ -1,6 +1,6 @@
 //! The network's view of one session: its world tracker, the ring of
-//! recent worlds, its clients, and sending each of them a delta of the
-//! newest world.
+//! recent worlds, its clients (players and spectators alike), and sending
+//! each of them a delta of the newest world.
 
 use super::*;
 
@@ -56,6 +56,8 @@ pub(super) struct SessionNet {
     pub(super) tracker: WorldTracker,
     pub(super) ring: SnapshotRing,
     pub(super) clients: Vec<u64>,
+    /// How many of `clients` are spectators.
+    pub(super) spectators: u16,
     /// A new world arrived since the last send.
     pub(super) fresh: bool,
     /// Encodings of the newest world by baseline tick, this round.
@@ -68,6 +70,7 @@ impl SessionNet {
             tracker: WorldTracker::new(),
             ring: SnapshotRing::new(),
             clients: Vec::new(),
+            spectators: 0,
             fresh: false,
             encoded: Vec::new(),
         }

@@ -21,7 +21,7 @@ use tungstenite::{Message, WebSocket};
 
 use super::*;
 use crate::protocol::{
-    CHANNEL_RELIABLE, ClientMessage, PROTOCOL_VERSION, ServerMessage, WireCommand,
+    CHANNEL_RELIABLE, ClientMessage, PROTOCOL_VERSION, ServerMessage, Welcome, WireCommand,
 };
 
 const SESSION: u64 = 7;
@@ -31,6 +31,10 @@ const SESSION: u64 = 7;
 #[derive(Default)]
 struct FakeGame {
     submitted: Mutex<Vec<(SeatRef, Command, CommandOrigin)>>,
+    /// Seats connected, as the game heard of them.
+    seated: Mutex<Vec<SeatRef>>,
+    /// Spectator counts the game was told, in order.
+    watchers: Mutex<Vec<(u64, u16)>>,
 }
 
 impl GameLink for FakeGame {
@@ -39,9 +43,17 @@ impl GameLink for FakeGame {
         true
     }
 
-    fn connected(&self, _seat: SeatRef) {}
+    fn connected(&self, seat: SeatRef) {
+        self.seated.lock().unwrap().push(seat);
+    }
 
-    fn disconnected(&self, _seat: SeatRef) {}
+    fn disconnected(&self, seat: SeatRef) {
+        self.seated.lock().unwrap().retain(|&seated| seated != seat);
+    }
+
+    fn watchers(&self, session: u64, count: u16) {
+        self.watchers.lock().unwrap().push((session, count));
+    }
 }
 
 /// A net loop with a WebSocket listener and no UDP sockets, its feed, the
@@ -61,13 +73,22 @@ struct TestClient {
     client_id: u64,
     renet: RenetClient,
     socket: WebSocket<TcpStream>,
+    /// The server closed the socket.
+    closed: bool,
     /// Every command result it got, in order.
     results: Vec<(u32, Result<(), WireRejection>)>,
-    welcomed: bool,
+    /// The welcome, once it came.
+    welcome: Option<Welcome>,
+    /// The goodbye, once it came.
+    bye: Option<ByeReason>,
 }
 
 impl Harness {
     fn new() -> Self {
+        Self::with_limits(Limits::default())
+    }
+
+    fn with_limits(limits: Limits) -> Self {
         let game = Arc::new(FakeGame::default());
         let (feed, feed_queue) = feed_channel();
         let key = Arc::new(TicketKey::new([7; 32]).unwrap());
@@ -81,7 +102,7 @@ impl Harness {
             snapshot_hz: 20,
             tick_hz: 30,
             content_version: 0,
-            limits: Limits::default(),
+            limits,
         };
         let net = NetLoop::new(config, game.clone(), feed_queue, Some(ws), Vec::new()).unwrap();
         feed.try_send(Feed::Opened {
@@ -100,19 +121,15 @@ impl Harness {
         }
     }
 
-    /// A WebSocket ticket for seat `player`, as a join hands it out.
-    fn ticket(&self, player: u8) -> (u64, String) {
-        let seat = SeatRef {
-            session: SESSION,
-            player,
-        };
-        let grant = self.key.grant(seat, vec![self.ws_addr]).unwrap();
+    /// A WebSocket ticket for `access`, as a join hands it out.
+    fn ticket(&self, access: Access) -> (u64, String) {
+        let grant = self.key.grant(access, vec![self.ws_addr]).unwrap();
         (grant.client_id, grant.ws_ticket)
     }
 
     /// Opens a WebSocket with `ticket`, passing the loop while the upgrade
     /// goes on.
-    fn open(&mut self, ticket: &str) -> WebSocket<TcpStream> {
+    fn upgrade(&mut self, ticket: &str) -> WebSocket<TcpStream> {
         let stream = TcpStream::connect(self.ws_addr).unwrap();
         stream.set_nonblocking(true).unwrap();
         // As every real client does: small frames must not wait for Nagle.
@@ -137,16 +154,38 @@ impl Harness {
 
     /// Connects a client to seat `player` and waits for its welcome.
     fn connect(&mut self, player: u8) -> TestClient {
-        let (client_id, ticket) = self.ticket(player);
-        let socket = self.open(&ticket);
+        let seat = SeatRef {
+            session: SESSION,
+            player,
+        };
+        let client = self.open(Access::Seat(seat));
+        assert!(
+            client.welcome.is_some(),
+            "client {} welcomed",
+            client.client_id
+        );
+        client
+    }
+
+    /// Connects with `access` and says hello; welcomed or not.
+    fn open(&mut self, access: Access) -> TestClient {
+        let (client_id, ticket) = self.ticket(access);
+        let socket = self.upgrade(&ticket);
+        self.hello(client_id, socket)
+    }
+
+    /// Says hello on an upgraded socket, and gives the loop time to answer.
+    fn hello(&mut self, client_id: u64, socket: WebSocket<TcpStream>) -> TestClient {
         let mut renet = RenetClient::new(protocol::connection_config());
         renet.set_connected();
         let mut client = TestClient {
             client_id,
             renet,
             socket,
+            closed: false,
             results: Vec::new(),
-            welcomed: false,
+            welcome: None,
+            bye: None,
         };
         client.send(&ClientMessage::Hello {
             protocol: PROTOCOL_VERSION,
@@ -155,7 +194,6 @@ impl Harness {
         for _ in 0..20 {
             self.step(&mut [&mut client]);
         }
-        assert!(client.welcomed, "client {client_id} welcomed");
         client
     }
 
@@ -167,7 +205,7 @@ impl Harness {
         for client in clients.iter_mut() {
             client.renet.update(elapsed);
             let frames = crate::bundle::bundle(client.renet.get_packets_to_send());
-            write_frames(&mut client.socket, frames);
+            client.write(frames);
         }
         // Loopback delivers within the send, but give the loop a moment.
         std::thread::sleep(Duration::from_millis(1));
@@ -204,6 +242,18 @@ fn write_frames(socket: &mut WebSocket<TcpStream>, frames: Vec<Vec<u8>>) {
 }
 
 impl TestClient {
+    /// Writes frames unless the server closed the socket (noticed here or
+    /// by the last read).
+    fn write(&mut self, frames: Vec<Vec<u8>>) {
+        for frame in frames {
+            if self.closed {
+                return;
+            }
+            self.closed = self.socket.write(Message::Binary(frame.into())).is_err();
+        }
+        self.closed = self.closed || self.socket.flush().is_err();
+    }
+
     fn send(&mut self, message: &ClientMessage) {
         self.renet
             .send_message(CHANNEL_RELIABLE, protocol::encode(message));
@@ -214,7 +264,7 @@ impl TestClient {
     }
 
     fn receive(&mut self) {
-        loop {
+        while !self.closed {
             match self.socket.read() {
                 Ok(Message::Binary(frame)) => {
                     for packet in crate::bundle::unbundle(&frame).flatten() {
@@ -227,13 +277,15 @@ impl TestClient {
                 {
                     break;
                 }
-                Err(error) => panic!("client {} lost its socket: {error}", self.client_id),
+                // The server closed it (after a goodbye, say).
+                Err(_) => self.closed = true,
             }
         }
         while let Some(bytes) = self.renet.receive_message(CHANNEL_RELIABLE) {
             match protocol::decode::<ServerMessage>(&bytes, usize::MAX).unwrap() {
-                ServerMessage::Welcome(_) => self.welcomed = true,
+                ServerMessage::Welcome(welcome) => self.welcome = Some(welcome),
                 ServerMessage::CommandResult { seq, result } => self.results.push((seq, result)),
+                ServerMessage::Bye { reason } => self.bye = Some(reason),
                 _ => {}
             }
         }
@@ -370,29 +422,18 @@ fn a_slice_past_its_count_is_refused_before_renet_would_panic_on_it() {
 #[test]
 fn a_ticket_presented_twice_cannot_speak_for_or_close_the_first_socket() {
     let mut harness = Harness::new();
-    let (client_id, ticket) = harness.ticket(0);
-    let socket = harness.open(&ticket);
-    let mut renet = RenetClient::new(protocol::connection_config());
-    renet.set_connected();
-    let mut ada = TestClient {
-        client_id,
-        renet,
-        socket,
-        results: Vec::new(),
-        welcomed: false,
-    };
-    ada.send(&ClientMessage::Hello {
-        protocol: PROTOCOL_VERSION,
-        content_version: 0,
+    let seat = Access::Seat(SeatRef {
+        session: SESSION,
+        player: 0,
     });
-    for _ in 0..20 {
-        harness.step(&mut [&mut ada]);
-    }
-    assert!(ada.welcomed);
+    let (client_id, ticket) = harness.ticket(seat);
+    let socket = harness.upgrade(&ticket);
+    let mut ada = harness.hello(client_id, socket);
+    assert!(ada.welcome.is_some());
     // The same ticket again, on another socket: the upgrade passes (the
     // ticket is genuine), the loop refuses it as a replay and closes the
     // socket, and whatever it sends changes nothing.
-    let mut intruder_socket = harness.open(&ticket);
+    let mut intruder_socket = harness.upgrade(&ticket);
     let mut intruder = RenetClient::new(protocol::connection_config());
     intruder.set_connected();
     // Its first message id repeats Ada's hello and is dropped as a
@@ -426,5 +467,80 @@ fn a_ticket_presented_twice_cannot_speak_for_or_close_the_first_socket() {
     );
 
     // Ada's own socket still works.
+    assert_still_answered(&mut harness, &mut ada);
+}
+
+#[test]
+fn a_spectator_watches_without_a_seat_and_is_refused_every_command() {
+    let mut harness = Harness::with_limits(Limits {
+        max_spectators: 1,
+        ..Limits::default()
+    });
+    let mut ada = harness.connect(0);
+    let watching = Access::Spectator { session: SESSION };
+    let mut eve = harness.open(watching);
+    let welcome = eve.welcome.clone().expect("the spectator is welcomed");
+    assert_eq!(welcome.player, None, "a spectator has no seat");
+    assert_eq!(welcome.session, SESSION);
+    assert_eq!(
+        *harness.game.seated.lock().unwrap(),
+        [SeatRef {
+            session: SESSION,
+            player: 0
+        }],
+        "only the player took a seat"
+    );
+    assert_eq!(*harness.game.watchers.lock().unwrap(), [(SESSION, 1)]);
+
+    // Its commands are answered with a typed refusal and reach no game;
+    // its chat goes to nobody.
+    eve.command(5, WireCommand::Ready);
+    eve.command(6, place(3));
+    eve.send(&ClientMessage::Chat {
+        text: "hello".into(),
+    });
+    for _ in 0..5 {
+        harness.step(&mut [&mut ada, &mut eve]);
+    }
+    assert_eq!(
+        eve.results,
+        [
+            (5, Err(WireRejection::Spectating)),
+            (6, Err(WireRejection::Spectating))
+        ]
+    );
+    assert!(harness.submitted().is_empty(), "nothing reached the game");
+    assert_eq!(harness.net.counters.spectator_commands, 3);
+
+    // One spectator more than the limit is told why and let go.
+    let mut late = harness.open(watching);
+    assert_eq!(late.welcome, None);
+    assert_eq!(late.bye, Some(ByeReason::SpectatorsFull { max: 1 }));
+    for _ in 0..5 {
+        harness.step(&mut [&mut ada, &mut eve, &mut late]);
+    }
+    assert!(
+        !harness.net.connections.contains_key(&late.client_id),
+        "refused and closed"
+    );
+    assert_eq!(harness.net.counters.spectators_full, 1);
+    assert_eq!(
+        *harness.game.watchers.lock().unwrap(),
+        [(SESSION, 1)],
+        "the refused one was never counted"
+    );
+
+    // Leaving frees the place; the player's seat is untouched.
+    eve.send(&ClientMessage::Leave);
+    for _ in 0..5 {
+        harness.step(&mut [&mut ada, &mut eve]);
+    }
+    assert_eq!(
+        *harness.game.watchers.lock().unwrap(),
+        [(SESSION, 1), (SESSION, 0)]
+    );
+    assert_eq!(harness.game.seated.lock().unwrap().len(), 1);
+    let again = harness.open(watching);
+    assert!(again.welcome.is_some(), "room again after one left");
     assert_still_answered(&mut harness, &mut ada);
 }

@@ -16,7 +16,7 @@ use renetcode::{
 };
 
 use crate::protocol::NETCODE_PROTOCOL_ID;
-use crate::tickets::{SeatRef, seat_from_user_data};
+use crate::tickets::{Access, access_from_user_data};
 
 /// netcode's limit per server.
 pub(crate) const MAX_CLIENTS_PER_SOCKET: usize = 1024;
@@ -26,7 +26,7 @@ pub(crate) const UDP_OVERHEAD: u64 = 28;
 /// What a socket tells the net loop.
 pub(crate) enum UdpEvent {
     /// A client completed the handshake.
-    Connected { client_id: u64, seat: SeatRef },
+    Connected { client_id: u64, access: Access },
     /// A client left or timed out (renet already knows).
     Disconnected { client_id: u64 },
     /// A client's packets reached renet: it may have messages to read.
@@ -205,7 +205,7 @@ fn handle(
             renet.add_connection(client_id);
             events.push(UdpEvent::Connected {
                 client_id,
-                seat: seat_from_user_data(&user_data),
+                access: access_from_user_data(&user_data),
             });
             send(payload, addr);
         }

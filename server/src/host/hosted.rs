@@ -112,6 +112,10 @@ pub(super) struct HostedSession {
     pub created_unix_ms: u64,
     /// Host tick at which a person was last connected.
     pub last_person_tick: u64,
+    /// Spectators connected, as the network counts them: they make the
+    /// session publish to the network, and nothing else (no seat, no
+    /// player count, no hold on the idle timeout).
+    pub spectators: u16,
     pub end_reason: Option<EndReason>,
     /// Entered while the session steps, so anything logged then (a panic
     /// above all) carries the session's id.
@@ -160,6 +164,7 @@ impl HostedSession {
             log,
             created_unix_ms,
             last_person_tick: host_tick,
+            spectators: 0,
             end_reason: None,
             span: tracing::info_span!("session", id = %id),
             snapshot: Snapshot::default(),
@@ -290,13 +295,13 @@ impl HostedSession {
     }
 
     /// Hands the tick's events, and a snapshot when one is due, to the
-    /// network. Only sessions with a connected person pay for it; a full
-    /// queue drops (the next snapshot replaces a lost one).
+    /// network. Only sessions with a connected person or spectator pay for
+    /// it; a full queue drops (the next snapshot replaces a lost one).
     fn publish_to_clients(&mut self) {
         let Some(feed) = &self.feed else {
             return;
         };
-        if self.people_connected() == 0 {
+        if self.people_connected() == 0 && self.spectators == 0 {
             return;
         }
         let session = self.id.0;
@@ -366,6 +371,7 @@ impl HostedSession {
             state: self.state,
             max_players: self.seats.len() as u8,
             players: self.people_connected(),
+            spectators: self.spectators,
             bots: self.bots(),
             private: self.private,
             wave: summary.wave,

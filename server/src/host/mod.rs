@@ -116,6 +116,8 @@ pub struct SessionInfo {
     pub max_players: u8,
     /// Seats taken by connected people.
     pub players: u8,
+    /// Spectators watching (no seats).
+    pub spectators: u16,
     /// Seats played by scripted players.
     pub bots: u8,
     /// Hidden from the public list.
@@ -190,6 +192,8 @@ pub struct HostStatus {
     pub draining: bool,
     /// The recent slowest ticks fit the tick budget.
     pub ticks_on_time: bool,
+    /// The 99th percentile of the last 128 ticks' durations, microseconds.
+    pub tick_p99_us: u64,
     /// Host ticks since start.
     pub tick: u64,
     /// Sessions that panicked since start.
@@ -289,6 +293,14 @@ pub(crate) enum Control {
     Leave {
         id: SessionId,
         player: PlayerId,
+    },
+    Watchers {
+        id: SessionId,
+        count: u16,
+    },
+    Describe {
+        id: SessionId,
+        reply: oneshot::Sender<Option<SessionInfo>>,
     },
     Submit {
         id: SessionId,
@@ -465,6 +477,11 @@ impl HostHandle {
         &self.content
     }
 
+    /// The simulation rate.
+    pub fn tick_hz(&self) -> u32 {
+        self.tick_hz
+    }
+
     /// Hosts a session taken over from another instance, owned under
     /// `epoch` (the claim's fencing token).
     ///
@@ -586,6 +603,14 @@ impl HostHandle {
         let _ = self.control.blocking_send(control);
     }
 
+    /// The session now has `count` spectators, from a thread outside the
+    /// async runtime. Waits for room in the inbox like
+    /// [`Self::connection_changed_blocking`]: a lost count would leave a
+    /// watched session silent, or an unwatched one publishing.
+    pub fn watchers_changed_blocking(&self, id: SessionId, count: u16) {
+        let _ = self.control.blocking_send(Control::Watchers { id, count });
+    }
+
     /// Marks the host as shutting down at once: readiness turns false and
     /// new sessions are refused, while sessions keep ticking until
     /// [`Self::drain`].
@@ -615,6 +640,16 @@ impl HostHandle {
         let (release, stalled) = std::sync::mpsc::channel();
         let _ = self.control.send(Control::Stall { release: stalled }).await;
         release
+    }
+
+    /// One session as the tick thread sees it now: unlike [`Self::get`]
+    /// (the view published every few ticks), it knows a session created or
+    /// joined a moment ago. Waits at most a tick.
+    ///
+    /// # Errors
+    /// If the host has stopped.
+    pub async fn describe(&self, id: SessionId) -> Result<Option<SessionInfo>, HostError> {
+        self.ask(|reply| Control::Describe { id, reply }).await
     }
 
     /// Every session the host knows, live ones and recently ended, newest first.
@@ -673,5 +708,9 @@ impl rampart_net::gateway::GameLink for HostHandle {
 
     fn disconnected(&self, seat: rampart_net::tickets::SeatRef) {
         self.connection_changed_blocking(SessionId(seat.session), PlayerId(seat.player), false);
+    }
+
+    fn watchers(&self, session: u64, count: u16) {
+        self.watchers_changed_blocking(SessionId(session), count);
     }
 }

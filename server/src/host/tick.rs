@@ -297,6 +297,26 @@ impl Ticker {
                 }
                 self.dirty = true;
             }
+            Control::Describe { id, reply } => {
+                let info = self
+                    .sessions
+                    .iter()
+                    .find(|hosted| hosted.id == id)
+                    .map(HostedSession::info)
+                    .or_else(|| self.ended.iter().find(|info| info.id == id).cloned());
+                let _ = reply.send(info);
+            }
+            Control::Watchers { id, count } => {
+                if let Ok(hosted) = self.find(id) {
+                    let newcomer = count > hosted.spectators;
+                    hosted.spectators = count;
+                    // A lobby does not tick: show a newcomer the board now.
+                    if newcomer {
+                        hosted.send_snapshot();
+                    }
+                }
+                self.dirty = true;
+            }
             Control::Submit {
                 id,
                 player,
@@ -341,12 +361,14 @@ impl Ticker {
 
     fn ticks_on_time(&self) -> bool {
         let budget = self.period * self.config.overrun_budget_pct / 100;
+        self.tick_p99().is_none_or(|p99| p99 <= budget)
+    }
+
+    /// The 99th percentile of the last ticks' durations, once there are any.
+    fn tick_p99(&self) -> Option<Duration> {
         let mut recent: Vec<Duration> = self.recent.iter().copied().collect();
         recent.sort_unstable();
-        // The 99th percentile of the last ticks.
-        recent
-            .get(recent.len() * 99 / 100)
-            .is_none_or(|&p99| p99 <= budget)
+        recent.get(recent.len() * 99 / 100).copied()
     }
 
     /// Admits a session built off this thread: only the capacity and
@@ -607,6 +629,7 @@ impl Ticker {
         let mut status = HostStatus {
             max_sessions: self.config.max_sessions,
             ticks_on_time: self.ticks_on_time(),
+            tick_p99_us: self.tick_p99().map_or(0, |p99| p99.as_micros() as u64),
             tick: self.tick,
             crashed: self.crashed,
             ended: self.ended.len(),

@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use rampart_net::client::JoinResponse;
 use rampart_net::gateway::NetHandle;
-use rampart_net::tickets::SeatRef;
+use rampart_net::tickets::{Access, SeatRef};
 use rampart_sim::PlayerId;
 use serde::Deserialize;
 
@@ -48,9 +48,9 @@ pub struct JoinRequest {
 /// What joining needs beyond the host: the network, player identity, and
 /// where players are recorded.
 pub struct JoinService {
-    net: Arc<NetHandle>,
+    pub(super) net: Arc<NetHandle>,
     auth: PlayerAuth,
-    ws_base: String,
+    pub(super) ws_base: String,
     default_map: String,
     players: Option<Database>,
     fleet: Option<Fleet>,
@@ -98,17 +98,18 @@ impl JoinService {
         self
     }
 
-    /// The answer for a join of a session not hosted here. With a fleet: a
-    /// redirect (307, so the client repeats the same request there) to the
-    /// instance holding its lease, or 503 with `Retry-After` while nobody
-    /// holds it (its owner died and another is about to adopt it) or it is
-    /// being adopted here. 410 once it has ended; else 404. A store that
-    /// fails to answer leaves the 404 (logged): the client may retry. While
-    /// Redis's circuit is open (`redis_up` false) only the database is asked.
-    async fn not_here(
+    /// The answer for a join (or spectate) of a session not hosted here,
+    /// asked for at `path`. With a fleet: a redirect (307, so the client
+    /// repeats the same request there) to the instance holding its lease,
+    /// or 503 with `Retry-After` while nobody holds it (its owner died and
+    /// another is about to adopt it) or it is being adopted here. 410 once
+    /// it has ended; else 404. A store that fails to answer leaves the 404
+    /// (logged): the client may retry. While Redis's circuit is open
+    /// (`redis_up` false) only the database is asked.
+    pub(super) async fn not_here(
         &self,
         session: SessionId,
-        path_session: Option<SessionId>,
+        path: &str,
         redis_up: bool,
     ) -> ApiError {
         if let Some(fleet) = self.fleet.as_ref().filter(|_| redis_up) {
@@ -116,10 +117,6 @@ impl JoinService {
                 Ok(Some(holder)) if holder == fleet.instance => return moving(session),
                 Ok(Some(holder)) => match fleet.hot.advertised(&holder).await {
                     Ok(Some(base)) => {
-                        let path = match path_session {
-                            Some(id) => format!("/v1/sessions/{id}/join"),
-                            None => "/v1/join".to_owned(),
-                        };
                         if let Ok(location) = HeaderValue::try_from(format!("{base}{path}")) {
                             return ApiError::new(
                                 StatusCode::TEMPORARY_REDIRECT,
@@ -218,6 +215,10 @@ async fn seat_player(
     request: JoinRequest,
     path_session: Option<SessionId>,
 ) -> Result<JoinResponse, ApiError> {
+    let path = match path_session {
+        Some(id) => format!("/v1/sessions/{id}/join"),
+        None => "/v1/join".to_owned(),
+    };
     let Some(service) = &state.join else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -245,7 +246,7 @@ async fn seat_player(
         match state.host.rejoin(id, player, &claim.player).await {
             Ok(()) => {}
             Err(HostError::NotFound) => {
-                return Err(service.not_here(id, path_session, state.redis_up()).await);
+                return Err(service.not_here(id, &path, state.redis_up()).await);
             }
             Err(error) => return Err(seat_error(error)),
         }
@@ -261,7 +262,7 @@ async fn seat_player(
             Some(id) => match state.host.join(id, &who).await {
                 Ok(player) => (id, player),
                 Err(HostError::NotFound) => {
-                    return Err(service.not_here(id, path_session, state.redis_up()).await);
+                    return Err(service.not_here(id, &path, state.redis_up()).await);
                 }
                 Err(error) => return Err(error.into()),
             },
@@ -273,15 +274,10 @@ async fn seat_player(
         session: session.0,
         player: player.0,
     };
-    let grant = service
-        .net
-        .grant(seat)
-        .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))?;
-    let reconnect_token = service
-        .net
-        .key()
-        .reconnect_token(seat, &who)
-        .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))?;
+    let grant = service.net.grant(Access::Seat(seat)).map_err(internal)?;
+    let key = service.net.key();
+    let reconnect_token = key.reconnect_token(seat, &who).map_err(internal)?;
+    let spectate_invite = key.spectate_invite(session.0).map_err(internal)?;
     tracing::info!(session = %session, player = player.0, name = request.name.as_deref().unwrap_or(""), "player seated");
     service.record_player(&who, request.name.as_deref());
     Ok(JoinResponse {
@@ -291,6 +287,7 @@ async fn seat_player(
         udp_addresses: grant.udp_addresses,
         ws_url: format!("{}/ws?ticket={}", service.ws_base, grant.ws_ticket),
         reconnect_token,
+        spectate_invite,
     })
 }
 
@@ -342,6 +339,11 @@ fn moving(session: SessionId) -> ApiError {
         format!("session {session} is moving to another server; retry in a moment"),
     )
     .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+}
+
+/// A token that could not be made: the key is broken, not the request.
+pub(super) fn internal(error: rampart_net::tickets::TicketError) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
 }
 
 fn unauthorized(error: crate::auth::AuthError) -> ApiError {

@@ -1,17 +1,22 @@
 //! The HTTP admin API: probes (`/health`, `/ready`), Prometheus `/metrics`,
-//! session management and the public records (maps, leaderboards, histories)
-//! under `/v1`.
+//! session management, spectating, the content and status a page draws
+//! with and the public records (maps, leaderboards, histories) under `/v1`,
+//! and the web page itself (`/`, `/watch/{id}`, `/play`, `/assets/`).
 //!
 //! Every answer, errors included, is JSON (except `/metrics`), so clients and
 //! load balancers never have to parse an HTML or empty error page. Probes and
 //! metrics are neither rate limited nor authenticated: the orchestrator must
 //! always be able to reach them.
 
+mod content;
 mod join;
 mod limit;
 mod records;
+mod spectate;
+mod status;
 #[cfg(test)]
 mod tests;
+mod web;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -117,11 +122,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions", get(list_sessions).post(create_session))
         .route("/v1/sessions/{id}", get(get_session).delete(end_session))
         .route("/v1/sessions/{id}/join", post(join::join_session))
+        .route("/v1/sessions/{id}/spectate", post(spectate::spectate))
         .route("/v1/join", post(join::join))
         .route("/v1/maps", get(records::list_maps))
         .route("/v1/maps/{key}", get(records::get_map))
         .route("/v1/maps/{key}/leaderboard", get(records::leaderboard))
         .route("/v1/maps/{key}/matches", get(records::recent_matches))
+        .route("/v1/maps/{key}/grid", get(content::grid))
+        .route("/v1/content", get(content::content))
+        .route("/v1/status", get(status::status))
         .route("/v1/players/{id}/history", get(records::player_history))
         .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
@@ -129,6 +138,10 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(render_metrics))
+        .route("/", get(web::shell))
+        .route("/watch/{id}", get(web::shell))
+        .route("/play", get(web::shell))
+        .route("/assets/{file}", get(web::asset))
         .merge(v1)
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
@@ -365,6 +378,15 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
             StatusCode::UNAUTHORIZED,
             "missing `Authorization: Bearer <admin token>` header",
         )),
+    }
+}
+
+/// Whether the request carries the admin token (where refusing is not the
+/// point: a private session's spectator may come with an invite instead).
+fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
+    match (&state.admin_token, bearer(headers)) {
+        (Some(expected), Some(given)) => constant_time_eq(given, expected.as_bytes()),
+        _ => false,
     }
 }
 

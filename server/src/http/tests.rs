@@ -450,3 +450,102 @@ async fn serves_on_a_socket_until_shutdown() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn content_and_grids_name_what_the_wire_indexes() {
+    let host = test_host(10);
+    let app = app(host.clone());
+    let (status, _, content) = call(&app, request(Method::GET, "/v1/content", None, None)).await;
+    assert_eq!(status, StatusCode::OK);
+    let towers: Vec<&str> = content["towers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tower| tower["key"].as_str().unwrap())
+        .collect();
+    // docs/PROTOCOL.md section 10: tower kind indices are the sorted keys.
+    assert_eq!(
+        towers,
+        ["arrow", "ballista", "cannon", "flame", "frost", "tesla"]
+    );
+    assert!(content["towers"][0]["levels"][0]["range"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        content["version"],
+        format!("{:016x}", host.content().version)
+    );
+    let small = content["maps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|map| map["key"] == "small")
+        .unwrap();
+    assert_eq!(small["width"], 20);
+
+    let (status, _, grid) = call(
+        &app,
+        request(Method::GET, "/v1/maps/small/grid", None, None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let rows: Vec<&str> = grid["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row.as_str().unwrap())
+        .collect();
+    assert_eq!(rows.len(), 16);
+    assert_eq!(rows[0], "####################");
+    assert_eq!(
+        rows[2], "S=================.#",
+        "spawns and paths as in the file"
+    );
+    assert_eq!(grid["spawns"], json!([[0, 2]]));
+    let (status, _, _) = call(
+        &app,
+        request(Method::GET, "/v1/maps/nowhere/grid", None, None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, _, figures) = call(&app, request(Method::GET, "/v1/status", None, None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(figures["tick_hz"], 30);
+    assert_eq!(figures["ticks_on_time"], true);
+    assert!(figures["tick_p99_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(figures["spectators"], 0, "no transports in this host");
+}
+
+#[tokio::test]
+async fn the_web_page_is_embedded_compressed_and_cached_by_name() {
+    let app = app(test_host(10));
+    let page = |uri: &str, encoding: &str| {
+        Request::builder()
+            .uri(uri)
+            .header("accept-encoding", encoding)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (status, headers, shell) = call(&app, page("/watch/00000000000000ff", "identity")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["cache-control"], "no-cache");
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert!(headers.get("content-encoding").is_none());
+    let shell = shell.as_str().unwrap().to_owned();
+    let script = shell
+        .split('"')
+        .find(|part| part.starts_with("/assets/app-") && part.ends_with(".js"))
+        .expect("the shell names its hashed script")
+        .to_owned();
+    for (encoding, expected) in [("gzip, deflate, br", "br"), ("gzip", "gzip")] {
+        let (status, headers, _) = call(&app, page(&script, encoding)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["content-encoding"], expected);
+        assert_eq!(
+            headers["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(headers["vary"], "accept-encoding");
+    }
+    let (status, _, _) = call(&app, page("/assets/app-0000.js", "gzip")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

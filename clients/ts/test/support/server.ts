@@ -9,11 +9,18 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The repository root (clients/ts/build/test/support -> five levels up). */
-export const workspaceRoot = fileURLToPath(new URL("../../../../../", import.meta.url));
+/** The repository root: the nearest folder above this file with `Cargo.lock` (this file is compiled into more than one package's build). */
+export const workspaceRoot = findWorkspaceRoot(fileURLToPath(new URL(".", import.meta.url)));
+
+function findWorkspaceRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "Cargo.lock"))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no Cargo.lock above ${from}: run the tests inside the repository`);
+  }
+}
 
 function binary(): string {
   const explicit = process.env.RAMPART_BIN;
