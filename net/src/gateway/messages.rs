@@ -25,23 +25,25 @@ impl NetLoop {
                             server: PROTOCOL_VERSION,
                         },
                     );
-                } else if content_version != 0 && content_version != self.config.content_version {
-                    self.say_bye(
-                        client_id,
-                        ByeReason::ContentMismatch {
-                            server: self.config.content_version,
-                        },
-                    );
-                } else if let Some((map, players)) = self.hosted.get(&seat.session).cloned() {
+                } else if let Some(hosted) = self.hosted.get(&seat.session).cloned() {
+                    if content_version != 0 && content_version != hosted.content_version {
+                        self.say_bye(
+                            client_id,
+                            ByeReason::ContentMismatch {
+                                server: hosted.content_version,
+                            },
+                        );
+                        return;
+                    }
                     connection.welcomed = true;
                     connection.acked = None;
                     let welcome = Welcome {
                         protocol: PROTOCOL_VERSION,
                         session: seat.session,
                         player: seat.player,
-                        players,
-                        map: map.to_string(),
-                        content_version: self.config.content_version,
+                        players: hosted.players,
+                        map: hosted.map.to_string(),
+                        content_version: hosted.content_version,
                         tick_hz: self.config.tick_hz as u16,
                         snapshot_hz: self.config.snapshot_hz as u16,
                     };
@@ -115,8 +117,16 @@ impl NetLoop {
                 session,
                 map,
                 players,
+                content_version,
             } => {
-                self.hosted.insert(session, (map, players));
+                self.hosted.insert(
+                    session,
+                    Hosted {
+                        map,
+                        players,
+                        content_version,
+                    },
+                );
             }
             Feed::Snapshot { session, snapshot } => {
                 let net = self.sessions.entry(session).or_insert_with(SessionNet::new);

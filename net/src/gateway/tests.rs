@@ -25,6 +25,8 @@ use crate::protocol::{
 use crate::tickets::WsTicket;
 
 const SESSION: u64 = 7;
+/// The content version [`SESSION`] was built from.
+const SESSION_CONTENT: u64 = 0x5e55_1011;
 
 /// The game's side: records what the network submits, and is answered by
 /// the test.
@@ -61,7 +63,8 @@ struct MemoryClient {
     frames: tokio::sync::mpsc::Receiver<Bytes>,
     /// Every command result it got, in order.
     results: Vec<(u32, Result<(), WireRejection>)>,
-    welcomed: bool,
+    welcome: Option<Welcome>,
+    bye: Option<ByeReason>,
 }
 
 impl Harness {
@@ -75,7 +78,6 @@ impl Harness {
             advertise: UdpAdvertise::Bound(None),
             snapshot_hz: 20,
             tick_hz: 30,
-            content_version: 0,
             limits: Limits::default(),
         };
         let net = NetLoop::new(config, game.clone(), feed_queue, ws_queue, Vec::new()).unwrap();
@@ -83,6 +85,7 @@ impl Harness {
             session: SESSION,
             map: "small".into(),
             players: 2,
+            content_version: SESSION_CONTENT,
         })
         .unwrap();
         Harness {
@@ -94,15 +97,25 @@ impl Harness {
         }
     }
 
-    /// Connects `client_id` to seat `player` and waits for its welcome.
+    /// Connects `client_id` to seat `player` of [`SESSION`] and waits for
+    /// its welcome.
     fn connect(&mut self, client_id: u64, player: u8) -> MemoryClient {
+        let seat = SeatRef {
+            session: SESSION,
+            player,
+        };
+        let client = self.hello(client_id, seat, 0);
+        assert!(client.welcome.is_some(), "client {client_id} welcomed");
+        client
+    }
+
+    /// Connects `client_id` to `seat`, says hello expecting
+    /// `content_version`, and gives the loop time to answer.
+    fn hello(&mut self, client_id: u64, seat: SeatRef, content_version: u64) -> MemoryClient {
         let (outbox, frames) = tokio::sync::mpsc::channel(1024);
         let ticket = WsTicket {
             client_id,
-            seat: SeatRef {
-                session: SESSION,
-                player,
-            },
+            seat,
             expires: u64::MAX,
         };
         self.ws
@@ -119,16 +132,16 @@ impl Harness {
             renet,
             frames,
             results: Vec::new(),
-            welcomed: false,
+            welcome: None,
+            bye: None,
         };
         client.send(&ClientMessage::Hello {
             protocol: PROTOCOL_VERSION,
-            content_version: 0,
+            content_version,
         });
         for _ in 0..20 {
             self.step(&mut [&mut client]);
         }
-        assert!(client.welcomed, "client {client_id} welcomed");
         client
     }
 
@@ -191,7 +204,8 @@ impl MemoryClient {
         }
         while let Some(bytes) = self.renet.receive_message(CHANNEL_RELIABLE) {
             match protocol::decode::<ServerMessage>(&bytes, usize::MAX).unwrap() {
-                ServerMessage::Welcome(_) => self.welcomed = true,
+                ServerMessage::Welcome(welcome) => self.welcome = Some(welcome),
+                ServerMessage::Bye { reason } => self.bye = Some(reason),
                 ServerMessage::CommandResult { seq, result } => self.results.push((seq, result)),
                 _ => {}
             }
@@ -409,4 +423,42 @@ fn a_ticket_presented_twice_cannot_speak_for_or_close_the_first_socket() {
 
     // Ada's own socket still works.
     assert_still_answered(&mut harness, &mut ada);
+}
+
+/// A server that reloaded its content runs sessions of two versions at
+/// once: each session's clients are welcomed with, and held to, the
+/// version that session was built from.
+#[test]
+fn each_session_holds_its_clients_to_its_own_content_version() {
+    const RELOADED: u64 = 8;
+    const NEWER_CONTENT: u64 = 0xc0_47e4_7002;
+    let mut harness = Harness::new();
+    harness
+        .feed
+        .try_send(Feed::Opened {
+            session: RELOADED,
+            map: "small".into(),
+            players: 2,
+            content_version: NEWER_CONTENT,
+        })
+        .unwrap();
+    let older = harness.connect(1, 0);
+    assert_eq!(older.welcome.unwrap().content_version, SESSION_CONTENT);
+    let seat = |player| SeatRef {
+        session: RELOADED,
+        player,
+    };
+    let newer = harness.hello(2, seat(0), NEWER_CONTENT);
+    assert_eq!(newer.welcome.unwrap().content_version, NEWER_CONTENT);
+    let stale = harness.hello(3, seat(1), SESSION_CONTENT);
+    assert!(
+        stale.welcome.is_none(),
+        "a client of other content is not welcomed"
+    );
+    assert_eq!(
+        stale.bye,
+        Some(ByeReason::ContentMismatch {
+            server: NEWER_CONTENT
+        })
+    );
 }

@@ -31,6 +31,7 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::host::{CreateSession, HostError, HostHandle, SessionId, SessionInfo};
+use crate::reload::{ReloadOutcome, Reloader, Trigger};
 use crate::telemetry::{HTTP_DURATION, HTTP_REQUESTS};
 
 pub use join::JoinService;
@@ -53,6 +54,7 @@ pub struct AppState {
     join: Option<Arc<JoinService>>,
     persistence: Option<PersistenceView>,
     records: Option<Arc<records::Records>>,
+    reloader: Option<Arc<Reloader>>,
 }
 
 /// What `/ready` shows of the stores.
@@ -77,7 +79,15 @@ impl AppState {
             join: None,
             persistence: None,
             records: None,
+            reloader: None,
         }
+    }
+
+    /// Enables `POST /v1/admin/reload`: the content directory is read
+    /// again by `reloader`.
+    pub fn with_reload(mut self, reloader: Arc<Reloader>) -> Self {
+        self.reloader = Some(reloader);
+        self
     }
 
     /// Shows the stores' state in `/ready`; `redis` says whether Redis is
@@ -123,6 +133,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/maps/{key}/leaderboard", get(records::leaderboard))
         .route("/v1/maps/{key}/matches", get(records::recent_matches))
         .route("/v1/players/{id}/history", get(records::player_history))
+        .route("/v1/admin/reload", post(reload_content))
         .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     Router::new()
@@ -322,6 +333,29 @@ async fn end_session(
     authorize(&state, &headers)?;
     let id = session_id(id)?;
     Ok(Json(state.host.end(id).await?))
+}
+
+/// Reads the content directory again: 200 when new sessions now use it (or
+/// nothing changed), 422 with every problem when it is invalid, 500 when it
+/// could not be read or stored; the body is the outcome either way.
+async fn reload_content(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let Some(reloader) = &state.reloader else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "this server does not reload content",
+        ));
+    };
+    let outcome = reloader.reload(Trigger::Admin).await;
+    let status = match outcome {
+        ReloadOutcome::Reloaded { .. } | ReloadOutcome::Unchanged { .. } => StatusCode::OK,
+        ReloadOutcome::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        ReloadOutcome::Failed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    Ok((status, Json(outcome)).into_response())
 }
 
 async fn no_route() -> ApiError {
