@@ -23,13 +23,6 @@
 //! Harabor and Grastien's block-based variant with the forced-neighbour test
 //! done once per map instead of once per probe.
 //!
-//! A diagonal probe runs two straight probes at every step, so it is
-//! precomputed too (Rabin's JPS+): per cell and diagonal, the steps to the
-//! first cell where either straight probe finds a jump point, or to the
-//! wall. Only the goal is query-specific, and a diagonal can meet it only
-//! where it crosses the goal's row or column: a query's diagonal probe is a
-//! table read and at most two straight probes.
-//!
 //! Lengths are kept as straight and diagonal step counts, like [`super::AStar`],
 //! so they are exact and comparable bit for bit.
 
@@ -60,18 +53,7 @@ pub struct JumpPointGrid {
     west: Vec<u64>,
     south: Vec<u64>,
     north: Vec<u64>,
-    /// For each padded cell and diagonal (SE, SW, NW, NE: [`MOVES`] 4 to 7),
-    /// what a diagonal probe from it finds whatever the goal: the steps to
-    /// the first cell where a straight probe along either component finds
-    /// a jump point, flagged [`JUMP_POINT`], or else how many diagonal
-    /// steps it can take before a wall or corner stops it. The goal can
-    /// only shorten that, where the probe crosses its row or column.
-    diagonal: Vec<u32>,
 }
-
-/// Flag of a [`JumpPointGrid::diagonal`] entry whose probe stops at a jump
-/// point.
-const JUMP_POINT: u32 = 1 << 31;
 
 impl JumpPointGrid {
     /// Precomputes the stop bits of `walkable` (row-major, `width * height`
@@ -100,7 +82,6 @@ impl JumpPointGrid {
             west: vec![u64::MAX; row_words * height],
             south: vec![u64::MAX; column_words * width],
             north: vec![u64::MAX; column_words * width],
-            diagonal: Vec::new(),
         };
         for y in 0..height {
             for x in 0..width {
@@ -124,54 +105,7 @@ impl JumpPointGrid {
                 }
             }
         }
-        grid.diagonal = grid.diagonal_probes();
         grid
-    }
-
-    /// The goal-independent part of every diagonal probe (JPS+): one pass
-    /// per diagonal, each row after the row a step ahead of it, so a cell's
-    /// entry is one more step than its diagonal neighbour's unless the step
-    /// lands on a stop.
-    fn diagonal_probes(&self) -> Vec<u32> {
-        // A goal on no row or column: straight probes find jump points only.
-        let nowhere = Cell {
-            index: usize::MAX,
-            x: usize::MAX,
-            y: usize::MAX,
-        };
-        let mut table = vec![0; self.open.len() * 4];
-        for (k, m) in MOVES[4..].iter().enumerate() {
-            let (horizontal, vertical) = components(*m);
-            let dy = isize::from(m.dy) * self.stride as isize;
-            let rows: Vec<usize> = if m.dy > 0 {
-                (1..=self.height).rev().collect()
-            } else {
-                (1..=self.height).collect()
-            };
-            for y in rows {
-                for x in 1..=self.width {
-                    let p = self.cell(x, y).index;
-                    let across = p.wrapping_add_signed(isize::from(m.dx));
-                    let down = p.wrapping_add_signed(dy);
-                    let next = across.wrapping_add_signed(dy);
-                    if !(self.open[p] && self.open[across] && self.open[down] && self.open[next]) {
-                        continue;
-                    }
-                    let ahead = (
-                        x.wrapping_add_signed(m.dx.into()),
-                        y.wrapping_add_signed(m.dy.into()),
-                    );
-                    table[p * 4 + k] = if self.jump_straight(ahead, horizontal, nowhere).is_some()
-                        || self.jump_straight(ahead, vertical, nowhere).is_some()
-                    {
-                        1 | JUMP_POINT
-                    } else {
-                        1 + table[next * 4 + k]
-                    };
-                }
-            }
-        }
-        table
     }
 
     /// Cells per row of the map.
@@ -259,41 +193,33 @@ impl JumpPointGrid {
     /// Diagonal probe from `from` in `direction` (a diagonal entry of
     /// [`MOVES`]): the first cell where a straight probe along one of its
     /// components finds a jump point (or the goal), and its distance in
-    /// diagonal steps, or `None` if a wall or corner stops it first. The
-    /// goal-independent answer is precomputed ([`Self::diagonal`]); the
-    /// straight probes can meet the goal only where the diagonal crosses
-    /// the goal's row (the horizontal probe) or column (the vertical one),
-    /// so at most two straight probes decide the rest.
+    /// diagonal steps, or `None` if a wall or corner stops it first.
     fn jump_diagonal(&self, from: Cell, direction: usize, goal: Cell) -> Option<(Cell, u32)> {
         let m = MOVES[direction];
-        let entry = self.diagonal[from.index * 4 + direction - 4];
-        let reach = entry & !JUMP_POINT;
-        let mut stop = (entry & JUMP_POINT != 0).then_some(reach);
-        let (horizontal, vertical) = components(m);
-        let at = |steps: u32| {
-            let steps = steps as isize;
-            self.cell(
-                from.x.wrapping_add_signed(isize::from(m.dx) * steps),
-                from.y.wrapping_add_signed(isize::from(m.dy) * steps),
-            )
-        };
-        let crossings = [
-            (steps_towards(from.y, goal.y, m.dy), horizontal),
-            (steps_towards(from.x, goal.x, m.dx), vertical),
-        ];
-        for (steps, probe) in crossings {
-            let Some(steps) = steps else { continue };
-            if steps > reach || stop.is_some_and(|stop| steps >= stop) {
-                continue;
+        let dx = isize::from(m.dx);
+        let dy = isize::from(m.dy) * self.stride as isize;
+        let horizontal = if m.dx > 0 { 0 } else { 2 };
+        let vertical = if m.dy > 0 { 1 } else { 3 };
+        let (mut p, mut x, mut y) = (from.index, from.x, from.y);
+        let mut steps = 0;
+        loop {
+            let across = p.wrapping_add_signed(dx);
+            let down = p.wrapping_add_signed(dy);
+            let next = across.wrapping_add_signed(dy);
+            if !(self.open[across] && self.open[down] && self.open[next]) {
+                return None;
             }
-            let cell = at(steps);
-            if cell.index == goal.index
-                || self.jump_straight((cell.x, cell.y), probe, goal).is_some()
+            p = next;
+            x = x.wrapping_add_signed(m.dx.into());
+            y = y.wrapping_add_signed(m.dy.into());
+            steps += 1;
+            if p == goal.index
+                || self.jump_straight((x, y), horizontal, goal).is_some()
+                || self.jump_straight((x, y), vertical, goal).is_some()
             {
-                stop = Some(steps);
+                return Some((Cell { index: p, x, y }, steps));
             }
         }
-        stop.map(|steps| (at(steps), steps))
     }
 
     /// The padded cell at padded column `x`, row `y`.
@@ -333,22 +259,6 @@ impl JumpPointGrid {
             }
         }
         set
-    }
-}
-
-/// The straight directions (indices into [`MOVES`]) of a diagonal move's
-/// horizontal and vertical components.
-fn components(m: super::Move) -> (usize, usize) {
-    (if m.dx > 0 { 0 } else { 2 }, if m.dy > 0 { 1 } else { 3 })
-}
-
-/// Diagonal steps along `d` (-1 or 1) from coordinate `from` to `to`, if
-/// `to` lies ahead.
-fn steps_towards(from: usize, to: usize, d: i8) -> Option<u32> {
-    match d {
-        1 if to > from => u32::try_from(to - from).ok(),
-        -1 if to < from => u32::try_from(from - to).ok(),
-        _ => None,
     }
 }
 
