@@ -85,6 +85,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    content_versions (version) {
+        version -> BigInt,
+        files -> Binary,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(results -> players (player_id));
 diesel::joinable!(results -> match_history (session_id));
 
@@ -96,4 +104,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     results,
     match_history,
     session_log,
+    content_versions,
 );

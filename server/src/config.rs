@@ -98,6 +98,20 @@ enum ValueKind {
 }
 
 impl ValueKind {
+    /// How many values its flag takes: a switch may stand alone.
+    fn flag_values(self) -> clap::builder::ValueRange {
+        match self {
+            ValueKind::Boolean => clap::builder::ValueRange::new(0..=1),
+            _ => clap::builder::ValueRange::new(1),
+        }
+    }
+
+    /// What a flag given without a value means: `--agones` is `--agones
+    /// true`; other kinds need their value.
+    fn bare_flag(self) -> Option<&'static str> {
+        (self == ValueKind::Boolean).then_some("true")
+    }
+
     fn describe(self) -> &'static str {
         match self {
             ValueKind::Text => "a string",
@@ -206,7 +220,12 @@ macro_rules! config_keys {
             pub config: Option<PathBuf>,
             $(
                 $(#[doc = $doc])*
-                #[arg(long, value_name = $value)]
+                #[arg(
+                    long,
+                    value_name = $value,
+                    num_args = ValueKind::$kind.flag_values(),
+                    default_missing_value = ValueKind::$kind.bare_flag(),
+                )]
                 pub $name: Option<String>,
             )*
         }
@@ -269,6 +288,15 @@ impl Key {
     }
 }
 
+/// `true` or `false` (or 1 and 0, as environment variables often say).
+fn boolean(text: &str) -> Result<bool, String> {
+    match text.trim() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err("must be `true` or `false`".to_owned()),
+    }
+}
+
 /// A string that must not be empty (use unset for "none").
 fn nonempty(text: &str, problem: &str) -> Result<String, String> {
     if text.trim().is_empty() {
@@ -318,6 +346,13 @@ config_keys! {
     assets: PathBuf = PathBuf::from("assets"),
         toml Text, flag "DIR", env None,
         parse |text| nonempty(text, "must name a directory").map(PathBuf::from);
+    /// Reload the content directory whenever a file under it changes: new
+    /// sessions use valid new content, running ones keep theirs, and
+    /// invalid content is logged and ignored. For designers' servers; a
+    /// bare `--watch-assets` means true. Default off.
+    watch_assets: bool = false,
+        toml Boolean, flag "BOOL", env None,
+        parse boolean;
     /// Where the embedded SQLite database lives. Default data.
     data_dir: PathBuf = PathBuf::from("data"),
         toml Text, flag "DIR", env None,
@@ -415,11 +450,7 @@ config_keys! {
     /// off.
     agones: bool = false,
         toml Boolean, flag "BOOL", env None,
-        parse |text| match text.trim() {
-            "true" | "1" => Ok(true),
-            "false" | "0" => Ok(false),
-            _ => Err("must be `true` or `false`".to_owned()),
-        };
+        parse boolean;
     /// The 32-byte key (standard base64) that encrypts connect tokens and
     /// signs tickets; every instance of a fleet needs the same one; prefer
     /// RAMPART_NET_KEY. Unset: a random development key, announced as such
@@ -759,6 +790,25 @@ mod tests {
         assert_eq!(config.drain_seconds, 7, "file beats default");
         assert_eq!(config.log_format, LogFormat::Json);
         assert_eq!(config.idle_timeout_seconds, 300, "default stays");
+    }
+
+    /// A switch on the command line may stand alone; other flags still need
+    /// their value.
+    #[test]
+    fn a_bare_switch_means_true() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let cli = Cli::try_parse_from(["rampart", "--watch-assets", "--tick-hz", "20"]).unwrap();
+        let config = Config::load(&cli.serve, &env_of(&[])).unwrap();
+        assert!(config.watch_assets);
+        assert_eq!(config.tick_hz, 20);
+        let cli = Cli::try_parse_from(["rampart", "--watch-assets", "false"]).unwrap();
+        assert!(!Config::load(&cli.serve, &env_of(&[])).unwrap().watch_assets);
+        assert!(Cli::try_parse_from(["rampart", "--admin-token"]).is_err());
     }
 
     #[test]

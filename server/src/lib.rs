@@ -8,9 +8,11 @@ pub mod auth;
 pub mod balance;
 pub mod check;
 pub mod config;
+pub mod content;
 pub mod host;
 pub mod http;
 pub mod path;
+pub mod reload;
 pub mod render;
 pub mod serve;
 pub mod simulate;
@@ -20,18 +22,13 @@ pub mod telemetry;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use rampart_sim::Content;
 
 /// Loads and validates content; on failure the error points the user at
 /// `rampart check`, which lists every problem with its position.
+///
+/// # Errors
+/// The directory cannot be read or its content is invalid.
 pub fn load_content(dir: &Path) -> anyhow::Result<Arc<Content>> {
-    let content = rampart_sim::content::load_dir(dir).with_context(|| {
-        format!(
-            "loading content from {} (run `rampart check {}` for details)",
-            dir.display(),
-            dir.display()
-        )
-    })?;
-    Ok(Arc::new(content))
+    Ok(content::Loaded::read_for_startup(dir)?.content)
 }

@@ -17,9 +17,11 @@ use crate::advertise::Advertise;
 use crate::agones::{Agones, HttpSidecar};
 use crate::auth::PlayerAuth;
 use crate::config::{Config, ServeArgs};
+use crate::content::Loaded;
 use crate::host::HostHandle;
+use crate::reload::Reloader;
 use crate::stores::{Adopter, Stores};
-use crate::{http, load_content, telemetry};
+use crate::{http, telemetry};
 
 /// Runs the server until it is drained.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -30,12 +32,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Panics become log events, inside whatever span was entered: a session
     // that panics in its tick is named in the log line.
     std::panic::set_hook(Box::new(|panic| tracing::error!(%panic, "panic")));
-    let content = load_content(&config.assets)?;
+    let loaded = Loaded::read_for_startup(&config.assets)?;
     tracing::info!(
         assets = %config.assets.display(),
-        version = format_args!("{:016x}", content.version),
-        maps = content.maps.len(),
-        towers = content.towers.len(),
+        version = format_args!("{:016x}", loaded.content.version),
+        maps = loaded.content.maps.len(),
+        towers = loaded.content.towers.len(),
         "content loaded"
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -43,12 +45,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the IO runtime")?;
-    runtime.block_on(serve(config, content, metrics))
+    runtime.block_on(serve(config, loaded, metrics))
 }
 
 async fn serve(
     config: Config,
-    content: std::sync::Arc<rampart_sim::Content>,
+    loaded: Loaded,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
 ) -> anyhow::Result<ExitCode> {
     let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
@@ -70,21 +72,21 @@ async fn serve(
              anyone may join as a new anonymous player; do not run a public server like this"
         );
     }
-    let default_map = content
+    let content_version = loaded.content.version;
+    let map_keys: Vec<String> = loaded
+        .content
         .maps
-        .first()
+        .iter()
         .map(|map| map.key.clone())
-        .context("the content has no maps")?;
-    let content_version = content.version;
-    let map_keys: Vec<String> = content.maps.iter().map(|map| map.key.clone()).collect();
-    let stores = Stores::open(&config, &content).await?;
+        .collect();
+    let stores = Stores::open(&config, &loaded).await?;
     rampart_persistence::describe_metrics();
     let (persister, persistence) =
         stores.start_persister(&config, &tokio::runtime::Handle::current());
     let persist_handle = persistence.handle.clone();
     let (feed, feed_queue) = feed_channel();
     let host = HostHandle::spawn(
-        content,
+        loaded.content,
         config.host_config(),
         Some(persistence),
         Some(feed.clone()),
@@ -142,7 +144,6 @@ async fn serve(
         advertise: advertise.udp()?,
         snapshot_hz: config.snapshot_hz.min(config.tick_hz),
         tick_hz: config.tick_hz,
-        content_version,
         limits: Limits {
             commands_per_second: f64::from(config.command_rate_per_second),
             command_burst: f64::from(config.command_burst),
@@ -161,8 +162,8 @@ async fn serve(
         .with_context(|| format!("starting the game transports on UDP {}", config.udp_addr))?,
     );
     tracing::info!(udp = ?net.udp_addresses(), ws = %ws_base, "game transports listening; clients dial these");
-    let mut join = http::JoinService::new(net.clone(), auth, ws_base, default_map)
-        .with_players(stores.database.clone());
+    let mut join =
+        http::JoinService::new(net.clone(), auth, ws_base).with_players(stores.database.clone());
     if let Some(hot) = &stores.hot {
         join = join.with_fleet(hot.clone(), stores.instance.clone());
     }
@@ -178,12 +179,29 @@ async fn serve(
     let http_base = advertise.http_base(http_addr)?;
     tracing::info!(%http_base, "other instances send this instance's players to");
     tokio::spawn(adopter.run(http_base));
+    let reloader = Arc::new(Reloader::new(
+        config.assets.clone(),
+        host.clone(),
+        stores.versions.clone(),
+    ));
+    let _watching = if config.watch_assets {
+        let watching = reloader.watch().with_context(|| {
+            format!(
+                "watching {} for changes (watch_assets)",
+                config.assets.display()
+            )
+        })?;
+        Some(watching)
+    } else {
+        None
+    };
     tracing::info!(%http_addr, tick_hz = config.tick_hz, max_sessions = config.max_sessions, "rampart serving: health, ready, metrics and API on http_addr");
     let router = http::router(
         http::AppState::new(host.clone(), metrics, &config)
             .with_join(join)
             .with_persistence(persist_handle, stores.hot.is_some())
-            .with_records(stores.database.clone(), stores.hot.clone()),
+            .with_records(stores.database.clone(), stores.hot.clone())
+            .with_reload(reloader),
     );
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(http::serve(listener, router, async {

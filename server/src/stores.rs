@@ -17,13 +17,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use rampart_persistence::{
-    Database, DbError, HotError, HotOptions, HotState, HotStore, MapRecord, MatchOutcome,
-    PersistConfig, Persister,
+    Database, DbError, HotError, HotOptions, HotState, HotStore, MatchOutcome, PersistConfig,
+    Persister,
 };
 use rampart_sim::log::{CommandLog, LogEnd, LogEntry};
 use rampart_sim::{Content, SessionConfig};
 
 use crate::config::Config;
+use crate::content::{ContentVersions, Loaded, VersionError};
 use crate::host::{HostError, HostHandle, ResumeError, SaveCadence, Saves, SessionId, resume};
 
 /// The opened stores and this instance's name as an owner.
@@ -37,6 +38,8 @@ pub struct Stores {
     pub instance: String,
     /// How long a lease lasts unrenewed.
     pub lease: Duration,
+    /// The content versions sessions were started from.
+    pub versions: ContentVersions,
 }
 
 /// The database URL the configuration names, or the embedded default.
@@ -199,25 +202,18 @@ pub async fn recorded_log(
 
 impl Stores {
     /// Opens every configured store, migrates the database, and records the
-    /// content's maps.
+    /// content (its files, for sessions resumed after it changes, and its
+    /// maps).
     ///
     /// # Errors
     /// A store is unreachable or misconfigured; the message says which.
-    pub async fn open(config: &Config, content: &Content) -> anyhow::Result<Self> {
+    pub async fn open(config: &Config, loaded: &Loaded) -> anyhow::Result<Self> {
         let database = open_database(config).await?;
-        for map in &content.maps {
-            let record = MapRecord {
-                key: map.key.clone(),
-                name: map.name.clone(),
-                content_hash: content.version,
-                width: u32::from(map.grid.width()),
-                height: u32::from(map.grid.height()),
-            };
-            database
-                .upsert_map(&record)
-                .await
-                .with_context(|| format!("recording map {} in the database", map.key))?;
-        }
+        let versions = ContentVersions::new(database.clone());
+        versions
+            .record(loaded)
+            .await
+            .context("recording the content and its maps in the database")?;
         let hot = match &config.redis_url {
             Some(url) => {
                 let options = HotOptions {
@@ -246,6 +242,7 @@ impl Stores {
                 .clone()
                 .unwrap_or_else(default_instance_id),
             lease: Duration::from_millis(config.lease_ms),
+            versions,
         })
     }
 
@@ -307,6 +304,8 @@ enum AdoptError {
     Redis(#[from] HotError),
     #[error(transparent)]
     Resume(#[from] ResumeError),
+    #[error(transparent)]
+    Content(#[from] VersionError),
     #[error("host: {0}")]
     Host(#[from] HostError),
 }
@@ -315,8 +314,8 @@ enum AdoptError {
 pub struct Adopter {
     stores: Stores,
     host: HostHandle,
-    /// Sessions this instance will not try again: other content, or a
-    /// checkpoint it cannot read (an instance of another version may).
+    /// Sessions this instance will not try again: content it cannot get,
+    /// or a checkpoint it cannot read (an instance of another version may).
     passed_over: HashSet<u64>,
 }
 
@@ -404,17 +403,33 @@ impl Adopter {
         let Some(record) = self.stores.database.session(id).await? else {
             return Ok(false);
         };
-        let content = self.host.content().clone();
-        if record.row.content_version != content.version {
-            tracing::warn!(
-                session = %SessionId(id),
-                theirs = format_args!("{:016x}", record.row.content_version),
-                ours = format_args!("{:016x}", content.version),
-                "not adopting a session built from other content; an instance with its content will"
-            );
-            self.passed_over.insert(id);
-            return Ok(false);
-        }
+        // A session resumes on the content it started with, whatever the
+        // assets on disk say now.
+        let version = record.row.content_version;
+        let current = self.host.content();
+        let stored = if version == current.version {
+            Ok(Some(current))
+        } else {
+            self.stores.versions.get(version).await
+        };
+        let content = match stored {
+            Ok(Some(content)) => content,
+            Ok(None) => {
+                tracing::warn!(
+                    session = %SessionId(id),
+                    content = format_args!("{version:016x}"),
+                    "not adopting a session whose content version is not stored; an instance \
+                     running that content will"
+                );
+                self.passed_over.insert(id);
+                return Ok(false);
+            }
+            Err(error @ VersionError::Database { .. }) => return Err(error.into()),
+            Err(error) => {
+                self.passed_over.insert(id);
+                return Err(error.into());
+            }
+        };
         let instance = self.stores.instance.clone();
         if let Some(hot) = &self.stores.hot
             && !hot.acquire_lease(id, &instance, self.stores.lease).await?

@@ -144,12 +144,25 @@ fn export_alerting_series_at_zero() {
         metrics::counter!("rampart_persist_store_errors_total", "store" => store).absolute(0);
     }
     metrics::gauge!("rampart_persist_queue_depth").set(0.0);
+    for result in ["invalid", "failed"] {
+        for trigger in ["watch", "admin"] {
+            metrics::counter!(crate::reload::RELOADS, "trigger" => trigger, "result" => result)
+                .absolute(0);
+        }
+    }
     for state in ["lobby", "running", "ended"] {
         metrics::gauge!("rampart_sessions", "state" => state).set(0.0);
     }
 }
 
 fn describe() {
+    describe_counter!(
+        crate::reload::RELOADS,
+        Unit::Count,
+        "Content reloads by trigger (watch, admin) and result (reloaded, unchanged, invalid: \
+         the files break rules, failed: unreadable or not stored); after invalid or failed the \
+         previous content is still served."
+    );
     describe_gauge!(
         "process_cpu_seconds_total",
         Unit::Seconds,

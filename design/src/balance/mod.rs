@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rampart_sim::bots::{BotGame, BotStyle};
-use rampart_sim::content::{ContentError, ContentFile, load_files, read_files};
+use rampart_sim::content::{ContentError, ContentFiles};
 use rampart_sim::{Content, Session, SessionConfig, SessionError};
 use rayon::prelude::*;
 
@@ -103,13 +103,13 @@ pub fn variants(
     };
     let mut out = Vec::new();
     for dir in &dirs {
-        let mut files = read_files(dir).map_err(|source| BalanceError::Read {
+        let mut files = ContentFiles::read_dir(dir).map_err(|source| BalanceError::Read {
             dir: dir.clone(),
             source,
         })?;
         let mut changes = Vec::new();
         for setting in settings {
-            setting.apply(&mut files)?;
+            setting.apply(files.files_mut())?;
             changes.push((setting.key.text().to_owned(), setting.value.to_string()));
         }
         let prefix = if dirs.len() > 1 {
@@ -124,7 +124,7 @@ pub fn variants(
 
 /// Adds a variant per combination of the axes' multipliers over `files`.
 fn combine(
-    files: &[ContentFile],
+    files: &ContentFiles,
     axes: &[Axis],
     prefix: Option<String>,
     changes: &[(String, String)],
@@ -132,14 +132,14 @@ fn combine(
 ) -> Result<(), BalanceError> {
     let combinations: usize = axes.iter().map(|axis| axis.multipliers.len()).product();
     for combination in 0..combinations {
-        let mut files = files.to_vec();
+        let mut files = files.clone();
         let mut changes = changes.to_vec();
         let mut label: Vec<String> = prefix.iter().cloned().collect();
         let mut rest = combination;
         for axis in axes {
             let multiplier = axis.multipliers[rest % axis.multipliers.len()];
             rest /= axis.multipliers.len();
-            let value = axis.apply(&mut files, multiplier)?;
+            let value = axis.apply(files.files_mut(), multiplier)?;
             label.push(format!("{} x{}", axis.key.in_file(), trim(multiplier)));
             changes.push((axis.key.text().to_owned(), value.to_string()));
         }
@@ -148,7 +148,7 @@ fn combine(
         } else {
             label.join(" ")
         };
-        let content = load_files(&files).map_err(|source| BalanceError::Content {
+        let content = files.load().map_err(|source| BalanceError::Content {
             variant: label.clone(),
             source,
         })?;

@@ -28,14 +28,16 @@ impl NetLoop {
                             server: PROTOCOL_VERSION,
                         },
                     );
-                } else if content_version != 0 && content_version != self.config.content_version {
-                    self.say_bye(
-                        client_id,
-                        ByeReason::ContentMismatch {
-                            server: self.config.content_version,
-                        },
-                    );
-                } else if let Some((map, players)) = self.hosted.get(&session_id).cloned() {
+                } else if let Some(hosted) = self.hosted.get(&session_id).cloned() {
+                    if content_version != 0 && content_version != hosted.content_version {
+                        self.say_bye(
+                            client_id,
+                            ByeReason::ContentMismatch {
+                                server: hosted.content_version,
+                            },
+                        );
+                        return;
+                    }
                     connection.welcomed = true;
                     connection.acked = None;
                     let welcome = Welcome {
@@ -45,9 +47,9 @@ impl NetLoop {
                             Access::Seat(seat) => Some(seat.player),
                             Access::Spectator { .. } => None,
                         },
-                        players,
-                        map: map.to_string(),
-                        content_version: self.config.content_version,
+                        players: hosted.players,
+                        map: hosted.map.to_string(),
+                        content_version: hosted.content_version,
                         tick_hz: self.config.tick_hz as u16,
                         snapshot_hz: self.config.snapshot_hz as u16,
                     };
@@ -128,8 +130,16 @@ impl NetLoop {
                 session,
                 map,
                 players,
+                content_version,
             } => {
-                self.hosted.insert(session, (map, players));
+                self.hosted.insert(
+                    session,
+                    Hosted {
+                        map,
+                        players,
+                        content_version,
+                    },
+                );
             }
             Feed::Snapshot { session, snapshot } => {
                 let net = self.sessions.entry(session).or_insert_with(SessionNet::new);

@@ -46,7 +46,7 @@ pub use wake::NudgingSender;
 use ws::{WsEvent, WsTransport};
 
 use connection::{Connection, TokenBucket, Via};
-use net_loop::{Attention, NetLoop};
+use net_loop::{Attention, Hosted, NetLoop};
 use session::{SessionNet, send_world};
 
 /// Abuse limits. Defaults are documented in `docs/PROTOCOL.md`.
@@ -101,8 +101,6 @@ pub struct NetConfig {
     pub snapshot_hz: u32,
     /// The simulation rate, told to clients.
     pub tick_hz: u32,
-    /// The content version clients must match (0 from a client means any).
-    pub content_version: u64,
     /// Abuse limits.
     pub limits: Limits,
 }
@@ -140,6 +138,10 @@ pub enum Feed {
         map: Arc<str>,
         /// Seats.
         players: u8,
+        /// The content version the session was built from, which its
+        /// clients must match (a client's 0 accepts any) and are told in
+        /// the welcome.
+        content_version: u64,
     },
     /// The session's visible state at a snapshot tick.
     Snapshot {

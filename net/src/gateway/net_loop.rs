@@ -74,6 +74,16 @@ pub(super) struct Attention {
     pub(super) closing: Vec<u64>,
 }
 
+/// What the welcome tells a session's clients, from its [`Feed::Opened`].
+#[derive(Clone)]
+pub(super) struct Hosted {
+    pub(super) map: Arc<str>,
+    pub(super) players: u8,
+    /// The content version the session was built from: a server that
+    /// reloads content runs sessions of several versions at once.
+    pub(super) content_version: u64,
+}
+
 pub(super) struct NetLoop {
     pub(super) renet: RenetServer,
     pub(super) udp: Vec<UdpTransport>,
@@ -86,8 +96,8 @@ pub(super) struct NetLoop {
     pub(super) connections: HashMap<u64, Connection>,
     pub(super) seats: HashMap<SeatRef, u64>,
     pub(super) sessions: HashMap<u64, SessionNet>,
-    /// Sessions hosted here: map key and seats, for the welcome.
-    pub(super) hosted: HashMap<u64, (Arc<str>, u8)>,
+    /// Sessions hosted here, for the welcome.
+    pub(super) hosted: HashMap<u64, Hosted>,
     /// WebSocket tickets already used, by client id, until they expire.
     pub(super) used_tickets: HashMap<u64, u64>,
     pub(super) udp_events: Vec<UdpEvent>,

@@ -25,6 +25,8 @@ use crate::protocol::{
 };
 
 const SESSION: u64 = 7;
+/// The content version [`SESSION`] was built from.
+const SESSION_CONTENT: u64 = 0x5e55_1011;
 
 /// The game's side: records what the network submits, and is answered by
 /// the test.
@@ -101,7 +103,6 @@ impl Harness {
             advertise: UdpAdvertise::Bound(None),
             snapshot_hz: 20,
             tick_hz: 30,
-            content_version: 0,
             limits,
         };
         let net = NetLoop::new(config, game.clone(), feed_queue, Some(ws), Vec::new()).unwrap();
@@ -109,6 +110,7 @@ impl Harness {
             session: SESSION,
             map: "small".into(),
             players: 2,
+            content_version: SESSION_CONTENT,
         })
         .unwrap();
         Harness {
@@ -169,13 +171,25 @@ impl Harness {
 
     /// Connects with `access` and says hello; welcomed or not.
     fn open(&mut self, access: Access) -> TestClient {
-        let (client_id, ticket) = self.ticket(access);
-        let socket = self.upgrade(&ticket);
-        self.hello(client_id, socket)
+        self.open_expecting(access, 0)
     }
 
-    /// Says hello on an upgraded socket, and gives the loop time to answer.
-    fn hello(&mut self, client_id: u64, socket: WebSocket<TcpStream>) -> TestClient {
+    /// Connects with `access` and says hello expecting `content_version`
+    /// (0: whatever the session runs); welcomed or not.
+    fn open_expecting(&mut self, access: Access, content_version: u64) -> TestClient {
+        let (client_id, ticket) = self.ticket(access);
+        let socket = self.upgrade(&ticket);
+        self.hello(client_id, socket, content_version)
+    }
+
+    /// Says hello on an upgraded socket, expecting `content_version`, and
+    /// gives the loop time to answer.
+    fn hello(
+        &mut self,
+        client_id: u64,
+        socket: WebSocket<TcpStream>,
+        content_version: u64,
+    ) -> TestClient {
         let mut renet = RenetClient::new(protocol::connection_config());
         renet.set_connected();
         let mut client = TestClient {
@@ -189,7 +203,7 @@ impl Harness {
         };
         client.send(&ClientMessage::Hello {
             protocol: PROTOCOL_VERSION,
-            content_version: 0,
+            content_version,
         });
         for _ in 0..20 {
             self.step(&mut [&mut client]);
@@ -428,7 +442,7 @@ fn a_ticket_presented_twice_cannot_speak_for_or_close_the_first_socket() {
     });
     let (client_id, ticket) = harness.ticket(seat);
     let socket = harness.upgrade(&ticket);
-    let mut ada = harness.hello(client_id, socket);
+    let mut ada = harness.hello(client_id, socket, 0);
     assert!(ada.welcome.is_some());
     // The same ticket again, on another socket: the upgrade passes (the
     // ticket is genuine), the loop refuses it as a replay and closes the
@@ -543,4 +557,44 @@ fn a_spectator_watches_without_a_seat_and_is_refused_every_command() {
     let again = harness.open(watching);
     assert!(again.welcome.is_some(), "room again after one left");
     assert_still_answered(&mut harness, &mut ada);
+}
+
+/// A server that reloaded its content runs sessions of two versions at
+/// once: each session's clients are welcomed with, and held to, the
+/// version that session was built from.
+#[test]
+fn each_session_holds_its_clients_to_its_own_content_version() {
+    const RELOADED: u64 = 8;
+    const NEWER_CONTENT: u64 = 0xc0_47e4_7002;
+    let mut harness = Harness::new();
+    harness
+        .feed
+        .try_send(Feed::Opened {
+            session: RELOADED,
+            map: "small".into(),
+            players: 2,
+            content_version: NEWER_CONTENT,
+        })
+        .unwrap();
+    let older = harness.connect(0);
+    assert_eq!(older.welcome.unwrap().content_version, SESSION_CONTENT);
+    let seat = |player| {
+        Access::Seat(SeatRef {
+            session: RELOADED,
+            player,
+        })
+    };
+    let newer = harness.open_expecting(seat(0), NEWER_CONTENT);
+    assert_eq!(newer.welcome.unwrap().content_version, NEWER_CONTENT);
+    let stale = harness.open_expecting(seat(1), SESSION_CONTENT);
+    assert!(
+        stale.welcome.is_none(),
+        "a client of other content is not welcomed"
+    );
+    assert_eq!(
+        stale.bye,
+        Some(ByeReason::ContentMismatch {
+            server: NEWER_CONTENT
+        })
+    );
 }

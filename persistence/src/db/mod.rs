@@ -8,8 +8,9 @@
 //!
 //! This file: errors, options, opening and migrating, the macros and the
 //! value conversions every query shares; the queries are in `lifecycle.rs`
-//! (sessions, checkpoints, the command log, ends) and `records.rs` (players,
-//! maps, leaderboards, histories).
+//! (sessions, checkpoints, the command log, ends), `records.rs` (players,
+//! maps, leaderboards, histories) and `contents.rs` (the content versions
+//! sessions were started from).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,7 +33,9 @@ use crate::records::{
     Checkpoint, LeaderboardEntry, LoggedCommand, MapRecord, MatchOutcome, MatchSummary, PlayerGame,
     PlayerRecord, RowState, RunningSession, SeatResult, SessionRecord, SessionRow,
 };
-use crate::schema::{checkpoints, maps, match_history, players, results, session_log, sessions};
+use crate::schema::{
+    checkpoints, content_versions, maps, match_history, players, results, session_log, sessions,
+};
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -232,6 +235,7 @@ macro_rules! fence {
     }};
 }
 
+mod contents;
 mod fenced_checkpoint;
 mod lifecycle;
 mod records;

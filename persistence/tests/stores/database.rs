@@ -42,6 +42,7 @@ on_both_backends!(
     checkpoints_append_the_command_log_once,
     finish_writes_results_and_history,
     leaderboard_and_histories,
+    content_versions_are_written_once,
 );
 
 fn session(id: u64, map: &str) -> SessionRow {
@@ -212,6 +213,29 @@ async fn session_round_trip(db: &Database) {
         db.claim(missing, "a").await,
         Err(DbError::UnknownSession(_))
     ));
+}
+
+/// A content version's files are kept as first written: a repeat (a
+/// restart on the same assets, a reload back to them) changes nothing, and
+/// the top bit of the version survives the BIGINT.
+async fn content_versions_are_written_once(db: &Database) {
+    let version = 0x8000_0000_0000_0001;
+    assert_eq!(db.content_version_files(version).await.unwrap(), None);
+    db.store_content_version(version, b"first files")
+        .await
+        .unwrap();
+    db.store_content_version(version, b"other files")
+        .await
+        .unwrap();
+    db.store_content_version(7, b"").await.unwrap();
+    assert_eq!(
+        db.content_version_files(version).await.unwrap().as_deref(),
+        Some(&b"first files"[..])
+    );
+    assert_eq!(
+        db.content_version_files(7).await.unwrap().as_deref(),
+        Some(&b""[..])
+    );
 }
 
 fn logged(tick: u64, ordinal: u32, text: &str) -> LoggedCommand {

@@ -368,6 +368,7 @@ impl HostedSession {
         SessionInfo {
             id: self.id,
             map: self.map.clone(),
+            content_version: super::ContentVersion(self.session.content().version),
             state: self.state,
             max_players: self.seats.len() as u8,
             players: self.people_connected(),

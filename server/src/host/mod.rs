@@ -64,6 +64,23 @@ impl Serialize for SessionId {
     }
 }
 
+/// A content version as the API shows it: 16 hex digits, like every hash
+/// and id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ContentVersion(pub u64);
+
+impl fmt::Display for ContentVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl Serialize for ContentVersion {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// Where a session is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -110,6 +127,9 @@ pub struct SessionInfo {
     pub id: SessionId,
     /// Map key.
     pub map: Arc<str>,
+    /// The content it was built from: a server that reloads content keeps
+    /// running sessions on the content they started with.
+    pub content_version: ContentVersion,
     /// Lifecycle state.
     pub state: SessionState,
     /// Seats.
@@ -277,6 +297,8 @@ pub(crate) enum Control {
     Matchmake {
         map: String,
         seats: u8,
+        /// Only lobbies built from this content (the current) are offered.
+        content_version: u64,
         who: Arc<str>,
         reply: oneshot::Sender<Result<(SessionId, PlayerId), HostError>>,
     },
@@ -336,7 +358,10 @@ pub struct HostHandle {
     control: mpsc::Sender<Control>,
     published: Arc<RwLock<Published>>,
     draining: Arc<AtomicBool>,
-    content: Arc<Content>,
+    /// What new sessions are built from; replaced whole when content is
+    /// reloaded, never changed in place, so a session keeps the `Arc` it
+    /// was built with.
+    content: Arc<RwLock<Arc<Content>>>,
     tick_hz: u32,
     seeds: Arc<AtomicU64>,
     /// One session is built at a time: building (the schedule, the flow
@@ -411,7 +436,7 @@ impl HostHandle {
             control,
             published,
             draining: Arc::new(AtomicBool::new(false)),
-            content,
+            content: Arc::new(RwLock::new(content)),
             tick_hz,
             seeds: Arc::new(AtomicU64::new(seed_base)),
             builds: Arc::new(tokio::sync::Semaphore::new(1)),
@@ -449,7 +474,7 @@ impl HostHandle {
             self.seeds
                 .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed),
         );
-        let content = self.content.clone();
+        let content = self.content();
         let tick_hz = self.tick_hz;
         // The permit goes with the build, so a request given up on (its
         // client gone) still holds it until its build is done.
@@ -472,9 +497,23 @@ impl HostHandle {
         .await?
     }
 
-    /// The content sessions are built from.
-    pub fn content(&self) -> &Arc<Content> {
-        &self.content
+    /// The content new sessions are built from.
+    pub fn content(&self) -> Arc<Content> {
+        // A poisoned lock still holds a whole `Arc`: replacing it is one
+        // store, so no reader can see it half written.
+        match self.content.read() {
+            Ok(content) => content.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Builds new sessions from `content` from now on; sessions already
+    /// built keep theirs.
+    pub fn replace_content(&self, content: Arc<Content>) {
+        match self.content.write() {
+            Ok(mut current) => *current = content,
+            Err(poisoned) => *poisoned.into_inner() = content,
+        }
     }
 
     /// The simulation rate.
@@ -526,9 +565,10 @@ impl HostHandle {
         self.ask(|reply| Control::Join { id, who, reply }).await?
     }
 
-    /// Seats `who` in the oldest public lobby on `map` with `seats` seats
-    /// that has room (or where they already sit). Decided on the tick
-    /// thread, so back-to-back joins fill one lobby.
+    /// Seats `who` in the oldest public lobby on `map` with `seats` seats,
+    /// built from the current content, that has room (or where they
+    /// already sit). Decided on the tick thread, so back-to-back joins fill
+    /// one lobby.
     ///
     /// # Errors
     /// `NotFound` when no lobby has room: open one.
@@ -540,9 +580,11 @@ impl HostHandle {
     ) -> Result<(SessionId, PlayerId), HostError> {
         let who: Arc<str> = who.into();
         let map = map.to_owned();
+        let content_version = self.content().version;
         self.ask(|reply| Control::Matchmake {
             map,
             seats,
+            content_version,
             who,
             reply,
         })

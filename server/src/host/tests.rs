@@ -99,6 +99,21 @@ fn start_host_saving_every(
     (Driven { host, clock }, persister, handle)
 }
 
+/// One adoption pass of `host`, owning sessions as `instance`, over the
+/// embedded `database` (no Redis): how many sessions it resumed.
+async fn adopt_orphans(host: &Driven, database: &Database, instance: &str) -> usize {
+    let stores = crate::stores::Stores {
+        database: database.clone(),
+        hot: None,
+        instance: instance.into(),
+        lease: Duration::from_secs(6),
+        versions: crate::content::ContentVersions::new(database.clone()),
+    };
+    crate::stores::Adopter::new(stores, host.host.clone())
+        .pass()
+        .await
+}
+
 /// A host that keeps nothing, for tests that do not look at persistence.
 fn start_host(max_sessions: usize) -> Driven {
     start_host_feeding(max_sessions, None)
@@ -456,15 +471,7 @@ async fn a_drained_session_resumes_exactly_on_a_new_host() {
 
     // A restarted server (a new host on the same database) resumes it.
     let (host, persister) = start_persisting_host(content.clone(), 10, &database, "second");
-    let stores = crate::stores::Stores {
-        database: database.clone(),
-        hot: None,
-        instance: "second".into(),
-        lease: Duration::from_secs(6),
-    };
-    let adopted = crate::stores::Adopter::new(stores, host.host.clone())
-        .pass()
-        .await;
+    let adopted = adopt_orphans(&host, &database, "second").await;
     assert_eq!(adopted, 1);
     host.run_until(40, |host| {
         host.get(drained.id).is_some_and(|info| {
@@ -481,4 +488,60 @@ async fn a_drained_session_resumes_exactly_on_a_new_host() {
     host.drain().await.unwrap();
     let written = persister.shutdown(Duration::from_secs(10)).await;
     assert_eq!(written.unwritten_sessions, 0);
+}
+
+/// A server restarted on edited assets (or one that reloaded them) resumes
+/// a saved session on the content it started with, read back from the
+/// database, while new sessions get the new content.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_resumes_on_its_own_content_after_the_assets_changed() {
+    let assets = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets");
+    let first = crate::content::Loaded::read(&assets).unwrap();
+    let database = embedded_database().await;
+    crate::content::ContentVersions::new(database.clone())
+        .record(&first)
+        .await
+        .unwrap();
+    let (host, persister) = start_persisting_host(first.content.clone(), 10, &database, "first");
+    let session = host.create(bots("small", 2)).await.unwrap();
+    host.run_until(100, |host| {
+        host.get(session.id).is_some_and(|info| info.tick > 60)
+    })
+    .await;
+    host.drain().await.unwrap();
+    let written = persister.shutdown(Duration::from_secs(10)).await;
+    assert_eq!(written.unwritten_sessions, 0);
+
+    // The designer makes arrows dearer; the server restarts on that.
+    let edited = std::env::temp_dir().join(format!("rampart-edited-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&edited);
+    rampart_tests::copy_dir(&assets, &edited);
+    let towers = std::fs::read_to_string(edited.join("towers.toml")).unwrap();
+    std::fs::write(
+        edited.join("towers.toml"),
+        towers.replacen("cost = 50", "cost = 65", 1),
+    )
+    .unwrap();
+    let second = crate::content::Loaded::read(&edited).unwrap();
+    assert_ne!(second.content.version, first.content.version);
+    let (host, persister) = start_persisting_host(second.content.clone(), 10, &database, "second");
+    let adopted = adopt_orphans(&host, &database, "second").await;
+    assert_eq!(adopted, 1, "the session of the old content is resumed");
+    let fresh = host.create(bots("small", 2)).await.unwrap();
+    host.run_until(100, |host| {
+        host.get(session.id).is_some_and(|info| info.tick > 90)
+    })
+    .await;
+    let resumed = host.get(session.id).unwrap();
+    assert_eq!(
+        resumed.content_version,
+        ContentVersion(first.content.version)
+    );
+    assert_eq!(
+        fresh.content_version,
+        ContentVersion(second.content.version)
+    );
+    host.drain().await.unwrap();
+    persister.shutdown(Duration::from_secs(10)).await;
+    let _ = std::fs::remove_dir_all(&edited);
 }

@@ -228,6 +228,7 @@ impl Ticker {
             Control::Matchmake {
                 map,
                 seats,
+                content_version,
                 who,
                 reply,
             } => {
@@ -236,6 +237,7 @@ impl Ticker {
                     hosted.state == SessionState::Lobby
                         && !hosted.private
                         && *hosted.map == *map
+                        && hosted.session.content().version == content_version
                         && hosted.seats.len() == usize::from(seats)
                         && hosted.seats.iter().any(|seat| match seat {
                             Seat::Free => true,
@@ -398,6 +400,7 @@ impl Ticker {
             session: id.0,
             map: hosted.map.clone(),
             players: hosted.seats.len() as u8,
+            content_version: hosted.session.content().version,
         });
         let info = hosted.info();
         tracing::info!(session = %id, map = %hosted.map, players = info.max_players, bots = info.bots, "session created");
@@ -443,6 +446,7 @@ impl Ticker {
             session: id.0,
             map: hosted.map.clone(),
             players: hosted.seats.len() as u8,
+            content_version: hosted.session.content().version,
         });
         let info = hosted.info();
         tracing::info!(session = %id, epoch, tick = info.tick, checkpoint_tick = resumed.checkpoint_tick, "session adopted");

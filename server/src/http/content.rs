@@ -87,7 +87,7 @@ pub(super) struct GridView {
 }
 
 pub(super) async fn content(State(state): State<AppState>) -> Json<ContentView> {
-    Json(ContentView::new(state.host.content()))
+    Json(ContentView::new(&state.host.content()))
 }
 
 pub(super) async fn grid(

@@ -51,7 +51,6 @@ pub struct JoinService {
     pub(super) net: Arc<NetHandle>,
     auth: PlayerAuth,
     pub(super) ws_base: String,
-    default_map: String,
     players: Option<Database>,
     fleet: Option<Fleet>,
 }
@@ -66,18 +65,12 @@ struct Fleet {
 impl JoinService {
     /// Joins through `net`, identifying players with `auth`; browsers are
     /// sent to `ws_base` (`ws://HOST:PORT`); matchmaking without a map
-    /// opens `default_map`.
-    pub fn new(
-        net: Arc<NetHandle>,
-        auth: PlayerAuth,
-        ws_base: String,
-        default_map: String,
-    ) -> Self {
+    /// opens the current content's first map.
+    pub fn new(net: Arc<NetHandle>, auth: PlayerAuth, ws_base: String) -> Self {
         Self {
             net,
             auth,
             ws_base,
-            default_map,
             players: None,
             fleet: None,
         }
@@ -266,7 +259,7 @@ async fn seat_player(
                 }
                 Err(error) => return Err(error.into()),
             },
-            None => matchmake(state, service, &request, &who).await?,
+            None => matchmake(state, &request, &who).await?,
         };
         (id, player, who)
     };
@@ -294,11 +287,19 @@ async fn seat_player(
 /// A seat in an open public lobby on the map, or in a new session.
 async fn matchmake(
     state: &AppState,
-    service: &JoinService,
     request: &JoinRequest,
     who: &str,
 ) -> Result<(SessionId, PlayerId), ApiError> {
-    let map = request.map.as_deref().unwrap_or(&service.default_map);
+    // Content reloads may add and remove maps: the default is the first of
+    // the content new sessions are built from now.
+    let first_map;
+    let map = match request.map.as_deref() {
+        Some(map) => map,
+        None => {
+            first_map = state.host.content().maps.first().map(|map| map.key.clone());
+            first_map.as_deref().unwrap_or_default()
+        }
+    };
     let seats = request.max_players.unwrap_or(MATCHMAKING_SEATS);
     // A lobby just opened is visible to every matchmaker at once, so
     // others may fill it before its opener sits down: then look again.

@@ -36,6 +36,7 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::host::{CreateSession, HostError, HostHandle, SessionId, SessionInfo};
+use crate::reload::{ReloadOutcome, Reloader, Trigger};
 use crate::telemetry::{HTTP_DURATION, HTTP_REQUESTS};
 
 pub use join::JoinService;
@@ -58,6 +59,7 @@ pub struct AppState {
     join: Option<Arc<JoinService>>,
     persistence: Option<PersistenceView>,
     records: Option<Arc<records::Records>>,
+    reloader: Option<Arc<Reloader>>,
 }
 
 /// What `/ready` shows of the stores.
@@ -82,7 +84,15 @@ impl AppState {
             join: None,
             persistence: None,
             records: None,
+            reloader: None,
         }
+    }
+
+    /// Enables `POST /v1/admin/reload`: the content directory is read
+    /// again by `reloader`.
+    pub fn with_reload(mut self, reloader: Arc<Reloader>) -> Self {
+        self.reloader = Some(reloader);
+        self
     }
 
     /// Shows the stores' state in `/ready`; `redis` says whether Redis is
@@ -132,6 +142,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/content", get(content::content))
         .route("/v1/status", get(status::status))
         .route("/v1/players/{id}/history", get(records::player_history))
+        .route("/v1/admin/reload", post(reload_content))
         .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     Router::new()
@@ -335,6 +346,29 @@ async fn end_session(
     authorize(&state, &headers)?;
     let id = session_id(id)?;
     Ok(Json(state.host.end(id).await?))
+}
+
+/// Reads the content directory again: 200 when new sessions now use it (or
+/// nothing changed), 422 with every problem when it is invalid, 500 when it
+/// could not be read or stored; the body is the outcome either way.
+async fn reload_content(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let Some(reloader) = &state.reloader else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "this server does not reload content",
+        ));
+    };
+    let outcome = reloader.reload(Trigger::Admin).await;
+    let status = match outcome {
+        ReloadOutcome::Reloaded { .. } | ReloadOutcome::Unchanged { .. } => StatusCode::OK,
+        ReloadOutcome::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        ReloadOutcome::Failed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    Ok((status, Json(outcome)).into_response())
 }
 
 async fn no_route() -> ApiError {

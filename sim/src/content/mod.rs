@@ -5,10 +5,14 @@
 //! (seconds, cells, cells per second); a session converts them to ticks once
 //! when it is built, so the same content serves any tick rate.
 
+mod changes;
+mod files;
 mod load;
 mod movingai;
 
-pub use load::{ContentError, ContentFile, Diagnostic, load_dir, load_files, read_files};
+pub use changes::{ContentChanges, KeyChanges};
+pub use files::{BundleError, ContentFile, ContentFiles};
+pub use load::{Checked, ContentError, Diagnostic, WarningRules, load_dir};
 pub use movingai::{MovingAiError, load_movingai_map, parse_movingai_map};
 
 use crate::grid::{Cell, Grid};

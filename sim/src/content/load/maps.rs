@@ -120,21 +120,31 @@ impl Loader {
             }
         };
         if let Some(grid) = &grid {
-            let walkable = grid.walkable_mask();
-            let reached = reaches_goal(grid, &walkable);
+            let field = goal_field(grid, &grid.walkable_mask());
+            let at = root
+                .get("grid")
+                .or(root.get("spawns"))
+                .map_or(0, |v| v.span().start);
+            let shortest = cx.rules.min_path_cells;
             for (index, spawn) in grid.spawns().iter().enumerate() {
-                if !reached[grid.index(*spawn)] {
-                    let at = root
-                        .get("grid")
-                        .or(root.get("spawns"))
-                        .map_or(0, |v| v.span().start);
-                    cx.error(
+                match field.route_length(grid.index(*spawn)) {
+                    None => cx.error(
                         at,
                         format!(
                             "spawn {index} at ({}, {}) has no path to any goal",
                             spawn.x, spawn.y
                         ),
-                    );
+                    ),
+                    Some(length) if length < shortest => cx.warn(
+                        at,
+                        format!(
+                            "spawn {index} at ({}, {}) walks only {length:.1} cells to the \
+                             nearest goal (under {shortest}): towers have little road to \
+                             work on",
+                            spawn.x, spawn.y
+                        ),
+                    ),
+                    Some(_) => {}
                 }
             }
         }
@@ -336,6 +346,14 @@ fn imported_grid(cx: &mut Cx<'_>, tab: &Tab<'_, '_>, grid: Grid) -> Option<Grid>
 /// Which cells can walk to some goal, by the movement rules the game uses:
 /// the simulation's own flow field, so content and play never disagree.
 pub(super) fn reaches_goal(grid: &Grid, walkable: &[bool]) -> Vec<bool> {
+    let field = goal_field(grid, walkable);
+    (0..grid.len())
+        .map(|index| field.reachable(index))
+        .collect()
+}
+
+/// The walkers' flow field toward the map's goals over `walkable`.
+fn goal_field(grid: &Grid, walkable: &[bool]) -> FlowField {
     let goals: Vec<usize> = grid
         .goals()
         .iter()
@@ -344,7 +362,5 @@ pub(super) fn reaches_goal(grid: &Grid, walkable: &[bool]) -> Vec<bool> {
         .collect();
     let mut field = FlowField::new(grid.width(), grid.height());
     field.compute(walkable, &goals);
-    (0..grid.len())
-        .map(|index| field.reachable(index))
-        .collect()
+    field
 }

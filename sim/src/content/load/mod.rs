@@ -19,9 +19,11 @@ mod scenarios;
 mod towers;
 mod tribes;
 mod walker;
+mod warnings;
 mod waves;
 
 pub use walker::{ContentError, Diagnostic};
+pub use warnings::WarningRules;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -30,68 +32,54 @@ use toml::de::DeTable;
 
 use self::maps::MapDraft;
 use self::walker::{Cx, Source, valid_key};
-use super::{Content, MapDef, Scenario, WaveSet};
+use super::{Content, ContentFiles, MapDef, Scenario, WaveSet};
 use crate::grid::Grid;
 use crate::hash::StableHasher;
 
-/// One content file: its path relative to the content directory and its bytes.
-pub type ContentFile = (PathBuf, Vec<u8>);
-
 /// Loads and validates every content file under `dir`.
+///
+/// # Errors
+/// A file cannot be read, or the files break rules (every problem listed).
 pub fn load_dir(dir: &Path) -> Result<Content, ContentError> {
-    load_files(&read_files(dir)?)
+    ContentFiles::read_dir(dir)?.load()
 }
 
-/// Reads every file under `dir`, sorted by relative path: the input of
-/// [`load_files`], for tools that change content in memory (balance runs
-/// that vary a value) before loading it.
-pub fn read_files(dir: &Path) -> Result<Vec<ContentFile>, ContentError> {
-    let mut paths = Vec::new();
-    list_files(dir, Path::new(""), &mut paths)?;
-    paths.sort();
-    let mut files = Vec::with_capacity(paths.len());
-    for rel in paths {
-        let path = dir.join(&rel);
-        let bytes = std::fs::read(&path).map_err(|source| ContentError::Io { path, source })?;
-        files.push((rel, bytes));
-    }
-    Ok(files)
+/// Content that loaded, and what in it will likely play badly.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    /// The content.
+    pub content: Content,
+    /// Warnings, sorted by file and position; they do not stop a server.
+    pub warnings: Vec<Diagnostic>,
 }
 
-/// Loads and validates content files held in memory, as if they were a
-/// directory's (paths relative to it). The content version hashes these
-/// bytes, so changed content is a different version.
-pub fn load_files(files: &[ContentFile]) -> Result<Content, ContentError> {
-    let mut loader = Loader::default();
-    let content = loader.load(files);
-    let mut diagnostics = loader.report;
-    if diagnostics.is_empty() {
-        return Ok(content);
-    }
-    diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
-    Err(ContentError::Invalid(diagnostics))
-}
-
-fn list_files(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), ContentError> {
-    let full = dir.join(rel);
-    let io = |source| ContentError::Io {
-        path: full.clone(),
-        source,
+/// Validates files already read (relative paths, sorted), builds the
+/// content they describe and weighs it against `rules`.
+pub(super) fn load_files(
+    files: &[(PathBuf, Vec<u8>)],
+    rules: WarningRules,
+) -> Result<Checked, ContentError> {
+    let mut loader = Loader {
+        rules,
+        ..Loader::default()
     };
-    for entry in std::fs::read_dir(&full).map_err(io)? {
-        let entry = entry.map_err(io)?;
-        let rel = rel.join(entry.file_name());
-        if entry.file_type().map_err(io)?.is_dir() {
-            list_files(dir, &rel, out)?;
-        } else {
-            out.push(rel);
-        }
+    let content = loader.load(files);
+    let sort = |found: &mut Vec<Diagnostic>| {
+        found.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    };
+    if !loader.report.is_empty() {
+        let mut diagnostics = loader.report;
+        sort(&mut diagnostics);
+        return Err(ContentError::Invalid(diagnostics));
     }
-    Ok(())
+    loader.warn_across_files(&content);
+    let mut warnings = loader.warnings;
+    sort(&mut warnings);
+    Ok(Checked { content, warnings })
 }
 
 /// The path with `/` separators, so the version is the same on every OS.
-fn slash_path(path: &Path) -> String {
+pub(super) fn slash_path(path: &Path) -> String {
     path.components()
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
@@ -141,6 +129,9 @@ fn classify(rel: &Path) -> Option<Kind> {
 #[derive(Default)]
 struct Loader {
     report: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+    places: warnings::Places,
+    rules: WarningRules,
 }
 
 impl Loader {
@@ -290,6 +281,9 @@ impl Loader {
         let mut cx = Cx {
             source,
             report: &mut self.report,
+            warnings: &mut self.warnings,
+            places: &mut self.places,
+            rules: self.rules,
         };
         for error in errors {
             let at = error.span().map_or(0, |span| span.start);

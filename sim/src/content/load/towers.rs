@@ -15,6 +15,8 @@ impl Loader {
         for (key, value) in root.iter() {
             let key_text = key.get_ref().to_string();
             cx.check_key(&key_text, key.span().start, "tower");
+            let place = cx.place(key.span().start);
+            cx.places.towers.insert(key_text.clone(), place);
             let Some(tab) = cx.as_tab(value, &key_text, format!("tower `{key_text}`")) else {
                 continue;
             };

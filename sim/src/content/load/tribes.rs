@@ -60,6 +60,8 @@ impl Loader {
                     else {
                         continue;
                     };
+                    let place = cx.place(key.span().start);
+                    cx.places.enemies.insert(key_text.clone(), place);
                     drafts.push((tribe_key.clone(), enemy_kind(&mut cx, &enemy, key_text)));
                 }
             }

@@ -10,6 +10,8 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
 use toml::Spanned;
+
+use super::warnings::{Place, Places, WarningRules};
 use toml::de::{DeArray, DeTable, DeValue};
 
 /// One problem in one content file.
@@ -133,21 +135,46 @@ pub(super) struct Tab<'a, 'i> {
     pub(super) what: String,
 }
 
-/// Walks one file, recording problems against it.
+/// Walks one file, recording problems (and warnings, and where tower and
+/// enemy kinds are declared) against it.
 pub(super) struct Cx<'r> {
     pub(super) source: &'r Source,
     pub(super) report: &'r mut Vec<Diagnostic>,
+    pub(super) warnings: &'r mut Vec<Diagnostic>,
+    pub(super) places: &'r mut Places,
+    pub(super) rules: WarningRules,
 }
 
 impl<'r> Cx<'r> {
-    pub(super) fn error(&mut self, offset: usize, message: impl Into<String>) {
+    /// Content that loads but will likely play badly, at `offset`.
+    pub(super) fn warn(&mut self, offset: usize, message: impl Into<String>) {
+        let warning = self.at(offset, message.into());
+        self.warnings.push(warning);
+    }
+
+    fn at(&self, offset: usize, message: String) -> Diagnostic {
         let (line, column) = self.source.position(offset);
-        self.report.push(Diagnostic {
+        Diagnostic {
             file: self.source.rel.clone(),
             line,
             column,
-            message: message.into(),
-        });
+            message,
+        }
+    }
+
+    /// Where `offset` is, for warnings given once every file has loaded.
+    pub(super) fn place(&self, offset: usize) -> Place {
+        let (line, column) = self.source.position(offset);
+        Place {
+            file: self.source.rel.clone(),
+            line,
+            column,
+        }
+    }
+
+    pub(super) fn error(&mut self, offset: usize, message: impl Into<String>) {
+        let problem = self.at(offset, message.into());
+        self.report.push(problem);
     }
 
     /// Flags every key not in `allowed`, at the key itself.

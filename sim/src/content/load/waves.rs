@@ -43,11 +43,11 @@ impl Loader {
                 }
             });
         let mut waves = Vec::new();
-        for (w, wave) in cx
-            .tables(&tab, "wave", 1, 1000, |i| format!("wave {}", i + 1))
-            .iter()
-            .enumerate()
-        {
+        let wave_tabs = cx.tables(&tab, "wave", 1, 1000, |i| format!("wave {}", i + 1));
+        for (w, wave) in wave_tabs.iter().enumerate() {
+            // A group still spawning when the next wave starts makes the
+            // two overlap; after the last wave of a finite set nothing does.
+            let next_follows = endless.is_some() || w + 1 < wave_tabs.len();
             cx.known_keys(wave, &["duration", "group"]);
             let duration = cx.number(wave, "duration", 1.0..=3600.0, None);
             let mut groups = Vec::new();
@@ -77,6 +77,20 @@ impl Loader {
                     cx.error(
                         value.span().start,
                         format!("spawn {spawn} does not exist: map `{map}` has {spawns} spawn(s), numbered from 0"),
+                    );
+                }
+                let last_spawn = delay + interval * count.saturating_sub(1) as f32;
+                if next_follows && last_spawn > duration {
+                    cx.warn(
+                        group.at,
+                        format!(
+                            "group {} of wave {} spawns its last enemy {last_spawn} s into the \
+                             wave, after its duration of {duration} s: wave {} starts while it \
+                             is still spawning",
+                            groups.len() + 1,
+                            w + 1,
+                            w + 2
+                        ),
                     );
                 }
                 groups.push(SpawnGroup {
