@@ -115,6 +115,36 @@ pub fn run_rampart(args: &[&str]) -> Output {
     output
 }
 
+/// Runs `bin path --map map` with `input` on standard input and waits
+/// for its output (whatever its exit status).
+///
+/// # Errors
+/// It cannot start, or its input cannot be written.
+pub fn run_path(bin: &Path, map: &Path, input: &str) -> std::io::Result<Output> {
+    use std::io::Write as _;
+    use std::process::Stdio;
+
+    let mut child = Command::new(bin)
+        .args(["path", "--map"])
+        .arg(map)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| std::io::Error::other("no stdin pipe"))?;
+    let input = input.to_owned();
+    // Write from another thread so a full stdout pipe cannot deadlock us.
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child.wait_with_output()?;
+    writer
+        .join()
+        .map_err(|_| std::io::Error::other("the input writer panicked"))??;
+    Ok(output)
+}
+
 /// Copies a directory tree.
 ///
 /// # Panics

@@ -14,21 +14,7 @@ use rampart_tests::{rampart_bin, shared_dir};
 
 /// Runs `rampart path --map <map>` with `input` on standard input.
 fn run_path(map: &Path, input: &str) -> Output {
-    let mut child = Command::new(rampart_bin())
-        .args(["path", "--map"])
-        .arg(map)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_owned();
-    // Write from another thread so a full stdout pipe cannot deadlock us.
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    output
+    rampart_tests::run_path(&rampart_bin(), map, input).unwrap()
 }
 
 fn stdout_lines(output: &Output) -> Vec<String> {

@@ -13,9 +13,8 @@
 //! target/release/path_batch --bin /tmp/rampart-old --bin target/release/rampart
 //! ```
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
 use std::time::Instant;
 
 use clap::Parser;
@@ -131,25 +130,8 @@ fn compare(bins: &[PathBuf], map: &Path, input: &str, rounds: usize) -> Result<V
 
 /// Standard output of `bin path --map map` fed `input`.
 fn run(bin: &Path, map: &Path, input: &str) -> Result<Vec<u8>, String> {
-    let mut child = Command::new(bin)
-        .args(["path", "--map"])
-        .arg(map)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("starting {}: {e}", bin.display()))?;
-    let mut stdin = child.stdin.take().ok_or("no stdin pipe")?;
-    let input = input.to_owned();
-    // Write from another thread so a full stdout pipe cannot deadlock us.
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let output = child
-        .wait_with_output()
-        .map_err(|e| format!("waiting for {}: {e}", bin.display()))?;
-    writer
-        .join()
-        .map_err(|_| "stdin writer panicked".to_owned())?
-        .map_err(|e| format!("writing queries to {}: {e}", bin.display()))?;
+    let output = rampart_tests::run_path(bin, map, input)
+        .map_err(|e| format!("running {}: {e}", bin.display()))?;
     if !output.status.success() {
         return Err(format!(
             "{} failed: {}",

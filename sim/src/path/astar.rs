@@ -168,20 +168,20 @@ impl AStar {
 /// straight at the goal on open ground instead of fanning out over
 /// candidates that differ only by rounding.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Steps {
-    straight: u32,
-    diagonal: u32,
+pub(super) struct Steps {
+    pub(super) straight: u32,
+    pub(super) diagonal: u32,
 }
 
 impl Steps {
-    fn plus(self, other: Steps) -> Steps {
+    pub(super) fn plus(self, other: Steps) -> Steps {
         Steps {
             straight: self.straight + other.straight,
             diagonal: self.diagonal + other.diagonal,
         }
     }
 
-    fn length(self) -> f64 {
+    pub(super) fn length(self) -> f64 {
         f64::from(self.straight) + f64::from(self.diagonal) * SQRT_2
     }
 }

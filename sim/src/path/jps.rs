@@ -28,7 +28,8 @@
 
 use std::collections::BinaryHeap;
 
-use super::{MOVES, SQRT_2};
+use super::MOVES;
+use super::astar::Steps;
 
 /// The precomputed map a [`JumpPointSearch`] runs on: read-only, so threads
 /// answering queries in parallel share one.
@@ -449,27 +450,6 @@ impl JumpPointSearch {
             }
         }
         None
-    }
-}
-
-/// A route's length as straight and diagonal step counts; see
-/// [`super::astar`] for why lengths are never accumulated in `f64`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Steps {
-    straight: u32,
-    diagonal: u32,
-}
-
-impl Steps {
-    fn plus(self, other: Steps) -> Steps {
-        Steps {
-            straight: self.straight + other.straight,
-            diagonal: self.diagonal + other.diagonal,
-        }
-    }
-
-    fn length(self) -> f64 {
-        f64::from(self.straight) + f64::from(self.diagonal) * SQRT_2
     }
 }
 
