@@ -4,8 +4,10 @@
 //! small as the design promises.
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
+mod support;
+
 use std::sync::Arc;
+use support::reference_session;
 
 use glam::Vec2;
 use proptest::prelude::*;
@@ -17,8 +19,8 @@ use rampart_sim::bots::{BotStyle, ScriptedPlayer};
 use rampart_sim::content::{EnemyKindId, TowerKindId};
 use rampart_sim::grid::Cell;
 use rampart_sim::{
-    DEFAULT_TICK_HZ, EnemyView, Outcome, PlayerId, PlayerView, ProjectileView, Session,
-    SessionConfig, Snapshot, Targeting, TowerId, TowerView,
+    DEFAULT_TICK_HZ, EnemyView, Outcome, PlayerId, PlayerView, ProjectileView, Snapshot, Targeting,
+    TowerId, TowerView,
 };
 
 /// One thing that may happen to the board between two snapshots.
@@ -417,19 +419,6 @@ const REFERENCE_TICKS: u64 = STEADY_TICK + 3_600;
 
 /// Snapshots per second, against the simulation's 30 ticks per second.
 const SNAPSHOT_HZ: u64 = 20;
-
-fn reference_session() -> Session {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets");
-    let content = Arc::new(rampart_sim::content::load_dir(&dir).unwrap());
-    let config = SessionConfig {
-        map: "reference".into(),
-        scenario: Some("reference".into()),
-        players: 8,
-        seed: 7,
-        tick_hz: DEFAULT_TICK_HZ,
-    };
-    Session::new(content, &config).unwrap()
-}
 
 /// Delta sizes over a stretch of snapshots.
 #[derive(Default)]

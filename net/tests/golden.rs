@@ -10,8 +10,9 @@
 //! `RAMPART_BLESS=1 cargo test -p rampart-net --test golden` and commit.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use rampart_net::bundle::bundle;
@@ -23,7 +24,7 @@ use rampart_net::snapshot::{
     CodecError, NetEnemy, NetPlayer, NetProjectile, NetTower, NetWorld, Trajectory, WorldTracker,
     apply, encode,
 };
-use rampart_sim::{DEFAULT_TICK_HZ, Rejection, Session, SessionConfig, Snapshot};
+use rampart_sim::{DEFAULT_TICK_HZ, Rejection, Snapshot};
 use renet::{RenetClient, RenetServer};
 use serde_json::{Value, json};
 
@@ -118,15 +119,7 @@ const FAR_DELTA_EVERY: usize = 10;
 /// The reference session (8 seats, 50 towers) played by the simulation and
 /// seen through the server's tracker, as its clients see it.
 fn reference_worlds() -> Vec<NetWorld> {
-    let content = rampart_sim::content::load_dir(&workspace_root().join("assets")).unwrap();
-    let config = SessionConfig {
-        map: "reference".into(),
-        scenario: Some("reference".into()),
-        players: 8,
-        seed: 7,
-        tick_hz: DEFAULT_TICK_HZ,
-    };
-    let mut session = Session::new(Arc::new(content), &config).unwrap();
+    let mut session = support::reference_session();
     let mut tracker = WorldTracker::new();
     let mut worlds = Vec::new();
     let rate = u64::from(DEFAULT_TICK_HZ);
