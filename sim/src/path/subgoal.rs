@@ -49,10 +49,12 @@ const NONE: u32 = u32::MAX;
 /// 64-byte cache line per subgoal.
 const LANDMARKS: usize = 16;
 
-/// Subtracted from landmark bounds so that `f32` rounding (about 1e-4 on
-/// routes thousands of steps long) never makes them overestimate: an
-/// admissible heuristic keeps A* exact.
-const LANDMARK_SLACK: f32 = 1e-2;
+/// Landmark distances are shrunk by this factor, one part in 2^20, before a
+/// bound is taken, so that `f32` rounding (at most a few parts in 2^24 of
+/// the distances involved) never makes a bound overestimate: an admissible
+/// heuristic keeps A* exact. Relative rather than absolute, so it holds on
+/// maps of any size.
+const LANDMARK_SHRINK: f32 = 1.0 - 1.0 / 1_048_576.0;
 
 /// The precomputed subgoal graph of one map: read-only, so threads
 /// answering queries in parallel share one.
@@ -433,13 +435,13 @@ impl SubgoalSearch {
         let row = &graph.landmark_distance[node * LANDMARKS..(node + 1) * LANDMARKS];
         let mut bound = 0.0f32;
         for (&to_node, &to_goal) in row.iter().zip(&self.goal_landmarks) {
-            // NaN (both unreachable) is ignored by `max`; one unreachable
-            // gives infinity: the goal is not in the node's component.
-            bound = bound.max((to_goal - to_node).abs());
+            // |to_goal - to_node|, less the rounding allowance. NaN (both
+            // unreachable) is ignored by `max`; one unreachable gives
+            // infinity: the goal is not in the node's component.
+            let (far, near) = (to_goal.max(to_node), to_goal.min(to_node));
+            bound = bound.max(far * LANDMARK_SHRINK - near);
         }
-        octile(xy, goal_xy)
-            .length()
-            .max(f64::from(bound - LANDMARK_SLACK))
+        octile(xy, goal_xy).length().max(f64::from(bound))
     }
 
     /// Length of the shortest legal route from `start` to `goal` (row-major
