@@ -1,5 +1,5 @@
-//! Single-query path benchmarks: jump point search (what `rampart path`
-//! runs) against rampart's plain A* and the `pathfinding` crate's A*, on the
+//! Single-query path benchmarks: the subgoal graph search (what `rampart
+//! path` runs) against rampart's plain A* and the `pathfinding` crate's A*, on the
 //! 160 Moving AI arena scenarios and on random queries of a generated
 //! 512x512 maze with long corridors.
 //!
@@ -13,7 +13,7 @@ use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use pathfinding::directed::astar::astar;
-use rampart_sim::path::{AStar, JumpPointGrid, JumpPointSearch};
+use rampart_sim::path::{AStar, SubgoalGraph, SubgoalSearch};
 use rampart_tests::maze::{Rng, maze, random_queries};
 
 const STRAIGHT: u64 = 1_000_000;
@@ -112,11 +112,11 @@ fn pathfinding_length(case: &Case, start: usize, goal: usize) -> Option<u64> {
 }
 
 /// Checks once that the three contenders agree on every query.
-fn assert_same_answers(case: &Case, grid: &JumpPointGrid) {
-    let mut jps = JumpPointSearch::new(grid);
+fn assert_same_answers(case: &Case, graph: &SubgoalGraph) {
+    let mut search = SubgoalSearch::new(graph);
     let mut plain = AStar::new(case.width, case.height);
     for &(start, goal) in &case.queries {
-        let length = jps.search(grid, start, goal);
+        let length = search.search(graph, start, goal);
         assert_eq!(
             length,
             plain.search(&case.walkable, start, goal),
@@ -135,18 +135,18 @@ fn assert_same_answers(case: &Case, grid: &JumpPointGrid) {
 
 fn bench_paths(c: &mut Criterion) {
     for case in [arena(), maze_512()] {
-        let grid = JumpPointGrid::new(&case.walkable, case.width, case.height);
-        assert_same_answers(&case, &grid);
+        let graph = SubgoalGraph::new(&case.walkable, case.width, case.height);
+        assert_same_answers(&case, &graph);
         let mut group = c.benchmark_group(format!("path/{}", case.name));
         if case.walkable.len() > 100_000 {
             group.sample_size(10);
         }
-        let mut jps = JumpPointSearch::new(&grid);
-        group.bench_function("rampart_jps", |b| {
+        let mut search = SubgoalSearch::new(&graph);
+        group.bench_function("rampart_subgoal", |b| {
             b.iter(|| {
                 let mut total = 0.0;
                 for &(start, goal) in &case.queries {
-                    total += jps.search(&grid, black_box(start), goal).unwrap_or(0.0);
+                    total += search.search(&graph, black_box(start), goal).unwrap_or(0.0);
                 }
                 black_box(total)
             })
@@ -174,13 +174,17 @@ fn bench_paths(c: &mut Criterion) {
         });
         group.finish();
     }
-    // Building the precomputed grid is paid once per map by `rampart path`.
+    // Building the subgoal graph and its landmarks is paid once per map by
+    // `rampart path`.
     let case = maze_512();
-    c.bench_with_input(
-        BenchmarkId::new("path/jump_point_grid_new", "maze_512"),
+    let mut group = c.benchmark_group("path");
+    group.sample_size(10);
+    group.bench_with_input(
+        BenchmarkId::new("subgoal_graph_new", "maze_512"),
         &case,
-        |b, case| b.iter(|| JumpPointGrid::new(black_box(&case.walkable), case.width, case.height)),
+        |b, case| b.iter(|| SubgoalGraph::new(black_box(&case.walkable), case.width, case.height)),
     );
+    group.finish();
 }
 
 criterion_group!(benches, bench_paths);

@@ -5,8 +5,9 @@
 //! from standard input and prints each optimal route cost (straight step 1,
 //! diagonal sqrt(2), no corner cutting) with five decimals, or `unreachable`.
 //!
-//! Queries are answered with jump point search, in batches spread over every
-//! core: a batch is whatever standard input has buffered, so a file of
+//! Queries are answered on a subgoal graph with landmarks, built once per
+//! map (about a tenth of a second for a 512x512 maze), in batches spread
+//! over every core: a batch is whatever standard input has buffered, so a file of
 //! thousands of queries is answered in parallel while a person typing one
 //! query at a time still gets each answer at once.
 
@@ -17,7 +18,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 use rampart_sim::content::load_movingai_map;
-use rampart_sim::path::{JumpPointGrid, JumpPointSearch};
+use rampart_sim::path::{SubgoalGraph, SubgoalSearch};
 use rayon::prelude::*;
 
 /// Arguments of `rampart path`.
@@ -37,7 +38,7 @@ const MAX_BATCH: usize = 4096;
 /// so results can be pasted beside the queries; blank lines are skipped.
 pub fn run(args: PathArgs) -> anyhow::Result<ExitCode> {
     let grid = load_movingai_map(&args.map)?;
-    let grid = JumpPointGrid::new(&grid.walkable_mask(), grid.width(), grid.height());
+    let grid = SubgoalGraph::new(&grid.walkable_mask(), grid.width(), grid.height());
     let mut input = BufReader::with_capacity(1 << 16, std::io::stdin().lock());
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut batch = Vec::new();
@@ -73,7 +74,7 @@ pub fn run(args: PathArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Answers `queries` in parallel and writes their lengths in order.
-fn answer(grid: &JumpPointGrid, queries: &[[i64; 4]], out: &mut impl Write) -> anyhow::Result<()> {
+fn answer(grid: &SubgoalGraph, queries: &[[i64; 4]], out: &mut impl Write) -> anyhow::Result<()> {
     if queries.is_empty() {
         return Ok(());
     }
@@ -90,7 +91,7 @@ fn answer(grid: &JumpPointGrid, queries: &[[i64; 4]], out: &mut impl Write) -> a
     let lengths: Vec<Option<f64>> = queries
         .par_chunks(chunk)
         .flat_map_iter(|chunk| {
-            let mut search = JumpPointSearch::new(grid);
+            let mut search = SubgoalSearch::new(grid);
             chunk
                 .iter()
                 .map(|&[sx, sy, gx, gy]| match (cell(sx, sy), cell(gx, gy)) {

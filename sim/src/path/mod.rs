@@ -1,5 +1,5 @@
 //! Pathfinding on the map grid: flow fields for the simulation's walkers,
-//! and A* and jump point search for tools and validation.
+//! and A* and a subgoal graph search for tools and validation.
 //!
 //! Both follow the same movement rules, which must match the Moving AI
 //! benchmark conventions exactly so their published optimal lengths can serve
@@ -11,18 +11,18 @@
 //!   both orthogonal neighbours it passes are walkable.
 //!
 //! [`flow::FlowField`] approximates the costs with integers (70 and 99) for a
-//! fast bucket-queue search; [`astar`] and [`jps`] use exact `f64` costs.
-//! [`jps`] answers the same queries as [`astar`] many times faster on
-//! uniform-cost grids; A* stays as the plain statement the tests check it
-//! against.
+//! fast bucket-queue search; [`astar`] and [`subgoal`] use exact `f64`
+//! costs. [`subgoal`] answers the same queries as [`astar`] many times faster
+//! once per-map work is paid; A* stays as the plain statement the tests check
+//! it against.
 
 pub mod astar;
 pub mod flow;
-pub mod jps;
+pub mod subgoal;
 
 pub use astar::{AStar, shortest_path_length};
 pub use flow::{DIAGONAL_COST, FlowField, STRAIGHT_COST};
-pub use jps::{JumpPointGrid, JumpPointSearch};
+pub use subgoal::{SubgoalGraph, SubgoalSearch};
 
 /// sqrt(2), the exact cost of a diagonal step.
 pub const SQRT_2: f64 = std::f64::consts::SQRT_2;

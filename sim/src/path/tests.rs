@@ -1,4 +1,4 @@
-//! Unit tests for the flow field, A* and jump point search: the Moving AI
+//! Unit tests for the flow field, A* and the subgoal graph search: the Moving AI
 //! oracle, the movement rules, unreachable cells, goal sets, determinism.
 #![allow(clippy::unwrap_used)]
 
@@ -131,36 +131,36 @@ fn astar_matches_moving_ai_oracle() {
 }
 
 #[test]
-fn jump_point_search_matches_moving_ai_oracle_and_astar() {
+fn subgoal_search_matches_moving_ai_oracle_and_astar() {
     let (width, height, walkable) = arena();
-    let plain = JumpPointGrid::new(&walkable, width, height);
-    let mut jps = JumpPointSearch::new(&plain);
+    let graph = SubgoalGraph::new(&walkable, width, height);
+    assert!(graph.subgoals() > 0 && graph.edges() > 0);
+    let mut search = SubgoalSearch::new(&graph);
     let mut astar = AStar::new(width, height);
     for (start, goal, optimal) in arena_scenarios(width) {
-        let length = jps.search(&plain, start, goal).unwrap();
+        let length = search.search(&graph, start, goal).unwrap();
         assert!(
             (length - optimal).abs() < 1e-3,
             "{start} -> {goal}: got {length}, optimal {optimal}"
         );
         assert_eq!(Some(length), astar.search(&walkable, start, goal));
-        // Reversed queries take other jumps to the same length.
-        assert_eq!(jps.search(&plain, goal, start), Some(length));
+        // Reversed queries connect other subgoals to the same length.
+        assert_eq!(search.search(&graph, goal, start), Some(length));
     }
 }
 
-/// Jump point search gives bit-identical answers to A* on random maps of
-/// every shape that exercises the bit scans: single rows and columns, sizes
-/// on both sides of a 64-bit word, open and dense maps.
+/// The subgoal graph gives bit-identical answers to A* on random maps of
+/// every shape: single rows and columns, empty maps (no subgoal at all, so
+/// every answer is a direct h-reachable route), open and dense maps.
 #[test]
-fn jump_point_search_agrees_with_astar_on_random_maps() {
+fn subgoal_search_agrees_with_astar_on_random_maps() {
     let mut rng = Rng(0x1A3B_5C7D);
-    let shapes: [(u16, u16); 9] = [
+    let shapes: [(u16, u16); 8] = [
         (1, 1),
         (1, 40),
         (40, 1),
         (61, 9),
         (62, 63),
-        (63, 5),
         (64, 64),
         (70, 130),
         (129, 66),
@@ -169,18 +169,17 @@ fn jump_point_search_agrees_with_astar_on_random_maps() {
     for (width, height) in shapes {
         for blocked_percent in [0, 10, 25, 40] {
             let walkable = random_map(&mut rng, width, height, blocked_percent);
-            let grid = JumpPointGrid::new(&walkable, width, height);
-            let mut jps = JumpPointSearch::new(&grid);
+            let graph = SubgoalGraph::new(&walkable, width, height);
+            let mut search = SubgoalSearch::new(&graph);
             let mut astar = AStar::new(width, height);
             for _ in 0..150 {
                 let (start, goal) = (rng.below(walkable.len()), rng.below(walkable.len()));
                 let want = astar.search(&walkable, start, goal);
                 assert_eq!(
-                    jps.search(&grid, start, goal),
+                    search.search(&graph, start, goal),
                     want,
                     "{width}x{height} {blocked_percent}%: {start} -> {goal}"
                 );
-
                 answered += usize::from(want.is_some_and(|l| l > 0.0));
             }
         }
@@ -188,32 +187,62 @@ fn jump_point_search_agrees_with_astar_on_random_maps() {
     assert!(answered > 2000, "only {answered} queries had routes");
 }
 
-/// Every start to every goal on small dense maps: the cases where jump
-/// points sit next to walls, map edges and each other.
+/// Every start to every goal on small dense maps: the cases where subgoals
+/// sit next to walls, map edges and each other, and where start or goal is
+/// itself a subgoal.
 #[test]
-fn jump_point_search_agrees_with_astar_on_every_pair() {
+fn subgoal_search_agrees_with_astar_on_every_pair() {
     let mut rng = Rng(0xC0FFEE);
-    for round in 0..12 {
-        let (width, height) = (7 + round as u16, 9);
-        let walkable = random_map(&mut rng, width, height, 20 + round * 2);
-        let grid = JumpPointGrid::new(&walkable, width, height);
-        let mut jps = JumpPointSearch::new(&grid);
+    for round in 0..40 {
+        let (width, height) = (5 + (round % 9) as u16, 4 + (round % 7) as u16);
+        let walkable = random_map(&mut rng, width, height, 10 + round);
+        let graph = SubgoalGraph::new(&walkable, width, height);
+        let mut search = SubgoalSearch::new(&graph);
         let mut astar = AStar::new(width, height);
         for start in 0..walkable.len() {
             for goal in 0..walkable.len() {
                 let want = astar.search(&walkable, start, goal);
                 assert_eq!(
-                    jps.search(&grid, start, goal),
+                    search.search(&graph, start, goal),
                     want,
-                    "round {round}: {start} -> {goal}"
+                    "round {round} {width}x{height}: {start} -> {goal}"
                 );
             }
         }
     }
 }
 
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// Any map (walls drawn at random densities, mazes' corridors among
+    /// them) and any query: the subgoal graph answers exactly what A* does.
+    #[test]
+    fn subgoal_search_equals_astar(
+        width in 1u16..24,
+        height in 1u16..24,
+        cells in proptest::collection::vec(proptest::prelude::any::<u8>(), 24 * 24),
+        density in 0u8..=160,
+        queries in proptest::collection::vec((0usize..24 * 24, 0usize..24 * 24), 1..40),
+    ) {
+        let len = usize::from(width) * usize::from(height);
+        let walkable: Vec<bool> = cells[..len].iter().map(|&c| c >= density).collect();
+        let graph = SubgoalGraph::new(&walkable, width, height);
+        let mut search = SubgoalSearch::new(&graph);
+        let mut astar = AStar::new(width, height);
+        for (start, goal) in queries {
+            let (start, goal) = (start % len, goal % len);
+            proptest::prop_assert_eq!(
+                search.search(&graph, start, goal),
+                astar.search(&walkable, start, goal),
+                "{}x{}: {} -> {}", width, height, start, goal
+            );
+        }
+    }
+}
+
 #[test]
-fn jump_point_search_rules_and_bad_input() {
+fn subgoal_search_rules_and_bad_input() {
     // The diagonal (0,0) -> (1,1) is forbidden with either side blocked.
     #[rustfmt::skip]
     let walkable = [
@@ -221,25 +250,25 @@ fn jump_point_search_rules_and_bad_input() {
         false, true, true,
         true,  true, true,
     ];
-    let grid = JumpPointGrid::new(&walkable, 3, 3);
-    let mut jps = JumpPointSearch::new(&grid);
-    assert_eq!(jps.search(&grid, 0, 4), Some(2.0));
-    assert_eq!(jps.search(&grid, 0, 8), Some(2.0 + SQRT_2));
-    assert_eq!(jps.search(&grid, 6, 2), Some(2.0 + SQRT_2));
+    let graph = SubgoalGraph::new(&walkable, 3, 3);
+    let mut search = SubgoalSearch::new(&graph);
+    assert_eq!(search.search(&graph, 0, 4), Some(2.0));
+    assert_eq!(search.search(&graph, 0, 8), Some(2.0 + SQRT_2));
+    assert_eq!(search.search(&graph, 6, 2), Some(2.0 + SQRT_2));
     // Blocked ends, off-map ends and the start itself.
-    assert_eq!(jps.search(&grid, 3, 0), None);
-    assert_eq!(jps.search(&grid, 0, 3), None);
-    assert_eq!(jps.search(&grid, 0, 9), None);
-    assert_eq!(jps.search(&grid, usize::MAX, 0), None);
-    assert_eq!(jps.search(&grid, 5, 5), Some(0.0));
+    assert_eq!(search.search(&graph, 3, 0), None);
+    assert_eq!(search.search(&graph, 0, 3), None);
+    assert_eq!(search.search(&graph, 0, 9), None);
+    assert_eq!(search.search(&graph, usize::MAX, 0), None);
+    assert_eq!(search.search(&graph, 5, 5), Some(0.0));
     // A short mask counts as blocked beyond its end.
-    let short = JumpPointGrid::new(&walkable[..4], 3, 3);
-    assert_eq!(JumpPointSearch::new(&short).search(&short, 0, 8), None);
+    let short = SubgoalGraph::new(&walkable[..4], 3, 3);
+    assert_eq!(SubgoalSearch::new(&short).search(&short, 0, 8), None);
     // Degenerate sizes do not panic.
-    let empty = JumpPointGrid::new(&[], 0, 0);
-    assert_eq!(JumpPointSearch::new(&empty).search(&empty, 0, 0), None);
-    let walled = JumpPointGrid::new(&[false; 6], 3, 2);
-    assert_eq!(JumpPointSearch::new(&walled).search(&walled, 0, 5), None);
+    let empty = SubgoalGraph::new(&[], 0, 0);
+    assert_eq!(SubgoalSearch::new(&empty).search(&empty, 0, 0), None);
+    let walled = SubgoalGraph::new(&[false; 6], 3, 2);
+    assert_eq!(SubgoalSearch::new(&walled).search(&walled, 0, 5), None);
 }
 
 #[test]
