@@ -83,7 +83,7 @@ mod schema;
 
 pub use breaker::BreakerConfig;
 
-pub use db::{Database, DbError, DbOptions};
+pub use db::{CheckpointWrite, Database, DbError, DbOptions};
 pub use hot::{
     CachedRecord, CommandEntry, FlushedSnapshot, HotError, HotOptions, HotSnapshot, HotState,
     HotStore, SessionFlush,

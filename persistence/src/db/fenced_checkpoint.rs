@@ -79,3 +79,7 @@ impl QueryId for FencedCheckpoint<'_> {
     type QueryId = FencedCheckpoint<'static>;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
+
+/// For SQLite's batches, which run on its blocking thread with the
+/// synchronous connection.
+impl<Conn> diesel::RunQueryDsl<Conn> for FencedCheckpoint<'_> {}

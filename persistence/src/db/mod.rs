@@ -238,6 +238,8 @@ macro_rules! fence {
 mod contents;
 mod fenced_checkpoint;
 mod lifecycle;
+
+pub use lifecycle::CheckpointWrite;
 mod records;
 
 impl Database {

@@ -1,7 +1,7 @@
 //! The writer's database side: checkpoints (durable saves; every save
 //! without Redis) with the command log lines accepted since, and a
 //! session's end (final checkpoint, results, history), `db_concurrency`
-//! writes at a time.
+//! writes at a time; checkpoints `max_batch` to a transaction.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -9,7 +9,7 @@ use std::time::Instant;
 use tokio::task::JoinSet;
 
 use crate::breaker::within;
-use crate::{Database, DbError, LoggedCommand};
+use crate::{CheckpointWrite, Database, DbError, LoggedCommand};
 
 use super::entry::{Phase, Snap};
 use super::writer::Writer;
@@ -26,39 +26,73 @@ enum DbItem {
     Finish(Box<FinishJob>),
 }
 
-impl DbWork {
-    async fn write(&self, db: &Database, session: u64, epoch: u64) -> Result<(), DbError> {
-        let log = self.log.as_slice();
-        match &self.item {
-            DbItem::Checkpoint(snap) => {
-                db.checkpoint(session, epoch, snap.tick, snap.state_hash, &snap.bytes, log)
-                    .await
-            }
-            DbItem::Finish(finish) => {
-                // No bytes: the session could not be saved (it crashed);
-                // its last checkpoint stays, and so do the log lines since.
-                if !finish.bytes.is_empty() {
-                    db.checkpoint(
-                        session,
-                        epoch,
-                        finish.tick,
-                        finish.state_hash,
-                        &finish.bytes,
-                        log,
-                    )
-                    .await?;
-                }
-                db.finish(
-                    session,
-                    epoch,
-                    &finish.end_reason,
-                    &finish.seats,
-                    &finish.outcome,
-                )
-                .await
-            }
-        }
+/// Writes a batch of the round: checkpoints in one transaction, or one
+/// session's end. The outer error (the store failed) is the breaker's; the
+/// answers say, in order, what became of each session's write.
+async fn write(
+    db: &Database,
+    batch: &[(u64, u64, DbWork)],
+) -> Result<Vec<Result<(), DbError>>, DbError> {
+    if let [
+        (
+            session,
+            epoch,
+            DbWork {
+                item: DbItem::Finish(finish),
+                log,
+            },
+        ),
+    ] = batch
+    {
+        return answer(finish_session(db, *session, *epoch, finish, log).await)
+            .map(|one| vec![one]);
     }
+    let checkpoints = batch
+        .iter()
+        .filter_map(|(session, epoch, work)| match &work.item {
+            DbItem::Checkpoint(snap) => Some(CheckpointWrite {
+                session: *session,
+                epoch: *epoch,
+                tick: snap.tick,
+                state_hash: snap.state_hash,
+                snapshot: snap.bytes.clone(),
+                log: work.log.clone(),
+            }),
+            DbItem::Finish(_) => None,
+        })
+        .collect();
+    db.checkpoints(checkpoints).await
+}
+
+/// A session's end: its final checkpoint (none when it crashed and could
+/// not be saved: its last checkpoint stays, and so do the log lines since),
+/// then its results and history.
+async fn finish_session(
+    db: &Database,
+    session: u64,
+    epoch: u64,
+    finish: &FinishJob,
+    log: &[LoggedCommand],
+) -> Result<(), DbError> {
+    if !finish.bytes.is_empty() {
+        db.checkpoint(
+            session,
+            epoch,
+            finish.tick,
+            finish.state_hash,
+            &finish.bytes,
+            log,
+        )
+        .await?;
+    }
+    db.finish(
+        session,
+        epoch,
+        &finish.end_reason,
+        &finish.seats,
+        &finish.outcome,
+    )
+    .await
 }
 
 impl Writer {
@@ -84,28 +118,46 @@ impl Writer {
             return false;
         }
         work.sort_unstable_by_key(|(id, _, _)| *id);
+        // Checkpoints go in batches of `max_batch`, each one transaction;
+        // an end is its own transaction (results and history with it).
+        let (checkpoints, finishes): (Vec<_>, Vec<_>) = work
+            .into_iter()
+            .partition(|(_, _, work)| matches!(work.item, DbItem::Checkpoint(_)));
+        let mut checkpoints = checkpoints.into_iter().peekable();
+        let mut writes = std::iter::from_fn(|| {
+            checkpoints.peek()?;
+            Some(
+                checkpoints
+                    .by_ref()
+                    .take(self.config.max_batch.max(1))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .chain(finishes.into_iter().map(|finish| vec![finish]))
+        .collect::<Vec<_>>()
+        .into_iter();
         let timeout = self.db_breaker.call_timeout();
         let mut tasks = JoinSet::new();
-        let mut work = work.into_iter();
         loop {
             while tasks.len() < self.config.db_concurrency.max(1) && !self.db_breaker.is_open() {
-                let Some((session, epoch, item)) = work.next() else {
+                let Some(batch) = writes.next() else {
                     break;
                 };
                 let db = db.clone();
                 tasks.spawn(async move {
-                    let written = async { answer(item.write(&db, session, epoch).await) };
-                    let outcome = within(timeout, written).await;
-                    (session, item, outcome)
+                    let outcome = within(timeout, write(&db, &batch)).await;
+                    (batch, outcome)
                 });
             }
             let Some(joined) = tasks.join_next().await else {
                 break;
             };
             match joined {
-                Ok((session, item, outcome)) => {
-                    if let Some(answer) = self.db_breaker.book("database write", outcome) {
-                        self.db_answer(session, &item, answer);
+                Ok((batch, outcome)) => {
+                    if let Some(answers) = self.db_breaker.book("database write", outcome) {
+                        for ((session, _, item), answer) in batch.iter().zip(answers) {
+                            self.db_answer(*session, item, answer);
+                        }
                     }
                 }
                 Err(error) => tracing::error!(%error, "a database write task failed"),

@@ -54,7 +54,8 @@ pub struct PersistConfig {
     pub flush_interval: Duration,
     /// The lease a session's owner holds in Redis; renewed every third of it.
     pub lease_ttl: Duration,
-    /// Sessions per Redis pipeline (a catch-up after an outage is split).
+    /// Sessions per Redis pipeline and checkpoints per database
+    /// transaction (a catch-up after an outage is split).
     pub max_batch: usize,
     /// Database writes in flight at once (PostgreSQL's pool serves them;
     /// SQLite takes them in turn).

@@ -5,7 +5,8 @@
 use crate::support::session_id;
 use diesel_async::SimpleAsyncConnection;
 use rampart_persistence::{
-    Database, DbError, LoggedCommand, MapRecord, MatchOutcome, RowState, SeatResult, SessionRow,
+    CheckpointWrite, Database, DbError, LoggedCommand, MapRecord, MatchOutcome, RowState,
+    SeatResult, SessionRow,
 };
 
 /// Runs each listed body once per backend, as `sqlite::name` and
@@ -40,6 +41,7 @@ on_both_backends!(
     session_round_trip,
     claims_fence_old_owners,
     checkpoints_append_the_command_log_once,
+    a_checkpoint_batch_answers_each_session,
     finish_writes_results_and_history,
     leaderboard_and_histories,
     content_versions_are_written_once,
@@ -293,6 +295,80 @@ async fn checkpoints_append_the_command_log_once(db: &Database) {
         ]
     );
     assert!(db.command_log(session_id()).await.unwrap().is_empty());
+}
+
+/// A batch is one transaction, but each session's write is fenced on its
+/// own: a session another owner took, one that does not exist and one whose
+/// command ordinal does not fit are refused, and the rest are written with
+/// their log lines.
+async fn a_checkpoint_batch_answers_each_session(db: &Database) {
+    let (kept, taken, missing, bad) = (session_id(), session_id(), session_id(), session_id());
+    let mut epochs = Vec::new();
+    for id in [kept, taken, bad] {
+        db.create_session(&session(id, "meadow")).await.unwrap();
+        epochs.push(db.claim(id, "a").await.unwrap());
+    }
+    let newer = db.claim(taken, "b").await.unwrap();
+    let write = |session, epoch, text: &str, log: Vec<LoggedCommand>| CheckpointWrite {
+        session,
+        epoch,
+        tick: 10,
+        state_hash: 1,
+        snapshot: text.as_bytes().into(),
+        log,
+    };
+    let answers = db
+        .checkpoints(vec![
+            write(
+                kept,
+                epochs[0],
+                "kept at 10",
+                vec![logged(4, 0, "4 0 ready")],
+            ),
+            write(
+                taken,
+                epochs[1],
+                "taken at 10",
+                vec![logged(5, 0, "5 0 ready")],
+            ),
+            write(missing, 1, "missing at 10", Vec::new()),
+            write(
+                bad,
+                epochs[2],
+                "bad at 10",
+                vec![logged(6, u32::MAX, "6 ? ready")],
+            ),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(answers.len(), 4, "{answers:?}");
+    assert!(answers[0].is_ok(), "{answers:?}");
+    assert!(
+        matches!(answers[1], Err(DbError::Fenced { session, current, ours })
+            if session == taken && current == newer && ours == epochs[1]),
+        "{answers:?}"
+    );
+    assert!(
+        matches!(answers[2], Err(DbError::UnknownSession(id)) if id == missing),
+        "{answers:?}"
+    );
+    assert!(
+        matches!(answers[3], Err(DbError::OutOfRange { .. })),
+        "{answers:?}"
+    );
+
+    assert_eq!(
+        db.load_checkpoint(kept).await.unwrap().unwrap().snapshot,
+        b"kept at 10"
+    );
+    assert_eq!(
+        db.command_log(kept).await.unwrap(),
+        vec![logged(4, 0, "4 0 ready")]
+    );
+    for refused in [taken, bad] {
+        assert!(db.load_checkpoint(refused).await.unwrap().is_none());
+        assert!(db.command_log(refused).await.unwrap().is_empty());
+    }
 }
 
 async fn claims_fence_old_owners(db: &Database) {
