@@ -119,7 +119,8 @@ impl Writer {
         }
         work.sort_unstable_by_key(|(id, _, _)| *id);
         // Checkpoints go in batches of `max_batch`, each one transaction;
-        // an end is its own transaction (results and history with it).
+        // an end is written on its own (final checkpoint, then results
+        // and history).
         let (checkpoints, finishes): (Vec<_>, Vec<_>) = work
             .into_iter()
             .partition(|(_, _, work)| matches!(work.item, DbItem::Checkpoint(_)));
