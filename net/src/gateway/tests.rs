@@ -361,7 +361,6 @@ fn every_result_reaches_its_own_sender_with_its_own_seq_once() {
         harness.step(&mut [&mut ada, &mut bo]);
     }
     let (seat, answer_13) = origin_of(&harness.submitted(), 13);
-    let ada_results = ada.results.clone();
     drop(ada);
     harness.step(&mut [&mut bo]);
     let mut ada_again = harness.connect(0);
@@ -381,11 +380,6 @@ fn every_result_reaches_its_own_sender_with_its_own_seq_once() {
         ada_again.results,
         [(1, Err(WireRejection::Game(Rejection::CellOccupied)))],
         "the new connection hears only its own command"
-    );
-    assert_eq!(
-        ada_results.len(),
-        2,
-        "the closed connection heard nothing more"
     );
     assert_eq!(bo.results, [(40, Ok(()))], "Bo heard nothing of Ada's");
 }
