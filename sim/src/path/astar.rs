@@ -11,7 +11,7 @@
 //! generation counter, so answering many queries on one map costs no
 //! allocation and no O(cells) clearing per query.
 
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::{MOVES, SQRT_2};
@@ -111,14 +111,17 @@ impl AStar {
         let origin = Steps::default();
         self.g[start] = origin;
         self.seen[start] = generation;
+        // Cell indices fit: width and height are u16.
         self.open.push(Entry::new(
-            origin.plus(heuristic(start % width, start / width)),
+            origin
+                .plus(heuristic(start % width, start / width))
+                .length(),
             origin,
-            start,
+            start as u32,
         ));
 
         while let Some(entry) = self.open.pop() {
-            let u = entry.cell as usize;
+            let u = entry.node();
             let g = self.g[u];
             if entry.g != g.length().to_bits() {
                 continue; // stale: a cheaper entry for `u` was already expanded
@@ -150,8 +153,11 @@ impl AStar {
                     self.g[v] = ng;
                     let vx = x.wrapping_add_signed(isize::from(m.dx));
                     let vy = y.wrapping_add_signed(isize::from(m.dy));
-                    self.open
-                        .push(Entry::new(ng.plus(heuristic(vx, vy)), ng, v));
+                    self.open.push(Entry::new(
+                        ng.plus(heuristic(vx, vy)).length(),
+                        ng,
+                        v as u32,
+                    ));
                 }
             }
         }
@@ -186,42 +192,34 @@ impl Steps {
     }
 }
 
-/// Open-list entry, ordered so the max-heap pops the lowest `f` first,
-/// preferring deeper nodes (higher `g`) and then lower indices on ties so
-/// searches are deterministic.
+/// Open-list entry of A* here and of the subgoal graph's searches, ordered
+/// so the max-heap pops the lowest `f` first, preferring deeper nodes
+/// (higher `g`) and then lower indices on ties so searches are
+/// deterministic.
 ///
 /// Costs are non-negative, so their IEEE bit patterns order like the values
 /// and compare as plain integers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Entry {
-    f: u64,
-    g: u64,
-    cell: u32,
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Entry {
+    f: Reverse<u64>,
+    /// `g`'s bits, which a pop compares with the node's best `g` to skip
+    /// stale entries.
+    pub(super) g: u64,
+    /// A cell index for A*, a subgoal id for the subgoal graph.
+    pub(super) node: Reverse<u32>,
 }
 
 impl Entry {
-    fn new(f: Steps, g: Steps, cell: usize) -> Self {
-        // Cell indices fit: width and height are u16.
+    pub(super) fn new(f: f64, g: Steps, node: u32) -> Self {
         Self {
-            f: f.length().to_bits(),
+            f: Reverse(f.to_bits()),
             g: g.length().to_bits(),
-            cell: cell as u32,
+            node: Reverse(node),
         }
     }
-}
 
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .f
-            .cmp(&self.f)
-            .then(self.g.cmp(&other.g))
-            .then(other.cell.cmp(&self.cell))
+    /// The cell or subgoal this entry reached.
+    pub(super) fn node(self) -> usize {
+        self.node.0 as usize
     }
 }

@@ -40,7 +40,7 @@
 use std::collections::BinaryHeap;
 
 use super::MOVES;
-use super::astar::Steps;
+use super::astar::{Entry, Steps};
 
 /// No subgoal at this cell.
 const NONE: u32 = u32::MAX;
@@ -227,7 +227,7 @@ impl SubgoalGraph {
         heap.clear();
         heap.push(Entry::new(0.0, Steps::default(), source as u32));
         while let Some(entry) = heap.pop() {
-            let u = entry.node as usize;
+            let u = entry.node();
             if entry.g != dist[u].to_bits() {
                 continue;
             }
@@ -510,12 +510,12 @@ impl SubgoalSearch {
         }
 
         while let Some(entry) = self.open.pop() {
-            let u = entry.node as usize;
+            let u = entry.node();
             let g = self.g[u];
             if entry.g != g.length().to_bits() {
                 continue; // stale: a cheaper route to `u` was found since
             }
-            if entry.node == goal_node {
+            if entry.node() == goal_node as usize {
                 return Some(g.length());
             }
             if self.to_goal_seen[u] == generation {
@@ -543,27 +543,5 @@ impl SubgoalSearch {
             }
         }
         None
-    }
-}
-
-/// Open-list entry, ordered so the max-heap pops the lowest `f` first,
-/// preferring deeper nodes (higher `g`) and then lower ids on ties so
-/// searches are deterministic. Non-negative costs compare as their IEEE bit
-/// patterns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Entry {
-    /// `f` reversed so the max-heap pops the lowest first.
-    f: std::cmp::Reverse<u64>,
-    g: u64,
-    node: u32,
-}
-
-impl Entry {
-    fn new(f: f64, g: Steps, node: u32) -> Self {
-        Self {
-            f: std::cmp::Reverse(f.to_bits()),
-            g: g.length().to_bits(),
-            node,
-        }
     }
 }
