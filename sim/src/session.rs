@@ -1,4 +1,4 @@
-//! A session: one ECS world and its tick schedule, with a small face for its
+//! A session: one ECS world and the steps of its tick, with a small face for its
 //! owner: build, submit commands, step, read events, snapshot, hash.
 
 pub(crate) mod save;
@@ -16,7 +16,7 @@ use crate::grid::{Cell, Tile};
 use crate::path::{FlowField, STRAIGHT_COST};
 use crate::rules::Rules;
 use crate::snapshot::{EnemyView, PlayerView, ProjectileView, Snapshot, TowerView};
-use crate::systems::{EnemyIndex, tick_schedule};
+use crate::systems::{EnemyIndex, TickSteps};
 use crate::world::{
     Board, Clock, Enemy, Events, Game, Ids, Inbox, Match, Pending, PlayerState, Players, Position,
     Projectile, SessionRules, SimRng, Tower, TowerOrder, Waves,
@@ -124,17 +124,17 @@ pub struct Summary {
     pub towers: u32,
 }
 
-/// Cached queries for reading the world without a system.
+/// Cached queries for reading the world outside the tick.
 struct Views {
     enemies: QueryState<(Entity, &'static Enemy, &'static Position)>,
     towers: QueryState<&'static Tower>,
     projectiles: QueryState<(&'static Projectile, &'static Position)>,
 }
 
-/// One game: a world, its schedule, and reusable buffers.
+/// One game: a world, its tick, and reusable buffers.
 pub struct Session {
     world: World,
-    schedule: Schedule,
+    steps: TickSteps,
     views: Views,
     /// Per-entity digests for `state_hash`, kept so hashing does not allocate.
     digests: Vec<(u32, u64)>,
@@ -228,14 +228,10 @@ impl Session {
     }
 
     /// Wraps a fully populated world (field computed) into a session: builds
-    /// the schedule and the cached queries, and copies the clock and outcome.
+    /// the tick's and the readers' cached queries, and copies the clock and
+    /// outcome.
     fn assemble(mut world: World, config: SessionConfig) -> Self {
-        let mut schedule = tick_schedule();
-        // Build now so an ambiguous or conflicting system fails at once, not
-        // mid-game.
-        if let Err(error) = schedule.initialize(&mut world) {
-            unreachable!("the tick schedule is fixed and valid: {error}");
-        }
+        let steps = TickSteps::new(&mut world);
         let views = Views {
             enemies: world.query(),
             towers: world.query(),
@@ -245,7 +241,7 @@ impl Session {
         let (tick, outcome) = (game.clock.tick, game.state.outcome);
         Self {
             world,
-            schedule,
+            steps,
             views,
             digests: Vec::new(),
             config,
@@ -276,7 +272,7 @@ impl Session {
         ticket
     }
 
-    /// Advances one tick: applies queued commands, then runs every system.
+    /// Advances one tick: applies queued commands, then runs every step.
     /// Once the game is over, commands are rejected and time stands still.
     pub fn step(&mut self) {
         if self.outcome.is_some() {
@@ -291,10 +287,9 @@ impl Session {
             }
             return;
         }
-        self.schedule.run(&mut self.world);
+        self.outcome = self.steps.run(&mut self.world);
         self.world.clear_trackers();
         self.tick += 1;
-        self.outcome = self.game().state.outcome;
     }
 
     /// What happened during the last step, in order.
@@ -302,7 +297,7 @@ impl Session {
         &self.game().events.0
     }
 
-    /// Makes the next step panic inside a system, to test crash isolation.
+    /// Makes the next step panic inside its tick, to test crash isolation.
     #[cfg(feature = "fault-injection")]
     pub fn inject_panic(&mut self) {
         self.world

@@ -12,9 +12,9 @@ use bevy_ecs::prelude::*;
 
 use crate::command::{Command, PlayerId, Rejection, TowerId};
 use crate::event::Event;
+use crate::systems::EnemiesRead;
 use crate::world::{
-    Board, Clock, Enemy, Events, Game, Ids, Players, Position, SessionRules, Tower, TowerOrder,
-    Waves,
+    Board, Clock, Events, Game, Ids, Players, SessionRules, Tower, TowerOrder, Waves,
 };
 
 pub(crate) use place::place_tower;
@@ -31,7 +31,7 @@ pub(crate) struct CommandContext<'a, 'w, 's> {
     pub order: &'a mut TowerOrder,
     pub events: &'a mut Events,
     pub towers: Query<'w, 's, &'static mut Tower>,
-    pub enemies: Query<'w, 's, (&'static Enemy, &'static Position)>,
+    pub enemies: EnemiesRead<'w, 's>,
 }
 
 impl CommandContext<'_, '_, '_> {
@@ -54,9 +54,9 @@ impl CommandContext<'_, '_, '_> {
 /// messages interleaved on the way in.
 pub(crate) fn apply_commands(
     commands: Commands,
-    mut game: ResMut<Game>,
+    game: &mut Game,
     towers: Query<&'static mut Tower>,
-    enemies: Query<(&'static Enemy, &'static Position)>,
+    enemies: EnemiesRead,
 ) {
     let Game {
         clock,
@@ -69,7 +69,7 @@ pub(crate) fn apply_commands(
         events,
         order,
         ..
-    } = &mut *game;
+    } = game;
     // The first step of a tick: last tick's events are gone.
     events.0.clear();
     inbox.pending.sort_by_key(|pending| pending.player);

@@ -39,7 +39,7 @@ pub(super) fn apply(
     // Every cell a walking enemy stands on or heads for must stay free and
     // keep its way to a goal.
     board.occupied.clear();
-    for (enemy, position) in context.enemies.iter().filter(|(enemy, _)| !enemy.flying) {
+    for (_, enemy, position) in context.enemies.iter().filter(|(_, enemy, _)| !enemy.flying) {
         board.occupied.push(enemy.heading as usize);
         board.occupied.push(board.index_at(position.0));
     }

@@ -5,7 +5,9 @@ use bevy_ecs::prelude::*;
 use crate::command::PlayerId;
 use crate::content::EnemyKindId;
 use crate::event::Event;
-use crate::world::{Enemy, Game};
+use crate::world::Game;
+
+use super::Enemies;
 
 /// A death found this tick, settled in id order.
 pub(crate) struct Death {
@@ -17,10 +19,10 @@ pub(crate) struct Death {
 
 /// Removes enemies at or below zero hit points.
 pub(crate) fn remove_dead(
-    mut commands: Commands,
-    mut game: ResMut<Game>,
-    enemies: Query<(Entity, &Enemy)>,
-    mut deaths: Local<Vec<Death>>,
+    commands: &mut Commands,
+    game: &mut Game,
+    enemies: &Enemies,
+    deaths: &mut Vec<Death>,
 ) {
     let Game {
         rules,
@@ -28,12 +30,12 @@ pub(crate) fn remove_dead(
         players,
         events,
         ..
-    } = &mut *game;
+    } = game;
     deaths.extend(
         enemies
             .iter()
-            .filter(|(_, enemy)| enemy.hp <= 0.0 && !enemy.gone)
-            .map(|(entity, enemy)| Death {
+            .filter(|(_, enemy, _)| enemy.hp <= 0.0 && !enemy.gone)
+            .map(|(entity, enemy, _)| Death {
                 id: enemy.id,
                 entity,
                 kind: enemy.kind,

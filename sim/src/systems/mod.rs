@@ -1,8 +1,15 @@
-//! The tick: one chained schedule of systems per session.
+//! The tick: the steps of one session-tick, run in a fixed order by one
+//! function over one set of world parameters.
 //!
-//! Chaining fixes the order (bevy would otherwise run unordered systems in an
-//! arbitrary order), and the schedule refuses ambiguous systems at build time,
-//! so a new system cannot silently make a session nondeterministic.
+//! A session once ran these steps as ten bevy systems in a chained
+//! schedule. In a host of a thousand sessions every world is cold when its
+//! tick starts, and each system's run cost more than most systems' work:
+//! the executor's pass, fetching its parameters (the `Game` resource ten
+//! times a tick), checking each of nine queries' archetypes, applying its
+//! own command queue. Here the parameters are fetched once, three queries
+//! serve every step (enemies, towers, projectiles: disjoint, so they may be
+//! held at once), and one command queue is applied at the end of the tick.
+//! The order is the code's, so there is no schedule to make ambiguous.
 
 mod deaths;
 mod effects;
@@ -15,62 +22,120 @@ mod targeting;
 pub(crate) mod waves;
 
 use bevy_ecs::prelude::*;
-use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings, ScheduleLabel, SingleThreadedExecutor};
+use bevy_ecs::system::{SystemParam, SystemState};
+
+use crate::event::Outcome;
+use crate::world::{Enemy, Game, Position, Projectile, Tower};
 
 pub(crate) use targeting::EnemyIndex;
 
-/// Step 10: the tick is over.
-fn advance_clock(mut game: ResMut<crate::world::Game>) {
-    game.clock.tick += 1;
+/// Every enemy, for the steps that move, hurt, index or remove them.
+pub(crate) type Enemies<'w, 's> =
+    Query<'w, 's, (Entity, &'static mut Enemy, &'static mut Position), Without<Projectile>>;
+
+/// Every enemy, read only (what commands may look at).
+pub(crate) type EnemiesRead<'w, 's> =
+    Query<'w, 's, (Entity, &'static Enemy, &'static Position), Without<Projectile>>;
+
+/// Every projectile in flight.
+pub(crate) type Projectiles<'w, 's> =
+    Query<'w, 's, (Entity, &'static mut Projectile, &'static mut Position), Without<Enemy>>;
+
+/// What a tick reads and writes, fetched once per tick.
+#[derive(SystemParam)]
+struct TickParams<'w, 's> {
+    commands: Commands<'w, 's>,
+    game: ResMut<'w, Game>,
+    enemies: Enemies<'w, 's>,
+    towers: Query<'w, 's, &'static mut Tower>,
+    projectiles: Projectiles<'w, 's>,
 }
 
-/// The schedule a session runs once per tick.
-#[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct SessionTick;
+/// Buffers the steps fill and drain each tick, kept for their capacity.
+#[derive(Default)]
+struct Scratch {
+    leaks: Vec<movement::Leak>,
+    impacts: Vec<projectiles::Impact>,
+    victims: Vec<Entity>,
+    deaths: Vec<deaths::Death>,
+}
 
-/// Builds the tick schedule. The steps, in order:
-/// 1. apply the players' commands of this tick, sorted by player;
-/// 2. start waves that are due and spawn their enemies;
-/// 3. move enemies along the flow field (fliers straight), and leak those at a goal;
-/// 4. burn enemies under damage over time;
-/// 5. index living enemies by area for targeting;
-/// 6. let every ready tower pick a target and fire;
-/// 7. fly projectiles, and apply hits, splash and effects;
-/// 8. remove the dead and pay their bounty;
-/// 9. decide victory or defeat;
-/// 10. advance the clock.
-///
-/// No system checks whether the game is over: `Session::step` stops running
-/// the schedule once an outcome is decided, and only step 9 decides it.
-pub(crate) fn tick_schedule() -> Schedule {
-    let mut schedule = Schedule::new(SessionTick);
-    schedule.set_executor(SingleThreadedExecutor::new());
-    schedule.set_build_settings(ScheduleBuildSettings {
-        ambiguity_detection: LogLevel::Error,
-        // Spawns and despawns wait for the end of the tick: enemies and
-        // projectiles spawned this tick start moving next tick, leaked
-        // enemies are flagged `gone` until then, and the outcome counts the
-        // living through `Match::alive`. No sync point inside the tick
-        // saves one executor pass per system that has commands.
-        auto_insert_apply_deferred: false,
-        ..Default::default()
-    });
-    schedule.add_systems(
-        (
-            crate::commands::apply_commands,
-            waves::advance_waves,
-            movement::move_enemies,
-            effects::burn_enemies,
-            targeting::index_enemies,
-            targeting::fire_towers,
-            projectiles::fly_projectiles,
-            deaths::remove_dead,
-            outcome::decide_outcome,
-            advance_clock,
-        )
-            .chain(),
-    );
-    #[cfg(feature = "fault-injection")]
-    schedule.add_systems(fault::panic_if_injected.before(crate::commands::apply_commands));
-    schedule
+/// One session's tick: its parameters' cached state (queries' matched
+/// archetypes, the command queue) and its scratch buffers.
+pub(crate) struct TickSteps {
+    params: SystemState<TickParams<'static, 'static>>,
+    scratch: Scratch,
+}
+
+impl TickSteps {
+    pub(crate) fn new(world: &mut World) -> Self {
+        Self {
+            params: SystemState::new(world),
+            scratch: Scratch::default(),
+        }
+    }
+
+    /// Runs one tick's steps, in order:
+    /// 1. apply the players' commands of this tick, sorted by player;
+    /// 2. start waves that are due and spawn their enemies;
+    /// 3. move enemies along the flow field (fliers straight), and leak those at a goal;
+    /// 4. burn enemies under damage over time;
+    /// 5. index living enemies by area for targeting;
+    /// 6. let every ready tower pick a target and fire;
+    /// 7. fly projectiles, and apply hits, splash and effects;
+    /// 8. remove the dead and pay their bounty;
+    /// 9. decide victory or defeat;
+    /// 10. advance the clock.
+    ///
+    /// Spawns and despawns wait for the end of the tick: enemies and
+    /// projectiles spawned this tick start moving next tick, leaked enemies
+    /// are flagged `gone` until then, and the outcome counts the living
+    /// through `Match::alive`.
+    ///
+    /// No step checks whether the game is over: `Session::step` stops
+    /// running the tick once an outcome is decided, and only step 9
+    /// decides it. Returns that outcome, read while `Game` is at hand.
+    pub(crate) fn run(&mut self, world: &mut World) -> Option<Outcome> {
+        #[cfg(feature = "fault-injection")]
+        fault::panic_if_injected(world);
+        // As a schedule's run would: keeps change ticks from wrapping.
+        world.check_change_ticks();
+        let Self { params, scratch } = self;
+        let TickParams {
+            mut commands,
+            game,
+            mut enemies,
+            mut towers,
+            mut projectiles,
+        } = match params.get_mut(world) {
+            Ok(params) => params,
+            Err(error) => unreachable!("a session's world always holds its Game: {error}"),
+        };
+        let game = game.into_inner();
+        crate::commands::apply_commands(
+            commands.reborrow(),
+            game,
+            towers.reborrow(),
+            enemies.as_readonly(),
+        );
+        waves::advance_waves(&mut commands, game);
+        movement::move_enemies(&mut commands, game, &mut enemies, &mut scratch.leaks);
+        effects::burn_enemies(game, &mut enemies);
+        targeting::index_enemies(game, &enemies);
+        targeting::fire_towers(&mut commands, game, &mut towers);
+        projectiles::fly_projectiles(
+            &mut commands,
+            game,
+            &mut projectiles,
+            &mut enemies,
+            &mut scratch.impacts,
+            &mut scratch.victims,
+        );
+        deaths::remove_dead(&mut commands, game, &enemies, &mut scratch.deaths);
+        outcome::decide_outcome(game);
+        game.clock.tick += 1;
+        let outcome = game.state.outcome;
+        params.apply(world);
+        outcome
+    }
 }

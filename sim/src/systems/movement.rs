@@ -7,6 +7,8 @@ use crate::event::Event;
 use crate::path::STRAIGHT_COST;
 use crate::world::{Board, Enemy, Game, Position};
 
+use super::Enemies;
+
 /// A leak found this tick, applied in id order once all enemies have moved.
 pub(crate) struct Leak {
     id: u32,
@@ -17,10 +19,10 @@ pub(crate) struct Leak {
 
 /// Moves every enemy by its speed (slowed if a slow is active).
 pub(crate) fn move_enemies(
-    mut commands: Commands,
-    mut game: ResMut<Game>,
-    mut enemies: Query<(Entity, &mut Enemy, &mut Position)>,
-    mut leaks: Local<Vec<Leak>>,
+    commands: &mut Commands,
+    game: &mut Game,
+    enemies: &mut Enemies,
+    leaks: &mut Vec<Leak>,
 ) {
     let Game {
         clock,
@@ -29,9 +31,9 @@ pub(crate) fn move_enemies(
         state,
         events,
         ..
-    } = &mut *game;
+    } = game;
     let now = clock.tick;
-    for (entity, mut enemy, mut position) in &mut enemies {
+    for (entity, mut enemy, mut position) in enemies.iter_mut() {
         let kind = &rules.0.enemies[usize::from(enemy.kind.0)];
         let slow = if enemy.slow_until > now {
             enemy.slow_factor

@@ -1,19 +1,17 @@
 //! Step 9: victory once every wave is spent and the board is clear; defeat at
 //! zero lives; short of both, a wave's end when the board is cleared.
 
-use bevy_ecs::prelude::*;
-
 use crate::event::{Event, Outcome};
 use crate::world::Game;
 
 /// Decides the outcome, once; otherwise says when the board was cleared.
-pub(crate) fn decide_outcome(mut game: ResMut<Game>) {
+pub(crate) fn decide_outcome(game: &mut Game) {
     let Game {
         state,
         waves,
         events,
         ..
-    } = &mut *game;
+    } = game;
     let clear = waves.started > 0 && waves.spawners.is_empty() && state.alive == 0;
     let outcome = if state.lives == 0 {
         Outcome::Defeat

@@ -6,7 +6,9 @@ use glam::Vec2;
 use crate::command::PlayerId;
 use crate::content::DamageType;
 use crate::rules::{EnemyRules, LevelRules};
-use crate::world::{Enemy, Game, Position, Projectile};
+use crate::world::{Enemy, Game};
+
+use super::{Enemies, Projectiles};
 
 /// Radius within which a ballistic shot without splash still hits the
 /// enemy nearest its landing point.
@@ -25,24 +27,24 @@ pub(crate) struct Impact {
 
 /// Moves every projectile and applies the impacts of those that arrive.
 pub(crate) fn fly_projectiles(
-    mut commands: Commands,
-    game: Res<Game>,
-    mut projectiles: Query<(Entity, &mut Projectile, &mut Position), Without<Enemy>>,
-    mut enemies: Query<(&mut Enemy, &Position), Without<Projectile>>,
-    mut impacts: Local<Vec<Impact>>,
-    mut victims: Local<Vec<Entity>>,
+    commands: &mut Commands,
+    game: &Game,
+    projectiles: &mut Projectiles,
+    enemies: &mut Enemies,
+    impacts: &mut Vec<Impact>,
+    victims: &mut Vec<Entity>,
 ) {
     let Game {
         clock,
         rules,
         index,
         ..
-    } = &*game;
+    } = game;
     let rules = &rules.0;
-    for (entity, mut projectile, mut position) in &mut projectiles {
+    for (entity, mut projectile, mut position) in projectiles.iter_mut() {
         if let Some(target) = projectile.target {
             match enemies.get(target) {
-                Ok((enemy, target_position)) if enemy.hp > 0.0 && !enemy.gone => {
+                Ok((_, enemy, target_position)) if enemy.hp > 0.0 && !enemy.gone => {
                     projectile.aim = target_position.0
                 }
                 // The target died or leaked: land where it was last seen.
@@ -97,7 +99,7 @@ pub(crate) fn fly_projectiles(
             victims.extend(nearest.map(|(_, _, entity)| entity));
         }
         for &victim in victims.iter() {
-            if let Ok((mut enemy, _)) = enemies.get_mut(victim)
+            if let Ok((_, mut enemy, _)) = enemies.get_mut(victim)
                 && enemy.hp > 0.0
                 && !enemy.gone
             {

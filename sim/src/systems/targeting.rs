@@ -6,7 +6,9 @@ use glam::Vec2;
 
 use crate::command::Targeting;
 use crate::content::Flight;
-use crate::world::{Enemy, Game, Position, Projectile, Tower};
+use crate::world::{Game, Position, Projectile, Tower};
+
+use super::Enemies;
 
 /// Side of an index bucket, in cells: about a typical tower range, so a range
 /// query touches a handful of buckets.
@@ -117,7 +119,7 @@ impl EnemyIndex {
 }
 
 /// Step 5: index every living enemy.
-pub(crate) fn index_enemies(mut game: ResMut<Game>, enemies: Query<(Entity, &Enemy, &Position)>) {
+pub(crate) fn index_enemies(game: &mut Game, enemies: &Enemies) {
     game.index.rebuild(
         enemies
             .iter()
@@ -151,9 +153,9 @@ fn better(mode: Targeting, tower: Vec2, candidate: &Indexed, best: &Indexed) -> 
 /// Step 6: towers count down their reload, and those ready fire at the best
 /// target in range, in tower id order.
 pub(crate) fn fire_towers(
-    mut commands: Commands,
-    mut game: ResMut<Game>,
-    mut towers: Query<&mut Tower>,
+    commands: &mut Commands,
+    game: &mut Game,
+    towers: &mut Query<&mut Tower>,
 ) {
     let Game {
         rules,
@@ -162,7 +164,7 @@ pub(crate) fn fire_towers(
         index,
         ids,
         ..
-    } = &mut *game;
+    } = game;
     for &(_, entity) in &order.0 {
         let Ok(mut tower) = towers.get_mut(entity) else {
             continue;

@@ -37,7 +37,7 @@ pub(crate) fn start_next_wave(waves: &mut Waves, rules: &Rules, now: u64) -> boo
 }
 
 /// Step 2: start a wave that is due, then spawn every enemy whose time has come.
-pub(crate) fn advance_waves(mut commands: Commands, mut game: ResMut<Game>) {
+pub(crate) fn advance_waves(commands: &mut Commands, game: &mut Game) {
     let Game {
         clock,
         rules,
@@ -48,7 +48,7 @@ pub(crate) fn advance_waves(mut commands: Commands, mut game: ResMut<Game>) {
         rng,
         events,
         ..
-    } = &mut *game;
+    } = game;
     let rules = &rules.0;
     let now = clock.tick;
     if waves.next_start.is_some_and(|at| now >= at) && start_next_wave(waves, rules, now) {

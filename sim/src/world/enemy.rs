@@ -1,6 +1,6 @@
 //! A walking or flying enemy: the component, its record in a save and its
 //! part of the state hash, kept together so a new field is one edit here
-//! (plus the systems that spawn and use it, and the save's format version).
+//! (plus the steps that spawn and use it, and the save's format version).
 
 use bevy_ecs::prelude::*;
 use glam::Vec2;

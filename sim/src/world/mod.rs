@@ -27,12 +27,12 @@ use crate::systems::EnemyIndex;
 
 /// The session's state outside its entities, as one resource.
 ///
-/// One, not a dozen: every resource a system takes is fetched each time
-/// the system runs (in bevy 0.20 a resource is a component of an entity of
-/// its own: a lookup, the entity's location, its table, its change ticks),
-/// and in a host of hundreds of sessions each world is cold when its tick
-/// starts, so each fetch costs cache misses. Systems destructure the parts
-/// they use, which keeps what each reads and writes in its first lines.
+/// One, not a dozen: every resource is fetched each tick (in bevy 0.20 a
+/// resource is a component of an entity of its own: a lookup, the entity's
+/// location, its table, its change ticks), and in a host of hundreds of
+/// sessions each world is cold when its tick starts, so each fetch costs
+/// cache misses. Steps destructure the parts they use, which keeps what
+/// each reads and writes in its first lines.
 #[derive(Resource, Debug)]
 pub(crate) struct Game {
     pub clock: Clock,

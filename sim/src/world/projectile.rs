@@ -1,6 +1,6 @@
 //! A shot in flight: the component, its record in a save and its part of
 //! the state hash, kept together so a new field is one edit here (plus the
-//! systems that fire and fly it, and the save's format version).
+//! steps that fire and fly it, and the save's format version).
 
 use bevy_ecs::prelude::*;
 use glam::Vec2;

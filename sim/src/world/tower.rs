@@ -1,6 +1,6 @@
 //! A built tower: the component, its record in a save and its part of the
 //! state hash, kept together so a new field is one edit here (plus the
-//! system that uses it and the save's format version).
+//! step that uses it and the save's format version).
 
 use bevy_ecs::prelude::*;
 
