@@ -1,7 +1,8 @@
-//! Content converted to tick units once per session, so the tick never
-//! divides seconds by the tick rate.
+//! Content converted to tick units, so the tick never divides seconds by
+//! the tick rate; converted once per content, map and tick rate, and shared
+//! by the sessions built from them.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use crate::content::{Content, DamageType, Flight, MapDef, Resistances, TargetFilter};
 
@@ -78,8 +79,68 @@ fn ticks(seconds: f32, tick_hz: u32) -> u32 {
     ((seconds * tick_hz as f32).round() as u32).max(1)
 }
 
+/// The rules converted from one content, held weakly (per map and tick
+/// rate) while sessions use them.
+///
+/// Shared because every tower's and enemy's step reads them: a thousand
+/// sessions each with a copy of their own had a thousand copies to miss in
+/// cache (the towers' level rules were a third of the time spent choosing
+/// targets); one copy stays warm from one session's tick to the next.
+/// Locked only while a session is built or restored, never in a tick.
+#[derive(Default)]
+pub struct RulesCache(Mutex<Vec<Weak<Rules>>>);
+
+/// A clone starts empty: cloned content is there to be changed (a balance
+/// run's variant), and its rules must come from its own values.
+impl Clone for RulesCache {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl std::fmt::Debug for RulesCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cache = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        f.debug_struct("RulesCache")
+            .field(
+                "live",
+                &cache
+                    .iter()
+                    .filter(|rules| rules.strong_count() > 0)
+                    .count(),
+            )
+            .finish()
+    }
+}
+
 impl Rules {
-    pub(crate) fn new(content: Arc<Content>, map_index: usize, tick_hz: u32) -> Self {
+    /// The rules of `map_index` at `tick_hz` for `content`, converted once
+    /// and shared while any session holds them.
+    ///
+    /// Sound though `Content` has public fields: a `Rules` holds its
+    /// `Arc<Content>`, so while any cached entry is alive the content is
+    /// shared and cannot change (`Arc::get_mut` refuses, `Arc::make_mut`
+    /// clones it, and a clone starts with an empty cache).
+    pub(crate) fn shared(content: &Arc<Content>, map_index: usize, tick_hz: u32) -> Arc<Self> {
+        let mut cache = content
+            .rules
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        cache.retain(|rules| rules.strong_count() > 0);
+        let found = cache
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|rules| rules.map_index == map_index && rules.tick_hz == tick_hz);
+        if let Some(rules) = found {
+            return rules;
+        }
+        let rules = Arc::new(Self::new(content.clone(), map_index, tick_hz));
+        cache.push(Arc::downgrade(&rules));
+        rules
+    }
+
+    fn new(content: Arc<Content>, map_index: usize, tick_hz: u32) -> Self {
         let hz = tick_hz as f32;
         let towers = content
             .towers
@@ -157,5 +218,45 @@ impl Rules {
 
     pub(crate) fn map(&self) -> &MapDef {
         &self.content.maps[self.map_index]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn assets() -> Arc<Content> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets");
+        Arc::new(crate::content::load_dir(&dir).unwrap())
+    }
+
+    #[test]
+    fn sessions_of_one_content_map_and_rate_share_their_rules() {
+        let content = assets();
+        let first = Rules::shared(&content, 0, 30);
+        assert!(Arc::ptr_eq(&first, &Rules::shared(&content, 0, 30)));
+        assert!(!Arc::ptr_eq(&first, &Rules::shared(&content, 0, 60)));
+        assert!(!Arc::ptr_eq(&first, &Rules::shared(&content, 1, 30)));
+        // Held weakly: once no session holds them, the entries go.
+        drop(first);
+        let again = Rules::shared(&content, 0, 30);
+        assert_eq!(content.rules.0.lock().unwrap().len(), 1);
+        assert_eq!((again.map_index, again.tick_hz), (0, 30));
+    }
+
+    #[test]
+    fn changed_clone_of_content_converts_its_own_rules() {
+        let content = assets();
+        let original = Rules::shared(&content, 0, 30);
+        let mut changed = (*content).clone();
+        changed.towers[0].levels[0].damage *= 2.0;
+        let changed = Arc::new(changed);
+        let rules = Rules::shared(&changed, 0, 30);
+        assert_eq!(
+            rules.towers[0].levels[0].damage,
+            original.towers[0].levels[0].damage * 2.0
+        );
     }
 }

@@ -163,7 +163,7 @@ impl Session {
     /// When the config names unknown content or is out of range.
     pub fn new(content: Arc<Content>, config: &SessionConfig) -> Result<Self, SessionError> {
         let (map_index, scenario) = check_config(&content, config)?;
-        let rules = Rules::new(content.clone(), map_index, config.tick_hz);
+        let rules = Rules::shared(&content, map_index, config.tick_hz);
         let map = rules.map();
         let start_gold = scenario
             .and_then(|s| s.start_gold)
@@ -491,7 +491,7 @@ fn check_config<'c>(
 /// everything else that starts the same whether a session is new or
 /// restored (a restore then overwrites the clock, ids and the rest).
 fn base_world(
-    rules: Rules,
+    rules: Arc<Rules>,
     config: &SessionConfig,
     players: Players,
     state: Match,

@@ -15,6 +15,8 @@ pub use files::{BundleError, ContentFile, ContentFiles};
 pub use load::{Checked, ContentError, Diagnostic, WarningRules, load_dir};
 pub use movingai::{MovingAiError, load_movingai_map, parse_movingai_map};
 
+pub use crate::rules::RulesCache;
+
 use crate::grid::{Cell, Grid};
 
 /// Index of a tower kind in [`Content::towers`].
@@ -45,6 +47,9 @@ pub struct Content {
     /// Hash of every content file's path and bytes: the content version a
     /// recorded log, a snapshot and a client must agree on.
     pub version: u64,
+    /// The rules sessions built from this content share, per map and tick
+    /// rate; fills itself (start with `RulesCache::default()`).
+    pub rules: RulesCache,
 }
 
 impl Content {

@@ -14,6 +14,8 @@ pub(crate) use enemy::Enemy;
 pub(crate) use projectile::{InFlight, Projectile};
 pub(crate) use tower::Tower;
 
+use std::sync::Arc;
+
 use bevy_ecs::prelude::*;
 use glam::Vec2;
 use rand_pcg::Pcg32;
@@ -64,9 +66,10 @@ pub(crate) struct Clock {
     pub tick: u64,
 }
 
-/// Content in tick units.
+/// Content in tick units, shared with the other sessions of the same
+/// content, map and tick rate.
 #[derive(Debug)]
-pub(crate) struct SessionRules(pub Rules);
+pub(crate) struct SessionRules(pub Arc<Rules>);
 
 /// The map as it stands now: terrain, towers, and the flow field enemies follow.
 #[derive(Debug)]

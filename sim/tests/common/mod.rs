@@ -117,6 +117,7 @@ pub fn content_with_gold(maps: Vec<(&str, Grid)>, start_gold: u32) -> Arc<Conten
         maps,
         scenarios: Vec::new(),
         version: 1,
+        rules: RulesCache::default(),
     })
 }
 

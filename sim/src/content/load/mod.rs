@@ -32,7 +32,7 @@ use toml::de::DeTable;
 
 use self::maps::MapDraft;
 use self::walker::{Cx, Source, valid_key};
-use super::{Content, ContentFiles, MapDef, Scenario, WaveSet};
+use super::{Content, ContentFiles, MapDef, RulesCache, Scenario, WaveSet};
 use crate::grid::Grid;
 use crate::hash::StableHasher;
 
@@ -273,6 +273,7 @@ impl Loader {
             maps,
             scenarios,
             version: hash.finish(),
+            rules: RulesCache::default(),
         }
     }
 

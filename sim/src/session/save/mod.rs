@@ -291,7 +291,7 @@ impl Session {
             tick_hz: r.var_u32()?,
         };
         let (map_index, _) = check_config(&content, &config)?;
-        let rules = Rules::new(content.clone(), map_index, config.tick_hz);
+        let rules = Rules::shared(&content, map_index, config.tick_hz);
         let state = State::read(&mut r, &rules, config.players)?;
         if !r.is_empty() {
             return Err(RestoreError::Malformed("bytes after the end of the save"));
@@ -474,7 +474,7 @@ impl State {
     /// Entities are spawned in id order; no system depends on storage order
     /// (they sort by id where order matters), so this need not match the
     /// saved world's.
-    fn build(self, rules: Rules, config: &SessionConfig) -> World {
+    fn build(self, rules: Arc<Rules>, config: &SessionConfig) -> World {
         let mut world = base_world(rules, config, Players(self.players), self.state, self.waves);
         let mut game = world.resource_mut::<Game>();
         game.clock = Clock { tick: self.tick };
