@@ -93,6 +93,17 @@ impl ScriptedPlayer {
         !self.done && (tick + self.phase).is_multiple_of(THINK_EVERY)
     }
 
+    /// The first tick from `tick` on at which [`Self::wants_to_think`],
+    /// or `None` once it never will: lets an owner of many bots skip them
+    /// until then without looking at each.
+    pub fn next_thought(&self, tick: u64) -> Option<u64> {
+        if self.done {
+            return None;
+        }
+        let wait = (THINK_EVERY - (tick + self.phase) % THINK_EVERY) % THINK_EVERY;
+        Some(tick + wait)
+    }
+
     /// Decides what to do this tick, if anything. `snapshot` must be the
     /// session's current one.
     pub fn think(&mut self, session: &Session, snapshot: &Snapshot) -> Option<Command> {
@@ -256,5 +267,25 @@ impl BotGame {
     /// The session being played, for snapshots.
     pub fn session_mut(&mut self) -> &mut Session {
         &mut self.session
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_thought_is_the_first_tick_it_wants_to_think() {
+        for seed in 0..THINK_EVERY * 2 {
+            let bot = ScriptedPlayer::new(PlayerId(1), BotStyle::Builder, seed);
+            for tick in 0..THINK_EVERY * 3 {
+                let next = bot.next_thought(tick);
+                let first = (tick..).find(|&at| bot.wants_to_think(at));
+                assert_eq!(next, first, "seed {seed}, tick {tick}");
+            }
+        }
+        let mut done = ScriptedPlayer::new(PlayerId(1), BotStyle::Passive, 3);
+        done.done = true;
+        assert_eq!(done.next_thought(5), None);
     }
 }

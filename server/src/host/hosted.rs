@@ -121,6 +121,11 @@ pub(super) struct HostedSession {
     /// above all) carries the session's id.
     pub span: tracing::Span,
     snapshot: Snapshot,
+    /// The session tick at which some bot seat next wants to think, `None`
+    /// once none ever will (passive bots stop when ready). Kept so a tick
+    /// without thought reads none of the bots, each a cold box in a host
+    /// of a thousand sessions.
+    next_thought: Option<u64>,
     /// Where snapshots and events go for network clients.
     feed: Option<FeedSender>,
     /// Network clients' commands not yet answered, by the simulation's
@@ -168,14 +173,26 @@ impl HostedSession {
             end_reason: None,
             span: tracing::info_span!("session", id = %id),
             snapshot: Snapshot::default(),
+            next_thought: None,
             feed,
             awaiting: Vec::new(),
             snapshot_hz,
             published_sizes: [0; 4],
             saving: saver.map(Saving::new),
         };
+        hosted.next_thought = hosted.bots_next_thought(hosted.session.tick());
         hosted.start_if_full();
         hosted
+    }
+
+    fn bots_next_thought(&self, tick: u64) -> Option<u64> {
+        self.seats
+            .iter()
+            .filter_map(|seat| match seat {
+                Seat::Bot(bot) => bot.next_thought(tick),
+                _ => None,
+            })
+            .min()
     }
 
     /// Every seat filled: the game begins.
@@ -238,11 +255,7 @@ impl HostedSession {
         let entered = span.enter();
         let stepped = catch_unwind(AssertUnwindSafe(|| {
             let tick = self.session.tick();
-            let thinking = self
-                .seats
-                .iter()
-                .any(|seat| matches!(seat, Seat::Bot(bot) if bot.wants_to_think(tick)));
-            if thinking {
+            if self.next_thought.is_some_and(|at| at <= tick) {
                 self.session.snapshot(&mut self.snapshot);
                 for seat in &mut self.seats {
                     if let Seat::Bot(bot) = seat
@@ -256,6 +269,7 @@ impl HostedSession {
                         self.session.submit(bot.player(), command);
                     }
                 }
+                self.next_thought = self.bots_next_thought(tick + 1);
             }
             self.session.step();
         }));
