@@ -35,6 +35,12 @@ const CONTROL_PER_TICK: usize = 2048;
 /// Ticks between two publications of the session list (10 Hz at 30 Hz).
 const PUBLISH_EVERY: u64 = 3;
 
+/// Ticks between two looks for expired seats and idle sessions (a third of
+/// a second at 30 Hz): both are counted in seconds, and each look reads
+/// every session's seats on the tick thread, where a thousand sessions'
+/// cold seat lists lengthen every tick.
+const PRUNE_EVERY: u64 = 10;
+
 /// Recent tick durations kept for the on-time check.
 const RECENT_TICKS: usize = 128;
 
@@ -129,8 +135,11 @@ impl Ticker {
             self.step_sessions();
             // 3. Sessions another instance took over stop here.
             self.handle_persist_events();
-            // 4. Lifecycle: idle sessions end.
-            self.prune_idle();
+            // 4. Lifecycle: seats past their grace are freed and idle
+            //    sessions end.
+            if self.tick.is_multiple_of(PRUNE_EVERY) {
+                self.prune_idle();
+            }
             // 5. Publish the view the HTTP API reads.
             if self.dirty || self.tick.is_multiple_of(PUBLISH_EVERY) {
                 self.publish();
