@@ -55,11 +55,7 @@ pub(super) fn spawn(
     feed: Option<FeedSender>,
     pace: Pace,
 ) -> std::io::Result<()> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(config.step_threads)
-        .thread_name(|index| format!("rampart-step-{index}"))
-        .build()
-        .map_err(std::io::Error::other)?;
+    let pool = step_pool(config.step_threads)?;
     let (saver, persist_events) = match saves {
         Some(saves) => (
             Some(Saver::new(saves.handle, &saves.cadence, config.tick_hz)),
@@ -93,6 +89,44 @@ pub(super) fn spawn(
         .name("rampart-tick".into())
         .spawn(move || ticker.run())?;
     Ok(())
+}
+
+/// The threads that step sessions, each pinned to a core of its own when
+/// there is one per core the process may use.
+///
+/// Unpinned, the scheduler woke both of a 2-core host's step threads on the
+/// core the tick thread had just left, where the one done first spun in
+/// rayon's idle loop, yielding to the other one that still worked: some 30
+/// switches a tick on each step thread, and half a core for the work until
+/// the balancer moved one. With fewer step threads than cores (set by
+/// `step_threads`, or a cgroup quota below the cores the process may run
+/// on) nothing is pinned: the scheduler then has cores to spare.
+fn step_pool(threads: usize) -> std::io::Result<rayon::ThreadPool> {
+    let builder = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|index| format!("rampart-step-{index}"));
+    let threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    } else {
+        threads
+    };
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let builder = if cores.len() == threads && threads > 1 {
+        tracing::info!(threads, "step threads pinned, one per core");
+        builder.start_handler(move |index| {
+            if !core_affinity::set_for_current(cores[index]) {
+                tracing::warn!(index, "could not pin a step thread to its core");
+            }
+        })
+    } else {
+        tracing::info!(
+            threads,
+            cores = cores.len(),
+            "step threads not pinned: not one per core"
+        );
+        builder
+    };
+    builder.build().map_err(std::io::Error::other)
 }
 
 struct Ticker {
