@@ -102,19 +102,24 @@ pub(super) fn spawn(
 /// `step_threads`, or a cgroup quota below the cores the process may run
 /// on) nothing is pinned: the scheduler then has cores to spare.
 fn step_pool(threads: usize) -> std::io::Result<rayon::ThreadPool> {
-    let builder = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|index| format!("rampart-step-{index}"));
+    // Resolved here rather than by rayon (which would also read
+    // RAYON_NUM_THREADS), so the count pinned is the count started.
     let threads = if threads == 0 {
         std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
     } else {
         threads
     };
+    let builder = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|index| format!("rampart-step-{index}"));
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let builder = if cores.len() == threads && threads > 1 {
         tracing::info!(threads, "step threads pinned, one per core");
         builder.start_handler(move |index| {
-            if !core_affinity::set_for_current(cores[index]) {
+            let pinned = cores
+                .get(index)
+                .is_some_and(|&core| core_affinity::set_for_current(core));
+            if !pinned {
                 tracing::warn!(index, "could not pin a step thread to its core");
             }
         })
