@@ -89,7 +89,7 @@ impl Database {
             tick,
             state_hash,
             snapshot: Arc::from(snapshot),
-            log: log.to_vec(),
+            log: Arc::from(log),
         };
         let mut answers = self.checkpoints(vec![write]).await?;
         answers.pop().unwrap_or(Ok(()))
@@ -444,8 +444,9 @@ pub struct CheckpointWrite {
     pub state_hash: u64,
     /// The saved session.
     pub snapshot: Arc<[u8]>,
-    /// The commands accepted since the previous checkpoint.
-    pub log: Vec<LoggedCommand>,
+    /// The commands accepted since the previous checkpoint (shared with
+    /// the writer, which keeps them until this write is answered).
+    pub log: Arc<[LoggedCommand]>,
 }
 
 /// A checkpoint with its values converted for the database.
@@ -456,7 +457,7 @@ struct PreparedCheckpoint {
     state_hash: i64,
     snapshot: Arc<[u8]>,
     written_at: i64,
-    lines: Vec<(i64, i32, Vec<u8>)>,
+    log: Arc<[LoggedCommand]>,
 }
 
 /// A row of `session_log`.
@@ -472,17 +473,12 @@ struct LogLine<'a> {
 impl PreparedCheckpoint {
     /// `OutOfRange` when a command's ordinal does not fit the column.
     fn new(write: CheckpointWrite) -> Result<Self, DbError> {
-        let lines = write
-            .log
-            .into_iter()
-            .map(|line| {
-                let ordinal = i32::try_from(line.ordinal).map_err(|_| DbError::OutOfRange {
-                    what: "command ordinal",
-                    value: line.ordinal.to_string(),
-                })?;
-                Ok((to_db(line.tick), ordinal, line.command))
-            })
-            .collect::<Result<_, DbError>>()?;
+        if let Some(line) = write.log.iter().find(|line| ordinal(line).is_none()) {
+            return Err(DbError::OutOfRange {
+                what: "command ordinal",
+                value: line.ordinal.to_string(),
+            });
+        }
         Ok(Self {
             session: write.session,
             epoch: write.epoch,
@@ -490,7 +486,7 @@ impl PreparedCheckpoint {
             state_hash: to_db(write.state_hash),
             snapshot: write.snapshot,
             written_at: now_ms(),
-            lines,
+            log: write.log,
         })
     }
 
@@ -507,16 +503,24 @@ impl PreparedCheckpoint {
 
     fn lines(&self) -> Vec<LogLine<'_>> {
         let session_id = to_db(self.session);
-        self.lines
+        self.log
             .iter()
-            .map(|(tick, ordinal, command)| LogLine {
-                session_id,
-                tick: *tick,
-                ordinal: *ordinal,
-                command,
+            .filter_map(|line| {
+                Some(LogLine {
+                    session_id,
+                    tick: to_db(line.tick),
+                    // Every ordinal fits: `new` refused the checkpoint otherwise.
+                    ordinal: ordinal(line)?,
+                    command: &line.command,
+                })
             })
             .collect()
     }
+}
+
+/// A command's ordinal as its column stores it, if it fits.
+fn ordinal(line: &LoggedCommand) -> Option<i32> {
+    i32::try_from(line.ordinal).ok()
 }
 
 /// One checkpoint of a batch on SQLite's blocking thread, inside the
@@ -534,14 +538,7 @@ fn write_sqlite(
             conn,
         )
         .optional()?;
-        return Ok(Err(match current {
-            Some(current) => DbError::Fenced {
-                session: item.session,
-                current: from_db(current),
-                ours: item.epoch,
-            },
-            None => DbError::UnknownSession(item.session),
-        }));
+        return Ok(Err(refused(item.session, item.epoch, current)));
     }
     // diesel cannot batch inserts on SQLite; the transaction makes them
     // one commit.

@@ -203,15 +203,21 @@ macro_rules! refusal {
             .first($conn)
             .await
             .optional()?;
-        match current {
-            Some(current) => DbError::Fenced {
-                session: $session,
-                current: from_db(current),
-                ours: $ours,
-            },
-            None => DbError::UnknownSession($session),
-        }
+        refused($session, $ours, current)
     }};
+}
+
+/// Why a fenced write to `session` by epoch `ours` wrote nothing, from the
+/// owner epoch stored now (`None`: no such session).
+fn refused(session: u64, ours: u64, current: Option<i64>) -> DbError {
+    match current {
+        Some(current) => DbError::Fenced {
+            session,
+            current: from_db(current),
+            ours,
+        },
+        None => DbError::UnknownSession(session),
+    }
 }
 
 /// Inside a write transaction: passes when `ours` is at least the stored
@@ -238,9 +244,9 @@ macro_rules! fence {
 mod contents;
 mod fenced_checkpoint;
 mod lifecycle;
+mod records;
 
 pub use lifecycle::CheckpointWrite;
-mod records;
 
 impl Database {
     /// Opens the store `url` names with default options.

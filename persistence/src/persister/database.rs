@@ -3,6 +3,7 @@
 //! session's end (final checkpoint, results, history), `db_concurrency`
 //! writes at a time; checkpoints `max_batch` to a transaction.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -18,7 +19,9 @@ use super::{FinishJob, PersistEvent, Store, answer};
 /// One database write of a round, with the log lines that go with it.
 struct DbWork {
     item: DbItem,
-    log: Vec<LoggedCommand>,
+    /// Shared with the batch's `CheckpointWrite`: copied once from the
+    /// session's pending lines, not again for the write.
+    log: Arc<[LoggedCommand]>,
 }
 
 enum DbItem {
@@ -110,7 +113,7 @@ impl Writer {
                     (_, Some(snap)) => DbItem::Checkpoint(snap.clone()),
                     (_, None) => return None,
                 };
-                let log = entry.log.clone();
+                let log = Arc::from(entry.log.as_slice());
                 Some((*id, entry.epoch, DbWork { item, log }))
             })
             .collect();
@@ -124,19 +127,20 @@ impl Writer {
         let (checkpoints, finishes): (Vec<_>, Vec<_>) = work
             .into_iter()
             .partition(|(_, _, work)| matches!(work.item, DbItem::Checkpoint(_)));
-        let mut checkpoints = checkpoints.into_iter().peekable();
-        let mut writes = std::iter::from_fn(|| {
-            checkpoints.peek()?;
-            Some(
-                checkpoints
-                    .by_ref()
-                    .take(self.config.max_batch.max(1))
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .chain(finishes.into_iter().map(|finish| vec![finish]))
-        .collect::<Vec<_>>()
-        .into_iter();
+        let mut batches = Vec::new();
+        let mut checkpoints = checkpoints.into_iter();
+        loop {
+            let batch: Vec<_> = checkpoints
+                .by_ref()
+                .take(self.config.max_batch.max(1))
+                .collect();
+            if batch.is_empty() {
+                break;
+            }
+            batches.push(batch);
+        }
+        batches.extend(finishes.into_iter().map(|finish| vec![finish]));
+        let mut writes = batches.into_iter();
         let timeout = self.db_breaker.call_timeout();
         let mut tasks = JoinSet::new();
         loop {

@@ -315,7 +315,7 @@ async fn a_checkpoint_batch_answers_each_session(db: &Database) {
         tick: 10,
         state_hash: 1,
         snapshot: text.as_bytes().into(),
-        log,
+        log: log.into(),
     };
     let answers = db
         .checkpoints(vec![
