@@ -70,6 +70,42 @@ pub struct GameServerSpec {
     pub watch_on_ready: Vec<SocketAddr>,
 }
 
+/// A port on 127.0.0.1 held for a sidecar that starts later: bound but
+/// not listening, so a connection to it is refused, as to a sidecar that
+/// has not started, and nothing else can take the port meanwhile (a port
+/// merely noted as free may become another socket's ephemeral port).
+pub struct SidecarPort {
+    socket: tokio::net::TcpSocket,
+    number: u16,
+}
+
+impl SidecarPort {
+    /// Any free port.
+    ///
+    /// # Panics
+    /// If no port can be had.
+    pub fn any() -> SidecarPort {
+        SidecarPort::at(0).expect("a free port for the fake sidecar")
+    }
+
+    /// The given port, if nothing holds it.
+    ///
+    /// # Errors
+    /// If the port cannot be bound.
+    pub fn at(port: u16) -> std::io::Result<SidecarPort> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_reuseaddr(true)?;
+        socket.bind(SocketAddr::from(([127, 0, 0, 1], port)))?;
+        let number = socket.local_addr()?.port();
+        Ok(SidecarPort { socket, number })
+    }
+
+    /// The port's number (`AGONES_SDK_HTTP_PORT`).
+    pub fn number(&self) -> u16 {
+        self.number
+    }
+}
+
 /// A running fake sidecar.
 pub struct FakeSidecar {
     shared: Arc<Mutex<Shared>>,
@@ -323,22 +359,11 @@ async fn unknown(State(app): State<App>, method: Method, uri: Uri) -> Response {
 }
 
 impl FakeSidecar {
-    /// A free port on 127.0.0.1 to start a sidecar on later.
+    /// Starts serving on the held port.
     ///
     /// # Panics
-    /// If no port can be had.
-    pub fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map(|address| address.port())
-            .expect("a free port")
-    }
-
-    /// Starts serving on `port` (of 127.0.0.1).
-    ///
-    /// # Panics
-    /// If the port cannot be bound.
-    pub fn start(port: u16, spec: GameServerSpec) -> FakeSidecar {
+    /// If the held socket cannot listen.
+    pub fn start(port: SidecarPort, spec: GameServerSpec) -> FakeSidecar {
         let shared = Arc::new(Mutex::new(Shared {
             state: "Scheduled".to_owned(),
             counters: spec
@@ -376,15 +401,16 @@ impl FakeSidecar {
             .enable_all()
             .build()
             .expect("a runtime for the fake sidecar");
+        let number = port.number;
         let listener = runtime
-            .block_on(tokio::net::TcpListener::bind(("127.0.0.1", port)))
-            .expect("bind the fake sidecar's port");
+            .block_on(async { port.socket.listen(1024) })
+            .expect("listen on the fake sidecar's port");
         runtime.spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
         FakeSidecar {
             shared,
-            port,
+            port: number,
             _runtime: runtime,
         }
     }

@@ -159,9 +159,18 @@ impl Player {
     /// # Panics
     /// If the connection cannot send.
     pub fn command(&mut self, command: Command) -> u32 {
-        let seq = self.client.send_command(command).expect("send a command");
+        self.try_command(command).expect("send a command")
+    }
+
+    /// Sends a command and remembers when, for a test in which the server
+    /// may close the connection meanwhile.
+    ///
+    /// # Errors
+    /// If the connection cannot send.
+    pub fn try_command(&mut self, command: Command) -> Result<u32, ClientError> {
+        let seq = self.client.send_command(command)?;
         self.sent.insert(seq, Instant::now());
-        seq
+        Ok(seq)
     }
 
     /// Whether the game-over event arrived, and whether it was a victory.

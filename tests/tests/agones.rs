@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use rampart_tests::agones::{FakeSidecar, GameServerSpec};
+use rampart_tests::agones::{FakeSidecar, GameServerSpec, SidecarPort};
 use rampart_tests::player::{Player, run_until};
 use rampart_tests::server::Server;
 use rampart_tests::stores::TestStores;
@@ -54,7 +54,7 @@ struct Pod {
 
 /// A server under Agones whose sidecar starts `late` after it.
 fn pod(late: Duration, extra: &[&str]) -> Pod {
-    let sdk_port = FakeSidecar::free_port();
+    let sdk_port = SidecarPort::any();
     let (udp, ws, http) = free_ports();
     let addr = |port: u16| format!("{GAME_SERVER_IP}:{port}");
     let (udp_addr, ws_addr, http_addr) = (addr(udp), addr(ws), addr(http));
@@ -68,7 +68,7 @@ fn pod(late: Duration, extra: &[&str]) -> Pod {
         counters: vec![("sessions".to_owned(), 10), ("players".to_owned(), 80)],
         watch_on_ready: vec![http_addr.parse().unwrap(), ws_addr.parse().unwrap()],
     };
-    let sdk_port_text = sdk_port.to_string();
+    let sdk_port_text = sdk_port.number().to_string();
     let mut args = vec![
         "--udp-addr",
         &udp_addr,
@@ -303,13 +303,12 @@ fn join_again(server: &Server) -> rampart_net::client::JoinResponse {
 fn without_the_variable_nothing_is_called() {
     // A sidecar on the default port: a server that probed it anyway would
     // be seen. (Skipped if something else holds the port.)
-    let Ok(probe) = std::net::TcpListener::bind("127.0.0.1:9358") else {
+    let Ok(port) = SidecarPort::at(9358) else {
         eprintln!("skipped: 127.0.0.1:9358 is taken, so the default port cannot be watched");
         return;
     };
-    drop(probe);
     let sidecar = FakeSidecar::start(
-        9358,
+        port,
         GameServerSpec {
             address: "127.0.0.1".to_owned(),
             ports: Vec::new(),

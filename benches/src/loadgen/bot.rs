@@ -176,6 +176,11 @@ impl Bot {
         self.websocket
     }
 
+    /// Its client's socket, to wait on (see `Client::socket_fd`).
+    pub fn socket_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.client.socket_fd()
+    }
+
     /// How its game is going.
     pub fn ending(&self) -> Ending {
         self.ended

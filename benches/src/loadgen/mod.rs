@@ -10,7 +10,7 @@
 
 mod bot;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -145,13 +145,21 @@ pub struct Window {
     /// Server CPU per running session per tick, in microseconds (from
     /// `rampart_session_ticks_total`; absent from builds without it).
     pub server_cpu_us_per_session_tick: Option<f64>,
+    /// Ticks each of the run's sessions was stepped per second, on
+    /// average (30 when the server keeps up; same source).
+    pub session_tick_hz: Option<f64>,
+    /// The server's tick durations over the window.
+    pub tick_ms: TickQuantiles,
+    /// Ticks that overran their period in the window.
+    pub tick_overruns: f64,
 }
 
 impl Window {
-    fn between(before: &str, after: &str, seconds: f64) -> Self {
+    fn between(before: &str, after: &str, seconds: f64, sessions: usize) -> Self {
         let metric = |text: &str, name: &str| rampart_tests::server::metric(text, name);
-        let cpu = metric(after, "process_cpu_seconds_total").unwrap_or(0.0)
-            - metric(before, "process_cpu_seconds_total").unwrap_or(0.0);
+        let growth =
+            |name: &str| metric(after, name).unwrap_or(0.0) - metric(before, name).unwrap_or(0.0);
+        let cpu = growth("process_cpu_seconds_total");
         let session_ticks = metric(after, SESSION_TICKS)
             .zip(metric(before, SESSION_TICKS))
             .map(|(after, before)| after - before)
@@ -161,6 +169,10 @@ impl Window {
             server_cpu_cores: (cpu / seconds * 100.0).round() / 100.0,
             server_cpu_us_per_session_tick: session_ticks
                 .map(|ticks| (cpu / ticks * 1e7).round() / 10.0),
+            session_tick_hz: session_ticks
+                .map(|ticks| (ticks / seconds / sessions.max(1) as f64 * 100.0).round() / 100.0),
+            tick_ms: TickQuantiles::between(before, after),
+            tick_overruns: growth("rampart_tick_overruns_total"),
         }
     }
 }
@@ -206,6 +218,17 @@ pub struct TickQuantiles {
     pub p99: f64,
 }
 
+impl TickQuantiles {
+    /// The ticks between two scrapes of `/metrics`.
+    fn between(before: &str, after: &str) -> Self {
+        let (early, late) = (tick_buckets(before), tick_buckets(after));
+        Self {
+            p50: (quantile(&early, &late, 0.5) * 1e5).round() / 100.0,
+            p99: (quantile(&early, &late, 0.99) * 1e5).round() / 100.0,
+        }
+    }
+}
+
 /// What a run found.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -232,6 +255,9 @@ pub struct Report {
     pub rtt_ms: Quantiles,
     /// Gaps between snapshots as received.
     pub snapshot_gap_ms: Quantiles,
+    /// Snapshots a client received per second while connected, on average
+    /// (20 when the server keeps its snapshot rate).
+    pub snapshots_per_client_per_s: f64,
     /// 99th percentile of how far a gap strays from the simulated time
     /// between the two snapshots (20 Hz over 30 Hz ticks alternates 33 and
     /// 67 ms gaps by design; this is what the network and scheduling add).
@@ -310,6 +336,10 @@ impl Report {
                 ),
             ),
             (
+                "snapshots per client per s",
+                format!("{:.2}", self.snapshots_per_client_per_s),
+            ),
+            (
                 "bytes per client per s down/up",
                 format!(
                     "{:.0} / {:.0}",
@@ -334,6 +364,20 @@ impl Report {
                         window
                             .server_cpu_us_per_session_tick
                             .map_or("? µs".into(), |us| format!("{us:.1} µs"))
+                    )
+                }),
+            ),
+            (
+                "measured window: ticks",
+                self.window.map_or("none".into(), |window| {
+                    format!(
+                        "{} per session, p50/p99 {:.2} / {:.2} ms, {} overruns",
+                        window
+                            .session_tick_hz
+                            .map_or("? Hz".into(), |hz| format!("{hz:.2} Hz")),
+                        window.tick_ms.p50,
+                        window.tick_ms.p99,
+                        window.tick_overruns
                     )
                 }),
             ),
@@ -449,6 +493,14 @@ struct Shared {
     rejoins_in_flight: AtomicUsize,
 }
 
+/// How often a worker steps every bot whatever its socket says: the
+/// clients' clocks (handshake, resends, idle flushes) and the bots' moves.
+/// In between, a bot is stepped only when its socket has something to
+/// read, so the generator's cost follows packets rather than bots times
+/// passes (it polled every bot every millisecond, and used more CPU than
+/// the server it loaded).
+const SWEEP: Duration = Duration::from_millis(20);
+
 /// One worker: pumps its bots until told to stop, or until none is left
 /// and none can come.
 fn work(
@@ -457,28 +509,51 @@ fn work(
     inbox: mpsc::Receiver<Work>,
     rejoins: mpsc::Sender<Rejoin>,
 ) -> Vec<BotRecord> {
-    let mut bots: Vec<Bot> = Vec::new();
+    let mut poll = mio::Poll::new().expect("an epoll instance for the worker's sockets");
+    let mut events = mio::Events::with_capacity(1024);
+    // Bots by poll token.
+    let mut bots: HashMap<usize, Bot> = HashMap::new();
+    let mut next_token = 0;
+    let mut due: Vec<usize> = Vec::new();
+    let mut next_sweep = Instant::now();
     let mut records = Vec::new();
     let mut next_index = worker;
     loop {
         while let Ok(Work::Bot(bot)) = inbox.try_recv() {
-            bots.push(*bot);
+            watch(poll.registry(), &bot, next_token);
+            bots.insert(next_token, *bot);
+            next_token += 1;
+        }
+        let now = Instant::now();
+        if now >= next_sweep {
+            next_sweep = now + SWEEP;
+            due.extend(bots.keys().copied());
+        } else {
+            match poll.poll(&mut events, Some(next_sweep - now)) {
+                Ok(()) => due.extend(events.iter().map(|event| event.token().0)),
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) => panic!("waiting on the bots' sockets: {error}"),
+            }
         }
         let stop = shared.stop.load(Ordering::Relaxed);
-        let mut index = 0;
-        while index < bots.len() {
+        for token in due.drain(..) {
+            let Some(bot) = bots.get_mut(&token) else {
+                continue;
+            };
             if stop && shared.plan.is_none() {
-                bots[index].stop_watching();
+                bot.stop_watching();
             } else if stop {
-                bots[index].abandon();
+                bot.abandon();
             } else {
-                bots[index].step(shared.plan.as_ref());
+                bot.step(shared.plan.as_ref());
             }
-            if bots[index].ending() == Ending::Playing {
-                index += 1;
+            if bot.ending() == Ending::Playing {
                 continue;
             }
-            let ended = bots.swap_remove(index);
+            let Some(ended) = bots.remove(&token) else {
+                continue;
+            };
+            unwatch(poll.registry(), &ended);
             let completed = ended.ending() == Ending::Completed;
             let was_websocket = ended.websocket();
             records.push(ended.into_record());
@@ -500,13 +575,29 @@ fn work(
             && shared.rejoins_in_flight.load(Ordering::SeqCst) == 0;
         if bots.is_empty() && (stop || nothing_coming) {
             while let Ok(Work::Bot(bot)) = inbox.try_recv() {
-                bots.push(*bot);
+                watch(poll.registry(), &bot, next_token);
+                bots.insert(next_token, *bot);
+                next_token += 1;
             }
             if bots.is_empty() {
                 return records;
             }
         }
-        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Wakes the worker when the bot's socket has something to read. A bot
+/// whose socket cannot be watched is still stepped at every sweep.
+fn watch(registry: &mio::Registry, bot: &Bot, token: usize) {
+    if let Some(fd) = bot.socket_fd() {
+        let source = &mut mio::unix::SourceFd(&fd);
+        let _ = registry.register(source, mio::Token(token), mio::Interest::READABLE);
+    }
+}
+
+fn unwatch(registry: &mio::Registry, bot: &Bot) {
+    if let Some(fd) = bot.socket_fd() {
+        let _ = registry.deregister(&mut mio::unix::SourceFd(&fd));
     }
 }
 
@@ -639,7 +730,12 @@ pub fn run(
                 std::thread::sleep(wait);
             }
             let seconds = opened.1.elapsed().as_secs_f64();
-            window = Some(Window::between(&opened.0, &scrape()?, seconds));
+            window = Some(Window::between(
+                &opened.0,
+                &scrape()?,
+                seconds,
+                profile.sessions,
+            ));
         } else if let Some(wait) = end.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
@@ -749,6 +845,8 @@ fn summarise(
         .iter()
         .flat_map(|record| record.snapshot_gaps_ms.iter().copied())
         .collect();
+    let snapshots_per_client_per_s =
+        (gaps.len() as f64 / connected.max(1e-9) * 100.0).round() / 100.0;
     let gap = Quantiles::of(gaps);
     let jitter = Quantiles::of(
         records
@@ -760,7 +858,6 @@ fn summarise(
         .iter()
         .flat_map(|record| record.round_trips_ms.iter().copied())
         .collect();
-    let (early, late) = (tick_buckets(before), tick_buckets(after));
     let cpu = |text: &str| {
         rampart_tests::server::metric(text, "process_cpu_seconds_total").unwrap_or(0.0)
     };
@@ -786,13 +883,11 @@ fn summarise(
             .count(),
         rtt_ms: Quantiles::of(rtts),
         snapshot_gap_ms: gap,
+        snapshots_per_client_per_s,
         snapshot_jitter_ms: jitter.p99,
         bytes_down_per_client_per_s: (down as f64 / connected.max(1e-9)).round(),
         bytes_up_per_client_per_s: (up as f64 / connected.max(1e-9)).round(),
-        server_tick_ms: TickQuantiles {
-            p50: (quantile(&early, &late, 0.5) * 1e5).round() / 100.0,
-            p99: (quantile(&early, &late, 0.99) * 1e5).round() / 100.0,
-        },
+        server_tick_ms: TickQuantiles::between(before, after),
         server_cpu_cores: ((cpu(after) - cpu(before)) / seconds * 100.0).round() / 100.0,
         window: None,
         loadgen_cpu_cores: (loadgen_cpu_cores * 100.0).round() / 100.0,

@@ -60,6 +60,8 @@ export interface ClientStats {
   rejectedSnapshots: number;
   /** Largest snapshot message seen, in bytes. */
   largestSnapshot: number;
+  /** Snapshot acknowledgements sent (one per frame that brought new worlds). */
+  acksSent: number;
 }
 
 /** How the connection ended. */
@@ -115,6 +117,8 @@ export class Client {
   private currentWelcome: Welcome | undefined;
   private snapshotArrivedAt = 0;
   private nextSeq = 0;
+  /** The newest tick acknowledged to the server. */
+  private acked: number | undefined;
   private lastFlush = 0;
   private lastUpdate: number;
   private readonly maintenance: ReturnType<typeof setInterval>;
@@ -128,6 +132,7 @@ export class Client {
     desyncs: 0,
     rejectedSnapshots: 0,
     largestSnapshot: 0,
+    acksSent: 0,
   };
   private rateWindow = { started: 0, bytesIn: 0, bytesOut: 0 };
   private rates = { down: 0, up: 0 };
@@ -330,24 +335,26 @@ export class Client {
     this.counters.bytesIn += frame.length + WS_OVERHEAD;
     this.advanceClock();
     for (const packet of unbundle(frame).packets) this.renet.processPacket(packet);
-    let ackDue = false;
+    let flushDue = false;
     for (let message = this.renet.receive(CHANNEL_SNAPSHOT); message !== undefined; message = this.renet.receive(CHANNEL_SNAPSHOT)) {
-      ackDue = this.applySnapshot(message) || ackDue;
+      flushDue = this.applySnapshot(message) || flushDue;
     }
     for (let message = this.renet.receive(CHANNEL_RELIABLE); message !== undefined; message = this.renet.receive(CHANNEL_RELIABLE)) {
+      // renet's acks for it go out at once, so the server does not resend it.
+      flushDue = true;
       this.readMessage(message);
     }
     if (this.renet.error !== undefined) {
       this.close();
       return;
     }
-    if (ackDue) {
-      this.renet.send(CHANNEL_SNAPSHOT, encodeSnapshotAck(this.currentWorld.tick));
-      this.flush();
-    }
+    if (flushDue) this.flushWithAck();
   }
 
-  /** True when a new world was applied (and wants acknowledging). */
+  /**
+   * True when a new world was applied: its ack goes at once, as the server deltas against the newest world
+   * acknowledged and a delta grows with its baseline's age (the Rust client's rule).
+   */
   private applySnapshot(bytes: Uint8Array): boolean {
     this.counters.largestSnapshot = Math.max(this.counters.largestSnapshot, bytes.length);
     let header;
@@ -432,7 +439,7 @@ export class Client {
     if (this.closed !== undefined) return;
     this.advanceClock();
     const at = this.lastUpdate;
-    if (at - this.lastFlush >= IDLE_FLUSH_MS) this.flush();
+    if (at - this.lastFlush >= IDLE_FLUSH_MS) this.flushWithAck();
     if (at - this.rateWindow.started >= RATE_WINDOW_MS) {
       const seconds = (at - this.rateWindow.started) / 1000;
       this.rates = {
@@ -442,6 +449,16 @@ export class Client {
       this.rateWindow = { started: at, bytesIn: this.counters.bytesIn, bytesOut: this.counters.bytesOut };
     }
     if (this.renet.error !== undefined) this.close();
+  }
+
+  /** Flushes with the newest world's ack, which costs no frame of its own. */
+  private flushWithAck(): void {
+    if (this.counters.snapshots > 0 && this.acked !== this.currentWorld.tick) {
+      this.renet.send(CHANNEL_SNAPSHOT, encodeSnapshotAck(this.currentWorld.tick));
+      this.acked = this.currentWorld.tick;
+      this.counters.acksSent += 1;
+    }
+    this.flush();
   }
 
   private flush(): void {

@@ -185,7 +185,11 @@ describe("whole games against a real server", () => {
     assertPlayedToTheEnd([spectator]);
     assert.deepEqual(refused, { ok: false, rejection: { type: "spectating" } }, "a spectator's command is refused");
     for (const seat of seats) {
-      assert.ok(seat.client.stats.bytesIn > 0 && seat.client.stats.bytesOut > 0);
+      const stats = seat.client.stats;
+      assert.ok(stats.bytesIn > 0 && stats.bytesOut > 0);
+      // Each new world is acknowledged (several in one frame share an ack), and the delta chain the acks anchor never breaks.
+      assert.ok(stats.acksSent * 2 >= stats.snapshots && stats.acksSent <= stats.snapshots, `acknowledged ${stats.acksSent} of ${stats.snapshots} snapshots`);
+      assert.ok(stats.fullSnapshots <= 2, `${stats.fullSnapshots} full snapshots`);
     }
   });
 

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rampart_tests::agones::{FakeSidecar, GameServerSpec};
+use rampart_tests::agones::{FakeSidecar, GameServerSpec, SidecarPort};
 
 use super::*;
 use crate::config::Config;
@@ -78,7 +78,8 @@ fn labels_are_valid_label_values() {
 
 #[test]
 fn a_wedged_tick_thread_stops_the_health_pings_until_it_moves_again() {
-    let port = FakeSidecar::free_port();
+    let port = SidecarPort::any();
+    let port_number = port.number();
     let sidecar = FakeSidecar::start(
         port,
         GameServerSpec {
@@ -98,7 +99,7 @@ fn a_wedged_tick_thread_stops_the_health_pings_until_it_moves_again() {
             ..Config::default().host_config()
         };
         let host = HostHandle::spawn(content, config, None, None).unwrap();
-        let agones = Agones::new(HttpSidecar::on_port(port));
+        let agones = Agones::new(HttpSidecar::on_port(port_number));
         let health = agones.keep_healthy(host.clone());
         tokio::time::sleep(HEALTH_PERIOD * 2 + Duration::from_millis(500)).await;
         let healthy = pings();
