@@ -401,6 +401,15 @@ config_keys! {
     udp_sockets: usize = 4,
         toml Integer, flag "N", env None,
         parse |text| between(text, 1, 64);
+    /// Kernel receive buffer asked for each UDP socket, in bytes: datagrams
+    /// wait there while the net thread is off the CPU, and what does not
+    /// fit is dropped (counted as rampart_net_dropped_total
+    /// {reason="udp_buffer_full"}). Linux grants at most net.core.rmem_max
+    /// (208 KiB unless raised; the server warns when capped). Default
+    /// 4 MiB, about 200 ms of a full socket's traffic.
+    udp_receive_buffer_bytes: usize = 4 << 20,
+        toml Integer, flag "BYTES", env None,
+        parse |text| between(text, 64 << 10, 1 << 30);
     /// Where browsers connect over WebSocket (/ws?ticket=...). Default
     /// 127.0.0.1:5080.
     ws_addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 5080)),

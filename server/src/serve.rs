@@ -142,6 +142,7 @@ async fn serve(
         udp_addr: config.udp_addr,
         udp_sockets: config.udp_sockets,
         advertise: advertise.udp()?,
+        udp_receive_buffer: config.udp_receive_buffer_bytes,
         snapshot_hz: config.snapshot_hz.min(config.tick_hz),
         tick_hz: config.tick_hz,
         limits: Limits {

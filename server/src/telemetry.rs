@@ -139,7 +139,9 @@ fn export_alerting_series_at_zero() {
         metrics::counter!("rampart_persist_dropped_total", "reason" => "memory_bound", "state" => state)
             .absolute(0);
     }
-    metrics::counter!("rampart_net_dropped_total", "reason" => "feed_full").absolute(0);
+    for reason in ["feed_full", "udp_buffer_full"] {
+        metrics::counter!("rampart_net_dropped_total", "reason" => reason).absolute(0);
+    }
     for store in ["database", "redis"] {
         metrics::counter!("rampart_persist_store_errors_total", "store" => store).absolute(0);
     }
@@ -217,6 +219,11 @@ fn describe() {
         "rampart_net_dropped_total",
         Unit::Count,
         "Game traffic dropped or refused, by reason (malformed, oversized, rate_limited, invalid_ticket, ...; see docs/PROTOCOL.md)."
+    );
+    describe_gauge!(
+        "rampart_net_snapshot_wait_seconds",
+        Unit::Seconds,
+        "How long snapshots waited for the network thread after their tick, 99th percentile over its last second; over a snapshot period the instance refuses new sessions."
     );
     describe_gauge!(
         "rampart_clients_connected",

@@ -141,7 +141,9 @@ impl NetLoop {
                     },
                 );
             }
-            Feed::Snapshot { session, snapshot } => {
+            Feed::Snapshot {
+                session, snapshot, ..
+            } => {
                 let net = self.sessions.entry(session).or_insert_with(SessionNet::new);
                 let world = net.tracker.observe(&snapshot);
                 net.ring.push(Arc::new(world.clone()));

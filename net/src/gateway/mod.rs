@@ -14,9 +14,11 @@ mod intake;
 mod messages;
 mod net_loop;
 mod session;
+mod socket;
 #[cfg(test)]
 mod tests;
 mod udp;
+mod wait;
 mod wake;
 mod ws;
 
@@ -24,7 +26,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, TryRecvError, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -41,8 +43,8 @@ use crate::protocol::{
 use crate::snapshot::{self, NetWorld, SnapshotRing, WorldTracker};
 use crate::tickets::{Access, Grant, SeatRef, TicketError, TicketKey};
 use udp::{UdpCounters, UdpEvent, UdpTransport};
-use wake::Nudge;
-pub use wake::NudgingSender;
+use wait::{SnapshotWaitReading, SnapshotWaits};
+use wake::{Nudge, NudgingSender};
 use ws::{WsEvent, WsTransport};
 
 use connection::{Connection, TokenBucket, Via};
@@ -97,6 +99,8 @@ pub struct NetConfig {
     pub udp_sockets: usize,
     /// What clients dial for each socket (written into connect tokens).
     pub advertise: UdpAdvertise,
+    /// Bytes of kernel receive buffer asked for each UDP socket.
+    pub udp_receive_buffer: usize,
     /// Snapshots per second sent to each client.
     pub snapshot_hz: u32,
     /// The simulation rate, told to clients.
@@ -149,6 +153,9 @@ pub enum Feed {
         session: u64,
         /// The state.
         snapshot: Arc<Snapshot>,
+        /// When the tick queued it: the loop measures how long snapshots
+        /// wait for it ([`FeedSender::snapshot_wait_p99`]).
+        queued: Instant,
     },
     /// The result of one command submitted through [`GameLink::submit`].
     Answer {
@@ -216,20 +223,53 @@ pub trait GameLink: Send + Sync + 'static {
 pub fn feed_channel() -> (FeedSender, FeedReceiver) {
     let (sender, receiver) = sync_channel(FEED_QUEUE);
     let nudge = Arc::new(Nudge::default());
+    let waits = SnapshotWaitReading::default();
     (
-        NudgingSender::new(sender, nudge.clone()),
-        FeedReceiver { receiver, nudge },
+        FeedSender {
+            queue: NudgingSender::new(sender, nudge.clone()),
+            waits: waits.clone(),
+        },
+        FeedReceiver {
+            receiver,
+            nudge,
+            waits,
+        },
     )
 }
 
-/// The game's end of [`feed_channel`]: queuing wakes the net loop.
-pub type FeedSender = NudgingSender<Feed>;
+/// The game's end of [`feed_channel`]: queuing wakes the net loop, and the
+/// loop says how long snapshots wait for it.
+#[derive(Clone)]
+pub struct FeedSender {
+    queue: NudgingSender<Feed>,
+    waits: SnapshotWaitReading,
+}
+
+impl FeedSender {
+    /// Queues `feed` without waiting; a full queue gives it back.
+    ///
+    /// # Errors
+    /// The queue is full (or the net loop has gone).
+    pub fn try_send(&self, feed: Feed) -> Result<(), TrySendError<Feed>> {
+        self.queue.try_send(feed)
+    }
+
+    /// The 99th percentile, over the net loop's last full second, of how
+    /// long a snapshot waited between [`Self::try_send`] and the loop
+    /// taking it (zero before the loop has measured a second with any).
+    /// Longer than a snapshot period, clients get fewer snapshots than
+    /// their rate.
+    pub fn snapshot_wait_p99(&self) -> Duration {
+        self.waits.p99()
+    }
+}
 
 /// The net loop's end of [`feed_channel`], with the doorbell its senders
 /// ring.
 pub struct FeedReceiver {
     receiver: Receiver<Feed>,
     nudge: Arc<Nudge>,
+    waits: SnapshotWaitReading,
 }
 
 impl FeedReceiver {
@@ -237,6 +277,15 @@ impl FeedReceiver {
     /// game publishes, without a net loop.
     pub fn try_iter(&self) -> impl Iterator<Item = Feed> + '_ {
         self.receiver.try_iter()
+    }
+
+    /// Reports snapshots waiting `p99` for the net loop, as a loop does
+    /// once a second: for tests of a game's answer to a slow network,
+    /// without a net loop.
+    pub fn report_snapshot_wait(&self, p99: Duration) {
+        self.waits
+            .0
+            .store(p99.as_micros() as u64, Ordering::Relaxed);
     }
 }
 
@@ -315,11 +364,32 @@ impl NetHandle {
                 address.set_port(port);
             }
             let public = |bound| config.advertise.address(index, bound);
-            let transport =
-                UdpTransport::bind(address, public, netcode_key, started).map_err(|error| {
-                    io::Error::new(error.kind(), format!("binding UDP {address}: {error}"))
-                })?;
+            let transport = UdpTransport::bind(
+                address,
+                config.udp_receive_buffer,
+                public,
+                netcode_key,
+                started,
+            )
+            .map_err(|error| {
+                io::Error::new(error.kind(), format!("binding UDP {address}: {error}"))
+            })?;
             transports.push(transport);
+        }
+        let granted = transports
+            .iter()
+            .map(UdpTransport::receive_buffer)
+            .min()
+            .unwrap_or(0);
+        if granted < config.udp_receive_buffer {
+            tracing::warn!(
+                asked = config.udp_receive_buffer,
+                granted,
+                "the kernel capped the UDP receive buffers (net.core.rmem_max): datagrams \
+                 that come while the net thread is off the CPU may be dropped (counted as \
+                 rampart_net_dropped_total{{reason=\"udp_buffer_full\"}}); raise \
+                 net.core.rmem_max to at least the asked size"
+            );
         }
         let udp_addresses = transports.iter().map(UdpTransport::public_addr).collect();
         let ws = ws_listener

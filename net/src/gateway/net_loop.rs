@@ -109,6 +109,8 @@ pub(super) struct NetLoop {
     poll: mio::Poll,
     poll_events: mio::Events,
     nudge: Arc<Nudge>,
+    /// How long this second's snapshots waited in the feed.
+    snapshot_waits: SnapshotWaits,
     pub(super) counters: Counters,
     pub(super) stats: Arc<NetStats>,
     pub(super) stop: Arc<AtomicBool>,
@@ -153,6 +155,7 @@ impl NetLoop {
             poll,
             poll_events: mio::Events::with_capacity(64),
             nudge: feed.nudge,
+            snapshot_waits: SnapshotWaits::new(feed.waits.0),
             counters: Counters::default(),
             stats: Arc::new(NetStats::default()),
             stop: Arc::new(AtomicBool::new(false)),
@@ -312,10 +315,15 @@ impl NetLoop {
     /// Handles everything the game has published. True if there was any.
     pub(super) fn drain_feed(&mut self) -> bool {
         let mut any = false;
+        let now = Instant::now();
         for _ in 0..FEED_QUEUE {
             match self.feed.try_recv() {
                 Ok(feed) => {
                     any = true;
+                    if let Feed::Snapshot { queued, .. } = &feed {
+                        self.snapshot_waits
+                            .note(now.saturating_duration_since(*queued));
+                    }
                     self.on_feed(feed);
                 }
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
@@ -771,6 +779,10 @@ impl NetLoop {
     }
 
     pub(super) fn publish_metrics(&mut self) {
+        let kernel_drops: u64 = self.udp.iter_mut().map(UdpTransport::kernel_drops).sum();
+        self.counters.drop_many("udp_buffer_full", kernel_drops);
+        let waited = self.snapshot_waits.roll();
+        metrics::gauge!("rampart_net_snapshot_wait_seconds").set(waited.as_secs_f64());
         let counters = std::mem::take(&mut self.counters);
         let bytes = [
             ("in", "udp", counters.udp.bytes_in),

@@ -101,6 +101,7 @@ impl Harness {
             udp_addr: "127.0.0.1:0".parse().unwrap(),
             udp_sockets: 0,
             advertise: UdpAdvertise::Bound(None),
+            udp_receive_buffer: 1 << 20,
             snapshot_hz: 20,
             tick_hz: 30,
             limits,
@@ -591,4 +592,29 @@ fn each_session_holds_its_clients_to_its_own_content_version() {
             server: NEWER_CONTENT
         })
     );
+}
+
+#[test]
+fn how_long_snapshots_waited_for_the_loop_reaches_the_game() {
+    let mut harness = Harness::new();
+    assert_eq!(harness.feed.snapshot_wait_p99(), Duration::ZERO);
+    let queued = Instant::now() - Duration::from_millis(80);
+    harness
+        .feed
+        .try_send(Feed::Snapshot {
+            session: SESSION,
+            snapshot: Arc::new(rampart_sim::Snapshot::default()),
+            queued,
+        })
+        .unwrap();
+    harness.net.drain_feed();
+    harness.net.publish_metrics();
+    let waited = harness.feed.snapshot_wait_p99();
+    assert!(
+        waited >= Duration::from_millis(80) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    // A second in which no snapshot came reports none waiting.
+    harness.net.publish_metrics();
+    assert_eq!(harness.feed.snapshot_wait_p99(), Duration::ZERO);
 }

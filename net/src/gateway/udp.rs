@@ -15,6 +15,7 @@ use renetcode::{
     NETCODE_MAX_PACKET_BYTES, NetcodeServer, ServerAuthentication, ServerConfig, ServerResult,
 };
 
+use super::socket::KernelDrops;
 use crate::protocol::NETCODE_PROTOCOL_ID;
 use crate::tickets::{Access, access_from_user_data};
 
@@ -50,19 +51,24 @@ pub(crate) struct UdpTransport {
     netcode: NetcodeServer,
     /// One byte more than netcode allows, to notice oversized datagrams.
     buffer: Box<[u8; NETCODE_MAX_PACKET_BYTES + 1]>,
+    /// The socket's receive buffer, as the kernel granted it.
+    receive_buffer: usize,
+    kernel_drops: KernelDrops,
 }
 
 impl UdpTransport {
-    /// Binds `address`; `public` says what connect tokens name for the
-    /// bound socket (the netcode handshake accepts only that).
+    /// Binds `address` with a receive buffer of `receive_buffer` bytes (or
+    /// what the kernel allows); `public` says what connect tokens name for
+    /// the bound socket (the netcode handshake accepts only that).
     pub fn bind(
         address: SocketAddr,
+        receive_buffer: usize,
         public: impl FnOnce(SocketAddr) -> SocketAddr,
         private_key: [u8; 32],
         current_time: Duration,
     ) -> io::Result<Self> {
-        let socket = std::net::UdpSocket::bind(address)?;
-        socket.set_nonblocking(true)?;
+        let (socket, receive_buffer) = super::socket::bind_udp(address, receive_buffer)?;
+        let kernel_drops = KernelDrops::of(&socket)?;
         let socket = UdpSocket::from_std(socket);
         let public = public(socket.local_addr()?);
         let authentication = ServerAuthentication::Secure { private_key };
@@ -78,7 +84,20 @@ impl UdpTransport {
             socket,
             netcode,
             buffer: Box::new([0; NETCODE_MAX_PACKET_BYTES + 1]),
+            receive_buffer,
+            kernel_drops,
         })
+    }
+
+    /// The receive buffer the kernel granted, in bytes.
+    pub fn receive_buffer(&self) -> usize {
+        self.receive_buffer
+    }
+
+    /// Datagrams the kernel dropped since the last call, its buffer full
+    /// (the net thread did not read in time).
+    pub fn kernel_drops(&mut self) -> u64 {
+        self.kernel_drops.since_last()
     }
 
     pub fn public_addr(&self) -> SocketAddr {

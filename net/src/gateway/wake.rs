@@ -46,7 +46,7 @@ impl Nudge {
 }
 
 /// A bounded queue into the net loop that wakes it.
-pub struct NudgingSender<T> {
+pub(crate) struct NudgingSender<T> {
     queue: SyncSender<T>,
     nudge: Arc<Nudge>,
 }
@@ -66,7 +66,7 @@ impl<T> NudgingSender<T> {
     }
 
     /// Queues `item` without waiting; a full queue gives it back.
-    pub fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
+    pub(crate) fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
         self.queue.try_send(item)?;
         self.nudge.nudge();
         Ok(())

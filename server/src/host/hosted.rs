@@ -3,6 +3,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::time::Instant;
 
 use rampart_sim::bots::ScriptedPlayer;
 use rampart_sim::log::{CommandLog, LogEntry};
@@ -364,6 +365,7 @@ impl HostedSession {
         let published = feed.try_send(Feed::Snapshot {
             session: self.id.0,
             snapshot: Arc::new(snapshot),
+            queued: Instant::now(),
         });
         if published.is_err() {
             metrics::counter!("rampart_net_dropped_total", "reason" => "feed_full").increment(1);

@@ -162,6 +162,19 @@ pub struct SessionInfo {
     pub created_unix_ms: u64,
 }
 
+/// What runs late on an instance that refuses new sessions though it has
+/// room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Overload {
+    /// The recent slowest ticks overrun the tick budget.
+    #[error("ticks are running late")]
+    TicksLate,
+    /// Snapshots wait longer than a snapshot period for the network thread:
+    /// clients already get fewer than their rate.
+    #[error("snapshots are waiting for the network thread")]
+    SnapshotsLate,
+}
+
 /// Why the host refused a request.
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
@@ -171,9 +184,9 @@ pub enum HostError {
         /// The configured maximum.
         max: usize,
     },
-    /// Ticks are running late: new sessions would make existing ones suffer.
-    #[error("instance is overloaded: ticks are running late")]
-    Overloaded,
+    /// New sessions would make existing ones suffer.
+    #[error("instance is overloaded: {0}")]
+    Overloaded(Overload),
     /// Shutting down.
     #[error("server is draining")]
     Draining,
@@ -212,6 +225,9 @@ pub struct HostStatus {
     pub draining: bool,
     /// The recent slowest ticks fit the tick budget.
     pub ticks_on_time: bool,
+    /// Snapshots wait at most a snapshot period for the network thread
+    /// (true without a network).
+    pub snapshots_on_time: bool,
     /// The 99th percentile of the last 128 ticks' durations, microseconds.
     pub tick_p99_us: u64,
     /// Host ticks since start.

@@ -195,6 +195,38 @@ async fn a_panicking_session_is_isolated() {
     assert_eq!(host.status().running, 2, "the other sessions keep ticking");
 }
 
+/// Ticks on time are not enough: when the net loop says snapshots wait
+/// longer than a snapshot period for it, new sessions are refused (and
+/// `/ready` says so) until it catches up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_waiting_for_the_network_refuse_new_sessions() {
+    let (feed, net_end) = rampart_net::gateway::feed_channel();
+    let host = start_host_feeding(5, Some(feed));
+    host.create(bots("small", 1)).await.unwrap();
+    host.run_until(6, |host| host.status().snapshots_on_time)
+        .await;
+
+    // 20 snapshots a second: a period of 50 ms.
+    net_end.report_snapshot_wait(Duration::from_millis(120));
+    let refused = host.create(bots("small", 1)).await.unwrap_err();
+    assert!(
+        matches!(refused, HostError::Overloaded(Overload::SnapshotsLate)),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("network thread"), "{refused}");
+    host.run_until(6, |host| !host.status().snapshots_on_time)
+        .await;
+    assert!(
+        host.status().ticks_on_time,
+        "the ticks themselves keep time"
+    );
+
+    net_end.report_snapshot_wait(Duration::from_millis(20));
+    host.create(bots("small", 1)).await.unwrap();
+    host.run_until(6, |host| host.status().snapshots_on_time)
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capacity_and_validation_refuse_clearly() {
     let host = start_host(2);

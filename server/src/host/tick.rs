@@ -24,7 +24,7 @@ use super::pace::Pace;
 use super::saved::Resumed;
 use super::saving::Saver;
 use super::{
-    Control, DrainReport, HostConfig, HostError, HostStatus, Published, Saves, SessionId,
+    Control, DrainReport, HostConfig, HostError, HostStatus, Overload, Published, Saves, SessionId,
     SessionInfo, SessionState,
 };
 
@@ -414,6 +414,16 @@ impl Ticker {
         self.tick_p99().is_none_or(|p99| p99 <= budget)
     }
 
+    /// Whether the net loop takes snapshots within a snapshot period of
+    /// their tick (over its last second, at the 99th percentile). Later,
+    /// each client's next world is out before its last one left.
+    fn snapshots_on_time(&self) -> bool {
+        let period = Duration::from_secs(1) / self.config.snapshot_hz.clamp(1, self.config.tick_hz);
+        self.feed
+            .as_ref()
+            .is_none_or(|feed| feed.snapshot_wait_p99() <= period)
+    }
+
     /// The 99th percentile of the last ticks' durations, once there are any.
     fn tick_p99(&self) -> Option<Duration> {
         let mut recent: Vec<Duration> = self.recent.iter().copied().collect();
@@ -430,7 +440,10 @@ impl Ticker {
             });
         }
         if !self.ticks_on_time() {
-            return Err(HostError::Overloaded);
+            return Err(HostError::Overloaded(Overload::TicksLate));
+        }
+        if !self.snapshots_on_time() {
+            return Err(HostError::Overloaded(Overload::SnapshotsLate));
         }
         let mut id = SessionId(self.ids.next_u64());
         while self.sessions.iter().any(|hosted| hosted.id == id) {
@@ -681,6 +694,7 @@ impl Ticker {
         let mut status = HostStatus {
             max_sessions: self.config.max_sessions,
             ticks_on_time: self.ticks_on_time(),
+            snapshots_on_time: self.snapshots_on_time(),
             tick_p99_us: self.tick_p99().map_or(0, |p99| p99.as_micros() as u64),
             tick: self.tick,
             crashed: self.crashed,

@@ -223,7 +223,7 @@ impl From<HostError> for ApiError {
     fn from(error: HostError) -> Self {
         let status = match error {
             HostError::Full { .. }
-            | HostError::Overloaded
+            | HostError::Overloaded(_)
             | HostError::Draining
             | HostError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
             HostError::NotFound => StatusCode::NOT_FOUND,
@@ -233,9 +233,10 @@ impl From<HostError> for ApiError {
         };
         let answer = Self::new(status, error.to_string());
         match error {
-            // Late ticks pass within moments (a burst of creations, a
-            // stall): tell clients to come back rather than give up.
-            HostError::Overloaded => {
+            // Late ticks and snapshots pass within moments (a burst of
+            // creations, a stall): tell clients to come back rather than
+            // give up.
+            HostError::Overloaded(_) => {
                 answer.with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
             }
             _ => answer,
@@ -248,7 +249,7 @@ async fn health() -> Json<serde_json::Value> {
 }
 
 /// Ready for new sessions: content loaded (it is, before the server starts),
-/// not draining, below capacity, and ticks keeping time. The stores are
+/// not draining, below capacity, and ticks and snapshots keeping time. The stores are
 /// reported but do not decide: games go on while a store is down (their
 /// state waits in the writer's queue), and every instance shares the same
 /// stores, so failing readiness would only stop new games fleet-wide.
@@ -256,7 +257,8 @@ async fn ready(State(state): State<AppState>) -> Response {
     let status = state.host.status();
     let content = true;
     let capacity = status.lobby + status.running < status.max_sessions;
-    let ready = content && !status.draining && capacity && status.ticks_on_time;
+    let ready =
+        content && !status.draining && capacity && status.ticks_on_time && status.snapshots_on_time;
     let code = if ready {
         StatusCode::OK
     } else {
@@ -269,6 +271,7 @@ async fn ready(State(state): State<AppState>) -> Response {
             "draining": status.draining,
             "capacity": capacity,
             "ticks_on_time": status.ticks_on_time,
+            "snapshots_on_time": status.snapshots_on_time,
         },
     });
     if let Some(view) = &state.persistence {

@@ -14,7 +14,7 @@ use tower::ServiceExt;
 
 use super::*;
 use crate::config::Config;
-use crate::host::HostConfig;
+use crate::host::{HostConfig, Overload};
 
 const TOKEN: &str = "test-token";
 
@@ -120,7 +120,8 @@ async fn ready_names_the_failing_check() {
     assert_eq!(
         body,
         json!({ "ready": true, "checks": {
-            "content": true, "draining": false, "capacity": true, "ticks_on_time": true } })
+            "content": true, "draining": false, "capacity": true, "ticks_on_time": true,
+            "snapshots_on_time": true } })
     );
 
     let (status, _) = create(&app, r#"{"map":"small"}"#).await;
@@ -308,7 +309,7 @@ async fn full_is_503() {
 /// full instance stays full: its 503 does not invite a retry here.
 #[test]
 fn overloaded_answers_503_with_retry_after() {
-    let overloaded = ApiError::from(HostError::Overloaded).into_response();
+    let overloaded = ApiError::from(HostError::Overloaded(Overload::TicksLate)).into_response();
     assert_eq!(overloaded.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(overloaded.headers()[header::RETRY_AFTER], "1");
     let full = ApiError::from(HostError::Full { max: 1 }).into_response();
