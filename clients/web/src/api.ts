@@ -77,6 +77,7 @@ export interface ServerStatus {
   tick_hz: number;
   tick_p99_ms: number;
   ticks_on_time: boolean;
+  snapshots_on_time: boolean;
   lobby: number;
   running: number;
   players: number;

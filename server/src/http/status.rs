@@ -20,6 +20,9 @@ pub(super) struct StatusView {
     tick_p99_ms: f64,
     /// Whether ticks keep to the overrun budget (readiness says the same).
     ticks_on_time: bool,
+    /// Whether snapshots wait at most a snapshot period for the network
+    /// thread (readiness says the same).
+    snapshots_on_time: bool,
     /// Sessions waiting for players.
     lobby: usize,
     /// Sessions ticking.
@@ -44,6 +47,7 @@ pub(super) async fn status(State(state): State<AppState>) -> Json<StatusView> {
         tick_hz: state.host.tick_hz(),
         tick_p99_ms: host.tick_p99_us as f64 / 1000.0,
         ticks_on_time: host.ticks_on_time,
+        snapshots_on_time: host.snapshots_on_time,
         lobby: host.lobby,
         running: host.running,
         players: host.players_connected,

@@ -512,6 +512,10 @@ async fn content_and_grids_name_what_the_wire_indexes() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(figures["tick_hz"], 30);
     assert_eq!(figures["ticks_on_time"], true);
+    assert_eq!(
+        figures["snapshots_on_time"], true,
+        "no network, nothing waits"
+    );
     assert!(figures["tick_p99_ms"].as_f64().unwrap() >= 0.0);
     assert_eq!(figures["spectators"], 0, "no transports in this host");
 }
