@@ -180,15 +180,13 @@ pub struct Client {
     scratch: NetWorld,
     inbox: VecDeque<ServerMessage>,
     next_seq: u32,
-    /// The newest tick acknowledged to the server.
+    /// The newest tick acknowledged to the server. A world newer than it
+    /// is acknowledged at the next update, because the server deltas
+    /// against the newest one acknowledged, and a delta grows with its
+    /// baseline's age (movers are trajectories: only their changes are
+    /// sent). Acking five times a second cost the server 42% more bytes
+    /// down at the steady state for 5% less CPU (`docs/BENCHMARKS.md`).
     acked: Option<u64>,
-    /// A snapshot was applied: its ack goes at once. Every applied world
-    /// is acknowledged, because the server deltas against the newest one
-    /// acknowledged, and a delta grows with its baseline's age (movers are
-    /// trajectories: only their changes are sent). Acking five times a
-    /// second cost the server 42% more bytes down at the steady state for
-    /// 5% less CPU (`docs/BENCHMARKS.md`).
-    ack_due: bool,
     /// Something must go out at the next update: the hello, or renet's
     /// acks for reliable messages that arrived (so the server does not
     /// resend them).
@@ -266,7 +264,6 @@ impl Client {
             inbox: VecDeque::new(),
             next_seq: 0,
             acked: None,
-            ack_due: false,
             // The hello goes with the first update that can send it.
             flush_due: true,
             last_flush: Instant::now(),
@@ -297,9 +294,10 @@ impl Client {
         if let Some(reason) = self.bye {
             return Err(ClientError::Bye(reason));
         }
-        if self.ack_due || self.flush_due || self.last_flush.elapsed() >= IDLE_FLUSH {
+        let ack_owed = self.stats.snapshots > 0 && self.acked != Some(self.world.tick);
+        if ack_owed || self.flush_due || self.last_flush.elapsed() >= IDLE_FLUSH {
             // Any flush carries the newest world's ack: it costs no packet.
-            if self.stats.snapshots > 0 && self.acked != Some(self.world.tick) {
+            if ack_owed {
                 let ack = SnapshotAck {
                     tick: self.world.tick,
                 };
@@ -308,7 +306,6 @@ impl Client {
                 self.acked = Some(self.world.tick);
                 self.stats.acks_sent += 1;
             }
-            self.ack_due = false;
             self.flush()?;
         }
         let (started, bytes_in, bytes_out) = self.rate_window;
@@ -445,7 +442,6 @@ impl Client {
                 let world = Arc::new(self.scratch.clone());
                 self.ring.push(world.clone());
                 self.world = world;
-                self.ack_due = true;
             }
             Err(CodecError::Checksum) => self.stats.desyncs += 1,
             Err(_) => self.stats.rejected_snapshots += 1,

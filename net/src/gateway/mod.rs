@@ -283,9 +283,7 @@ impl FeedReceiver {
     /// once a second: for tests of a game's answer to a slow network,
     /// without a net loop.
     pub fn report_snapshot_wait(&self, p99: Duration) {
-        self.waits
-            .0
-            .store(p99.as_micros() as u64, Ordering::Relaxed);
+        self.waits.report(p99);
     }
 }
 

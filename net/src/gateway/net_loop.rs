@@ -155,7 +155,7 @@ impl NetLoop {
             poll,
             poll_events: mio::Events::with_capacity(64),
             nudge: feed.nudge,
-            snapshot_waits: SnapshotWaits::new(feed.waits.0),
+            snapshot_waits: SnapshotWaits::new(feed.waits),
             counters: Counters::default(),
             stats: Arc::new(NetStats::default()),
             stop: Arc::new(AtomicBool::new(false)),

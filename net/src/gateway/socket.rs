@@ -37,35 +37,26 @@ pub(crate) fn bind_udp(
 }
 
 /// Datagrams the kernel dropped on a socket because its receive buffer was
-/// full, counted since the last call.
+/// full, counted since the last call. Where the kernel does not say (no
+/// `/proc`, not Linux), none are counted and the socket works as ever.
 pub(crate) struct KernelDrops {
     /// The socket's inode, which names it in `/proc/net/udp`.
-    #[cfg(target_os = "linux")]
-    inode: u64,
+    inode: Option<u64>,
     seen: u64,
 }
 
 impl KernelDrops {
     /// Follows `socket`.
-    pub(crate) fn of(socket: &std::net::UdpSocket) -> io::Result<Self> {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            use std::os::unix::fs::MetadataExt;
-            let path = format!("/proc/self/fd/{}", socket.as_raw_fd());
-            let inode = std::fs::metadata(path)?.ino();
-            let mut drops = KernelDrops { inode, seen: 0 };
-            drops.seen = drops.total().unwrap_or(0);
-            Ok(drops)
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            let _ = socket;
-            Ok(KernelDrops { seen: 0 })
-        }
+    pub(crate) fn of(socket: &std::net::UdpSocket) -> Self {
+        let mut drops = KernelDrops {
+            inode: inode(socket),
+            seen: 0,
+        };
+        drops.seen = drops.total().unwrap_or(0);
+        drops
     }
 
-    /// Drops since the last call (none where the kernel does not say).
+    /// Drops since the last call.
     pub(crate) fn since_last(&mut self) -> u64 {
         let Some(total) = self.total() else {
             return 0;
@@ -77,28 +68,36 @@ impl KernelDrops {
 
     /// The socket's drops since it opened: the last column of its line in
     /// `/proc/self/net/udp` (or `udp6`), found by inode.
-    #[cfg(target_os = "linux")]
     fn total(&self) -> Option<u64> {
+        let inode = self.inode?;
         ["/proc/self/net/udp", "/proc/self/net/udp6"]
             .iter()
             .filter_map(|path| std::fs::read_to_string(path).ok())
-            .find_map(|table| drops_of(&table, self.inode))
+            .find_map(|table| drops_of(&table, inode))
     }
+}
 
-    #[cfg(not(target_os = "linux"))]
-    fn total(&self) -> Option<u64> {
-        None
-    }
+/// The inode behind a socket's descriptor (`/proc/self/fd/N`).
+#[cfg(unix)]
+fn inode(socket: &std::net::UdpSocket) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let path = format!("/proc/self/fd/{}", socket.as_raw_fd());
+    std::fs::metadata(path).ok().map(|metadata| metadata.ino())
+}
+
+#[cfg(not(unix))]
+fn inode(_socket: &std::net::UdpSocket) -> Option<u64> {
+    None
 }
 
 /// The drops of the socket with `inode` in a `/proc/net/udp` table: after
 /// a header line, one line per socket whose tenth field is its inode and
 /// whose last is its drops.
-#[cfg(any(target_os = "linux", test))]
 fn drops_of(table: &str, inode: u64) -> Option<u64> {
     table.lines().skip(1).find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let ours = fields.get(9)?.parse::<u64>().ok()? == inode;
+        let mut fields = line.split_whitespace();
+        let ours = fields.nth(9)?.parse::<u64>().ok()? == inode;
         ours.then(|| fields.last()?.parse().ok()).flatten()
     })
 }
@@ -140,7 +139,8 @@ mod tests {
     #[test]
     fn datagrams_past_a_full_buffer_are_counted() {
         let (socket, _) = bind_udp("127.0.0.1:0".parse().unwrap(), 4096).unwrap();
-        let mut drops = KernelDrops::of(&socket).unwrap();
+        let mut drops = KernelDrops::of(&socket);
+        assert!(drops.inode.is_some(), "Linux names the socket in /proc");
         assert_eq!(drops.since_last(), 0);
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let target = socket.local_addr().unwrap();

@@ -68,7 +68,7 @@ impl UdpTransport {
         current_time: Duration,
     ) -> io::Result<Self> {
         let (socket, receive_buffer) = super::socket::bind_udp(address, receive_buffer)?;
-        let kernel_drops = KernelDrops::of(&socket)?;
+        let kernel_drops = KernelDrops::of(&socket);
         let socket = UdpSocket::from_std(socket);
         let public = public(socket.local_addr()?);
         let authentication = ServerAuthentication::Secure { private_key };

@@ -17,11 +17,11 @@ pub(crate) struct SnapshotWaits {
     counts: Box<[u32; BUCKETS + 1]>,
     taken: u32,
     /// The last full second's 99th percentile, shared with the game.
-    published: Arc<AtomicU64>,
+    published: SnapshotWaitReading,
 }
 
 impl SnapshotWaits {
-    pub(crate) fn new(published: Arc<AtomicU64>) -> Self {
+    pub(crate) fn new(published: SnapshotWaitReading) -> Self {
         Self {
             counts: Box::new([0; BUCKETS + 1]),
             taken: 0,
@@ -52,19 +52,23 @@ impl SnapshotWaits {
                 }
             }
         }
-        self.published
-            .store(p99.as_micros() as u64, Ordering::Relaxed);
+        self.published.report(p99);
         self.counts.fill(0);
         self.taken = 0;
         p99
     }
 }
 
-/// The game's view of [`SnapshotWaits`].
+/// The last full second's 99th percentile, as the loop publishes it and
+/// the game reads it.
 #[derive(Clone, Default)]
-pub(crate) struct SnapshotWaitReading(pub(crate) Arc<AtomicU64>);
+pub(crate) struct SnapshotWaitReading(Arc<AtomicU64>);
 
 impl SnapshotWaitReading {
+    pub(crate) fn report(&self, p99: Duration) {
+        self.0.store(p99.as_micros() as u64, Ordering::Relaxed);
+    }
+
     pub(crate) fn p99(&self) -> Duration {
         Duration::from_micros(self.0.load(Ordering::Relaxed))
     }
@@ -77,7 +81,7 @@ mod tests {
     #[test]
     fn the_published_figure_is_the_seconds_99th_percentile() {
         let reading = SnapshotWaitReading::default();
-        let mut waits = SnapshotWaits::new(reading.0.clone());
+        let mut waits = SnapshotWaits::new(reading.clone());
         for _ in 0..990 {
             waits.note(Duration::from_micros(2_500));
         }
