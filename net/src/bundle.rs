@@ -15,22 +15,42 @@ use rampart_sim::leb128;
 /// alone.
 pub const BUNDLE_LIMIT: usize = 1_280;
 
-/// Packs `packets` into as few bundles as fit the limit, in order.
-pub fn bundle(packets: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
-    let mut bundles: Vec<Vec<u8>> = Vec::new();
+/// Packs `packets` in order into as few bundles as fit the limit, each
+/// built in `buffer` and handed to `emit`; stops after the first bundle
+/// `emit` refuses (returns false for). The caller keeps `buffer` between
+/// flushes, so bundling allocates nothing once it has grown.
+pub fn each_bundle<P: AsRef<[u8]>>(
+    packets: &[P],
+    buffer: &mut Vec<u8>,
+    mut emit: impl FnMut(&[u8]) -> bool,
+) {
+    buffer.clear();
     for packet in packets {
+        let packet = packet.as_ref();
         let needed = leb128::len(packet.len() as u64) + packet.len();
-        match bundles.last_mut() {
-            Some(current) if current.len() + needed <= BUNDLE_LIMIT => {
-                push(current, &packet);
-            }
-            _ => {
-                let mut next = Vec::with_capacity(needed.max(128));
-                push(&mut next, &packet);
-                bundles.push(next);
+        if !buffer.is_empty() && buffer.len() + needed > BUNDLE_LIMIT {
+            let go_on = emit(buffer);
+            buffer.clear();
+            if !go_on {
+                return;
             }
         }
+        push(buffer, packet);
     }
+    if !buffer.is_empty() {
+        emit(buffer);
+        buffer.clear();
+    }
+}
+
+/// Packs `packets` into as few bundles as fit the limit, in order, each in
+/// its own allocation (for clients, which send a few a second).
+pub fn bundle<P: AsRef<[u8]>>(packets: &[P]) -> Vec<Vec<u8>> {
+    let mut bundles = Vec::new();
+    each_bundle(packets, &mut Vec::new(), |bundle| {
+        bundles.push(bundle.to_vec());
+        true
+    });
     bundles
 }
 
@@ -66,7 +86,7 @@ mod tests {
     #[test]
     fn packets_travel_together_and_come_apart_in_order() {
         let packets = vec![vec![1; 100], vec![2; 5], vec![3; 300]];
-        let bundles = bundle(packets.clone());
+        let bundles = bundle(&packets);
         assert_eq!(bundles.len(), 1);
         let back: Vec<Vec<u8>> = unbundle(&bundles[0])
             .map(|packet| packet.expect("well formed").to_vec())
@@ -77,13 +97,33 @@ mod tests {
     #[test]
     fn bundles_respect_the_limit() {
         let packets = vec![vec![7; 1000], vec![8; 1000], vec![9; 1300]];
-        let bundles = bundle(packets);
+        let bundles = bundle(&packets);
         assert_eq!(bundles.len(), 3);
         assert!(
             bundles[..2]
                 .iter()
                 .all(|bundle| bundle.len() <= BUNDLE_LIMIT)
         );
+    }
+
+    #[test]
+    fn a_refused_bundle_stops_the_rest_and_the_buffer_is_reused() {
+        let packets = vec![vec![1; 1000], vec![2; 1000], vec![3; 1000]];
+        let mut buffer = Vec::new();
+        let mut seen = Vec::new();
+        each_bundle(&packets, &mut buffer, |bundle| {
+            seen.push(bundle[2]);
+            false
+        });
+        assert_eq!(seen, [1]);
+        assert!(buffer.is_empty());
+        let grown = buffer.capacity();
+        each_bundle(&packets, &mut buffer, |bundle| {
+            seen.push(bundle[2]);
+            true
+        });
+        assert_eq!(seen, [1, 1, 2, 3]);
+        assert_eq!(buffer.capacity(), grown);
     }
 
     #[test]

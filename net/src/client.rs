@@ -457,7 +457,7 @@ impl Client {
         }
         self.last_flush = Instant::now();
         self.flush_due = false;
-        let packets = crate::bundle::bundle(self.renet.get_packets_to_send());
+        let packets = crate::bundle::bundle(&self.renet.get_packets_to_send());
         match &mut self.transport {
             Transport::Udp {
                 socket, netcode, ..

@@ -679,7 +679,7 @@ fn message_vectors() -> Value {
     .map(|packets| {
         json!({
             "packets": packets.iter().map(|packet| hex(packet)).collect::<Vec<_>>(),
-            "bundles": bundle(packets).iter().map(|frame| hex(frame)).collect::<Vec<_>>(),
+            "bundles": bundle(&packets).iter().map(|frame| hex(frame)).collect::<Vec<_>>(),
         })
     })
     .collect();

@@ -8,12 +8,17 @@
 //! measurement window, the server's CPU time and context switches from
 //! `/proc`. Creations the server refuses (503 while ticks run late) are
 //! retried after a backoff and counted, so a level measures the sessions it
-//! names or says why not.
+//! names or says why not. With `--storm N` it then creates N more at once
+//! (from 16 clients, as a lobby service after a tournament's draw would)
+//! and reads the ticks of the storm: whether creating sessions makes the
+//! running ones late.
 //!
 //! ```text
 //! cargo run --release -p rampart-benches --bin host_capacity -- --sessions 250,500,1000
 //! # an older build against this one, in the same sitting
 //! RAMPART_BIN=/path/to/old/rampart target/release/host_capacity --sessions 400
+//! # 500 more created at once on top of 500 running ones
+//! target/release/host_capacity --sessions 500 --storm 500
 //! ```
 
 use std::convert::Infallible;
@@ -36,6 +41,10 @@ struct Args {
     /// Seconds measured.
     #[arg(long, default_value_t = 30)]
     measure_seconds: u64,
+    /// Sessions created at once after the measured window, on top of the
+    /// running ones; their creation's ticks are reported apart.
+    #[arg(long, default_value_t = 0)]
+    storm: usize,
     /// Print one JSON object per level instead of a table row.
     #[arg(long)]
     json: bool,
@@ -101,7 +110,7 @@ fn measure(args: &Args, sessions: usize) -> serde_json::Value {
         "--admin-token",
         TOKEN,
         "--max-sessions",
-        &(sessions + 10).to_string(),
+        &(sessions + args.storm + 10).to_string(),
         "--rate-limit-per-second",
         "100000",
         "--rate-limit-burst",
@@ -135,8 +144,9 @@ fn measure(args: &Args, sessions: usize) -> serde_json::Value {
     let (early, late) = (tick_buckets(&before), tick_buckets(&after));
     let counter = |text: &str, name: &str| metric(text, name).unwrap_or(0.0);
     let running = counter(&after, "rampart_sessions{state=\"running\"}");
+    let storm = (args.storm > 0).then(|| storm(&server, args.storm));
     let _ = std::fs::remove_dir_all(&data);
-    json!({
+    let mut result = json!({
         "sessions": sessions,
         "created": created,
         "create_refusals": creation.refusals,
@@ -151,6 +161,34 @@ fn measure(args: &Args, sessions: usize) -> serde_json::Value {
         "server_cpu_cores": (cpu * 100.0).round() / 100.0,
         "cpu_us_per_session_tick": (cpu * 1e6 / (running.max(1.0) * TICK_HZ)).round(),
         "context_switches_per_second": switches.round(),
+    });
+    if let Some(storm) = storm {
+        result["storm"] = storm;
+    }
+    result
+}
+
+/// Creates `count` sessions at once on top of the running ones and reads
+/// the ticks from just before the first creation to a second after the
+/// last (the new sessions' first ticks included).
+fn storm(server: &Server, count: usize) -> serde_json::Value {
+    let before = server.get("/metrics").body;
+    let creation = create_sessions(server, count);
+    std::thread::sleep(Duration::from_secs(1));
+    let after = server.get("/metrics").body;
+    let (early, late) = (tick_buckets(&before), tick_buckets(&after));
+    let counter = |text: &str, name: &str| metric(text, name).unwrap_or(0.0);
+    let delta = |name: &str| counter(&after, name) - counter(&before, name);
+    json!({
+        "sessions": count,
+        "created": creation.sessions,
+        "refusals": creation.refusals,
+        "seconds": (creation.seconds * 10.0).round() / 10.0,
+        "ticks": delta("rampart_tick_duration_seconds_count"),
+        "tick_p50_ms": quantile(&early, &late, 0.5) * 1e3,
+        "tick_p99_ms": quantile(&early, &late, 0.99) * 1e3,
+        "tick_max_ms_at_most": quantile(&early, &late, 1.0) * 1e3,
+        "overruns": delta("rampart_tick_overruns_total"),
     })
 }
 
@@ -181,6 +219,9 @@ fn main() {
                 result["cpu_us_per_session_tick"],
                 result["context_switches_per_second"],
             );
+            if let Some(storm) = result.get("storm") {
+                println!("  then a storm of creations: {storm}");
+            }
         }
     }
 }

@@ -680,13 +680,12 @@ impl NetLoop {
         connection.last_flush = now;
         match &connection.via {
             Via::Udp(index) => {
-                let sent = self.udp[*index].send(client_id, packets);
+                let sent = self.udp[*index].send(client_id, &packets);
                 self.counters.udp.bytes_out += sent;
             }
             Via::Ws { socket } => {
                 if let Some(ws) = &mut self.ws {
-                    let frames = crate::bundle::bundle(packets);
-                    let sent = ws.send(*socket, frames, self.poll.registry());
+                    let sent = ws.send(*socket, &packets, self.poll.registry());
                     self.counters.ws_out += sent.bytes + sent.frames * WS_OVERHEAD;
                     self.counters.drop_many("ws_backlog", sent.dropped);
                 }

@@ -219,7 +219,7 @@ impl Harness {
         self.now += elapsed;
         for client in clients.iter_mut() {
             client.renet.update(elapsed);
-            let frames = crate::bundle::bundle(client.renet.get_packets_to_send());
+            let frames = crate::bundle::bundle(&client.renet.get_packets_to_send());
             client.write(frames);
         }
         // Loopback delivers within the send, but give the loop a moment.
@@ -420,7 +420,7 @@ fn a_slice_past_its_count_is_refused_before_renet_would_panic_on_it() {
     // varint). renet 2.0 indexes its slice table with the index unchecked.
     let mut forged = vec![2, 0x43, 0x84, 0, 5, 3, 2, 0x44, 0xb0];
     forged.resize(forged.len() + 1200, 0xaa);
-    write_frames(&mut ada.socket, crate::bundle::bundle(vec![forged]));
+    write_frames(&mut ada.socket, crate::bundle::bundle(&[forged]));
     harness.step(&mut [&mut ada]);
     assert_eq!(harness.net.counters.dropped.get("malformed"), Some(&1));
 
@@ -457,7 +457,7 @@ fn a_ticket_presented_twice_cannot_speak_for_or_close_the_first_socket() {
         intruder.send_message(CHANNEL_RELIABLE, protocol::encode(&message));
     }
     intruder.update(Duration::from_millis(10));
-    let frames = crate::bundle::bundle(intruder.get_packets_to_send());
+    let frames = crate::bundle::bundle(&intruder.get_packets_to_send());
     for frame in frames {
         // The socket may already be closed under it.
         let _ = intruder_socket.send(Message::Binary(frame.into()));

@@ -51,6 +51,8 @@ pub(crate) struct UdpTransport {
     netcode: NetcodeServer,
     /// One byte more than netcode allows, to notice oversized datagrams.
     buffer: Box<[u8; NETCODE_MAX_PACKET_BYTES + 1]>,
+    /// Where a flush's packets are bundled, kept between flushes.
+    bundle: Vec<u8>,
     /// The socket's receive buffer, as the kernel granted it.
     receive_buffer: usize,
     kernel_drops: KernelDrops,
@@ -84,6 +86,7 @@ impl UdpTransport {
             socket,
             netcode,
             buffer: Box::new([0; NETCODE_MAX_PACKET_BYTES + 1]),
+            bundle: Vec::with_capacity(crate::bundle::BUNDLE_LIMIT),
             receive_buffer,
             kernel_drops,
         })
@@ -163,23 +166,27 @@ impl UdpTransport {
 
     /// Sends renet's packets for one client, bundled. Returns wire bytes
     /// sent.
-    pub fn send(&mut self, client_id: u64, packets: Vec<Vec<u8>>) -> u64 {
+    pub fn send(&mut self, client_id: u64, packets: &[Vec<u8>]) -> u64 {
         let mut sent = 0;
-        for packet in crate::bundle::bundle(packets) {
-            match self.netcode.generate_payload_packet(client_id, &packet) {
-                Ok((addr, payload)) => match self.socket.send_to(payload, addr) {
-                    Ok(len) => sent += len as u64 + UDP_OVERHEAD,
+        let (netcode, socket) = (&mut self.netcode, &self.socket);
+        crate::bundle::each_bundle(packets, &mut self.bundle, |bundle| {
+            match netcode.generate_payload_packet(client_id, bundle) {
+                Ok((addr, payload)) => match socket.send_to(payload, addr) {
+                    Ok(len) => {
+                        sent += len as u64 + UDP_OVERHEAD;
+                        true
+                    }
                     Err(error) => {
                         tracing::debug!(%error, client_id, "UDP send failed");
-                        break;
+                        false
                     }
                 },
                 Err(error) => {
                     tracing::debug!(%error, client_id, "netcode refused a payload");
-                    break;
+                    false
                 }
             }
-        }
+        });
         sent
     }
 

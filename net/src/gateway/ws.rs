@@ -145,6 +145,8 @@ pub(crate) struct WsTransport {
     ready: Vec<u64>,
     /// Marks the sockets in `ready`.
     listed: std::collections::HashSet<u64>,
+    /// Where a flush's packets are bundled, kept between flushes.
+    bundle: Vec<u8>,
 }
 
 impl WsTransport {
@@ -166,6 +168,7 @@ impl WsTransport {
             accepting: true,
             ready: Vec::new(),
             listed: std::collections::HashSet::new(),
+            bundle: Vec::with_capacity(crate::bundle::BUNDLE_LIMIT),
         })
     }
 
@@ -209,7 +212,7 @@ impl WsTransport {
                 Some(Socket::Upgrading { .. }) => self.upgrade(socket, registry, events),
                 Some(Socket::Open(open)) => {
                     if open.blocked {
-                        self.send(socket, std::iter::empty(), registry);
+                        self.send::<Vec<u8>>(socket, &[], registry);
                     }
                     self.read(socket, registry, events);
                 }
@@ -376,35 +379,39 @@ impl WsTransport {
         self.list(socket);
     }
 
-    /// Sends frames to a socket. Frames its full buffer cannot take are
-    /// dropped (and counted in the answer); the socket's end, if it ended,
-    /// is left for its next read to report.
-    pub(crate) fn send(
+    /// Sends renet's packets to a socket, bundled into frames. Frames its
+    /// full buffer cannot take are dropped (and counted in the answer); the
+    /// socket's end, if it ended, is left for its next read to report.
+    pub(crate) fn send<P: AsRef<[u8]>>(
         &mut self,
         socket: u64,
-        frames: impl IntoIterator<Item = Vec<u8>>,
+        packets: &[P],
         registry: &Registry,
     ) -> Sent {
         let mut sent = Sent::default();
         let Some(Socket::Open(open)) = self.sockets.get_mut(&socket) else {
             return sent;
         };
-        for frame in frames {
+        crate::bundle::each_bundle(packets, &mut self.bundle, |frame| {
             let len = frame.len() as u64;
-            match open.ws.write(Message::Binary(Bytes::from(frame))) {
-                Ok(()) => {
-                    sent.frames += 1;
-                    sent.bytes += len;
+            match open
+                .ws
+                .write(Message::Binary(Bytes::copy_from_slice(frame)))
+            {
+                // Sent, or queued in tungstenite's buffer until the socket
+                // drains.
+                Ok(()) => {}
+                Err(WsError::Io(error)) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(WsError::WriteBufferFull(_)) => {
+                    sent.dropped += 1;
+                    return true;
                 }
-                // Queued in tungstenite's buffer until the socket drains.
-                Err(WsError::Io(error)) if error.kind() == io::ErrorKind::WouldBlock => {
-                    sent.frames += 1;
-                    sent.bytes += len;
-                }
-                Err(WsError::WriteBufferFull(_)) => sent.dropped += 1,
-                Err(_) => return sent,
+                Err(_) => return false,
             }
-        }
+            sent.frames += 1;
+            sent.bytes += len;
+            true
+        });
         match open.ws.flush() {
             Ok(()) => {
                 if open.blocked {

@@ -227,6 +227,36 @@ impl HostedSession {
             .count() as u8
     }
 
+    /// The periodic lifecycle look at host tick `tick`: frees the seats of
+    /// people away for more than `grace_ticks` (true if it freed any), and
+    /// notes that someone is here, so that [`HostedSession::idle_for`]
+    /// counts from the last time anyone was.
+    pub fn free_expired_seats(&mut self, tick: u64, grace_ticks: u64) -> bool {
+        if self.people_connected() > 0 || self.bots_only() {
+            self.last_person_tick = tick;
+        }
+        let mut freed = false;
+        for seat in &mut self.seats {
+            if let Seat::Person {
+                connected: false,
+                since,
+                ..
+            } = seat
+                && tick - *since > grace_ticks
+            {
+                *seat = Seat::Free;
+                freed = true;
+            }
+        }
+        freed
+    }
+
+    /// Host ticks since anyone (a connected person, or an all-bot table)
+    /// was last seen here.
+    pub fn idle_for(&self, tick: u64) -> u64 {
+        tick - self.last_person_tick
+    }
+
     /// Sessions made only of bots (demos, tests) never idle out.
     pub fn bots_only(&self) -> bool {
         self.seats.iter().all(|seat| matches!(seat, Seat::Bot(_)))

@@ -36,9 +36,7 @@ const CONTROL_PER_TICK: usize = 2048;
 const PUBLISH_EVERY: u64 = 3;
 
 /// Ticks between two looks for expired seats and idle sessions (a third of
-/// a second at 30 Hz): both are counted in seconds, and each look reads
-/// every session's seats on the tick thread, where a thousand sessions'
-/// cold seat lists lengthen every tick.
+/// a second at 30 Hz): both are counted in seconds.
 const PRUNE_EVERY: u64 = 10;
 
 /// Recent tick durations kept for the on-time check.
@@ -84,6 +82,7 @@ pub(super) fn spawn(
         ids: Pcg32::new(seed, 0x7369_6473),
         dirty: true,
         feed,
+        fresh: None,
     };
     std::thread::Builder::new()
         .name("rampart-tick".into())
@@ -151,6 +150,8 @@ struct Ticker {
     ids: Pcg32,
     dirty: bool,
     feed: Option<FeedSender>,
+    /// The infos this tick's pass read, for publishing at its end.
+    fresh: Option<Vec<SessionInfo>>,
 }
 
 impl Ticker {
@@ -170,17 +171,20 @@ impl Ticker {
                 return;
             }
             // 2. Step every running session in parallel (each also hands
-            //    its state to the persistence writer when due).
+            //    its state to the persistence writer when due); on some
+            //    ticks also free expired seats, find idle sessions and read
+            //    what the HTTP API shows, while each world is in cache.
+            // 3. Sessions decided, crashed or idle end.
             self.step_sessions();
-            // 3. Sessions another instance took over stop here.
+            // 4. Sessions another instance took over stop here.
             self.handle_persist_events();
-            // 4. Lifecycle: seats past their grace are freed and idle
-            //    sessions end.
-            if self.tick.is_multiple_of(PRUNE_EVERY) {
-                self.prune_idle();
-            }
-            // 5. Publish the view the HTTP API reads.
-            if self.dirty || self.tick.is_multiple_of(PUBLISH_EVERY) {
+            // 5. Publish the view the HTTP API reads: what this tick's pass
+            //    read, or, after a change it did not read (a session that
+            //    ended), every session read again, so that the API shows an
+            //    end before its players can ask.
+            if let Some(infos) = self.fresh.take() {
+                self.publish_from(infos);
+            } else if self.dirty {
                 self.publish();
             }
             // 6. Measure, then wait for the next tick.
@@ -542,84 +546,43 @@ impl Ticker {
         }
     }
 
+    /// One parallel pass over every session: steps it and, when due, does
+    /// the lifecycle look and reads its info for the API. Doing the last
+    /// two here rather than in walks of their own on the tick thread reads
+    /// each world while its step has it in cache, on both step threads.
     fn step_sessions(&mut self) {
+        let tick = self.tick;
+        let look = self.tick.is_multiple_of(PRUNE_EVERY).then(|| Look {
+            tick,
+            grace_ticks: self.config.reconnect_grace.as_secs() * u64::from(self.config.tick_hz),
+            idle_ticks: self.config.idle_timeout.as_secs() * u64::from(self.config.tick_hz),
+        });
+        let read_info = self.dirty || self.tick.is_multiple_of(PUBLISH_EVERY);
         let sessions = &mut self.sessions;
-        // Sessions stepped, and those whose game ended, counted as they
-        // step: another walk over every session would cost a cache miss
-        // each.
-        let (stepped, mut outcomes) = self.pool.install(|| {
+        let pass = self.pool.install(|| {
             sessions
                 .par_iter_mut()
                 .enumerate()
-                .fold(
-                    || (0u64, Vec::new()),
-                    |(stepped, mut outcomes), (index, hosted)| match hosted.step() {
-                        Stepped::Waiting => (stepped, outcomes),
-                        Stepped::Ongoing => (stepped + 1, outcomes),
-                        ended => {
-                            outcomes.push((index, ended));
-                            (stepped + 1, outcomes)
-                        }
-                    },
-                )
-                .reduce(
-                    || (0, Vec::new()),
-                    |(a, mut outcomes), (b, more)| {
-                        outcomes.extend(more);
-                        (a + b, outcomes)
-                    },
-                )
+                .fold(Pass::default, |pass, (index, hosted)| {
+                    pass.visit(index, hosted, look.as_ref(), read_info)
+                })
+                .reduce(Pass::default, Pass::merge)
         });
-        metrics::counter!(SESSION_TICKS).increment(stepped);
-        outcomes.sort_unstable_by_key(|&(index, _)| index);
+        metrics::counter!(SESSION_TICKS).increment(pass.stepped);
+        self.dirty |= pass.seats_freed;
+        let mut ends = pass.ends;
+        ends.sort_unstable_by_key(|&(index, _)| index);
         // Highest index first so removals keep the other indices valid.
-        for (index, stepped) in outcomes.into_iter().rev() {
-            match stepped {
-                Stepped::Waiting | Stepped::Ongoing => {}
-                Stepped::Decided(outcome) => {
-                    self.end(index, outcome);
-                }
-                Stepped::Crashed => {
-                    let id = self.sessions[index].id;
-                    tracing::error!(session = %id, "session panicked during its tick; ending it");
-                    metrics::counter!("rampart_sessions_crashed_total").increment(1);
-                    self.crashed += 1;
-                    self.end(index, EndReason::Crashed);
-                }
+        for (index, reason) in ends.into_iter().rev() {
+            if reason == EndReason::Crashed {
+                let id = self.sessions[index].id;
+                tracing::error!(session = %id, "session panicked during its tick; ending it");
+                metrics::counter!("rampart_sessions_crashed_total").increment(1);
+                self.crashed += 1;
             }
+            self.end(index, reason);
         }
-    }
-
-    /// Frees seats whose person stayed away past the reconnect grace, and
-    /// ends sessions nobody has been connected to for the idle timeout.
-    fn prune_idle(&mut self) {
-        let idle_ticks = self.config.idle_timeout.as_secs() * u64::from(self.config.tick_hz);
-        let grace_ticks = self.config.reconnect_grace.as_secs() * u64::from(self.config.tick_hz);
-        let tick = self.tick;
-        for hosted in &mut self.sessions {
-            if hosted.people_connected() > 0 || hosted.bots_only() {
-                hosted.last_person_tick = tick;
-            }
-            for seat in &mut hosted.seats {
-                if let Seat::Person {
-                    connected: false,
-                    since,
-                    ..
-                } = seat
-                    && tick - *since > grace_ticks
-                {
-                    *seat = Seat::Free;
-                    self.dirty = true;
-                }
-            }
-        }
-        while let Some(index) = self
-            .sessions
-            .iter()
-            .position(|hosted| tick - hosted.last_person_tick > idle_ticks)
-        {
-            self.end(index, EndReason::Idle);
-        }
+        self.fresh = read_info.then_some(pass.infos);
     }
 
     /// Ends session `index`: tells its watchers, hands its record over,
@@ -637,6 +600,11 @@ impl Ticker {
             hosted.finish(reason);
         }
         let info = hosted.info();
+        // Ended after this tick's pass read it (taken over elsewhere): it
+        // is published among the ended, not the running.
+        if let Some(fresh) = &mut self.fresh {
+            fresh.retain(|fresh| fresh.id != info.id);
+        }
         tracing::info!(session = %hosted.id, reason = reason.label(), tick = info.tick, "session ended");
         if self.ended.len() == self.config.ended_kept {
             self.ended.pop_back();
@@ -651,7 +619,11 @@ impl Ticker {
     /// released) for another instance to adopt. Lobbies end: nothing of
     /// theirs is stored.
     fn drain(&mut self) -> DrainReport {
-        let mut status = self.status();
+        let mut status = self.status(
+            self.sessions
+                .iter()
+                .map(|hosted| (hosted.state, hosted.people_connected() + hosted.bots())),
+        );
         status.draining = true;
         if let Ok(mut published) = self.published.write() {
             published.status = status;
@@ -690,7 +662,9 @@ impl Ticker {
         report
     }
 
-    fn status(&self) -> HostStatus {
+    /// The host's status, counting sessions by their state and the players
+    /// (people connected and bots) at each.
+    fn status(&self, sessions: impl Iterator<Item = (SessionState, u8)>) -> HostStatus {
         let mut status = HostStatus {
             max_sessions: self.config.max_sessions,
             ticks_on_time: self.ticks_on_time(),
@@ -701,25 +675,38 @@ impl Ticker {
             ended: self.ended.len(),
             ..HostStatus::default()
         };
-        for hosted in &self.sessions {
-            match hosted.state {
+        for (state, players) in sessions {
+            match state {
                 SessionState::Lobby => status.lobby += 1,
                 SessionState::Running => status.running += 1,
                 SessionState::Ended => status.ended += 1,
             }
-            status.players_connected += usize::from(hosted.people_connected() + hosted.bots());
+            status.players_connected += usize::from(players);
         }
         status
     }
 
+    /// Publishes what the sessions are now, reading each on the step
+    /// threads.
     fn publish(&mut self) {
-        let status = self.status();
+        let sessions = &self.sessions;
+        let infos = self
+            .pool
+            .install(|| sessions.par_iter().map(HostedSession::info).collect());
+        self.publish_from(infos);
+    }
+
+    /// Publishes `infos`, one per hosted session, with the ended ones.
+    fn publish_from(&mut self, mut sessions: Vec<SessionInfo>) {
+        let status = self.status(
+            sessions
+                .iter()
+                .map(|info| (info.state, info.players + info.bots)),
+        );
         metrics::gauge!("rampart_sessions", "state" => "lobby").set(status.lobby as f64);
         metrics::gauge!("rampart_sessions", "state" => "running").set(status.running as f64);
         metrics::gauge!("rampart_sessions", "state" => "ended").set(status.ended as f64);
         metrics::gauge!("rampart_players_connected").set(status.players_connected as f64);
-        let mut sessions: Vec<SessionInfo> =
-            self.sessions.iter().map(HostedSession::info).collect();
         sessions.sort_unstable_by(|a, b| {
             b.created_unix_ms
                 .cmp(&a.created_unix_ms)
@@ -730,6 +717,64 @@ impl Ticker {
             *published = Published { sessions, status };
         }
         self.dirty = false;
+    }
+}
+
+/// The periodic lifecycle look's limits, in host ticks.
+struct Look {
+    tick: u64,
+    grace_ticks: u64,
+    idle_ticks: u64,
+}
+
+/// What a tick's pass over the sessions (or a run of them) found.
+#[derive(Default)]
+struct Pass {
+    /// Sessions that ticked.
+    stepped: u64,
+    /// The lifecycle look freed a seat whose person stayed away too long.
+    seats_freed: bool,
+    /// Sessions to end, by index: decided, crashed or idle.
+    ends: Vec<(usize, EndReason)>,
+    /// What the API shows of the sessions that go on, when read this tick.
+    infos: Vec<SessionInfo>,
+}
+
+impl Pass {
+    fn visit(
+        mut self,
+        index: usize,
+        hosted: &mut HostedSession,
+        look: Option<&Look>,
+        read_info: bool,
+    ) -> Self {
+        let stepped = hosted.step();
+        self.stepped += u64::from(!matches!(stepped, Stepped::Waiting));
+        let idle = look.is_some_and(|look| {
+            self.seats_freed |= hosted.free_expired_seats(look.tick, look.grace_ticks);
+            hosted.idle_for(look.tick) > look.idle_ticks
+        });
+        let end = match stepped {
+            Stepped::Decided(reason) => Some(reason),
+            Stepped::Crashed => Some(EndReason::Crashed),
+            Stepped::Waiting | Stepped::Ongoing => idle.then_some(EndReason::Idle),
+        };
+        match end {
+            // An ending session is read as it ends.
+            Some(reason) => self.ends.push((index, reason)),
+            None if read_info => self.infos.push(hosted.info()),
+            None => {}
+        }
+        self
+    }
+
+    /// Joins the findings of two runs, the earlier first.
+    fn merge(mut self, mut later: Self) -> Self {
+        self.stepped += later.stepped;
+        self.seats_freed |= later.seats_freed;
+        self.ends.append(&mut later.ends);
+        self.infos.append(&mut later.infos);
+        self
     }
 }
 
