@@ -43,14 +43,34 @@ const HTTP_BUCKETS: &[f64] = &[
 /// an unscraped process does not accumulate raw samples.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
+/// Added to every log filter that does not name `renetcode` itself:
+/// renetcode logs each datagram it cannot read at ERROR (garbage, replays,
+/// a client it has already timed out), so any sender on the internet could
+/// fill the log and the disk at line rate; those datagrams are dropped
+/// either way and say nothing an operator can act on.
+const QUIET_NETCODE: &str = "renetcode=off";
+
+/// The log filter from `RUST_LOG`'s directives (`info` when unset or
+/// unparsable), with [`QUIET_NETCODE`] unless they name renetcode.
+fn log_filter(directives: Option<&str>) -> EnvFilter {
+    let directives = directives.unwrap_or("info");
+    let quieted = if directives.contains("renetcode") {
+        directives.to_owned()
+    } else {
+        format!("{directives},{QUIET_NETCODE}")
+    };
+    EnvFilter::try_new(quieted).unwrap_or_else(|_| EnvFilter::new(format!("info,{QUIET_NETCODE}")))
+}
+
 /// Installs the global `tracing` subscriber. `RUST_LOG` filters as usual;
-/// unset or unparsable, it falls back to `info`.
+/// unset or unparsable, it falls back to `info`. Either way renetcode's
+/// per-datagram errors are left out unless `RUST_LOG` names renetcode.
 ///
 /// # Errors
 ///
 /// A global subscriber is already installed.
 pub fn init_logging(format: LogFormat) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -270,6 +290,23 @@ pub fn test_metrics() -> PrometheusHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn netcode_datagram_errors_stay_out_of_the_log_unless_asked_for() {
+        for (directives, expected) in [
+            (None, "info,renetcode=off"),
+            (Some("debug"), "debug,renetcode=off"),
+            (Some("info,renetcode=error"), "info,renetcode=error"),
+        ] {
+            let filter = log_filter(directives).to_string();
+            for directive in expected.split(',') {
+                assert!(
+                    filter.split(',').any(|part| part == directive),
+                    "{directives:?} gave {filter}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn alerting_series_exist_before_their_first_event() {
