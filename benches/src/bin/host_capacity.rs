@@ -142,7 +142,6 @@ fn measure(args: &Args, sessions: usize) -> serde_json::Value {
         .sum::<f64>()
         / live.len().max(1) as f64;
     let (early, late) = (tick_buckets(&before), tick_buckets(&after));
-    let counter = |text: &str, name: &str| metric(text, name).unwrap_or(0.0);
     let running = counter(&after, "rampart_sessions{state=\"running\"}");
     let storm = (args.storm > 0).then(|| storm(&server, args.storm));
     let _ = std::fs::remove_dir_all(&data);
@@ -168,6 +167,11 @@ fn measure(args: &Args, sessions: usize) -> serde_json::Value {
     result
 }
 
+/// A counter or gauge in a `/metrics` text, 0 when absent.
+fn counter(text: &str, name: &str) -> f64 {
+    metric(text, name).unwrap_or(0.0)
+}
+
 /// Creates `count` sessions at once on top of the running ones and reads
 /// the ticks from just before the first creation to a second after the
 /// last (the new sessions' first ticks included).
@@ -177,7 +181,6 @@ fn storm(server: &Server, count: usize) -> serde_json::Value {
     std::thread::sleep(Duration::from_secs(1));
     let after = server.get("/metrics").body;
     let (early, late) = (tick_buckets(&before), tick_buckets(&after));
-    let counter = |text: &str, name: &str| metric(text, name).unwrap_or(0.0);
     let delta = |name: &str| counter(&after, name) - counter(&before, name);
     json!({
         "sessions": count,

@@ -36,11 +36,39 @@ pub(crate) fn bind_udp(
     Ok((socket.into(), granted))
 }
 
+/// The kernel's tables of this network namespace's UDP sockets
+/// (`/proc/self/net/udp`, then `udp6`), read once for all of the server's
+/// sockets. Empty where there is no `/proc`.
+pub(crate) struct UdpTables(String);
+
+impl UdpTables {
+    pub(crate) fn read() -> Self {
+        let mut tables = String::new();
+        for path in ["/proc/self/net/udp", "/proc/self/net/udp6"] {
+            if let Ok(table) = std::fs::read_to_string(path) {
+                tables.push_str(&table);
+            }
+        }
+        Self(tables)
+    }
+
+    /// The drops of the socket with `inode`: on its line (one per socket,
+    /// the header lines aside), the tenth field is the inode and the last
+    /// the drops.
+    fn drops_of(&self, inode: u64) -> Option<u64> {
+        self.0.lines().find_map(|line| {
+            let mut fields = line.split_whitespace();
+            let ours = fields.nth(9)?.parse::<u64>().ok()? == inode;
+            ours.then(|| fields.last()?.parse().ok()).flatten()
+        })
+    }
+}
+
 /// Datagrams the kernel dropped on a socket because its receive buffer was
 /// full, counted since the last call. Where the kernel does not say (no
 /// `/proc`, not Linux), none are counted and the socket works as ever.
 pub(crate) struct KernelDrops {
-    /// The socket's inode, which names it in `/proc/net/udp`.
+    /// The socket's inode, which names it in the [`UdpTables`].
     inode: Option<u64>,
     seen: u64,
 }
@@ -52,13 +80,13 @@ impl KernelDrops {
             inode: inode(socket),
             seen: 0,
         };
-        drops.seen = drops.total().unwrap_or(0);
+        drops.seen = drops.total(&UdpTables::read()).unwrap_or(0);
         drops
     }
 
-    /// Drops since the last call.
-    pub(crate) fn since_last(&mut self) -> u64 {
-        let Some(total) = self.total() else {
+    /// Drops since the last call, from `tables` read just now.
+    pub(crate) fn since_last(&mut self, tables: &UdpTables) -> u64 {
+        let Some(total) = self.total(tables) else {
             return 0;
         };
         let new = total.saturating_sub(self.seen);
@@ -66,14 +94,9 @@ impl KernelDrops {
         new
     }
 
-    /// The socket's drops since it opened: the last column of its line in
-    /// `/proc/self/net/udp` (or `udp6`), found by inode.
-    fn total(&self) -> Option<u64> {
-        let inode = self.inode?;
-        ["/proc/self/net/udp", "/proc/self/net/udp6"]
-            .iter()
-            .filter_map(|path| std::fs::read_to_string(path).ok())
-            .find_map(|table| drops_of(&table, inode))
+    /// The socket's drops since it opened.
+    fn total(&self, tables: &UdpTables) -> Option<u64> {
+        tables.drops_of(self.inode?)
     }
 }
 
@@ -91,17 +114,6 @@ fn inode(_socket: &std::net::UdpSocket) -> Option<u64> {
     None
 }
 
-/// The drops of the socket with `inode` in a `/proc/net/udp` table: after
-/// a header line, one line per socket whose tenth field is its inode and
-/// whose last is its drops.
-fn drops_of(table: &str, inode: u64) -> Option<u64> {
-    table.lines().skip(1).find_map(|line| {
-        let mut fields = line.split_whitespace();
-        let ours = fields.nth(9)?.parse::<u64>().ok()? == inode;
-        ours.then(|| fields.last()?.parse().ok()).flatten()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -110,13 +122,16 @@ mod tests {
 
     #[test]
     fn a_socket_line_is_found_by_inode() {
-        let table = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+        let tables = UdpTables(String::from("   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
  1163: 0100007F:1388 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 48213 2 0000000000000000 0
  1170: 0100007F:E4A1 00000000:0000 07 00000000:0003F000 00:00000000 00000000     0        0 48977 2 0000000000000000 1534
-";
-        assert_eq!(drops_of(table, 48977), Some(1534));
-        assert_eq!(drops_of(table, 48213), Some(0));
-        assert_eq!(drops_of(table, 1), None);
+  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+ 1280: 00000000000000000000000001000000:1389 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 50112 2 0000000000000000 7
+"));
+        assert_eq!(tables.drops_of(48977), Some(1534));
+        assert_eq!(tables.drops_of(48213), Some(0));
+        assert_eq!(tables.drops_of(50112), Some(7), "the IPv6 table after it");
+        assert_eq!(tables.drops_of(1), None);
     }
 
     #[test]
@@ -141,14 +156,14 @@ mod tests {
         let (socket, _) = bind_udp("127.0.0.1:0".parse().unwrap(), 4096).unwrap();
         let mut drops = KernelDrops::of(&socket);
         assert!(drops.inode.is_some(), "Linux names the socket in /proc");
-        assert_eq!(drops.since_last(), 0);
+        assert_eq!(drops.since_last(&UdpTables::read()), 0);
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let target = socket.local_addr().unwrap();
         for _ in 0..200 {
             sender.send_to(&[7; 512], target).unwrap();
         }
-        let dropped = drops.since_last();
+        let dropped = drops.since_last(&UdpTables::read());
         assert!(dropped > 100, "{dropped} of 200 dropped");
-        assert_eq!(drops.since_last(), 0, "counted once");
+        assert_eq!(drops.since_last(&UdpTables::read()), 0, "counted once");
     }
 }

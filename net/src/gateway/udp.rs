@@ -15,7 +15,7 @@ use renetcode::{
     NETCODE_MAX_PACKET_BYTES, NetcodeServer, ServerAuthentication, ServerConfig, ServerResult,
 };
 
-use super::socket::KernelDrops;
+use super::socket::{KernelDrops, UdpTables};
 use crate::protocol::NETCODE_PROTOCOL_ID;
 use crate::tickets::{Access, access_from_user_data};
 
@@ -98,9 +98,9 @@ impl UdpTransport {
     }
 
     /// Datagrams the kernel dropped since the last call, its buffer full
-    /// (the net thread did not read in time).
-    pub fn kernel_drops(&mut self) -> u64 {
-        self.kernel_drops.since_last()
+    /// (the net thread did not read in time), from `tables` read just now.
+    pub fn kernel_drops(&mut self, tables: &UdpTables) -> u64 {
+        self.kernel_drops.since_last(tables)
     }
 
     pub fn public_addr(&self) -> SocketAddr {

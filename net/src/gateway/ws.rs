@@ -121,6 +121,34 @@ struct OpenSocket {
     blocked: bool,
 }
 
+impl OpenSocket {
+    /// Writes what tungstenite holds unsent, and polls the socket for
+    /// writability while some is left (so the loop comes back to it).
+    fn flush(&mut self, socket: u64, registry: &Registry) {
+        match self.ws.flush() {
+            Ok(()) => {
+                if self.blocked {
+                    self.blocked = false;
+                    let _ =
+                        registry.reregister(self.ws.get_mut(), token(socket), Interest::READABLE);
+                }
+            }
+            Err(WsError::Io(error)) if error.kind() == io::ErrorKind::WouldBlock => {
+                if !self.blocked {
+                    self.blocked = true;
+                    let _ = registry.reregister(
+                        self.ws.get_mut(),
+                        token(socket),
+                        Interest::READABLE | Interest::WRITABLE,
+                    );
+                }
+            }
+            // The read side sees the socket end and reports it.
+            Err(_) => {}
+        }
+    }
+}
+
 /// What a send did.
 #[derive(Default)]
 pub(crate) struct Sent {
@@ -208,11 +236,11 @@ impl WsTransport {
         }
         for socket in ready {
             busy = true;
-            match self.sockets.get(&socket) {
+            match self.sockets.get_mut(&socket) {
                 Some(Socket::Upgrading { .. }) => self.upgrade(socket, registry, events),
                 Some(Socket::Open(open)) => {
                     if open.blocked {
-                        self.send::<Vec<u8>>(socket, &[], registry);
+                        open.flush(socket, registry);
                     }
                     self.read(socket, registry, events);
                 }
@@ -412,27 +440,7 @@ impl WsTransport {
             sent.bytes += len;
             true
         });
-        match open.ws.flush() {
-            Ok(()) => {
-                if open.blocked {
-                    open.blocked = false;
-                    let _ =
-                        registry.reregister(open.ws.get_mut(), token(socket), Interest::READABLE);
-                }
-            }
-            Err(WsError::Io(error)) if error.kind() == io::ErrorKind::WouldBlock => {
-                if !open.blocked {
-                    open.blocked = true;
-                    let _ = registry.reregister(
-                        open.ws.get_mut(),
-                        token(socket),
-                        Interest::READABLE | Interest::WRITABLE,
-                    );
-                }
-            }
-            // The read side sees the socket end and reports it.
-            Err(_) => {}
-        }
+        open.flush(socket, registry);
         sent
     }
 

@@ -249,10 +249,10 @@ async fn health() -> Json<serde_json::Value> {
 }
 
 /// Ready for new sessions: content loaded (it is, before the server starts),
-/// not draining, below capacity, and ticks and snapshots keeping time. The stores are
-/// reported but do not decide: games go on while a store is down (their
-/// state waits in the writer's queue), and every instance shares the same
-/// stores, so failing readiness would only stop new games fleet-wide.
+/// not draining, below capacity, and ticks and snapshots keeping time. The
+/// stores are reported but do not decide: games go on while a store is down
+/// (their state waits in the writer's queue), and every instance shares the
+/// same stores, so failing readiness would only stop new games fleet-wide.
 async fn ready(State(state): State<AppState>) -> Response {
     let status = state.host.status();
     let content = true;
