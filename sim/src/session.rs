@@ -19,7 +19,7 @@ use crate::snapshot::{EnemyView, PlayerView, ProjectileView, Snapshot, TowerView
 use crate::systems::{EnemyIndex, TickSteps};
 use crate::world::{
     Board, Clock, Enemy, Events, Game, Ids, Inbox, Match, Pending, PlayerState, Players, Position,
-    Projectile, SessionRules, SimRng, Tower, TowerOrder, Waves,
+    Projectiles, SessionRules, SimRng, Tower, TowerOrder, Waves,
 };
 
 pub use save::RestoreError;
@@ -128,7 +128,6 @@ pub struct Summary {
 struct Views {
     enemies: QueryState<(Entity, &'static Enemy, &'static Position)>,
     towers: QueryState<&'static Tower>,
-    projectiles: QueryState<(&'static Projectile, &'static Position)>,
 }
 
 /// One game: a world, its tick, and reusable buffers.
@@ -235,7 +234,6 @@ impl Session {
         let views = Views {
             enemies: world.query(),
             towers: world.query(),
-            projectiles: world.query(),
         };
         let game = world.resource::<Game>();
         let (tick, outcome) = (game.clock.tick, game.state.outcome);
@@ -427,19 +425,13 @@ impl Session {
             }));
         out.towers.sort_unstable_by_key(|tower| tower.id);
         out.projectiles.clear();
-        out.projectiles.extend(
-            self.views
-                .projectiles
-                .iter(world)
-                .map(|(projectile, position)| ProjectileView {
-                    id: projectile.id,
-                    tower_kind: projectile.tower_kind,
-                    position: position.0,
-                    aim: projectile.aim,
-                }),
-        );
         out.projectiles
-            .sort_unstable_by_key(|projectile| projectile.id);
+            .extend(game.projectiles.0.iter().map(|projectile| ProjectileView {
+                id: projectile.id,
+                tower_kind: projectile.tower_kind,
+                position: projectile.position,
+                aim: projectile.aim,
+            }));
     }
 }
 
@@ -507,6 +499,7 @@ fn base_world(
         inbox: Inbox::default(),
         events: Events::default(),
         order: TowerOrder::default(),
+        projectiles: Projectiles::default(),
         players,
         state,
         waves,

@@ -9,6 +9,7 @@
 //! own command queue. Here the parameters are fetched once, three queries
 //! serve every step (enemies, towers, projectiles: disjoint, so they may be
 //! held at once), and one command queue is applied at the end of the tick.
+//! Shots in flight are not entities at all (see `world/projectile.rs`).
 //! The order is the code's, so there is no schedule to make ambiguous.
 
 mod deaths;
@@ -25,21 +26,16 @@ use bevy_ecs::prelude::*;
 use bevy_ecs::system::{SystemParam, SystemState};
 
 use crate::event::Outcome;
-use crate::world::{Enemy, Game, Position, Projectile, Tower};
+use crate::world::{Enemy, Game, Position, Tower};
 
 pub(crate) use targeting::EnemyIndex;
 
 /// Every enemy, for the steps that move, hurt, index or remove them.
 pub(crate) type Enemies<'w, 's> =
-    Query<'w, 's, (Entity, &'static mut Enemy, &'static mut Position), Without<Projectile>>;
+    Query<'w, 's, (Entity, &'static mut Enemy, &'static mut Position)>;
 
 /// Every enemy, read only (what commands may look at).
-pub(crate) type EnemiesRead<'w, 's> =
-    Query<'w, 's, (Entity, &'static Enemy, &'static Position), Without<Projectile>>;
-
-/// Every projectile in flight.
-pub(crate) type Projectiles<'w, 's> =
-    Query<'w, 's, (Entity, &'static mut Projectile, &'static mut Position), Without<Enemy>>;
+pub(crate) type EnemiesRead<'w, 's> = Query<'w, 's, (Entity, &'static Enemy, &'static Position)>;
 
 /// What a tick reads and writes, fetched once per tick.
 #[derive(SystemParam)]
@@ -48,13 +44,13 @@ struct TickParams<'w, 's> {
     game: ResMut<'w, Game>,
     enemies: Enemies<'w, 's>,
     towers: Query<'w, 's, &'static mut Tower>,
-    projectiles: Projectiles<'w, 's>,
 }
 
 /// Buffers the steps fill and drain each tick, kept for their capacity.
 #[derive(Default)]
 struct Scratch {
     leaks: Vec<movement::Leak>,
+    shots: Vec<targeting::Shot>,
     impacts: Vec<projectiles::Impact>,
     victims: Vec<Entity>,
     deaths: Vec<deaths::Death>,
@@ -80,15 +76,17 @@ impl TickSteps {
     /// 2. start waves that are due and spawn their enemies;
     /// 3. move enemies along the flow field (fliers straight), and leak those at a goal;
     /// 4. burn enemies under damage over time;
-    /// 5. index living enemies by area for targeting;
+    /// 5. index living enemies by area for targeting (3 to 5 in one walk
+    ///    over the enemies, one enemy at a time);
     /// 6. let every ready tower pick a target and fire;
-    /// 7. fly projectiles, and apply hits, splash and effects;
+    /// 7. fly projectiles, and apply hits, splash and effects; then launch
+    ///    step 6's shots;
     /// 8. remove the dead and pay their bounty;
     /// 9. decide victory or defeat;
     /// 10. advance the clock.
     ///
-    /// Spawns and despawns wait for the end of the tick: enemies and
-    /// projectiles spawned this tick start moving next tick, leaked enemies
+    /// Spawns and despawns wait for the end of the tick: enemies spawned
+    /// and shots fired this tick start moving next tick, leaked enemies
     /// are flagged `gone` until then, and the outcome counts the living
     /// through `Match::alive`.
     ///
@@ -106,7 +104,6 @@ impl TickSteps {
             game,
             mut enemies,
             mut towers,
-            mut projectiles,
         } = match params.get_mut(world) {
             Ok(params) => params,
             Err(error) => unreachable!("a session's world always holds its Game: {error}"),
@@ -120,17 +117,14 @@ impl TickSteps {
         );
         waves::advance_waves(&mut commands, game);
         movement::move_enemies(&mut commands, game, &mut enemies, &mut scratch.leaks);
-        effects::burn_enemies(game, &mut enemies);
-        targeting::index_enemies(game, &enemies);
-        targeting::fire_towers(&mut commands, game, &mut towers);
+        targeting::fire_towers(game, &mut towers, &mut scratch.shots);
         projectiles::fly_projectiles(
-            &mut commands,
             game,
-            &mut projectiles,
             &mut enemies,
             &mut scratch.impacts,
             &mut scratch.victims,
         );
+        targeting::launch(game, &mut scratch.shots);
         deaths::remove_dead(&mut commands, game, &enemies, &mut scratch.deaths);
         outcome::decide_outcome(game);
         game.clock.tick += 1;

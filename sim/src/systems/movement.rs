@@ -1,4 +1,13 @@
-//! Step 3: enemies walk the flow field (or fly straight) and leak at a goal.
+//! Steps 3 to 5 in one walk over the enemies: each walks the flow field (or
+//! flies straight) and leaks at a goal, burns under damage over time, and
+//! is indexed for targeting if still alive.
+//!
+//! One walk, not three: in a host of hundreds of sessions each world is
+//! cold when its tick starts, and every walk over the enemies costs its
+//! query's set-up and the reads of every enemy. The three steps do not
+//! depend on each other across enemies (leaks are settled once all have
+//! moved), so doing all three for one enemy before the next is the same
+//! tick as doing each for all.
 
 use bevy_ecs::prelude::*;
 
@@ -7,7 +16,8 @@ use crate::event::Event;
 use crate::path::STRAIGHT_COST;
 use crate::world::{Board, Enemy, Game, Position};
 
-use super::Enemies;
+use super::targeting::Indexed;
+use super::{Enemies, effects};
 
 /// A leak found this tick, applied in id order once all enemies have moved.
 pub(crate) struct Leak {
@@ -17,7 +27,11 @@ pub(crate) struct Leak {
     lives: u32,
 }
 
-/// Moves every enemy by its speed (slowed if a slow is active).
+/// Moves every enemy by its speed (slowed if a slow is active), burns it,
+/// and indexes it if it still lives.
+///
+/// Change detection is bypassed: nothing in a session reads change ticks,
+/// and marking them would write two more columns for every enemy each tick.
 pub(crate) fn move_enemies(
     commands: &mut Commands,
     game: &mut Game,
@@ -30,10 +44,14 @@ pub(crate) fn move_enemies(
         board,
         state,
         events,
+        index,
         ..
     } = game;
     let now = clock.tick;
+    let mut refill = index.refill();
     for (entity, mut enemy, mut position) in enemies.iter_mut() {
+        let enemy = enemy.bypass_change_detection();
+        let position = position.bypass_change_detection();
         let kind = &rules.0.enemies[usize::from(enemy.kind.0)];
         let slow = if enemy.slow_until > now {
             enemy.slow_factor
@@ -42,9 +60,9 @@ pub(crate) fn move_enemies(
         };
         let budget = kind.speed * slow;
         let arrived = if enemy.flying {
-            fly(board, &mut enemy, &mut position, budget)
+            fly(board, enemy, position, budget)
         } else {
-            walk(board, &mut enemy, &mut position, budget)
+            walk(board, enemy, position, budget)
         };
         if arrived {
             enemy.gone = true;
@@ -55,7 +73,19 @@ pub(crate) fn move_enemies(
                 lives: kind.lives_cost,
             });
         }
+        effects::burn(enemy, now);
+        if enemy.hp > 0.0 && !enemy.gone {
+            refill.add(Indexed {
+                entity,
+                id: enemy.id,
+                position: position.0,
+                hp: enemy.hp,
+                remaining: enemy.remaining,
+                flying: enemy.flying,
+            });
+        }
     }
+    drop(refill);
     leaks.sort_unstable_by_key(|leak| leak.id);
     for leak in leaks.drain(..) {
         state.lives = state.lives.saturating_sub(leak.lives);

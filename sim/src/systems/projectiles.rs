@@ -8,16 +8,16 @@ use crate::content::DamageType;
 use crate::rules::{EnemyRules, LevelRules};
 use crate::world::{Enemy, Game};
 
-use super::{Enemies, Projectiles};
+use super::Enemies;
 
 /// Radius within which a ballistic shot without splash still hits the
 /// enemy nearest its landing point.
 const DIRECT_HIT_RADIUS: f32 = 0.5;
 
 /// A projectile that arrived this tick; impacts are applied in projectile id
-/// order so simultaneous hits resolve the same way every run.
+/// order (the order shots are kept in) so simultaneous hits resolve the same
+/// way every run.
 pub(crate) struct Impact {
-    id: u32,
     owner: PlayerId,
     point: Vec2,
     target: Option<Entity>,
@@ -27,9 +27,7 @@ pub(crate) struct Impact {
 
 /// Moves every projectile and applies the impacts of those that arrive.
 pub(crate) fn fly_projectiles(
-    commands: &mut Commands,
-    game: &Game,
-    projectiles: &mut Projectiles,
+    game: &mut Game,
     enemies: &mut Enemies,
     impacts: &mut Vec<Impact>,
     victims: &mut Vec<Entity>,
@@ -38,39 +36,37 @@ pub(crate) fn fly_projectiles(
         clock,
         rules,
         index,
+        projectiles,
         ..
     } = game;
     let rules = &rules.0;
-    for (entity, mut projectile, mut position) in projectiles.iter_mut() {
+    projectiles.0.retain_mut(|projectile| {
+        // The index holds exactly the enemies alive and not leaked, where
+        // they stand now: no hit lands before every projectile has moved.
         if let Some(target) = projectile.target {
-            match enemies.get(target) {
-                Ok((_, enemy, target_position)) if enemy.hp > 0.0 && !enemy.gone => {
-                    projectile.aim = target_position.0
-                }
+            match index.living(target) {
+                Some(target_position) => projectile.aim = target_position,
                 // The target died or leaked: land where it was last seen.
-                _ => projectile.target = None,
+                None => projectile.target = None,
             }
         }
         let level = &rules.towers[usize::from(projectile.tower_kind.0)].levels
             [usize::from(projectile.level)];
-        let offset = projectile.aim - position.0;
+        let offset = projectile.aim - projectile.position;
         let distance = offset.length();
         if distance > level.projectile_speed {
-            position.0 += offset * (level.projectile_speed / distance);
-            continue;
+            projectile.position += offset * (level.projectile_speed / distance);
+            return true;
         }
-        position.0 = projectile.aim;
         impacts.push(Impact {
-            id: projectile.id,
             owner: projectile.owner,
             point: projectile.aim,
             target: projectile.target,
             tower_kind: projectile.tower_kind.0,
             level: projectile.level,
         });
-        commands.entity(entity).despawn();
-    }
-    impacts.sort_unstable_by_key(|impact| impact.id);
+        false
+    });
     let now = clock.tick;
     for impact in impacts.drain(..) {
         let level = &rules.towers[usize::from(impact.tower_kind)].levels[usize::from(impact.level)];

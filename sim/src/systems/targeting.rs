@@ -1,14 +1,13 @@
-//! Steps 5 and 6: a spatial index of living enemies, and towers choosing
-//! targets from it (never all towers against all enemies).
+//! Steps 5 and 6: a spatial index of living enemies (filled by the walk
+//! over the enemies in `movement.rs`), and towers choosing targets from it
+//! (never all towers against all enemies).
 
 use bevy_ecs::prelude::*;
 use glam::Vec2;
 
 use crate::command::Targeting;
 use crate::content::Flight;
-use crate::world::{Game, Position, Projectile, Tower};
-
-use super::Enemies;
+use crate::world::{Game, Projectile, Tower, cell_centre};
 
 /// Side of an index bucket, in cells: about a typical tower range, so a range
 /// query touches a handful of buckets.
@@ -25,8 +24,8 @@ pub(crate) struct Indexed {
     pub flying: bool,
 }
 
-/// Living enemies bucketed by area, rebuilt each tick into buffers that keep
-/// their capacity: the enemies in query order, and their positions in
+/// Living enemies bucketed by area, refilled each tick into buffers that
+/// keep their capacity: the enemies in query order, and their positions in
 /// `entries` counting-sorted by bucket.
 ///
 /// Sorting small indices rather than the entries themselves matters in a
@@ -45,6 +44,12 @@ pub(crate) struct EnemyIndex {
     /// is bucket `b`'s slice.
     sorted: Vec<u32>,
     starts: Vec<u32>,
+    /// The position in `entries` of each entity's index (`Entity::index_u32`),
+    /// so homing shots find their living target in the entries they were just
+    /// written to rather than through the world's entity table, cold in every
+    /// world. A slot left from an earlier tick is harmless: its entry holds
+    /// another entity (or none), and [`EnemyIndex::living`] checks.
+    slots: Vec<u32>,
 }
 
 impl EnemyIndex {
@@ -58,6 +63,7 @@ impl EnemyIndex {
             buckets: Vec::new(),
             sorted: Vec::new(),
             starts: vec![0; columns * rows + 1],
+            slots: Vec::new(),
         }
     }
 
@@ -67,17 +73,18 @@ impl EnemyIndex {
         (column, row)
     }
 
-    fn rebuild(&mut self, enemies: impl Iterator<Item = Indexed>) {
+    /// Empties the index for this tick's living enemies, which the returned
+    /// [`Refill`] takes one at a time and sorts into buckets when dropped.
+    pub(crate) fn refill(&mut self) -> Refill<'_> {
         self.entries.clear();
         self.buckets.clear();
         self.starts.fill(0);
-        for enemy in enemies {
-            let (column, row) = self.bucket_of(enemy.position);
-            let bucket = row * self.columns + column;
-            self.starts[bucket + 1] += 1;
-            self.buckets.push(bucket as u32);
-            self.entries.push(enemy);
-        }
+        Refill { index: self }
+    }
+
+    /// Counting sort of the entries by bucket; `starts` holds each bucket's
+    /// count (shifted by one) on entry.
+    fn sort_into_buckets(&mut self) {
         for bucket in 1..self.starts.len() {
             self.starts[bucket] += self.starts[bucket - 1];
         }
@@ -93,6 +100,14 @@ impl EnemyIndex {
             self.starts[bucket] = self.starts[bucket - 1];
         }
         self.starts[0] = 0;
+    }
+
+    /// Where `entity` stands, if it is an enemy indexed this tick (alive,
+    /// and not leaked).
+    pub(crate) fn living(&self, entity: Entity) -> Option<Vec2> {
+        let &slot = self.slots.get(entity.index_u32() as usize)?;
+        let entry = self.entries.get(slot as usize)?;
+        (entry.entity == entity).then_some(entry.position)
     }
 
     /// Calls `visit` for every indexed enemy within `radius` of `centre`.
@@ -118,21 +133,32 @@ impl EnemyIndex {
     }
 }
 
-/// Step 5: index every living enemy.
-pub(crate) fn index_enemies(game: &mut Game, enemies: &Enemies) {
-    game.index.rebuild(
-        enemies
-            .iter()
-            .filter(|(_, enemy, _)| enemy.hp > 0.0 && !enemy.gone)
-            .map(|(entity, enemy, position)| Indexed {
-                entity,
-                id: enemy.id,
-                position: position.0,
-                hp: enemy.hp,
-                remaining: enemy.remaining,
-                flying: enemy.flying,
-            }),
-    );
+/// This tick's filling of an [`EnemyIndex`]: takes the living enemies in
+/// query order, and leaves the index sorted by bucket when dropped.
+pub(crate) struct Refill<'a> {
+    index: &'a mut EnemyIndex,
+}
+
+impl Refill<'_> {
+    pub(crate) fn add(&mut self, enemy: Indexed) {
+        let index = &mut *self.index;
+        let (column, row) = index.bucket_of(enemy.position);
+        let bucket = row * index.columns + column;
+        index.starts[bucket + 1] += 1;
+        index.buckets.push(bucket as u32);
+        let slot = enemy.entity.index_u32() as usize;
+        if slot >= index.slots.len() {
+            index.slots.resize(slot + 1, u32::MAX);
+        }
+        index.slots[slot] = index.entries.len() as u32;
+        index.entries.push(enemy);
+    }
+}
+
+impl Drop for Refill<'_> {
+    fn drop(&mut self) {
+        self.index.sort_into_buckets();
+    }
 }
 
 /// Whether `candidate` beats `best` under `mode`. Ties go to the lower id, so
@@ -150,25 +176,24 @@ fn better(mode: Targeting, tower: Vec2, candidate: &Indexed, best: &Indexed) -> 
     a < b || (a == b && candidate.id < best.id)
 }
 
+/// A tower that fired this tick, its projectile waiting for an id: shots
+/// are launched in tower id order, so ids do not depend on ECS storage.
+pub(crate) struct Shot {
+    tower: u32,
+    projectile: Projectile,
+}
+
 /// Step 6: towers count down their reload, and those ready fire at the best
-/// target in range, in tower id order.
-pub(crate) fn fire_towers(
-    commands: &mut Commands,
-    game: &mut Game,
-    towers: &mut Query<&mut Tower>,
-) {
-    let Game {
-        rules,
-        board,
-        order,
-        index,
-        ids,
-        ..
-    } = game;
-    for &(_, entity) in &order.0 {
-        let Ok(mut tower) = towers.get_mut(entity) else {
-            continue;
-        };
+/// target in range.
+///
+/// Towers are visited in storage order, which keeps the walk over their
+/// table sequential where a walk in id order would look each one up in the
+/// world's cold entity table. A tower's choice depends on nothing another
+/// tower does this tick, so only the projectile ids need id order, and the
+/// few towers that fire are sorted for them ([`launch`]).
+pub(crate) fn fire_towers(game: &Game, towers: &mut Query<&mut Tower>, shots: &mut Vec<Shot>) {
+    let Game { rules, index, .. } = game;
+    for mut tower in towers.iter_mut() {
         if tower.cooldown > 0 {
             tower.cooldown -= 1;
             if tower.cooldown > 0 {
@@ -177,7 +202,7 @@ pub(crate) fn fire_towers(
         }
         let kind = &rules.0.towers[usize::from(tower.kind.0)];
         let level = &kind.levels[usize::from(tower.level)];
-        let origin = board.centre(board.index(tower.cell));
+        let origin = cell_centre(usize::from(tower.cell.x), usize::from(tower.cell.y));
         let mut best: Option<Indexed> = None;
         index.for_each_within(origin, level.range, |candidate| {
             let shootable = if candidate.flying {
@@ -195,17 +220,34 @@ pub(crate) fn fire_towers(
         });
         let Some(target) = best else { continue };
         tower.cooldown = level.reload_ticks;
-        ids.next_projectile += 1;
-        commands.spawn((
-            Projectile {
-                id: ids.next_projectile,
+        shots.push(Shot {
+            tower: tower.id,
+            projectile: Projectile {
+                id: 0,
                 owner: tower.owner,
                 tower_kind: tower.kind,
                 level: tower.level,
                 target: (kind.flight == Flight::Homing).then_some(target.entity),
                 aim: target.position,
+                position: origin,
             },
-            Position(origin),
-        ));
+        });
     }
+}
+
+/// The end of step 7: this tick's shots join those in flight, numbered in
+/// the order of the towers that fired them, after every shot in flight
+/// has moved (so they start moving next tick).
+pub(crate) fn launch(game: &mut Game, shots: &mut Vec<Shot>) {
+    let Game {
+        ids, projectiles, ..
+    } = game;
+    shots.sort_unstable_by_key(|shot| shot.tower);
+    projectiles.0.extend(shots.drain(..).map(|shot| {
+        ids.next_projectile += 1;
+        Projectile {
+            id: ids.next_projectile,
+            ..shot.projectile
+        }
+    }));
 }

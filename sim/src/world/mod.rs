@@ -11,7 +11,7 @@ mod projectile;
 mod tower;
 
 pub(crate) use enemy::Enemy;
-pub(crate) use projectile::{InFlight, Projectile};
+pub(crate) use projectile::{InFlight, Projectile, Projectiles};
 pub(crate) use tower::Tower;
 
 use std::sync::Arc;
@@ -49,6 +49,7 @@ pub(crate) struct Game {
     pub events: Events,
     pub order: TowerOrder,
     pub index: EnemyIndex,
+    pub projectiles: Projectiles,
 }
 
 /// Centre of a cell in world units (one unit per cell).
@@ -56,7 +57,7 @@ pub(crate) fn cell_centre(x: usize, y: usize) -> Vec2 {
     Vec2::new(x as f32 + 0.5, y as f32 + 0.5)
 }
 
-/// Where an enemy or a projectile is, in cells.
+/// Where an enemy is, in cells.
 #[derive(Component, Clone, Copy, Debug)]
 pub(crate) struct Position(pub Vec2);
 
@@ -204,8 +205,7 @@ pub(crate) struct Inbox {
 #[derive(Debug, Default)]
 pub(crate) struct Events(pub Vec<Event>);
 
-/// Towers in id order, so towers fire (and draw projectile ids) in an order
-/// that does not depend on ECS storage.
+/// Towers in id order, so commands find a tower by id without a walk.
 #[derive(Debug, Default)]
 pub(crate) struct TowerOrder(pub Vec<(u32, Entity)>);
 

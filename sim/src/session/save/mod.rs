@@ -51,8 +51,8 @@ use crate::event::Outcome;
 use crate::hash::StableHasher;
 use crate::rules::Rules;
 use crate::world::{
-    Clock, Enemy, Game, Ids, InFlight, Match, PlayerState, Players, Position, Projectile, SimRng,
-    Spawner, Tower, TowerOrder, Waves,
+    Clock, Enemy, Game, Ids, InFlight, Match, PlayerState, Players, Position, Projectile,
+    Projectiles, SimRng, Spawner, Tower, TowerOrder, Waves,
 };
 
 /// First bytes of every save.
@@ -237,17 +237,12 @@ impl Session {
         // enemies saved, so it is not saved itself.
         debug_assert_eq!(enemies.len(), state.alive as usize, "save between steps");
         write_records(&mut w, &mut enemies);
-        let mut projectiles: Vec<(&Projectile, InFlight)> = world
-            .try_query::<(&Projectile, &Position)>()
-            .map(|mut query| {
-                query
-                    .iter(world)
-                    .map(|(projectile, position)| {
-                        (projectile, projectile.in_flight(position, world))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut projectiles: Vec<(&Projectile, InFlight)> = game
+            .projectiles
+            .0
+            .iter()
+            .map(|projectile| (projectile, projectile.in_flight(world)))
+            .collect();
         write_records(&mut w, &mut projectiles);
     }
 
@@ -355,9 +350,8 @@ impl Session {
         fold_records(&mut hash, digests, enemies);
         let towers = views.towers.iter(world).map(|tower| (tower, ()));
         fold_records(&mut hash, digests, towers);
-        let projectiles = views.projectiles.iter(world);
-        let projectiles = projectiles
-            .map(|(projectile, position)| (projectile, projectile.in_flight(position, world)));
+        let projectiles = game.projectiles.0.iter();
+        let projectiles = projectiles.map(|projectile| (projectile, projectile.in_flight(world)));
         fold_records(&mut hash, digests, projectiles);
         hash.finish()
     }
@@ -505,14 +499,19 @@ impl State {
             let id = enemy.id;
             enemies.push((id, world.spawn((enemy, Position(position))).id()));
         }
-        for (mut projectile, flight) in self.projectiles {
-            // `read` checked that the target is among the enemies.
-            projectile.target = enemies
-                .binary_search_by_key(&flight.target, |&(id, _)| id)
-                .ok()
-                .map(|slot| enemies[slot].1);
-            world.spawn((projectile, Position(flight.position)));
-        }
+        // Records come in id order, the order the list keeps.
+        let projectiles = self
+            .projectiles
+            .into_iter()
+            .map(|(mut projectile, flight)| {
+                // `read` checked that the target is among the enemies.
+                projectile.target = enemies
+                    .binary_search_by_key(&flight.target, |&(id, _)| id)
+                    .ok()
+                    .map(|slot| enemies[slot].1);
+                projectile
+            });
+        world.resource_mut::<Game>().projectiles = Projectiles(projectiles.collect());
         world
     }
 }
