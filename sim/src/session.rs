@@ -130,9 +130,16 @@ struct Views {
     towers: QueryState<&'static Tower>,
 }
 
-/// One game: a world, its tick, and reusable buffers.
+/// One game: a world of entities, the state outside them, its tick, and
+/// reusable buffers.
 pub struct Session {
     world: World,
+    /// Everything but the entities. Kept beside the world, not in it as a
+    /// resource: in bevy a resource is a component of an entity of its own,
+    /// so every fetch walks the entity's location, its table and its change
+    /// ticks, a chain of cache misses in a cold world (6% of a hosted
+    /// session-tick for the tick's one fetch plus the owner's questions).
+    game: Game,
     steps: TickSteps,
     views: Views,
     /// Per-entity digests for `state_hash`, kept so hashing does not allocate.
@@ -140,11 +147,6 @@ pub struct Session {
     /// What it was built from, kept for `save` and for owners that resume
     /// a restored session (seats, command log header).
     config: SessionConfig,
-    /// Copies of the clock and the outcome, so the owner's per-tick
-    /// questions need no resource lookup (measured at ~15% of a hosted
-    /// session's tick when every answer was a lookup in a cold world).
-    tick: u64,
-    outcome: Option<Outcome>,
 }
 
 impl std::fmt::Debug for Session {
@@ -190,7 +192,8 @@ impl Session {
             hp_scale: 1.0,
             spawners: Vec::new(),
         };
-        let mut world = base_world(rules, config, players, state, waves);
+        let mut game = new_game(rules, config, players, state, waves);
+        let mut world = World::new();
 
         if let Some(scenario) = scenario {
             for tower in &scenario.towers {
@@ -203,6 +206,7 @@ impl Session {
                 let placed = usize::from(tower.level) < levels.len()
                     && crate::commands::place_tower(
                         &mut world,
+                        &mut game,
                         PlayerId(tower.player),
                         tower.kind,
                         tower.cell,
@@ -217,49 +221,37 @@ impl Session {
                 }
             }
         }
-        if let Some(cell) = compute_field(&mut world) {
+        if let Some(cell) = compute_field(&mut game.board) {
             return Err(SessionError::ScenarioTower {
                 x: cell.x,
                 y: cell.y,
             });
         }
-        Ok(Self::assemble(world, config.clone()))
+        Ok(Self::assemble(world, game, config.clone()))
     }
 
-    /// Wraps a fully populated world (field computed) into a session: builds
-    /// the tick's and the readers' cached queries, and copies the clock and
-    /// outcome.
-    fn assemble(mut world: World, config: SessionConfig) -> Self {
+    /// Wraps a fully populated world and its game (field computed) into a
+    /// session: builds the tick's and the readers' cached queries.
+    fn assemble(mut world: World, game: Game, config: SessionConfig) -> Self {
         let steps = TickSteps::new(&mut world);
         let views = Views {
             enemies: world.query(),
             towers: world.query(),
         };
-        let game = world.resource::<Game>();
-        let (tick, outcome) = (game.clock.tick, game.state.outcome);
         Self {
             world,
+            game,
             steps,
             views,
             digests: Vec::new(),
             config,
-            tick,
-            outcome,
         }
-    }
-
-    fn game(&self) -> &Game {
-        self.world.resource::<Game>()
-    }
-
-    fn game_mut(&mut self) -> &mut Game {
-        self.world.resource_mut::<Game>().into_inner()
     }
 
     /// Queues a command for the next tick and returns the ticket its result
     /// event will carry.
     pub fn submit(&mut self, player: PlayerId, command: Command) -> CommandTicket {
-        let inbox = &mut self.game_mut().inbox;
+        let inbox = &mut self.game.inbox;
         let ticket = CommandTicket(inbox.next_ticket);
         inbox.next_ticket += 1;
         inbox.pending.push(Pending {
@@ -273,8 +265,8 @@ impl Session {
     /// Advances one tick: applies queued commands, then runs every step.
     /// Once the game is over, commands are rejected and time stands still.
     pub fn step(&mut self) {
-        if self.outcome.is_some() {
-            let Game { inbox, events, .. } = self.game_mut();
+        if self.game.state.outcome.is_some() {
+            let Game { inbox, events, .. } = &mut self.game;
             events.0.clear();
             for pending in inbox.pending.drain(..) {
                 events.0.push(Event::CommandResult {
@@ -285,14 +277,13 @@ impl Session {
             }
             return;
         }
-        self.outcome = self.steps.run(&mut self.world);
+        self.steps.run(&mut self.world, &mut self.game);
         self.world.clear_trackers();
-        self.tick += 1;
     }
 
     /// What happened during the last step, in order.
     pub fn events(&self) -> &[Event] {
-        &self.game().events.0
+        &self.game.events.0
     }
 
     /// Makes the next step panic inside its tick, to test crash isolation.
@@ -304,7 +295,7 @@ impl Session {
 
     /// Ticks stepped so far; commands submitted now apply at this tick.
     pub fn tick(&self) -> u64 {
-        self.tick
+        self.game.clock.tick
     }
 
     /// What this session was built from (also after a restore).
@@ -314,27 +305,27 @@ impl Session {
 
     /// The tick rate this session was built for.
     pub fn tick_hz(&self) -> u32 {
-        self.game().rules.0.tick_hz
+        self.game.rules.0.tick_hz
     }
 
     /// Set once the game is won or lost.
     pub fn outcome(&self) -> Option<Outcome> {
-        self.outcome
+        self.game.state.outcome
     }
 
     /// The content this session plays.
     pub fn content(&self) -> &Arc<Content> {
-        &self.game().rules.0.content
+        &self.game.rules.0.content
     }
 
     /// Number of seats.
     pub fn players(&self) -> u8 {
-        self.game().players.0.len() as u8
+        self.game.players.0.len() as u8
     }
 
     /// Headline numbers.
     pub fn summary(&self) -> Summary {
-        let game = self.game();
+        let game = &self.game;
         let state = &game.state;
         Summary {
             tick: self.tick(),
@@ -350,7 +341,7 @@ impl Session {
 
     /// Every player's record so far.
     pub fn results(&self) -> Vec<PlayerResult> {
-        self.game()
+        self.game
             .players
             .0
             .iter()
@@ -368,7 +359,7 @@ impl Session {
     /// The map as it stands, for tools and scripted players.
     pub fn board(&self) -> BoardView<'_> {
         BoardView {
-            board: &self.game().board,
+            board: &self.game.board,
         }
     }
 
@@ -376,9 +367,9 @@ impl Session {
     /// `out`'s buffers.
     pub fn snapshot(&mut self, out: &mut Snapshot) {
         let world = &self.world;
-        let game = world.resource::<Game>();
+        let game = &self.game;
         let state = &game.state;
-        out.tick = self.tick;
+        out.tick = self.game.clock.tick;
         out.wave = game.waves.started;
         out.lives = state.lives;
         out.outcome = state.outcome;
@@ -479,18 +470,18 @@ fn check_config<'c>(
     Ok((map_index, scenario))
 }
 
-/// A world holding the game state with the map's empty board and
-/// everything else that starts the same whether a session is new or
-/// restored (a restore then overwrites the clock, ids and the rest).
-fn base_world(
+/// The game state with the map's empty board and everything else that
+/// starts the same whether a session is new or restored (a restore then
+/// overwrites the clock, ids and the rest).
+fn new_game(
     rules: Arc<Rules>,
     config: &SessionConfig,
     players: Players,
     state: Match,
     waves: Waves,
-) -> World {
+) -> Game {
     let grid = &rules.map().grid;
-    let game = Game {
+    Game {
         board: new_board(grid),
         index: EnemyIndex::new(grid.width(), grid.height()),
         clock: Clock::default(),
@@ -504,16 +495,12 @@ fn base_world(
         state,
         waves,
         rules: SessionRules(rules),
-    };
-    let mut world = World::new();
-    world.insert_resource(game);
-    world
+    }
 }
 
 /// Computes the live flow field from the board's towers. Returns a spawn
 /// that no longer reaches any goal, if one does not.
-fn compute_field(world: &mut World) -> Option<Cell> {
-    let board = &mut world.resource_mut::<Game>().into_inner().board;
+fn compute_field(board: &mut Board) -> Option<Cell> {
     board.field.compute(&board.walkable, &board.goals);
     board
         .spawns

@@ -128,13 +128,13 @@ fn finish_placement(
 /// the cell cannot take a tower.
 pub(crate) fn place_tower(
     world: &mut World,
+    game: &mut Game,
     owner: PlayerId,
     kind: TowerKindId,
     cell: Cell,
     level: u8,
     invested: u32,
 ) -> bool {
-    let mut game = world.resource_mut::<Game>();
     let board = &mut game.board;
     if cell.x >= board.width || cell.y >= board.height {
         return false;
@@ -149,7 +149,6 @@ pub(crate) fn place_tower(
     let mut tower = new_tower(id, owner, kind, cell, invested);
     tower.level = level;
     let entity = world.spawn(tower).id();
-    let game = &mut *world.resource_mut::<Game>();
     finish_placement(&mut game.board, &mut game.order.0, index, id, entity);
     true
 }

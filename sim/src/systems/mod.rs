@@ -6,10 +6,11 @@
 //! tick starts, and each system's run cost more than most systems' work:
 //! the executor's pass, fetching its parameters (the `Game` resource ten
 //! times a tick), checking each of nine queries' archetypes, applying its
-//! own command queue. Here the parameters are fetched once, three queries
-//! serve every step (enemies, towers, projectiles: disjoint, so they may be
-//! held at once), and one command queue is applied at the end of the tick.
-//! Shots in flight are not entities at all (see `world/projectile.rs`).
+//! own command queue. Here the world's parameters are fetched once, two
+//! queries serve every step (enemies and towers), and one command queue is
+//! applied at the end of the tick; the rest of the state is the `Game`
+//! beside the world, and shots in flight are not entities at all (see
+//! `world/projectile.rs`).
 //! The order is the code's, so there is no schedule to make ambiguous.
 
 mod deaths;
@@ -25,7 +26,6 @@ pub(crate) mod waves;
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::{SystemParam, SystemState};
 
-use crate::event::Outcome;
 use crate::world::{Enemy, Game, Position, Tower};
 
 pub(crate) use targeting::EnemyIndex;
@@ -37,11 +37,11 @@ pub(crate) type Enemies<'w, 's> =
 /// Every enemy, read only (what commands may look at).
 pub(crate) type EnemiesRead<'w, 's> = Query<'w, 's, (Entity, &'static Enemy, &'static Position)>;
 
-/// What a tick reads and writes, fetched once per tick.
+/// The entities a tick reads and writes, fetched once per tick (the rest
+/// of the state is the session's `Game`, beside the world).
 #[derive(SystemParam)]
 struct TickParams<'w, 's> {
     commands: Commands<'w, 's>,
-    game: ResMut<'w, Game>,
     enemies: Enemies<'w, 's>,
     towers: Query<'w, 's, &'static mut Tower>,
 }
@@ -92,8 +92,8 @@ impl TickSteps {
     ///
     /// No step checks whether the game is over: `Session::step` stops
     /// running the tick once an outcome is decided, and only step 9
-    /// decides it. Returns that outcome, read while `Game` is at hand.
-    pub(crate) fn run(&mut self, world: &mut World) -> Option<Outcome> {
+    /// decides it.
+    pub(crate) fn run(&mut self, world: &mut World, game: &mut Game) {
         #[cfg(feature = "fault-injection")]
         fault::panic_if_injected(world);
         // As a schedule's run would: keeps change ticks from wrapping.
@@ -101,14 +101,12 @@ impl TickSteps {
         let Self { params, scratch } = self;
         let TickParams {
             mut commands,
-            game,
             mut enemies,
             mut towers,
         } = match params.get_mut(world) {
             Ok(params) => params,
-            Err(error) => unreachable!("a session's world always holds its Game: {error}"),
+            Err(error) => unreachable!("queries and commands always validate: {error}"),
         };
-        let game = game.into_inner();
         crate::commands::apply_commands(
             commands.reborrow(),
             game,
@@ -128,8 +126,6 @@ impl TickSteps {
         deaths::remove_dead(&mut commands, game, &enemies, &mut scratch.deaths);
         outcome::decide_outcome(game);
         game.clock.tick += 1;
-        let outcome = game.state.outcome;
         params.apply(world);
-        outcome
     }
 }

@@ -1,4 +1,4 @@
-//! The components and resources of a session's ECS world.
+//! The components of a session's ECS world, and `Game`, the state beside it.
 //!
 //! Every entity carries its own stable id (never bevy's `Entity`, which is
 //! recycled) because ids reach players and the state hash. Each kind of
@@ -27,15 +27,16 @@ use crate::path::FlowField;
 use crate::rules::Rules;
 use crate::systems::EnemyIndex;
 
-/// The session's state outside its entities, as one resource.
+/// The session's state outside its entities, held by the `Session` beside
+/// its `World` and handed to the steps.
 ///
-/// One, not a dozen: every resource is fetched each tick (in bevy 0.20 a
-/// resource is a component of an entity of its own: a lookup, the entity's
-/// location, its table, its change ticks), and in a host of hundreds of
-/// sessions each world is cold when its tick starts, so each fetch costs
-/// cache misses. Steps destructure the parts they use, which keeps what
-/// each reads and writes in its first lines.
-#[derive(Resource, Debug)]
+/// Not a resource, let alone a dozen: in bevy 0.20 a resource is a
+/// component of an entity of its own, so each fetch is a lookup, the
+/// entity's location, its table and its change ticks, and in a host of
+/// hundreds of sessions each world is cold when its tick starts, so each
+/// fetch is a chain of cache misses. Steps destructure the parts they use,
+/// which keeps what each reads and writes in its first lines.
+#[derive(Debug)]
 pub(crate) struct Game {
     pub clock: Clock,
     pub rules: SessionRules,

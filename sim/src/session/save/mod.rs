@@ -43,7 +43,7 @@ use rand_core::Rng;
 use rand_pcg::Pcg32;
 
 use super::{
-    RNG_STREAM, Session, SessionConfig, SessionError, base_world, check_config, compute_field,
+    RNG_STREAM, Session, SessionConfig, SessionError, check_config, compute_field, new_game,
 };
 use crate::command::PlayerId;
 use crate::content::Content;
@@ -175,7 +175,7 @@ impl Session {
         w.u64_fixed(config.seed);
         w.var(u64::from(config.tick_hz));
 
-        let game = world.resource::<Game>();
+        let game = &self.game;
         w.var(game.clock.tick);
         w.u64_fixed(game.rng.0.state());
         w.var(game.inbox.next_ticket);
@@ -291,13 +291,13 @@ impl Session {
         if !r.is_empty() {
             return Err(RestoreError::Malformed("bytes after the end of the save"));
         }
-        let mut world = state.build(rules, &config);
-        if compute_field(&mut world).is_some() {
+        let (world, mut game) = state.build(rules, &config);
+        if compute_field(&mut game.board).is_some() {
             return Err(RestoreError::Malformed(
                 "the towers cut a spawn off from every goal",
             ));
         }
-        Ok(Session::assemble(world, config))
+        Ok(Session::assemble(world, game, config))
     }
 
     /// A hash of the whole game state (not of ECS bookkeeping such as change
@@ -305,7 +305,7 @@ impl Session {
     /// content, seed and command log give the same hash on every run.
     pub fn state_hash(&mut self) -> u64 {
         let world = &self.world;
-        let game = world.resource::<Game>();
+        let game = &self.game;
         let mut hash = StableHasher::new();
         hash.u64(game.clock.tick);
         let state = &game.state;
@@ -464,13 +464,13 @@ impl State {
         })
     }
 
-    /// Builds the world: a [`base_world`] with the saved state put in.
-    /// Entities are spawned in id order; no system depends on storage order
-    /// (they sort by id where order matters), so this need not match the
-    /// saved world's.
-    fn build(self, rules: Arc<Rules>, config: &SessionConfig) -> World {
-        let mut world = base_world(rules, config, Players(self.players), self.state, self.waves);
-        let mut game = world.resource_mut::<Game>();
+    /// Builds the world and its game: a [`new_game`] with the saved state
+    /// put in. Entities are spawned in id order; no step depends on storage
+    /// order (they sort by id where order matters), so this need not match
+    /// the saved world's.
+    fn build(self, rules: Arc<Rules>, config: &SessionConfig) -> (World, Game) {
+        let mut game = new_game(rules, config, Players(self.players), self.state, self.waves);
+        let mut world = World::new();
         game.clock = Clock { tick: self.tick };
         game.rng = SimRng(Pcg32::from_state(self.rng, RNG_STREAM));
         game.inbox.next_ticket = self.next_ticket;
@@ -484,7 +484,6 @@ impl State {
             order.push((id, entity));
             cells.push((cell, entity));
         }
-        let mut game = world.resource_mut::<Game>();
         let board = &mut game.board;
         board.field_version = self.field_version;
         for (cell, entity) in cells {
@@ -511,8 +510,8 @@ impl State {
                     .map(|slot| enemies[slot].1);
                 projectile
             });
-        world.resource_mut::<Game>().projectiles = Projectiles(projectiles.collect());
-        world
+        game.projectiles = Projectiles(projectiles.collect());
+        (world, game)
     }
 }
 
