@@ -107,12 +107,18 @@ impl TickSteps {
             Ok(params) => params,
             Err(error) => unreachable!("queries and commands always validate: {error}"),
         };
+        let field_version = game.board.field_version;
         crate::commands::apply_commands(
             commands.reborrow(),
             game,
             towers.reborrow(),
             enemies.as_readonly(),
         );
+        if game.board.field_version != field_version {
+            for (_, mut enemy, _) in &mut enemies {
+                enemy.refresh_heading(&game.board);
+            }
+        }
         waves::advance_waves(&mut commands, game);
         movement::move_enemies(&mut commands, game, &mut enemies, &mut scratch.leaks);
         targeting::fire_towers(game, &mut towers, &mut scratch.shots);

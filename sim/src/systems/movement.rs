@@ -13,7 +13,6 @@ use bevy_ecs::prelude::*;
 
 use crate::content::EnemyKindId;
 use crate::event::Event;
-use crate::path::STRAIGHT_COST;
 use crate::world::{Board, Enemy, Game, Position};
 
 use super::targeting::Indexed;
@@ -120,32 +119,23 @@ fn fly(board: &Board, enemy: &mut Enemy, position: &mut Position, budget: f32) -
 /// reaching a goal centre.
 fn walk(board: &Board, enemy: &mut Enemy, position: &mut Position, mut budget: f32) -> bool {
     loop {
-        let heading = enemy.heading as usize;
-        let target = board.centre(heading);
-        let offset = target - position.0;
+        let offset = enemy.toward - position.0;
         let distance = offset.length();
         if distance > budget {
             position.0 += offset * (budget / distance);
-            enemy.remaining = remaining(board, heading) + distance - budget;
+            enemy.remaining = enemy.toward_remaining + distance - budget;
             return false;
         }
-        position.0 = target;
+        position.0 = enemy.toward;
         budget -= distance;
+        let heading = enemy.heading as usize;
         match board.field.next(heading) {
-            Some(next) => enemy.heading = next as u32,
+            Some(next) => enemy.head_for(board, next),
             None => {
                 // At a goal (or, were the map ever cut, stranded: wait there).
-                enemy.remaining = remaining(board, heading);
+                enemy.remaining = enemy.toward_remaining;
                 return board.field.distance(heading) == Some(0);
             }
         }
     }
-}
-
-/// Distance from a cell's centre to the goal along the field, in cells.
-fn remaining(board: &Board, index: usize) -> f32 {
-    board
-        .field
-        .distance(index)
-        .map_or(f32::MAX, |cost| cost as f32 / STRAIGHT_COST as f32)
 }

@@ -76,6 +76,8 @@ pub(crate) fn advance_waves(commands: &mut Commands, game: &mut Game) {
                     max_hp: hp,
                     flying: enemy.flying,
                     heading: spawn as u32,
+                    toward: board.centre(spawn),
+                    toward_remaining: board.remaining(spawn),
                     remaining: f32::MAX,
                     slow_factor: 1.0,
                     slow_until: 0,

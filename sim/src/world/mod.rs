@@ -23,7 +23,7 @@ use rand_pcg::Pcg32;
 use crate::command::{CommandTicket, PlayerId};
 use crate::event::{Event, Outcome};
 use crate::grid::Cell;
-use crate::path::FlowField;
+use crate::path::{FlowField, STRAIGHT_COST};
 use crate::rules::Rules;
 use crate::systems::EnemyIndex;
 
@@ -112,6 +112,14 @@ impl Board {
         let x = (position.x.max(0.0) as usize).min(usize::from(self.width) - 1);
         let y = (position.y.max(0.0) as usize).min(usize::from(self.height) - 1);
         y * usize::from(self.width) + x
+    }
+
+    /// Distance from a cell's centre to the goal along the field, in cells
+    /// (`f32::MAX` where no goal is reachable).
+    pub(crate) fn remaining(&self, index: usize) -> f32 {
+        self.field
+            .distance(index)
+            .map_or(f32::MAX, |cost| cost as f32 / STRAIGHT_COST as f32)
     }
 
     /// The goal nearest `position` in a straight line (fliers head there).

@@ -291,11 +291,14 @@ impl Session {
         if !r.is_empty() {
             return Err(RestoreError::Malformed("bytes after the end of the save"));
         }
-        let (world, mut game) = state.build(rules, &config);
+        let (mut world, mut game) = state.build(rules, &config);
         if compute_field(&mut game.board).is_some() {
             return Err(RestoreError::Malformed(
                 "the towers cut a spawn off from every goal",
             ));
+        }
+        for mut enemy in world.query::<&mut Enemy>().iter_mut(&mut world) {
+            enemy.refresh_heading(&game.board);
         }
         Ok(Session::assemble(world, game, config))
     }
