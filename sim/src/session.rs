@@ -16,7 +16,7 @@ use crate::grid::{Cell, Tile};
 use crate::path::{FlowField, STRAIGHT_COST};
 use crate::rules::Rules;
 use crate::snapshot::{EnemyView, PlayerView, ProjectileView, Snapshot, TowerView};
-use crate::systems::{EnemyIndex, TickSteps};
+use crate::systems::TickSteps;
 use crate::world::{
     Board, Clock, Enemy, Events, Game, Ids, Inbox, Match, Pending, PlayerState, Players, Position,
     Projectiles, SessionRules, SimRng, Tower, TowerOrder, Waves,
@@ -483,7 +483,6 @@ fn new_game(
     let grid = &rules.map().grid;
     Game {
         board: new_board(grid),
-        index: EnemyIndex::new(grid.width(), grid.height()),
         clock: Clock::default(),
         ids: Ids::default(),
         rng: SimRng(Pcg32::new(config.seed, RNG_STREAM)),

@@ -142,3 +142,57 @@ fn malformed_logs_name_the_line() {
         "{error}"
     );
 }
+
+/// Sessions stepped in turn on one thread share its scratch buffers (the
+/// enemy index among them): each must step exactly as it does alone, also
+/// when its neighbours play other maps.
+#[test]
+fn sessions_sharing_a_thread_step_as_alone() {
+    let content = common::assets();
+    let configs = [
+        SessionConfig {
+            map: "reference".into(),
+            scenario: Some("reference".into()),
+            players: 8,
+            seed: 3,
+            tick_hz: 30,
+        },
+        config(5),
+        SessionConfig {
+            map: "skirmish".into(),
+            ..config(9)
+        },
+    ];
+    let hashes = |session: &mut Session, hashes: &mut Vec<u64>| {
+        session.step();
+        if session.tick().is_multiple_of(100) {
+            hashes.push(session.state_hash());
+        }
+    };
+    let alone: Vec<Vec<u64>> = configs
+        .iter()
+        .map(|config| {
+            let mut session = Session::new(content.clone(), config).unwrap();
+            let mut seen = Vec::new();
+            for _ in 0..1_500 {
+                hashes(&mut session, &mut seen);
+            }
+            seen
+        })
+        .collect();
+    let mut sessions: Vec<Session> = configs
+        .iter()
+        .map(|config| Session::new(content.clone(), config).unwrap())
+        .collect();
+    let mut interleaved = vec![Vec::new(); sessions.len()];
+    for _ in 0..1_500 {
+        for (session, seen) in sessions.iter_mut().zip(&mut interleaved) {
+            hashes(session, seen);
+        }
+    }
+    assert!(
+        sessions[0].summary().enemies > 0,
+        "the reference session has enemies under fire by now"
+    );
+    assert_eq!(interleaved, alone);
+}

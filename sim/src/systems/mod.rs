@@ -23,12 +23,14 @@ mod projectiles;
 mod targeting;
 pub(crate) mod waves;
 
+use std::cell::RefCell;
+
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::{SystemParam, SystemState};
 
 use crate::world::{Enemy, Game, Position, Tower};
 
-pub(crate) use targeting::EnemyIndex;
+use targeting::EnemyIndex;
 
 /// Every enemy, for the steps that move, hurt, index or remove them.
 pub(crate) type Enemies<'w, 's> =
@@ -46,9 +48,17 @@ struct TickParams<'w, 's> {
     towers: Query<'w, 's, &'static mut Tower>,
 }
 
-/// Buffers the steps fill and drain each tick, kept for their capacity.
+/// What the steps build and drain within one tick: the enemy index and
+/// the lists of the tick's leaks, shots, impacts and deaths, kept for
+/// their capacity.
+///
+/// Nothing in it outlives a tick, so it belongs to the thread, not to a
+/// session: every session stepped on a thread fills the same buffers,
+/// which stay in that core's caches, where buffers of their own were cold
+/// at each of their sessions' ticks.
 #[derive(Default)]
 struct Scratch {
+    index: EnemyIndex,
     leaks: Vec<movement::Leak>,
     shots: Vec<targeting::Shot>,
     impacts: Vec<projectiles::Impact>,
@@ -56,18 +66,33 @@ struct Scratch {
     deaths: Vec<deaths::Death>,
 }
 
+impl Scratch {
+    /// Empties the lists, which the steps leave empty unless a tick
+    /// panicked half-way through (a fault kept to its own session).
+    fn clear(&mut self) {
+        self.leaks.clear();
+        self.shots.clear();
+        self.impacts.clear();
+        self.victims.clear();
+        self.deaths.clear();
+    }
+}
+
+thread_local! {
+    /// This thread's [`Scratch`].
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
 /// One session's tick: its parameters' cached state (queries' matched
-/// archetypes, the command queue) and its scratch buffers.
+/// archetypes, the command queue).
 pub(crate) struct TickSteps {
     params: SystemState<TickParams<'static, 'static>>,
-    scratch: Scratch,
 }
 
 impl TickSteps {
     pub(crate) fn new(world: &mut World) -> Self {
         Self {
             params: SystemState::new(world),
-            scratch: Scratch::default(),
         }
     }
 
@@ -98,7 +123,7 @@ impl TickSteps {
         fault::panic_if_injected(world);
         // As a schedule's run would: keeps change ticks from wrapping.
         world.check_change_ticks();
-        let Self { params, scratch } = self;
+        let params = &mut self.params;
         let TickParams {
             mut commands,
             mut enemies,
@@ -120,16 +145,22 @@ impl TickSteps {
             }
         }
         waves::advance_waves(&mut commands, game);
-        movement::move_enemies(&mut commands, game, &mut enemies, &mut scratch.leaks);
-        targeting::fire_towers(game, &mut towers, &mut scratch.shots);
-        projectiles::fly_projectiles(
-            game,
-            &mut enemies,
-            &mut scratch.impacts,
-            &mut scratch.victims,
-        );
-        targeting::launch(game, &mut scratch.shots);
-        deaths::remove_dead(&mut commands, game, &enemies, &mut scratch.deaths);
+        SCRATCH.with_borrow_mut(|scratch| {
+            scratch.clear();
+            let Scratch {
+                index,
+                leaks,
+                shots,
+                impacts,
+                victims,
+                deaths,
+            } = scratch;
+            movement::move_enemies(&mut commands, game, &mut enemies, index, leaks);
+            targeting::fire_towers(game, index, &mut towers, shots);
+            projectiles::fly_projectiles(game, index, &mut enemies, impacts, victims);
+            targeting::launch(game, shots);
+            deaths::remove_dead(&mut commands, game, &enemies, deaths);
+        });
         outcome::decide_outcome(game);
         game.clock.tick += 1;
         params.apply(world);

@@ -15,7 +15,7 @@ use crate::content::EnemyKindId;
 use crate::event::Event;
 use crate::world::{Board, Enemy, Game, Position};
 
-use super::targeting::Indexed;
+use super::targeting::{EnemyIndex, Indexed};
 use super::{Enemies, effects};
 
 /// A leak found this tick, applied in id order once all enemies have moved.
@@ -35,6 +35,7 @@ pub(crate) fn move_enemies(
     commands: &mut Commands,
     game: &mut Game,
     enemies: &mut Enemies,
+    index: &mut EnemyIndex,
     leaks: &mut Vec<Leak>,
 ) {
     let Game {
@@ -43,11 +44,10 @@ pub(crate) fn move_enemies(
         board,
         state,
         events,
-        index,
         ..
     } = game;
     let now = clock.tick;
-    let mut refill = index.refill();
+    let mut refill = index.refill(board.width, board.height);
     for (entity, mut enemy, mut position) in enemies.iter_mut() {
         let enemy = enemy.bypass_change_detection();
         let position = position.bypass_change_detection();

@@ -9,6 +9,7 @@ use crate::rules::{EnemyRules, LevelRules};
 use crate::world::{Enemy, Game};
 
 use super::Enemies;
+use super::targeting::EnemyIndex;
 
 /// Radius within which a ballistic shot without splash still hits the
 /// enemy nearest its landing point.
@@ -28,6 +29,7 @@ pub(crate) struct Impact {
 /// Moves every projectile and applies the impacts of those that arrive.
 pub(crate) fn fly_projectiles(
     game: &mut Game,
+    index: &EnemyIndex,
     enemies: &mut Enemies,
     impacts: &mut Vec<Impact>,
     victims: &mut Vec<Entity>,
@@ -35,7 +37,6 @@ pub(crate) fn fly_projectiles(
     let Game {
         clock,
         rules,
-        index,
         projectiles,
         ..
     } = game;

@@ -11,7 +11,10 @@ use crate::world::{Game, Projectile, Tower, cell_centre};
 
 /// Side of an index bucket, in cells: about a typical tower range, so a range
 /// query touches a handful of buckets.
-const BUCKET_CELLS: f32 = 4.0;
+const BUCKET_CELLS: u16 = 4;
+
+/// Buckets per cell, the other way round.
+const BUCKETS_PER_CELL: f32 = 1.0 / BUCKET_CELLS as f32;
 
 /// What targeting needs to know about one living enemy.
 #[derive(Clone, Copy, Debug)]
@@ -28,11 +31,17 @@ pub(crate) struct Indexed {
 /// keep their capacity: the enemies in query order, and their positions in
 /// `entries` counting-sorted by bucket.
 ///
+/// It holds nothing from one tick to the next, so it is not part of a
+/// session: one index serves every session stepped on a thread (in the
+/// tick's scratch), and stays in that core's caches where one per session
+/// was cold at every tick, its lines written afresh (a quarter of a cold
+/// session-tick went to filling it).
+///
 /// Sorting small indices rather than the entries themselves matters in a
 /// host of hundreds of sessions, where each world is cold when its tick
 /// starts: a staging copy of the entries would be as many cache lines again,
 /// written and read once, where the indices take a few.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct EnemyIndex {
     columns: usize,
     rows: usize,
@@ -47,33 +56,22 @@ pub(crate) struct EnemyIndex {
     /// The position in `entries` of each entity's index (`Entity::index_u32`),
     /// so homing shots find their living target in the entries they were just
     /// written to rather than through the world's entity table, cold in every
-    /// world. A slot left from an earlier tick is harmless: its entry holds
-    /// another entity (or none), and [`EnemyIndex::living`] checks.
+    /// world. A slot left from an earlier tick, or another session's, is
+    /// harmless: its entry holds another entity (or none), and
+    /// [`EnemyIndex::living`] checks.
     slots: Vec<u32>,
 }
 
 impl EnemyIndex {
-    pub(crate) fn new(width: u16, height: u16) -> Self {
-        let columns = (f32::from(width) / BUCKET_CELLS).ceil() as usize;
-        let rows = (f32::from(height) / BUCKET_CELLS).ceil() as usize;
-        Self {
-            columns,
-            rows,
-            entries: Vec::new(),
-            buckets: Vec::new(),
-            sorted: Vec::new(),
-            starts: vec![0; columns * rows + 1],
-            slots: Vec::new(),
-        }
-    }
-
     /// Through `i32`: a float converts to it in one instruction and a
     /// fix-up, to `usize` in a dozen, and this runs for every enemy and
     /// twice for every tower each tick. The clamp covers negative, huge and
     /// NaN coordinates alike (NaN converts to 0).
     fn bucket_of(&self, position: Vec2) -> (usize, usize) {
         let bucket = |coordinate: f32, count: usize| {
-            ((coordinate * (1.0 / BUCKET_CELLS)) as i32).clamp(0, count as i32 - 1) as usize
+            ((coordinate * BUCKETS_PER_CELL) as i32)
+                .max(0)
+                .min(count as i32 - 1) as usize
         };
         (
             bucket(position.x, self.columns),
@@ -81,12 +79,16 @@ impl EnemyIndex {
         )
     }
 
-    /// Empties the index for this tick's living enemies, which the returned
-    /// [`Refill`] takes one at a time and sorts into buckets when dropped.
-    pub(crate) fn refill(&mut self) -> Refill<'_> {
+    /// Empties the index for this tick's living enemies on a map `width`
+    /// by `height` cells, which the returned [`Refill`] takes one at a time
+    /// and sorts into buckets when dropped.
+    pub(crate) fn refill(&mut self, width: u16, height: u16) -> Refill<'_> {
+        self.columns = usize::from(width.div_ceil(BUCKET_CELLS));
+        self.rows = usize::from(height.div_ceil(BUCKET_CELLS));
         self.entries.clear();
         self.buckets.clear();
-        self.starts.fill(0);
+        self.starts.clear();
+        self.starts.resize(self.columns * self.rows + 1, 0);
         Refill { index: self }
     }
 
@@ -199,8 +201,13 @@ pub(crate) struct Shot {
 /// world's cold entity table. A tower's choice depends on nothing another
 /// tower does this tick, so only the projectile ids need id order, and the
 /// few towers that fire are sorted for them ([`launch`]).
-pub(crate) fn fire_towers(game: &Game, towers: &mut Query<&mut Tower>, shots: &mut Vec<Shot>) {
-    let Game { rules, index, .. } = game;
+pub(crate) fn fire_towers(
+    game: &Game,
+    index: &EnemyIndex,
+    towers: &mut Query<&mut Tower>,
+    shots: &mut Vec<Shot>,
+) {
+    let rules = &game.rules;
     for mut tower in towers.iter_mut() {
         if tower.cooldown > 0 {
             tower.cooldown -= 1;

@@ -25,7 +25,6 @@ use crate::event::{Event, Outcome};
 use crate::grid::Cell;
 use crate::path::{FlowField, STRAIGHT_COST};
 use crate::rules::Rules;
-use crate::systems::EnemyIndex;
 
 /// The session's state outside its entities, held by the `Session` beside
 /// its `World` and handed to the steps.
@@ -49,7 +48,6 @@ pub(crate) struct Game {
     pub inbox: Inbox,
     pub events: Events,
     pub order: TowerOrder,
-    pub index: EnemyIndex,
     pub projectiles: Projectiles,
 }
 
