@@ -163,7 +163,7 @@ fn sessions_sharing_a_thread_step_as_alone() {
             ..config(9)
         },
     ];
-    let hashes = |session: &mut Session, hashes: &mut Vec<u64>| {
+    let step_and_record = |session: &mut Session, hashes: &mut Vec<u64>| {
         session.step();
         if session.tick().is_multiple_of(100) {
             hashes.push(session.state_hash());
@@ -175,7 +175,7 @@ fn sessions_sharing_a_thread_step_as_alone() {
             let mut session = Session::new(content.clone(), config).unwrap();
             let mut seen = Vec::new();
             for _ in 0..1_500 {
-                hashes(&mut session, &mut seen);
+                step_and_record(&mut session, &mut seen);
             }
             seen
         })
@@ -187,7 +187,7 @@ fn sessions_sharing_a_thread_step_as_alone() {
     let mut interleaved = vec![Vec::new(); sessions.len()];
     for _ in 0..1_500 {
         for (session, seen) in sessions.iter_mut().zip(&mut interleaved) {
-            hashes(session, seen);
+            step_and_record(session, seen);
         }
     }
     assert!(

@@ -28,7 +28,7 @@ use std::cell::RefCell;
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::{SystemParam, SystemState};
 
-use crate::world::{Enemy, Game, Position, Tower};
+use crate::world::{Enemy, Game, Position, Projectile, Tower};
 
 use targeting::EnemyIndex;
 
@@ -61,7 +61,7 @@ struct Scratch {
     index: EnemyIndex,
     leaks: Vec<movement::Leak>,
     shots: Vec<targeting::Shot>,
-    impacts: Vec<projectiles::Impact>,
+    impacts: Vec<Projectile>,
     victims: Vec<Entity>,
     deaths: Vec<deaths::Death>,
 }

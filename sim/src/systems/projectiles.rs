@@ -1,12 +1,11 @@
 //! Step 7: projectiles fly, hit, splash, and apply their effects.
 
 use bevy_ecs::prelude::*;
-use glam::Vec2;
 
 use crate::command::PlayerId;
 use crate::content::DamageType;
 use crate::rules::{EnemyRules, LevelRules};
-use crate::world::{Enemy, Game};
+use crate::world::{Enemy, Game, Projectile};
 
 use super::Enemies;
 use super::targeting::EnemyIndex;
@@ -15,23 +14,15 @@ use super::targeting::EnemyIndex;
 /// enemy nearest its landing point.
 const DIRECT_HIT_RADIUS: f32 = 0.5;
 
-/// A projectile that arrived this tick; impacts are applied in projectile id
-/// order (the order shots are kept in) so simultaneous hits resolve the same
-/// way every run.
-pub(crate) struct Impact {
-    owner: PlayerId,
-    point: Vec2,
-    target: Option<Entity>,
-    tower_kind: u16,
-    level: u8,
-}
-
-/// Moves every projectile and applies the impacts of those that arrive.
+/// Moves every projectile and applies the impacts of those that arrive
+/// (`impacts`: the shots that landed, at their aim). Impacts are applied in
+/// projectile id order, the order shots are kept in, so simultaneous hits
+/// resolve the same way every run.
 pub(crate) fn fly_projectiles(
     game: &mut Game,
     index: &EnemyIndex,
     enemies: &mut Enemies,
-    impacts: &mut Vec<Impact>,
+    impacts: &mut Vec<Projectile>,
     victims: &mut Vec<Entity>,
 ) {
     let Game {
@@ -59,33 +50,28 @@ pub(crate) fn fly_projectiles(
             projectile.position += offset * (level.projectile_speed / distance);
             return true;
         }
-        impacts.push(Impact {
-            owner: projectile.owner,
-            point: projectile.aim,
-            target: projectile.target,
-            tower_kind: projectile.tower_kind.0,
-            level: projectile.level,
-        });
+        impacts.push(projectile.clone());
         false
     });
     let now = clock.tick;
     for impact in impacts.drain(..) {
-        let level = &rules.towers[usize::from(impact.tower_kind)].levels[usize::from(impact.level)];
+        let level =
+            &rules.towers[usize::from(impact.tower_kind.0)].levels[usize::from(impact.level)];
         victims.clear();
         if let Some(target) = impact.target {
             victims.push(target);
         }
         if level.splash_radius > 0.0 {
-            index.for_each_within(impact.point, level.splash_radius, |enemy| {
+            index.for_each_within(impact.aim, level.splash_radius, |enemy| {
                 if Some(enemy.entity) != impact.target {
                     victims.push(enemy.entity);
                 }
             });
         } else if impact.target.is_none() {
             let mut nearest: Option<(f32, u32, Entity)> = None;
-            index.for_each_within(impact.point, DIRECT_HIT_RADIUS, |enemy| {
+            index.for_each_within(impact.aim, DIRECT_HIT_RADIUS, |enemy| {
                 let key = (
-                    enemy.position.distance_squared(impact.point),
+                    enemy.position.distance_squared(impact.aim),
                     enemy.id,
                     enemy.entity,
                 );
