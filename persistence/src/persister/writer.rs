@@ -70,16 +70,9 @@ impl Writer {
         let period = self.config.flush_interval;
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let within = loop {
-            let tick = tokio::select! {
-                job = rx.recv() => match job {
-                    Some(job) => {
-                        self.absorb(job);
-                        false
-                    }
-                    None => break self.config.drain_deadline,
-                },
-                _ = ticker.tick() => true,
+        let within = 'ticking: loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
                 changed = stop.changed() => {
                     // An error: the `Persister` was dropped without a
                     // shutdown; drain as if asked.
@@ -87,12 +80,24 @@ impl Writer {
                     if changed.is_err() || asked.is_some() {
                         break asked.unwrap_or(self.config.drain_deadline);
                     }
-                    false
+                    continue;
                 }
-            };
-            if tick {
-                self.round(rx.len(), false).await;
             }
+            // Jobs wait in the queue for the round, which writes them
+            // anyway: taking each as it came woke this task, and a core,
+            // once per job (a thousand times a second in a host of a
+            // thousand sessions), preempting the step threads.
+            let queued = rx.len();
+            loop {
+                match rx.try_recv() {
+                    Ok(job) => self.absorb(job),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        break 'ticking self.config.drain_deadline;
+                    }
+                }
+            }
+            self.round(queued, false).await;
         };
         rx.close();
         while let Ok(job) = rx.try_recv() {
