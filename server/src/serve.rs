@@ -29,9 +29,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Config::load(&args, &|key| std::env::var(key).ok()).context("invalid configuration")?;
     telemetry::init_logging(config.log_format)?;
     let metrics = telemetry::install_metrics().context("installing the Prometheus recorder")?;
-    // Panics become log events, inside whatever span was entered: a session
-    // that panics in its tick is named in the log line.
-    std::panic::set_hook(Box::new(|panic| tracing::error!(%panic, "panic")));
+    // Panics become log events; one in a session's tick names the session.
+    std::panic::set_hook(Box::new(|panic| match crate::host::stepping() {
+        Some(session) => tracing::error!(%session, %panic, "panic"),
+        None => tracing::error!(%panic, "panic"),
+    }));
     let loaded = Loaded::read_for_startup(&config.assets)?;
     tracing::info!(
         assets = %config.assets.display(),

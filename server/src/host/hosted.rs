@@ -1,6 +1,7 @@
 //! One hosted session: the simulation, its seats (people and bots), its
 //! command log, and what it hands the network (the feed) and the stores.
 
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Instant;
@@ -90,6 +91,39 @@ pub(crate) fn prepare(
     })
 }
 
+thread_local! {
+    /// The session this thread is stepping, if any.
+    static STEPPING: Cell<Option<SessionId>> = const { Cell::new(None) };
+}
+
+/// The session the calling thread is stepping, for the panic hook to name
+/// in its log line.
+///
+/// A thread-local rather than a tracing span entered for each step: a
+/// span's enter and exit take the log filter's lock and the span's
+/// reference count, lines both step threads write, for every session at
+/// every tick (and nothing in a step logs but a panic).
+pub fn stepping() -> Option<SessionId> {
+    STEPPING.get()
+}
+
+/// Marks the calling thread as stepping a session until dropped (by the
+/// unwinding too, should the step panic outside `catch_unwind`).
+pub(super) struct Stepping;
+
+impl Stepping {
+    pub(super) fn start(id: SessionId) -> Self {
+        STEPPING.set(Some(id));
+        Self
+    }
+}
+
+impl Drop for Stepping {
+    fn drop(&mut self) {
+        STEPPING.set(None);
+    }
+}
+
 /// How a step went.
 pub(super) enum Stepped {
     /// Not ticking: a lobby, or over.
@@ -118,9 +152,6 @@ pub(super) struct HostedSession {
     /// player count, no hold on the idle timeout).
     pub spectators: u16,
     pub end_reason: Option<EndReason>,
-    /// Entered while the session steps, so anything logged then (a panic
-    /// above all) carries the session's id.
-    pub span: tracing::Span,
     snapshot: Snapshot,
     /// The session tick at which some bot seat next wants to think, `None`
     /// once none ever will (passive bots stop when ready). Kept so a tick
@@ -172,7 +203,6 @@ impl HostedSession {
             last_person_tick: host_tick,
             spectators: 0,
             end_reason: None,
-            span: tracing::info_span!("session", id = %id),
             snapshot: Snapshot::default(),
             next_thought: None,
             feed,
@@ -281,9 +311,7 @@ impl HostedSession {
         if self.state != SessionState::Running {
             return Stepped::Waiting;
         }
-        // Moved out for the step (no reference count traffic), put back below.
-        let span = std::mem::replace(&mut self.span, tracing::Span::none());
-        let entered = span.enter();
+        let _stepping = Stepping::start(self.id);
         let stepped = catch_unwind(AssertUnwindSafe(|| {
             let tick = self.session.tick();
             if self.next_thought.is_some_and(|at| at <= tick) {
@@ -304,8 +332,6 @@ impl HostedSession {
             }
             self.session.step();
         }));
-        drop(entered);
-        self.span = span;
         if stepped.is_err() {
             return Stepped::Crashed;
         }

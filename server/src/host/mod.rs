@@ -36,6 +36,7 @@ use tokio::sync::{mpsc, oneshot};
 use pace::DrivenClock;
 use pace::{Metronome, Pace};
 
+pub use hosted::stepping;
 pub use saved::{ResumeError, SavedSeat, encode_checkpoint};
 pub(crate) use saved::{Resumed, resume};
 pub use saving::CommandTail;

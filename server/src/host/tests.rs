@@ -195,6 +195,20 @@ async fn a_panicking_session_is_isolated() {
     assert_eq!(host.status().running, 2, "the other sessions keep ticking");
 }
 
+/// The panic hook names the session a thread steps, and only while it
+/// steps: a caught panic leaves no stale name for the thread's next panic.
+#[test]
+fn a_panic_is_put_down_to_the_session_being_stepped() {
+    assert_eq!(stepping(), None);
+    let stepped = std::panic::catch_unwind(|| {
+        let _stepping = hosted::Stepping::start(SessionId(7));
+        assert_eq!(stepping(), Some(SessionId(7)));
+        panic!("the step fails");
+    });
+    assert!(stepped.is_err());
+    assert_eq!(stepping(), None);
+}
+
 /// Ticks on time are not enough: when the net loop says snapshots wait
 /// longer than a snapshot period for it, new sessions are refused (and
 /// `/ready` says so) until it catches up.
