@@ -1,5 +1,6 @@
 //! Reading a server from the outside: its tick histogram from `/metrics`
-//! and a process's CPU time from `/proc`, shared by the capacity tools.
+//! and a process's CPU time and memory from `/proc`, shared by the
+//! capacity tools.
 
 /// Cumulative counts per bucket bound of `rampart_tick_duration_seconds`.
 pub fn tick_buckets(text: &str) -> Vec<(f64, f64)> {
@@ -68,4 +69,14 @@ pub fn context_switches(pid: &str) -> u64 {
                 .sum::<u64>()
         })
         .sum()
+}
+
+/// Resident memory (`VmRSS`) of process `pid` (or `"self"`), in KiB; `None`
+/// where there is no `/proc`.
+pub fn resident_kib(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
 }

@@ -5,8 +5,8 @@
 //! reference sessions (8 seats, 50 towers, endless waves) through the HTTP
 //! API, lets them reach their steady state (about 100 enemies each, tick
 //! 7,200 = 4 minutes), then reads the tick duration histogram over the
-//! measurement window, the server's CPU time and context switches from
-//! `/proc`. Creations the server refuses (503 while ticks run late) are
+//! measurement window, the server's CPU time, context switches and
+//! resident memory (empty, and in the steady state) from `/proc`. Creations the server refuses (503 while ticks run late) are
 //! retried after a backoff and counted, so a level measures the sessions it
 //! names or says why not. With `--storm N` it then creates N more at once
 //! (from 16 clients, as a lobby service after a tournament's draw would)
@@ -25,7 +25,9 @@ use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use rampart_benches::scrape::{context_switches, cpu_seconds, quantile, tick_buckets};
+use rampart_benches::scrape::{
+    context_switches, cpu_seconds, quantile, resident_kib, tick_buckets,
+};
 use rampart_tests::server::{Server, metric, retry_unavailable};
 use serde_json::json;
 
@@ -118,11 +120,13 @@ fn measure(args: &Args, sessions: usize) -> serde_json::Value {
         "--data-dir",
         &data,
     ]);
+    let pid = server.pid().to_string();
+    let empty_kib = resident_kib(&pid).unwrap_or(0);
     let creation = create_sessions(&server, sessions);
     let created = creation.sessions;
     std::thread::sleep(Duration::from_secs(args.warmup_seconds));
+    let steady_kib = resident_kib(&pid).unwrap_or(0);
     let before = server.get("/metrics").body;
-    let pid = server.pid().to_string();
     let cpu_before = cpu_seconds(&pid);
     let switches_before = context_switches(&pid);
     let started = Instant::now();
@@ -160,6 +164,9 @@ fn measure(args: &Args, sessions: usize) -> serde_json::Value {
         "server_cpu_cores": (cpu * 100.0).round() / 100.0,
         "cpu_us_per_session_tick": (cpu * 1e6 / (running.max(1.0) * TICK_HZ)).round(),
         "context_switches_per_second": switches.round(),
+        "rss_empty_mib": (empty_kib as f64 / 1024.0).round(),
+        "rss_mib": (steady_kib as f64 / 1024.0).round(),
+        "kib_per_session": (steady_kib.saturating_sub(empty_kib) as f64 / created.max(1) as f64).round(),
     });
     if let Some(storm) = storm {
         result["storm"] = storm;
@@ -199,7 +206,7 @@ fn main() {
     let args = Args::parse();
     if !args.json {
         println!(
-            "sessions  created in s  refusals  running  enemies/session  ticks  tick p50 ms  tick p99 ms  overruns  server CPU cores  us/session-tick  switches/s"
+            "sessions  created in s  refusals  running  enemies/session  ticks  tick p50 ms  tick p99 ms  overruns  server CPU cores  us/session-tick  switches/s  KiB/session"
         );
     }
     for &sessions in &args.sessions {
@@ -208,7 +215,7 @@ fn main() {
             println!("{result}");
         } else {
             println!(
-                "{:>8}  {:>12}  {:>8}  {:>7}  {:>15}  {:>5}  {:>11.2}  {:>11.2}  {:>8}  {:>16}  {:>15}  {:>10}",
+                "{:>8}  {:>12}  {:>8}  {:>7}  {:>15}  {:>5}  {:>11.2}  {:>11.2}  {:>8}  {:>16}  {:>15}  {:>10}  {:>11}",
                 result["sessions"],
                 result["create_seconds"],
                 result["create_refusals"],
@@ -221,6 +228,7 @@ fn main() {
                 result["server_cpu_cores"],
                 result["cpu_us_per_session_tick"],
                 result["context_switches_per_second"],
+                result["kib_per_session"],
             );
             if let Some(storm) = result.get("storm") {
                 println!("  then a storm of creations: {storm}");
