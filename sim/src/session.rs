@@ -524,7 +524,7 @@ fn new_board(grid: &crate::grid::Grid) -> Board {
             .map(|&tile| tile == Tile::Buildable)
             .collect(),
         walkable: grid.walkable_mask(),
-        towers: vec![None; grid.len()],
+        towers: vec![false; grid.len()],
         spawns: grid.spawns().iter().map(|&cell| grid.index(cell)).collect(),
         goal_points: goals
             .iter()
@@ -537,7 +537,6 @@ fn new_board(grid: &crate::grid::Grid) -> Board {
             .collect(),
         goals,
         field: FlowField::new(grid.width(), grid.height()),
-        trial: FlowField::new(grid.width(), grid.height()),
         occupied: Vec::new(),
         field_version: 0,
     }
@@ -571,7 +570,7 @@ impl BoardView<'_> {
     pub fn has_tower(&self, cell: Cell) -> bool {
         cell.x < self.board.width
             && cell.y < self.board.height
-            && self.board.towers[self.board.index(cell)].is_some()
+            && self.board.towers[self.board.index(cell)]
     }
 
     /// Walking distance from `cell` to the nearest goal, in cells.

@@ -6,6 +6,7 @@
 mod common;
 
 use proptest::prelude::*;
+use rampart_sim::bots::{BotGame, BotStyle};
 use rampart_sim::content::TowerKindId;
 use rampart_sim::grid::Cell;
 use rampart_sim::log::{CommandLog, LogEnd, LogEntry};
@@ -144,55 +145,69 @@ fn malformed_logs_name_the_line() {
 }
 
 /// Sessions stepped in turn on one thread share its scratch buffers (the
-/// enemy index among them): each must step exactly as it does alone, also
-/// when its neighbours play other maps.
+/// enemy index, and the field placements are tried on): each must step
+/// exactly as it does alone, also when its neighbours play other maps and
+/// build towers on them.
 #[test]
 fn sessions_sharing_a_thread_step_as_alone() {
     let content = common::assets();
-    let configs = [
-        SessionConfig {
-            map: "reference".into(),
-            scenario: Some("reference".into()),
-            players: 8,
-            seed: 3,
-            tick_hz: 30,
-        },
-        config(5),
-        SessionConfig {
-            map: "skirmish".into(),
-            ..config(9)
-        },
+    let games = [
+        (
+            SessionConfig {
+                map: "reference".into(),
+                scenario: Some("reference".into()),
+                players: 8,
+                seed: 3,
+                tick_hz: 30,
+            },
+            BotStyle::Passive,
+        ),
+        (config(5), BotStyle::Builder),
+        (
+            SessionConfig {
+                map: "skirmish".into(),
+                ..config(9)
+            },
+            BotStyle::Builder,
+        ),
     ];
-    let step_and_record = |session: &mut Session, hashes: &mut Vec<u64>| {
-        session.step();
-        if session.tick().is_multiple_of(100) {
-            hashes.push(session.state_hash());
+    let start = |(config, style): &(SessionConfig, BotStyle)| {
+        BotGame::new(Session::new(content.clone(), config).unwrap(), *style)
+    };
+    let play_and_record = |game: &mut BotGame, hashes: &mut Vec<u64>| {
+        game.think(|_| {});
+        game.step();
+        if game.session().tick().is_multiple_of(100) {
+            hashes.push(game.session_mut().state_hash());
         }
     };
-    let alone: Vec<Vec<u64>> = configs
+    let alone: Vec<Vec<u64>> = games
         .iter()
-        .map(|config| {
-            let mut session = Session::new(content.clone(), config).unwrap();
+        .map(|played| {
+            let mut game = start(played);
             let mut seen = Vec::new();
             for _ in 0..1_500 {
-                step_and_record(&mut session, &mut seen);
+                play_and_record(&mut game, &mut seen);
             }
             seen
         })
         .collect();
-    let mut sessions: Vec<Session> = configs
-        .iter()
-        .map(|config| Session::new(content.clone(), config).unwrap())
-        .collect();
-    let mut interleaved = vec![Vec::new(); sessions.len()];
+    let mut interleaved_games: Vec<BotGame> = games.iter().map(start).collect();
+    let mut interleaved = vec![Vec::new(); interleaved_games.len()];
     for _ in 0..1_500 {
-        for (session, seen) in sessions.iter_mut().zip(&mut interleaved) {
-            step_and_record(session, seen);
+        for (game, seen) in interleaved_games.iter_mut().zip(&mut interleaved) {
+            play_and_record(game, seen);
         }
     }
     assert!(
-        sessions[0].summary().enemies > 0,
+        interleaved_games[0].session().summary().enemies > 0,
         "the reference session has enemies under fire by now"
     );
+    for game in &interleaved_games[1..] {
+        assert!(
+            game.session().summary().towers > 0,
+            "the builders have built on their maps"
+        );
+    }
     assert_eq!(interleaved, alone);
 }

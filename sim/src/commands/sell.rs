@@ -22,7 +22,7 @@ pub(super) fn apply(
     let refund = (tower.invested as f32 * refund_share) as u32;
     let board = &mut *context.board;
     let index = board.index(tower.cell);
-    board.towers[index] = None;
+    board.towers[index] = false;
     board.walkable[index] = true;
     board.field.compute(&board.walkable, &board.goals);
     board.field_version += 1;

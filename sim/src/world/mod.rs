@@ -79,16 +79,14 @@ pub(crate) struct Board {
     pub buildable: Vec<bool>,
     /// Terrain walkable and no tower on it.
     pub walkable: Vec<bool>,
-    /// The tower standing on each cell.
-    pub towers: Vec<Option<Entity>>,
+    /// Whether a tower stands on each cell (nothing asks which: a byte a
+    /// cell, where its entity took eight).
+    pub towers: Vec<bool>,
     pub spawns: Vec<usize>,
     pub goals: Vec<usize>,
     pub goal_points: Vec<Vec2>,
     /// The field every ground enemy follows toward the goal set.
     pub field: FlowField,
-    /// Where a placement is tried before it is accepted; swapped with
-    /// `field` on success, so a placement costs exactly one field computation.
-    pub trial: FlowField,
     /// Cells walking enemies stand on or head for: scratch for placement checks.
     pub occupied: Vec<usize>,
     /// Bumped whenever `field` changes; tools cache route analysis by it.

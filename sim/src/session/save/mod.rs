@@ -485,13 +485,13 @@ impl State {
             let (id, cell) = (tower.id, tower.cell);
             let entity = world.spawn(tower).id();
             order.push((id, entity));
-            cells.push((cell, entity));
+            cells.push(cell);
         }
         let board = &mut game.board;
         board.field_version = self.field_version;
-        for (cell, entity) in cells {
+        for cell in cells {
             let index = board.index(cell);
-            board.towers[index] = Some(entity);
+            board.towers[index] = true;
             board.walkable[index] = false;
         }
         game.order = TowerOrder(order);
