@@ -41,8 +41,9 @@ struct Args {
     /// Rounds timed (every session steps once per round).
     #[arg(long, default_value_t = 30)]
     rounds: u64,
-    /// Session `i` is stepped `i % spread` ticks past the steady save
-    /// before the rounds (1: all at the same tick).
+    /// Session `i` is stepped `i % spread` ticks past the others before
+    /// the rounds, besides the untimed step every world takes (1: all at
+    /// the same tick).
     #[arg(long, default_value_t = 300)]
     spread: u64,
     /// Milliseconds from the start of one round to the next, a tick at

@@ -6,9 +6,10 @@
 //! API, lets them reach their steady state (about 100 enemies each, tick
 //! 7,200 = 4 minutes), then reads the tick duration histogram over the
 //! measurement window, the server's CPU time, context switches and
-//! resident memory (empty, and in the steady state) from `/proc`. Creations the server refuses (503 while ticks run late) are
-//! retried after a backoff and counted, so a level measures the sessions it
-//! names or says why not. With `--storm N` it then creates N more at once
+//! resident memory (empty, and in the steady state) from `/proc`.
+//! Creations the server refuses (503 while ticks run late) are retried
+//! after a backoff and counted, so a level measures the sessions it names
+//! or says why not. With `--storm N` it then creates N more at once
 //! (from 16 clients, as a lobby service after a tournament's draw would)
 //! and reads the ticks of the storm: whether creating sessions makes the
 //! running ones late.

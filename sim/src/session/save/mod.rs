@@ -479,20 +479,15 @@ impl State {
         game.inbox.next_ticket = self.next_ticket;
         game.ids = self.ids;
 
-        let mut order = Vec::with_capacity(self.towers.len());
-        let mut cells = Vec::with_capacity(self.towers.len());
-        for (tower, ()) in self.towers {
-            let (id, cell) = (tower.id, tower.cell);
-            let entity = world.spawn(tower).id();
-            order.push((id, entity));
-            cells.push(cell);
-        }
         let board = &mut game.board;
         board.field_version = self.field_version;
-        for cell in cells {
-            let index = board.index(cell);
+        let mut order = Vec::with_capacity(self.towers.len());
+        for (tower, ()) in self.towers {
+            let index = board.index(tower.cell);
             board.towers[index] = true;
             board.walkable[index] = false;
+            let id = tower.id;
+            order.push((id, world.spawn(tower).id()));
         }
         game.order = TowerOrder(order);
 
