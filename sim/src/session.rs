@@ -18,7 +18,7 @@ use crate::rules::Rules;
 use crate::snapshot::{EnemyView, PlayerView, ProjectileView, Snapshot, TowerView};
 use crate::systems::TickSteps;
 use crate::world::{
-    Board, Clock, Enemy, Events, Game, Ids, Inbox, Match, Pending, PlayerState, Players, Position,
+    Board, Clock, Enemies, Events, Game, Ids, Inbox, Match, Pending, PlayerState, Players,
     Projectiles, SessionRules, SimRng, Tower, TowerOrder, Waves,
 };
 
@@ -126,7 +126,6 @@ pub struct Summary {
 
 /// Cached queries for reading the world outside the tick.
 struct Views {
-    enemies: QueryState<(Entity, &'static Enemy, &'static Position)>,
     towers: QueryState<&'static Tower>,
 }
 
@@ -235,7 +234,6 @@ impl Session {
     fn assemble(mut world: World, game: Game, config: SessionConfig) -> Self {
         let steps = TickSteps::new(&mut world);
         let views = Views {
-            enemies: world.query(),
             towers: world.query(),
         };
         Self {
@@ -388,22 +386,18 @@ impl Session {
         );
         let now = out.tick;
         out.enemies.clear();
-        out.enemies.extend(
-            self.views
-                .enemies
-                .iter(world)
-                .map(|(_, enemy, position)| EnemyView {
-                    id: enemy.id,
-                    kind: enemy.kind,
-                    position: position.0,
-                    hp: enemy.hp,
-                    max_hp: enemy.max_hp,
-                    flying: enemy.flying,
-                    slowed: enemy.slow_until > now,
-                    burning: enemy.dot_until > now,
-                }),
-        );
-        out.enemies.sort_unstable_by_key(|enemy| enemy.id);
+        // The enemies are kept in id order.
+        out.enemies
+            .extend(game.enemies.iter().map(|(enemy, afflictions)| EnemyView {
+                id: enemy.id,
+                kind: enemy.kind,
+                position: enemy.position,
+                hp: enemy.hp,
+                max_hp: afflictions.max_hp,
+                flying: enemy.flying,
+                slowed: afflictions.slow_until > now,
+                burning: afflictions.dot_until > now,
+            }));
         out.towers.clear();
         out.towers
             .extend(self.views.towers.iter(world).map(|tower| TowerView {
@@ -489,6 +483,7 @@ fn new_game(
         inbox: Inbox::default(),
         events: Events::default(),
         order: TowerOrder::default(),
+        enemies: Enemies::default(),
         projectiles: Projectiles::default(),
         players,
         state,

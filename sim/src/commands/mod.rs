@@ -12,9 +12,8 @@ use bevy_ecs::prelude::*;
 
 use crate::command::{Command, PlayerId, Rejection, TowerId};
 use crate::event::Event;
-use crate::systems::EnemiesRead;
 use crate::world::{
-    Board, Clock, Events, Game, Ids, Players, SessionRules, Tower, TowerOrder, Waves,
+    Board, Clock, Enemies, Events, Game, Ids, Players, SessionRules, Tower, TowerOrder, Waves,
 };
 
 pub(crate) use place::place_tower;
@@ -31,7 +30,7 @@ pub(crate) struct CommandContext<'a, 'w, 's> {
     pub order: &'a mut TowerOrder,
     pub events: &'a mut Events,
     pub towers: Query<'w, 's, &'static mut Tower>,
-    pub enemies: EnemiesRead<'w, 's>,
+    pub enemies: &'a Enemies,
 }
 
 impl CommandContext<'_, '_, '_> {
@@ -56,7 +55,6 @@ pub(crate) fn apply_commands(
     commands: Commands,
     game: &mut Game,
     towers: Query<&'static mut Tower>,
-    enemies: EnemiesRead,
 ) {
     let Game {
         clock,
@@ -68,6 +66,7 @@ pub(crate) fn apply_commands(
         inbox,
         events,
         order,
+        enemies,
         ..
     } = game;
     // The first step of a tick: last tick's events are gone.

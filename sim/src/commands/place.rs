@@ -42,9 +42,14 @@ pub(super) fn apply(
     // Every cell a walking enemy stands on or heads for must stay free and
     // keep its way to a goal.
     board.occupied.clear();
-    for (_, enemy, position) in context.enemies.iter().filter(|(_, enemy, _)| !enemy.flying) {
+    for enemy in context
+        .enemies
+        .walkers()
+        .iter()
+        .filter(|enemy| !enemy.flying)
+    {
         board.occupied.push(enemy.heading as usize);
-        board.occupied.push(board.index_at(position.0));
+        board.occupied.push(board.index_at(enemy.position));
     }
     if board.occupied.contains(&index) {
         return Err(Rejection::CellOccupied);

@@ -1,16 +1,15 @@
 //! The tick: the steps of one session-tick, run in a fixed order by one
-//! function over one set of world parameters.
+//! function.
 //!
 //! A session once ran these steps as ten bevy systems in a chained
 //! schedule. In a host of a thousand sessions every world is cold when its
 //! tick starts, and each system's run cost more than most systems' work:
 //! the executor's pass, fetching its parameters (the `Game` resource ten
 //! times a tick), checking each of nine queries' archetypes, applying its
-//! own command queue. Here the world's parameters are fetched once, two
-//! queries serve every step (enemies and towers), and one command queue is
-//! applied at the end of the tick; the rest of the state is the `Game`
-//! beside the world, and shots in flight are not entities at all (see
-//! `world/projectile.rs`).
+//! own command queue. Here one query serves every step (the towers) and one
+//! command queue is applied at the end of the tick; the rest of the state
+//! is the `Game` beside the world, enemies and shots in flight as plain
+//! lists (see `world/enemy.rs` and `world/projectile.rs`).
 //! The order is the code's, so there is no schedule to make ambiguous.
 
 mod deaths;
@@ -28,28 +27,20 @@ use std::cell::RefCell;
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::{SystemParam, SystemState};
 
-use crate::world::{Enemy, Game, Position, Projectile, Tower};
+use crate::world::{Game, Projectile, Tower};
 
 use targeting::EnemyIndex;
-
-/// Every enemy, for the steps that move, hurt, index or remove them.
-pub(crate) type Enemies<'w, 's> =
-    Query<'w, 's, (Entity, &'static mut Enemy, &'static mut Position)>;
-
-/// Every enemy, read only (what commands may look at).
-pub(crate) type EnemiesRead<'w, 's> = Query<'w, 's, (Entity, &'static Enemy, &'static Position)>;
 
 /// The entities a tick reads and writes, fetched once per tick (the rest
 /// of the state is the session's `Game`, beside the world).
 #[derive(SystemParam)]
 struct TickParams<'w, 's> {
     commands: Commands<'w, 's>,
-    enemies: Enemies<'w, 's>,
     towers: Query<'w, 's, &'static mut Tower>,
 }
 
 /// What the steps build and drain within one tick: the enemy index and
-/// the lists of the tick's leaks, shots, impacts and deaths, kept for
+/// the lists of the tick's shots, impacts and victims, kept for
 /// their capacity.
 ///
 /// Nothing in it outlives a tick, so it belongs to the thread, not to a
@@ -59,22 +50,19 @@ struct TickParams<'w, 's> {
 #[derive(Default)]
 struct Scratch {
     index: EnemyIndex,
-    leaks: Vec<movement::Leak>,
     shots: Vec<targeting::Shot>,
     impacts: Vec<Projectile>,
-    victims: Vec<Entity>,
-    deaths: Vec<deaths::Death>,
+    /// Slots in the session's enemy list.
+    victims: Vec<u32>,
 }
 
 impl Scratch {
     /// Empties the lists, which the steps leave empty unless a tick
     /// panicked half-way through (a fault kept to its own session).
     fn clear(&mut self) {
-        self.leaks.clear();
         self.shots.clear();
         self.impacts.clear();
         self.victims.clear();
-        self.deaths.clear();
     }
 }
 
@@ -110,9 +98,9 @@ impl TickSteps {
     /// 9. decide victory or defeat;
     /// 10. advance the clock.
     ///
-    /// Spawns and despawns wait for the end of the tick: enemies spawned
-    /// and shots fired this tick start moving next tick, leaked enemies
-    /// are flagged `gone` until then, and the outcome counts the living
+    /// Enemies spawned and shots fired this tick start moving next tick;
+    /// leaked and dead enemies leave the board at step 8 (leaked ones are
+    /// flagged `gone` until then), and the outcome counts the living
     /// through `Match::alive`.
     ///
     /// No step checks whether the game is over: `Session::step` stops
@@ -125,42 +113,35 @@ impl TickSteps {
         world.check_change_ticks();
         let params = &mut self.params;
         let TickParams {
-            mut commands,
-            mut enemies,
+            commands,
             mut towers,
         } = match params.get_mut(world) {
             Ok(params) => params,
             Err(error) => unreachable!("queries and commands always validate: {error}"),
         };
         let field_version = game.board.field_version;
-        crate::commands::apply_commands(
-            commands.reborrow(),
-            game,
-            towers.reborrow(),
-            enemies.as_readonly(),
-        );
+        crate::commands::apply_commands(commands, game, towers.reborrow());
         if game.board.field_version != field_version {
-            for (_, mut enemy, _) in &mut enemies {
+            for enemy in game.enemies.walkers_mut() {
                 enemy.refresh_heading(&game.board);
             }
         }
-        waves::advance_waves(&mut commands, game);
+        let standing = game.enemies.len();
+        waves::advance_waves(game);
         SCRATCH.with_borrow_mut(|scratch| {
             scratch.clear();
             let Scratch {
                 index,
-                leaks,
                 shots,
                 impacts,
                 victims,
-                deaths,
             } = scratch;
-            movement::move_enemies(&mut commands, game, &mut enemies, index, leaks);
+            movement::move_enemies(game, standing, index);
             targeting::fire_towers(game, index, &mut towers, shots);
-            projectiles::fly_projectiles(game, index, &mut enemies, impacts, victims);
+            projectiles::fly_projectiles(game, index, impacts, victims);
             targeting::launch(game, shots);
-            deaths::remove_dead(&mut commands, game, &enemies, deaths);
         });
+        deaths::remove_dead(game);
         outcome::decide_outcome(game);
         game.clock.tick += 1;
         params.apply(world);

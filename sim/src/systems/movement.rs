@@ -3,113 +3,87 @@
 //! is indexed for targeting if still alive.
 //!
 //! One walk, not three: in a host of hundreds of sessions each world is
-//! cold when its tick starts, and every walk over the enemies costs its
-//! query's set-up and the reads of every enemy. The three steps do not
-//! depend on each other across enemies (leaks are settled once all have
-//! moved), so doing all three for one enemy before the next is the same
-//! tick as doing each for all.
+//! cold when its tick starts, and every walk over the enemies reads every
+//! enemy. The three steps do not depend on each other across enemies, so
+//! doing all three for one enemy before the next is the same tick as doing
+//! each for all.
 
-use bevy_ecs::prelude::*;
-
-use crate::content::EnemyKindId;
 use crate::event::Event;
-use crate::world::{Board, Enemy, Game, Position};
+use crate::world::{Board, Enemy, Game};
 
+use super::effects;
 use super::targeting::{EnemyIndex, Indexed};
-use super::{Enemies, effects};
 
-/// A leak found this tick, applied in id order once all enemies have moved.
-pub(crate) struct Leak {
-    id: u32,
-    entity: Entity,
-    kind: EnemyKindId,
-    lives: u32,
-}
-
-/// Moves every enemy by its speed (slowed if a slow is active), burns it,
-/// and indexes it if it still lives.
-///
-/// Change detection is bypassed: nothing in a session reads change ticks,
-/// and marking them would write two more columns for every enemy each tick.
-pub(crate) fn move_enemies(
-    commands: &mut Commands,
-    game: &mut Game,
-    enemies: &mut Enemies,
-    index: &mut EnemyIndex,
-    leaks: &mut Vec<Leak>,
-) {
+/// Moves the first `standing` enemies (those spawned this tick wait for the
+/// next) by their speed, slowed if a slow is active, burns them, and
+/// indexes those still alive. Those at a goal leak: they cost lives now
+/// and leave the board at the end of the tick.
+pub(crate) fn move_enemies(game: &mut Game, standing: usize, index: &mut EnemyIndex) {
     let Game {
         clock,
         rules,
         board,
         state,
         events,
+        enemies,
         ..
     } = game;
     let now = clock.tick;
     let mut refill = index.refill(board.width, board.height);
-    for (entity, mut enemy, mut position) in enemies.iter_mut() {
-        let enemy = enemy.bypass_change_detection();
-        let position = position.bypass_change_detection();
+    let (walkers, afflictions) = enemies.parts_mut();
+    for (slot, enemy) in walkers[..standing].iter_mut().enumerate() {
         let kind = &rules.0.enemies[usize::from(enemy.kind.0)];
-        let slow = if enemy.slow_until > now {
-            enemy.slow_factor
+        let afflicted = enemy.afflicted_until > now;
+        let slow = if afflicted {
+            effects::slow(&afflictions[slot], now)
         } else {
             1.0
         };
         let budget = kind.speed * slow;
         let arrived = if enemy.flying {
-            fly(board, enemy, position, budget)
+            fly(board, enemy, budget)
         } else {
-            walk(board, enemy, position, budget)
+            walk(board, enemy, budget)
         };
         if arrived {
             enemy.gone = true;
-            leaks.push(Leak {
-                id: enemy.id,
-                entity,
+            // Walked in id order: leaks settle in id order.
+            state.lives = state.lives.saturating_sub(kind.lives_cost);
+            state.leaks += 1;
+            state.alive -= 1;
+            events.0.push(Event::EnemyLeaked {
+                enemy: enemy.id,
                 kind: enemy.kind,
-                lives: kind.lives_cost,
+                lives_lost: kind.lives_cost,
             });
         }
-        effects::burn(enemy, now);
+        if afflicted {
+            effects::burn(enemy, &mut afflictions[slot], now);
+        }
         if enemy.hp > 0.0 && !enemy.gone {
             refill.add(Indexed {
-                entity,
+                slot: slot as u32,
                 id: enemy.id,
-                position: position.0,
+                position: enemy.position,
                 hp: enemy.hp,
                 remaining: enemy.remaining,
                 flying: enemy.flying,
             });
         }
     }
-    drop(refill);
-    leaks.sort_unstable_by_key(|leak| leak.id);
-    for leak in leaks.drain(..) {
-        state.lives = state.lives.saturating_sub(leak.lives);
-        state.leaks += 1;
-        state.alive -= 1;
-        events.0.push(Event::EnemyLeaked {
-            enemy: leak.id,
-            kind: leak.kind,
-            lives_lost: leak.lives,
-        });
-        commands.entity(leak.entity).despawn();
-    }
 }
 
 /// Fliers head for the nearest goal in a straight line. Returns true on arrival.
-fn fly(board: &Board, enemy: &mut Enemy, position: &mut Position, budget: f32) -> bool {
-    let goal = board.nearest_goal(position.0);
-    let offset = goal - position.0;
+fn fly(board: &Board, enemy: &mut Enemy, budget: f32) -> bool {
+    let goal = board.nearest_goal(enemy.position);
+    let offset = goal - enemy.position;
     let distance = offset.length();
     if distance <= budget {
-        position.0 = goal;
+        enemy.position = goal;
         enemy.remaining = 0.0;
         return true;
     }
-    position.0 += offset * (budget / distance);
+    enemy.position += offset * (budget / distance);
     enemy.remaining = distance - budget;
     false
 }
@@ -117,16 +91,16 @@ fn fly(board: &Board, enemy: &mut Enemy, position: &mut Position, budget: f32) -
 /// Ground enemies walk from cell centre to cell centre along the flow field,
 /// spending their whole step even across several centres. Returns true on
 /// reaching a goal centre.
-fn walk(board: &Board, enemy: &mut Enemy, position: &mut Position, mut budget: f32) -> bool {
+fn walk(board: &Board, enemy: &mut Enemy, mut budget: f32) -> bool {
     loop {
-        let offset = enemy.toward - position.0;
+        let offset = enemy.toward - enemy.position;
         let distance = offset.length();
         if distance > budget {
-            position.0 += offset * (budget / distance);
+            enemy.position += offset * (budget / distance);
             enemy.remaining = enemy.toward_remaining + distance - budget;
             return false;
         }
-        position.0 = enemy.toward;
+        enemy.position = enemy.toward;
         budget -= distance;
         let heading = enemy.heading as usize;
         match board.field.next(heading) {

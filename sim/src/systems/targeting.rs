@@ -19,7 +19,8 @@ const BUCKETS_PER_CELL: f32 = 1.0 / BUCKET_CELLS as f32;
 /// What targeting needs to know about one living enemy.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Indexed {
-    pub entity: Entity,
+    /// Its place in the session's enemy list.
+    pub slot: u32,
     pub id: u32,
     pub position: Vec2,
     pub hp: f32,
@@ -28,7 +29,7 @@ pub(crate) struct Indexed {
 }
 
 /// Living enemies bucketed by area, refilled each tick into buffers that
-/// keep their capacity: the enemies in query order, and their positions in
+/// keep their capacity: the enemies in id order, and their positions in
 /// `entries` counting-sorted by bucket.
 ///
 /// It holds nothing from one tick to the next, so it is not part of a
@@ -45,7 +46,7 @@ pub(crate) struct Indexed {
 pub(crate) struct EnemyIndex {
     columns: usize,
     rows: usize,
-    /// Every living enemy, in query order.
+    /// Every living enemy, in id order (the walk's).
     entries: Vec<Indexed>,
     /// The bucket of each entry.
     buckets: Vec<u32>,
@@ -53,13 +54,6 @@ pub(crate) struct EnemyIndex {
     /// is bucket `b`'s slice.
     sorted: Vec<u32>,
     starts: Vec<u32>,
-    /// The position in `entries` of each entity's index (`Entity::index_u32`),
-    /// so homing shots find their living target in the entries they were just
-    /// written to rather than through the world's entity table, cold in every
-    /// world. A slot left from an earlier tick, or another session's, is
-    /// harmless: its entry holds another entity (or none), and
-    /// [`EnemyIndex::living`] checks.
-    slots: Vec<u32>,
 }
 
 impl EnemyIndex {
@@ -99,7 +93,7 @@ impl EnemyIndex {
     /// from the last entry back moves it down to its start: one pass over
     /// the buckets fewer than filling forwards and shifting back (the
     /// reference map has 169 buckets for its hundred enemies), with each
-    /// bucket's entries still in query order.
+    /// bucket's entries still in id order.
     fn sort_into_buckets(&mut self) {
         let mut total = 0;
         for start in &mut self.starts {
@@ -115,12 +109,12 @@ impl EnemyIndex {
         }
     }
 
-    /// Where `entity` stands, if it is an enemy indexed this tick (alive,
-    /// and not leaked).
-    pub(crate) fn living(&self, entity: Entity) -> Option<Vec2> {
-        let &slot = self.slots.get(entity.index_u32() as usize)?;
-        let entry = self.entries.get(slot as usize)?;
-        (entry.entity == entity).then_some(entry.position)
+    /// The enemy `id`, if it was indexed this tick (alive, and not
+    /// leaked): homing shots find their target in the entries just written
+    /// rather than in the session's enemies.
+    pub(crate) fn find(&self, id: u32) -> Option<&Indexed> {
+        let entry = self.entries.binary_search_by_key(&id, |entry| entry.id);
+        entry.ok().map(|entry| &self.entries[entry])
     }
 
     /// Calls `visit` for every indexed enemy within `radius` of `centre`.
@@ -147,7 +141,7 @@ impl EnemyIndex {
 }
 
 /// This tick's filling of an [`EnemyIndex`]: takes the living enemies in
-/// query order, and leaves the index sorted by bucket when dropped.
+/// id order, and leaves the index sorted by bucket when dropped.
 pub(crate) struct Refill<'a> {
     index: &'a mut EnemyIndex,
 }
@@ -162,11 +156,6 @@ impl Refill<'_> {
         let bucket = row * index.columns + column;
         index.starts[bucket] += 1;
         index.buckets.push(bucket as u32);
-        let slot = enemy.entity.index_u32() as usize;
-        if slot >= index.slots.len() {
-            index.slots.resize(slot + 1, u32::MAX);
-        }
-        index.slots[slot] = index.entries.len() as u32;
         index.entries.push(enemy);
     }
 }
@@ -248,7 +237,7 @@ pub(crate) fn fire_towers(
                 owner: tower.owner,
                 tower_kind: tower.kind,
                 level: tower.level,
-                target: (kind.flight == Flight::Homing).then_some(target.entity),
+                target: (kind.flight == Flight::Homing).then_some(target.id),
                 aim: target.position,
                 position: origin,
             },

@@ -1,13 +1,12 @@
 //! Waves: starting them on time (or early), and spawning their groups.
 
-use bevy_ecs::prelude::*;
 use glam::Vec2;
 use rand_core::Rng;
 
 use crate::content::EnemyKindId;
 use crate::event::Event;
 use crate::rules::Rules;
-use crate::world::{Enemy, Game, Position, Spawner, Waves};
+use crate::world::{Afflictions, Enemy, Game, Spawner, Waves};
 
 /// Starts the next wave at tick `now`. Returns false when no wave is left.
 pub(crate) fn start_next_wave(waves: &mut Waves, rules: &Rules, now: u64) -> bool {
@@ -36,8 +35,9 @@ pub(crate) fn start_next_wave(waves: &mut Waves, rules: &Rules, now: u64) -> boo
     true
 }
 
-/// Step 2: start a wave that is due, then spawn every enemy whose time has come.
-pub(crate) fn advance_waves(commands: &mut Commands, game: &mut Game) {
+/// Step 2: start a wave that is due, then spawn every enemy whose time has
+/// come (they start walking next tick).
+pub(crate) fn advance_waves(game: &mut Game) {
     let Game {
         clock,
         rules,
@@ -47,6 +47,7 @@ pub(crate) fn advance_waves(commands: &mut Commands, game: &mut Game) {
         ids,
         rng,
         events,
+        enemies,
         ..
     } = game;
     let rules = &rules.0;
@@ -68,27 +69,22 @@ pub(crate) fn advance_waves(commands: &mut Commands, game: &mut Game) {
             let position = board.centre(spawn) + jitter;
             let hp = enemy.hp * spawner.hp_scale;
             ids.next_enemy += 1;
-            commands.spawn((
+            enemies.spawn(
                 Enemy {
                     id: ids.next_enemy,
                     kind,
-                    hp,
-                    max_hp: hp,
                     flying: enemy.flying,
-                    heading: spawn as u32,
+                    gone: false,
+                    hp,
+                    position,
                     toward: board.centre(spawn),
                     toward_remaining: board.remaining(spawn),
                     remaining: f32::MAX,
-                    slow_factor: 1.0,
-                    slow_until: 0,
-                    dot_per_tick: 0.0,
-                    dot_until: 0,
-                    dot_owner: crate::command::PlayerId(0),
-                    last_hit_by: crate::command::PlayerId(0),
-                    gone: false,
+                    heading: spawn as u32,
+                    afflicted_until: 0,
                 },
-                Position(position),
-            ));
+                Afflictions::new(hp),
+            );
             spawner.remaining -= 1;
             state.alive += 1;
             spawner.next_tick += u64::from(group.interval_ticks);

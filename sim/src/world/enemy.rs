@@ -1,8 +1,18 @@
-//! A walking or flying enemy: the component, its record in a save and its
-//! part of the state hash, kept together so a new field is one edit here
-//! (plus the steps that spawn and use it, and the save's format version).
+//! Enemies: how they are kept, their record in a save and their part of the
+//! state hash, kept together so a new field is one edit here (plus the
+//! steps that spawn and use it, and the save's format version).
+//!
+//! Enemies are plain data in the session's [`Game`](super::Game), not
+//! entities, for the reason shots are (`projectile.rs`): in a host of a
+//! thousand sessions each world is cold when its tick starts, and a step is
+//! bound by the cache lines it touches. As entities, each tick's walk read
+//! an entity column, an 80-byte row over two components, and the world's
+//! query, table and column bookkeeping; spawning went through a command
+//! queue and dying through the entity table. Here the walk reads one list
+//! of 48-byte rows holding what every enemy needs every tick, and reaches
+//! into a second list, of what only hits, slows and burns touch, for the
+//! few enemies under an effect.
 
-use bevy_ecs::prelude::*;
 use glam::Vec2;
 
 use super::Board;
@@ -11,27 +21,41 @@ use crate::content::EnemyKindId;
 use crate::hash::StableHasher;
 use crate::session::save::{Persisted, Reader, RestoreCx, RestoreError, Writer};
 
-/// A walking or flying enemy.
-#[derive(Component, Clone, Debug)]
+/// What the walk reads and writes for every enemy every tick.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Enemy {
     pub id: u32,
     pub kind: EnemyKindId,
-    pub hp: f32,
-    pub max_hp: f32,
     pub flying: bool,
-    /// Ground enemies: the cell whose centre they walk towards. Fliers: unused.
-    pub heading: u32,
-    /// The heading's centre and its distance to a goal along the field, in
-    /// cells: derived from the heading and the field, kept so that a step
-    /// of the walk reads neither the field nor divides by the map's width
-    /// (the field's distance was a cache miss per walker per tick). Set by
-    /// [`Enemy::head_for`] and, after the field changes, by
-    /// [`Enemy::refresh_heading`]; neither saved nor hashed.
+    /// Reached a goal this tick; removed at the end of the tick, and no
+    /// longer a target meanwhile.
+    pub gone: bool,
+    pub hp: f32,
+    /// Where it stands, in cells.
+    pub position: Vec2,
+    /// Ground enemies: the heading's centre and its distance to a goal
+    /// along the field, in cells: derived from the heading and the field,
+    /// kept so that a step of the walk reads neither the field nor divides
+    /// by the map's width (the field's distance was a cache miss per walker
+    /// per tick). Set by [`Enemy::head_for`] and, after the field changes,
+    /// by [`Enemy::refresh_heading`]; neither saved nor hashed.
     pub toward: Vec2,
     pub toward_remaining: f32,
     /// Distance left to a goal in cells, refreshed by movement; drives the
     /// `first` and `last` targeting modes.
     pub remaining: f32,
+    /// Ground enemies: the cell whose centre they walk towards. Fliers: unused.
+    pub heading: u32,
+    /// No slow or burn lasts past this tick: until then the walk looks at
+    /// the enemy's [`Afflictions`]. Derived from them (at least the later
+    /// of their two ends); neither saved nor hashed.
+    pub afflicted_until: u64,
+}
+
+/// What only hits, slows and burns change, beside each [`Enemy`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Afflictions {
+    pub max_hp: f32,
     /// Speed multiplier while slowed, and the tick the slow wears off.
     pub slow_factor: f32,
     pub slow_until: u64,
@@ -41,9 +65,26 @@ pub(crate) struct Enemy {
     pub dot_owner: PlayerId,
     /// Who hurt it last: the killer, should it die.
     pub last_hit_by: PlayerId,
-    /// Reached a goal this tick; despawned at the end of the tick, and no
-    /// longer a target meanwhile.
-    pub gone: bool,
+}
+
+impl Afflictions {
+    /// A fresh enemy's: unhurt, neither slowed nor burning.
+    pub(crate) fn new(max_hp: f32) -> Self {
+        Self {
+            max_hp,
+            slow_factor: 1.0,
+            slow_until: 0,
+            dot_per_tick: 0.0,
+            dot_until: 0,
+            dot_owner: PlayerId(0),
+            last_hit_by: PlayerId(0),
+        }
+    }
+
+    /// The tick by which both the slow and the burn have worn off.
+    pub(crate) fn until(&self) -> u64 {
+        self.slow_until.max(self.dot_until)
+    }
 }
 
 impl Enemy {
@@ -59,6 +100,83 @@ impl Enemy {
         let heading = self.heading as usize;
         self.toward = board.centre(heading);
         self.toward_remaining = board.remaining(heading);
+    }
+
+    /// Still on the board at the end of a tick: neither dead nor leaked.
+    fn stays(&self) -> bool {
+        !(self.gone || self.hp <= 0.0)
+    }
+}
+
+/// The enemies on the board, in id order: what every tick reads, and beside
+/// it, slot for slot, what only effects read.
+///
+/// Ids only grow, so spawning appends and removal keeps the order: steps
+/// walk the enemies in id order, and leaks, deaths, snapshots and saves
+/// come out sorted without a sort.
+#[derive(Debug, Default)]
+pub(crate) struct Enemies {
+    walkers: Vec<Enemy>,
+    afflictions: Vec<Afflictions>,
+}
+
+impl Enemies {
+    pub(crate) fn len(&self) -> usize {
+        self.walkers.len()
+    }
+
+    /// Puts a new enemy on the board; its id must be the highest yet.
+    pub(crate) fn spawn(&mut self, enemy: Enemy, afflictions: Afflictions) {
+        debug_assert!(self.walkers.last().is_none_or(|last| last.id < enemy.id));
+        self.walkers.push(enemy);
+        self.afflictions.push(afflictions);
+    }
+
+    pub(crate) fn walkers(&self) -> &[Enemy] {
+        &self.walkers
+    }
+
+    pub(crate) fn walkers_mut(&mut self) -> &mut [Enemy] {
+        &mut self.walkers
+    }
+
+    /// Both lists, slot for slot, for the steps that change both.
+    pub(crate) fn parts_mut(&mut self) -> (&mut [Enemy], &mut [Afflictions]) {
+        (&mut self.walkers, &mut self.afflictions)
+    }
+
+    /// Every enemy with its afflictions, in id order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Enemy, &Afflictions)> {
+        self.walkers.iter().zip(&self.afflictions)
+    }
+
+    /// Whether the enemy `id` is on the board.
+    pub(crate) fn contains(&self, id: u32) -> bool {
+        self.walkers
+            .binary_search_by_key(&id, |enemy| enemy.id)
+            .is_ok()
+    }
+
+    /// Calls `finished` for each enemy that died or leaked this tick, in id
+    /// order, and takes them off the board. Most ticks none has: then
+    /// nothing is written.
+    pub(crate) fn remove_finished(&mut self, mut finished: impl FnMut(&Enemy, &Afflictions)) {
+        let Some(first) = self.walkers.iter().position(|enemy| !enemy.stays()) else {
+            return;
+        };
+        let mut kept = first;
+        for slot in first..self.walkers.len() {
+            let enemy = self.walkers[slot];
+            if enemy.stays() {
+                self.walkers[kept] = enemy;
+                self.afflictions[kept] = self.afflictions[slot];
+                kept += 1;
+            } else {
+                finished(&enemy, &self.afflictions[slot]);
+            }
+        }
+        self.walkers.truncate(kept);
+        self.afflictions.truncate(kept);
     }
 }
 
@@ -78,8 +196,7 @@ const ENEMY_FLAGS: u8 = FLYING | GONE | HURT | SLOWED | BURNED | HIT;
 /// Enemies are most of a save, so their rarely used fields are left out
 /// while at their spawn values.
 impl Persisted for Enemy {
-    /// Where it stands.
-    type Extra = Vec2;
+    type Extra = Afflictions;
     const MIN_RECORD: usize = 20;
 
     fn id(&self) -> u32 {
@@ -87,14 +204,15 @@ impl Persisted for Enemy {
     }
 
     #[inline]
-    fn save(&self, position: Vec2, w: &mut Writer<'_>) {
+    fn save(&self, afflictions: Afflictions, w: &mut Writer<'_>) {
+        let a = afflictions;
         w.var(u64::from(self.kind.0));
-        let hurt = self.hp.to_bits() != self.max_hp.to_bits();
-        let slowed = self.slow_factor.to_bits() != 1.0f32.to_bits() || self.slow_until != 0;
-        let burned = self.dot_per_tick.to_bits() != 0.0f32.to_bits()
-            || self.dot_until != 0
-            || self.dot_owner != PlayerId(0);
-        let hit = self.last_hit_by != PlayerId(0);
+        let hurt = self.hp.to_bits() != a.max_hp.to_bits();
+        let slowed = a.slow_factor.to_bits() != 1.0f32.to_bits() || a.slow_until != 0;
+        let burned = a.dot_per_tick.to_bits() != 0.0f32.to_bits()
+            || a.dot_until != 0
+            || a.dot_owner != PlayerId(0);
+        let hit = a.last_hit_by != PlayerId(0);
         let flags = [
             (self.flying, FLYING),
             (self.gone, GONE),
@@ -107,25 +225,25 @@ impl Persisted for Enemy {
         .filter(|&(set, _)| set)
         .fold(0, |flags, (_, bit)| flags | bit);
         w.u8(flags);
-        w.f32(self.max_hp);
+        w.f32(a.max_hp);
         if hurt {
             w.f32(self.hp);
         }
-        w.f32(position.x);
-        w.f32(position.y);
+        w.f32(self.position.x);
+        w.f32(self.position.y);
         w.var(u64::from(self.heading));
         w.f32(self.remaining);
         if slowed {
-            w.f32(self.slow_factor);
-            w.var(self.slow_until);
+            w.f32(a.slow_factor);
+            w.var(a.slow_until);
         }
         if burned {
-            w.f32(self.dot_per_tick);
-            w.var(self.dot_until);
-            w.u8(self.dot_owner.0);
+            w.f32(a.dot_per_tick);
+            w.var(a.dot_until);
+            w.u8(a.dot_owner.0);
         }
         if hit {
-            w.u8(self.last_hit_by.0);
+            w.u8(a.last_hit_by.0);
         }
     }
 
@@ -133,73 +251,70 @@ impl Persisted for Enemy {
         id: u32,
         r: &mut Reader<'_>,
         cx: &mut RestoreCx<'_>,
-    ) -> Result<(Self, Vec2), RestoreError> {
+    ) -> Result<(Self, Afflictions), RestoreError> {
         let kind = r.index(cx.rules.enemies.len(), "unknown enemy kind")?;
         let flags = r.u8()?;
         if flags & !ENEMY_FLAGS != 0 {
             return Err(RestoreError::Malformed("unknown enemy flags"));
         }
-        let max_hp = r.f32()?;
-        let hp = if flags & HURT != 0 { r.f32()? } else { max_hp };
+        let mut afflictions = Afflictions::new(r.f32()?);
+        let hp = if flags & HURT != 0 {
+            r.f32()?
+        } else {
+            afflictions.max_hp
+        };
         let position = Vec2::new(r.f32()?, r.f32()?);
         let heading = r.index(cx.rules.map().grid.len(), "enemy heading off the map")? as u32;
         let remaining = r.f32()?;
-        let (slow_factor, slow_until) = if flags & SLOWED != 0 {
-            (r.f32()?, r.var()?)
-        } else {
-            (1.0, 0)
-        };
-        let (dot_per_tick, dot_until, dot_owner) = if flags & BURNED != 0 {
-            (r.f32()?, r.var()?, cx.seat(r)?)
-        } else {
-            (0.0, 0, PlayerId(0))
-        };
-        let last_hit_by = if flags & HIT != 0 {
-            cx.seat(r)?
-        } else {
-            PlayerId(0)
-        };
+        if flags & SLOWED != 0 {
+            afflictions.slow_factor = r.f32()?;
+            afflictions.slow_until = r.var()?;
+        }
+        if flags & BURNED != 0 {
+            afflictions.dot_per_tick = r.f32()?;
+            afflictions.dot_until = r.var()?;
+            afflictions.dot_owner = cx.seat(r)?;
+        }
+        if flags & HIT != 0 {
+            afflictions.last_hit_by = cx.seat(r)?;
+        }
         let enemy = Enemy {
             id,
             kind: EnemyKindId(kind as u16),
-            hp,
-            max_hp,
             flying: flags & FLYING != 0,
-            heading,
+            gone: flags & GONE != 0,
+            hp,
+            position,
             // Derived once the field is computed: the restore refreshes
             // every enemy's heading then.
             toward: Vec2::ZERO,
             toward_remaining: 0.0,
             remaining,
-            slow_factor,
-            slow_until,
-            dot_per_tick,
-            dot_until,
-            dot_owner,
-            last_hit_by,
-            gone: flags & GONE != 0,
+            heading,
+            afflicted_until: afflictions.until(),
         };
-        Ok((enemy, position))
+        Ok((enemy, afflictions))
     }
 
     /// `gone` is left out: the state is hashed between steps, when no enemy
     /// that reached a goal is left on the board.
-    fn hash(&self, position: Vec2, h: &mut StableHasher) {
+    fn hash(&self, afflictions: Afflictions, h: &mut StableHasher) {
+        let a = afflictions;
         h.u32(u32::from(self.kind.0));
         for value in [
             self.hp,
-            self.max_hp,
-            position.x,
-            position.y,
+            a.max_hp,
+            self.position.x,
+            self.position.y,
             self.remaining,
-            self.slow_factor,
-            self.dot_per_tick,
+            a.slow_factor,
+            a.dot_per_tick,
         ] {
             h.f32(value);
         }
         h.u32(self.heading);
-        h.u64(self.slow_until);
-        h.u64(self.dot_until);
-        h.bytes(&[u8::from(self.flying), self.dot_owner.0, self.last_hit_by.0]);
+        h.u64(a.slow_until);
+        h.u64(a.dot_until);
+        h.bytes(&[u8::from(self.flying), a.dot_owner.0, a.last_hit_by.0]);
     }
 }

@@ -1,16 +1,17 @@
-//! The components of a session's ECS world, and `Game`, the state beside it.
+//! What a session's state is: towers, the components of its ECS world, and
+//! `Game`, the state beside the world, enemies and shots in flight among it.
 //!
-//! Every entity carries its own stable id (never bevy's `Entity`, which is
-//! recycled) because ids reach players and the state hash. Each kind of
-//! entity has its own module, holding its component together with its record
-//! in the save and its part of the state hash, so a new field is declared,
-//! saved, restored and hashed in one file.
+//! Towers, enemies and shots each carry their own stable id (never bevy's
+//! `Entity`, which is recycled) because ids reach players and the state
+//! hash. Each kind has its own module, holding its data together with its
+//! record in the save and its part of the state hash, so a new field is
+//! declared, saved, restored and hashed in one file.
 
 mod enemy;
 mod projectile;
 mod tower;
 
-pub(crate) use enemy::Enemy;
+pub(crate) use enemy::{Afflictions, Enemies, Enemy};
 pub(crate) use projectile::{InFlight, Projectile, Projectiles};
 pub(crate) use tower::Tower;
 
@@ -48,6 +49,7 @@ pub(crate) struct Game {
     pub inbox: Inbox,
     pub events: Events,
     pub order: TowerOrder,
+    pub enemies: Enemies,
     pub projectiles: Projectiles,
 }
 
@@ -55,10 +57,6 @@ pub(crate) struct Game {
 pub(crate) fn cell_centre(x: usize, y: usize) -> Vec2 {
     Vec2::new(x as f32 + 0.5, y as f32 + 0.5)
 }
-
-/// Where an enemy is, in cells.
-#[derive(Component, Clone, Copy, Debug)]
-pub(crate) struct Position(pub Vec2);
 
 /// The tick counter: the session's only notion of time.
 #[derive(Debug, Default)]

@@ -10,10 +10,9 @@
 //! tick. In a list kept in id order they cost none of that, and come out
 //! sorted for impacts, saves, hashes and snapshots.
 
-use bevy_ecs::prelude::*;
 use glam::Vec2;
 
-use super::Enemy;
+use super::Enemies;
 use crate::command::PlayerId;
 use crate::content::TowerKindId;
 use crate::hash::StableHasher;
@@ -26,8 +25,8 @@ pub(crate) struct Projectile {
     pub owner: PlayerId,
     pub tower_kind: TowerKindId,
     pub level: u8,
-    /// Homing shots follow this enemy while it lives.
-    pub target: Option<Entity>,
+    /// Homing shots follow the enemy of this id while it lives.
+    pub target: Option<u32>,
     /// Where it is going (refreshed from a living homing target).
     pub aim: Vec2,
     /// Where it is.
@@ -39,8 +38,8 @@ pub(crate) struct Projectile {
 #[derive(Debug, Default)]
 pub(crate) struct Projectiles(pub Vec<Projectile>);
 
-/// What a projectile's record holds besides the component: entities are not
-/// stable across a save, so the target is its enemy id.
+/// What a projectile's record holds besides the shot itself: where it is,
+/// and the target it still has.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct InFlight {
     pub position: Vec2,
@@ -49,15 +48,14 @@ pub(crate) struct InFlight {
 }
 
 impl Projectile {
-    /// Its record's [`InFlight`] part, its target's id read from the world.
-    /// A target that died after the shot was fired no longer exists; the
-    /// shot forgets it on its next flight step either way, so it counts as
-    /// none.
-    pub(crate) fn in_flight(&self, world: &World) -> InFlight {
+    /// Its record's [`InFlight`] part. A target that died after the shot
+    /// was fired is no longer on the board; the shot forgets it on its
+    /// next flight step either way, so it counts as none.
+    pub(crate) fn in_flight(&self, enemies: &Enemies) -> InFlight {
         let target = self
             .target
-            .and_then(|target| world.get::<Enemy>(target))
-            .map_or(0, |enemy| enemy.id);
+            .filter(|&target| enemies.contains(target))
+            .unwrap_or(0);
         InFlight {
             position: self.position,
             target,
@@ -86,8 +84,6 @@ impl Persisted for Projectile {
         w.var(u64::from(flight.target));
     }
 
-    /// The target comes back as an id in [`InFlight`]; the session's
-    /// restore finds its entity once the enemies are spawned.
     fn restore(
         id: u32,
         r: &mut Reader<'_>,
@@ -110,7 +106,7 @@ impl Persisted for Projectile {
             owner,
             tower_kind: TowerKindId(kind as u16),
             level,
-            target: None,
+            target: (target != 0).then_some(target),
             aim,
             position,
         };

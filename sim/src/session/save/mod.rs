@@ -38,7 +38,6 @@ pub(crate) use self::bytes::{Reader, Writer};
 use std::sync::Arc;
 
 use bevy_ecs::prelude::*;
-use glam::Vec2;
 use rand_core::Rng;
 use rand_pcg::Pcg32;
 
@@ -51,7 +50,7 @@ use crate::event::Outcome;
 use crate::hash::StableHasher;
 use crate::rules::Rules;
 use crate::world::{
-    Clock, Enemy, Game, Ids, InFlight, Match, PlayerState, Players, Position, Projectile,
+    Afflictions, Clock, Enemy, Game, Ids, InFlight, Match, PlayerState, Players, Projectile,
     Projectiles, SimRng, Spawner, Tower, TowerOrder, Waves,
 };
 
@@ -96,8 +95,8 @@ pub enum RestoreError {
 /// order. Each kind implements it beside its component, so a field is
 /// declared, saved, read back, checked and hashed in one file.
 pub(crate) trait Persisted: Sized {
-    /// What the record holds besides the component, gathered from the
-    /// entity's other components by the caller (a position, a target).
+    /// What the record holds besides the item itself, gathered by the
+    /// caller (an enemy's afflictions, a shot's position and target).
     type Extra: Copy;
 
     /// Fewest bytes a record takes, its id included: a list's length is
@@ -224,15 +223,11 @@ impl Session {
             .map(|mut query| query.iter(world).map(|tower| (tower, ())).collect())
             .unwrap_or_default();
         write_records(&mut w, &mut towers);
-        let mut enemies: Vec<(&Enemy, Vec2)> = world
-            .try_query::<(&Enemy, &Position)>()
-            .map(|mut query| {
-                query
-                    .iter(world)
-                    .map(|(enemy, position)| (enemy, position.0))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut enemies: Vec<(&Enemy, Afflictions)> = game
+            .enemies
+            .iter()
+            .map(|(enemy, afflictions)| (enemy, *afflictions))
+            .collect();
         // Between steps the dead and the leaked are gone: the count is the
         // enemies saved, so it is not saved itself.
         debug_assert_eq!(enemies.len(), state.alive as usize, "save between steps");
@@ -241,7 +236,7 @@ impl Session {
             .projectiles
             .0
             .iter()
-            .map(|projectile| (projectile, projectile.in_flight(world)))
+            .map(|projectile| (projectile, projectile.in_flight(&game.enemies)))
             .collect();
         write_records(&mut w, &mut projectiles);
     }
@@ -291,13 +286,13 @@ impl Session {
         if !r.is_empty() {
             return Err(RestoreError::Malformed("bytes after the end of the save"));
         }
-        let (mut world, mut game) = state.build(rules, &config);
+        let (world, mut game) = state.build(rules, &config);
         if compute_field(&mut game.board).is_some() {
             return Err(RestoreError::Malformed(
                 "the towers cut a spawn off from every goal",
             ));
         }
-        for mut enemy in world.query::<&mut Enemy>().iter_mut(&mut world) {
+        for enemy in game.enemies.walkers_mut() {
             enemy.refresh_heading(&game.board);
         }
         Ok(Session::assemble(world, game, config))
@@ -348,13 +343,14 @@ impl Session {
 
         // Entities kind by kind, each folded in id order.
         let (views, digests) = (&mut self.views, &mut self.digests);
-        let enemies = views.enemies.iter(world);
-        let enemies = enemies.map(|(_, enemy, position)| (enemy, position.0));
+        let enemies = game.enemies.iter();
+        let enemies = enemies.map(|(enemy, afflictions)| (enemy, *afflictions));
         fold_records(&mut hash, digests, enemies);
         let towers = views.towers.iter(world).map(|tower| (tower, ()));
         fold_records(&mut hash, digests, towers);
         let projectiles = game.projectiles.0.iter();
-        let projectiles = projectiles.map(|projectile| (projectile, projectile.in_flight(world)));
+        let projectiles =
+            projectiles.map(|projectile| (projectile, projectile.in_flight(&game.enemies)));
         fold_records(&mut hash, digests, projectiles);
         hash.finish()
     }
@@ -372,7 +368,7 @@ struct State {
     players: Vec<PlayerState>,
     waves: Waves,
     towers: Vec<(Tower, ())>,
-    enemies: Vec<(Enemy, Vec2)>,
+    enemies: Vec<(Enemy, Afflictions)>,
     projectiles: Vec<(Projectile, InFlight)>,
 }
 
@@ -468,8 +464,8 @@ impl State {
     }
 
     /// Builds the world and its game: a [`new_game`] with the saved state
-    /// put in. Entities are spawned in id order; no step depends on storage
-    /// order (they sort by id where order matters), so this need not match
+    /// put in. Towers are spawned in id order; no step depends on their
+    /// storage order (launches sort by tower id), so this need not match
     /// the saved world's.
     fn build(self, rules: Arc<Rules>, config: &SessionConfig) -> (World, Game) {
         let mut game = new_game(rules, config, Players(self.players), self.state, self.waves);
@@ -491,24 +487,12 @@ impl State {
         }
         game.order = TowerOrder(order);
 
-        let mut enemies = Vec::with_capacity(self.enemies.len());
-        for (enemy, position) in self.enemies {
-            let id = enemy.id;
-            enemies.push((id, world.spawn((enemy, Position(position))).id()));
+        // Records come in id order, the order both lists keep.
+        for (enemy, afflictions) in self.enemies {
+            game.enemies.spawn(enemy, afflictions);
         }
-        // Records come in id order, the order the list keeps.
-        let projectiles = self
-            .projectiles
-            .into_iter()
-            .map(|(mut projectile, flight)| {
-                // `read` checked that the target is among the enemies.
-                projectile.target = enemies
-                    .binary_search_by_key(&flight.target, |&(id, _)| id)
-                    .ok()
-                    .map(|slot| enemies[slot].1);
-                projectile
-            });
-        game.projectiles = Projectiles(projectiles.collect());
+        let projectiles = self.projectiles.into_iter();
+        game.projectiles = Projectiles(projectiles.map(|(projectile, _)| projectile).collect());
         (world, game)
     }
 }
