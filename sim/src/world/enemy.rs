@@ -159,21 +159,27 @@ impl Enemies {
 
     /// Calls `finished` for each enemy that died or leaked this tick, in id
     /// order, and takes them off the board. Most ticks none has: then
-    /// nothing is written.
+    /// nothing is written. Otherwise the runs of enemies that stay between
+    /// them move down a run at a time (a row at a time, through a copy on
+    /// the stack, cost a host 4% of its step).
     pub(crate) fn remove_finished(&mut self, mut finished: impl FnMut(&Enemy, &Afflictions)) {
         let Some(first) = self.walkers.iter().position(|enemy| !enemy.stays()) else {
             return;
         };
+        let count = self.walkers.len();
         let mut kept = first;
-        for slot in first..self.walkers.len() {
-            let enemy = self.walkers[slot];
-            if enemy.stays() {
-                self.walkers[kept] = enemy;
-                self.afflictions[kept] = self.afflictions[slot];
-                kept += 1;
-            } else {
-                finished(&enemy, &self.afflictions[slot]);
+        let mut slot = first;
+        // At the top of each round, `slot` is a finished enemy's.
+        while slot < count {
+            finished(&self.walkers[slot], &self.afflictions[slot]);
+            slot += 1;
+            let run = slot;
+            while slot < count && self.walkers[slot].stays() {
+                slot += 1;
             }
+            self.walkers.copy_within(run..slot, kept);
+            self.afflictions.copy_within(run..slot, kept);
+            kept += slot - run;
         }
         self.walkers.truncate(kept);
         self.afflictions.truncate(kept);
@@ -316,5 +322,58 @@ impl Persisted for Enemy {
         h.u64(a.slow_until);
         h.u64(a.dot_until);
         h.bytes(&[u8::from(self.flying), a.dot_owner.0, a.last_hit_by.0]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn enemy(id: u32, hp: f32, gone: bool) -> Enemy {
+        Enemy {
+            id,
+            kind: EnemyKindId(0),
+            flying: false,
+            gone,
+            hp,
+            position: Vec2::new(id as f32, 0.0),
+            toward: Vec2::ZERO,
+            toward_remaining: 0.0,
+            remaining: 0.0,
+            heading: 0,
+            afflicted_until: 0,
+        }
+    }
+
+    /// Dead and leaked enemies at the ends, side by side and alone leave in
+    /// id order; the rest keep their order and their afflictions.
+    #[test]
+    fn removal_keeps_id_order_and_slots_in_step() {
+        let mut enemies = Enemies::default();
+        let finished = [1, 2, 5, 8];
+        for id in 1..=8 {
+            let hp = if id == 2 || id == 8 { -1.0 } else { 10.0 };
+            let gone = id == 1 || id == 5;
+            enemies.spawn(enemy(id, hp, gone), Afflictions::new(id as f32));
+        }
+        let mut seen = Vec::new();
+        enemies.remove_finished(|enemy, afflictions| {
+            assert_eq!(afflictions.max_hp, enemy.id as f32);
+            seen.push(enemy.id);
+        });
+        assert_eq!(seen, finished);
+        let left: Vec<(u32, f32)> = enemies
+            .iter()
+            .map(|(enemy, afflictions)| (enemy.id, afflictions.max_hp))
+            .collect();
+        assert_eq!(left, [(3, 3.0), (4, 4.0), (6, 6.0), (7, 7.0)]);
+        assert!(enemies.contains(6) && !enemies.contains(5));
+
+        let mut none = Vec::new();
+        enemies.remove_finished(|enemy, _| none.push(enemy.id));
+        assert!(none.is_empty());
+        assert_eq!(enemies.len(), 4);
     }
 }
