@@ -1,12 +1,10 @@
-//! A session: one ECS world and the steps of its tick, with a small face for its
+//! A session: one game's state and its tick, with a small face for its
 //! owner: build, submit commands, step, read events, snapshot, hash.
 
 pub(crate) mod save;
 
 use std::sync::Arc;
 
-use bevy_ecs::prelude::*;
-use bevy_ecs::query::QueryState;
 use rand_pcg::Pcg32;
 
 use crate::command::{Command, CommandTicket, PlayerId, Rejection};
@@ -16,10 +14,9 @@ use crate::grid::{Cell, Tile};
 use crate::path::{FlowField, STRAIGHT_COST};
 use crate::rules::Rules;
 use crate::snapshot::{EnemyView, PlayerView, ProjectileView, Snapshot, TowerView};
-use crate::systems::TickSteps;
 use crate::world::{
     Board, Clock, Enemies, Events, Game, Ids, Inbox, Match, Pending, PlayerState, Players,
-    Projectiles, SessionRules, SimRng, Tower, TowerOrder, Waves,
+    Projectiles, SessionRules, SimRng, Towers, Waves,
 };
 
 pub use save::RestoreError;
@@ -124,28 +121,17 @@ pub struct Summary {
     pub towers: u32,
 }
 
-/// Cached queries for reading the world outside the tick.
-struct Views {
-    towers: QueryState<&'static Tower>,
-}
-
-/// One game: a world of entities, the state outside them, its tick, and
-/// reusable buffers.
+/// One game: its state, and reusable buffers.
 pub struct Session {
-    world: World,
-    /// Everything but the entities. Kept beside the world, not in it as a
-    /// resource: in bevy a resource is a component of an entity of its own,
-    /// so every fetch walks the entity's location, its table and its change
-    /// ticks, a chain of cache misses in a cold world (6% of a hosted
-    /// session-tick for the tick's one fetch plus the owner's questions).
     game: Game,
-    steps: TickSteps,
-    views: Views,
-    /// Per-entity digests for `state_hash`, kept so hashing does not allocate.
+    /// Per-record digests for `state_hash`, kept so hashing does not allocate.
     digests: Vec<(u32, u64)>,
     /// What it was built from, kept for `save` and for owners that resume
     /// a restored session (seats, command log header).
     config: SessionConfig,
+    /// Set by `inject_panic`: every later step panics.
+    #[cfg(feature = "fault-injection")]
+    injected_panic: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -192,7 +178,6 @@ impl Session {
             spawners: Vec::new(),
         };
         let mut game = new_game(rules, config, players, state, waves);
-        let mut world = World::new();
 
         if let Some(scenario) = scenario {
             for tower in &scenario.towers {
@@ -204,7 +189,6 @@ impl Session {
                     .sum();
                 let placed = usize::from(tower.level) < levels.len()
                     && crate::commands::place_tower(
-                        &mut world,
                         &mut game,
                         PlayerId(tower.player),
                         tower.kind,
@@ -226,23 +210,17 @@ impl Session {
                 y: cell.y,
             });
         }
-        Ok(Self::assemble(world, game, config.clone()))
+        Ok(Self::assemble(game, config.clone()))
     }
 
-    /// Wraps a fully populated world and its game (field computed) into a
-    /// session: builds the tick's and the readers' cached queries.
-    fn assemble(mut world: World, game: Game, config: SessionConfig) -> Self {
-        let steps = TickSteps::new(&mut world);
-        let views = Views {
-            towers: world.query(),
-        };
+    /// Wraps a fully populated game (field computed) into a session.
+    fn assemble(game: Game, config: SessionConfig) -> Self {
         Self {
-            world,
             game,
-            steps,
-            views,
             digests: Vec::new(),
             config,
+            #[cfg(feature = "fault-injection")]
+            injected_panic: false,
         }
     }
 
@@ -275,8 +253,11 @@ impl Session {
             }
             return;
         }
-        self.steps.run(&mut self.world, &mut self.game);
-        self.world.clear_trackers();
+        #[cfg(feature = "fault-injection")]
+        if self.injected_panic {
+            panic!("injected fault: this session's tick panics on purpose");
+        }
+        crate::systems::run_tick(&mut self.game);
     }
 
     /// What happened during the last step, in order.
@@ -284,11 +265,11 @@ impl Session {
         &self.game.events.0
     }
 
-    /// Makes the next step panic inside its tick, to test crash isolation.
+    /// Makes the next step (and every one after it) panic, to test crash
+    /// isolation.
     #[cfg(feature = "fault-injection")]
     pub fn inject_panic(&mut self) {
-        self.world
-            .insert_resource(crate::systems::fault::InjectedPanic);
+        self.injected_panic = true;
     }
 
     /// Ticks stepped so far; commands submitted now apply at this tick.
@@ -333,7 +314,7 @@ impl Session {
             leaks: state.leaks,
             outcome: state.outcome,
             enemies: state.alive,
-            towers: game.order.0.len() as u32,
+            towers: game.towers.len() as u32,
         }
     }
 
@@ -364,7 +345,6 @@ impl Session {
     /// Fills `out` with the visible state, every list sorted by id. Reuses
     /// `out`'s buffers.
     pub fn snapshot(&mut self, out: &mut Snapshot) {
-        let world = &self.world;
         let game = &self.game;
         let state = &game.state;
         out.tick = self.game.clock.tick;
@@ -386,7 +366,7 @@ impl Session {
         );
         let now = out.tick;
         out.enemies.clear();
-        // The enemies are kept in id order.
+        // Towers, enemies and shots are all kept in id order.
         out.enemies
             .extend(game.enemies.iter().map(|(enemy, afflictions)| EnemyView {
                 id: enemy.id,
@@ -399,16 +379,14 @@ impl Session {
                 burning: afflictions.dot_until > now,
             }));
         out.towers.clear();
-        out.towers
-            .extend(self.views.towers.iter(world).map(|tower| TowerView {
-                id: crate::command::TowerId(tower.id),
-                owner: tower.owner,
-                kind: tower.kind,
-                level: tower.level,
-                cell: tower.cell,
-                targeting: tower.targeting,
-            }));
-        out.towers.sort_unstable_by_key(|tower| tower.id);
+        out.towers.extend(game.towers.iter().map(|tower| TowerView {
+            id: crate::command::TowerId(tower.id),
+            owner: tower.owner,
+            kind: tower.kind,
+            level: tower.level,
+            cell: tower.cell,
+            targeting: tower.targeting,
+        }));
         out.projectiles.clear();
         out.projectiles
             .extend(game.projectiles.0.iter().map(|projectile| ProjectileView {
@@ -482,7 +460,7 @@ fn new_game(
         rng: SimRng(Pcg32::new(config.seed, RNG_STREAM)),
         inbox: Inbox::default(),
         events: Events::default(),
-        order: TowerOrder::default(),
+        towers: Towers::default(),
         enemies: Enemies::default(),
         projectiles: Projectiles::default(),
         players,

@@ -216,6 +216,74 @@ fn upgrades_run_out_and_cost_gold() {
     );
 }
 
+/// Submits several commands for the same tick, steps, and returns their
+/// results in order.
+fn run_together(
+    session: &mut Session,
+    commands: &[(PlayerId, Command)],
+) -> Vec<Result<(), Rejection>> {
+    let tickets: Vec<_> = commands
+        .iter()
+        .map(|&(player, command)| session.submit(player, command))
+        .collect();
+    session.step();
+    tickets
+        .iter()
+        .map(|&ticket| {
+            session
+                .events()
+                .iter()
+                .find_map(|event| match event {
+                    Event::CommandResult {
+                        ticket: t, result, ..
+                    } if *t == ticket => Some(*result),
+                    _ => None,
+                })
+                .unwrap()
+        })
+        .collect()
+}
+
+/// A tower placed stands from the end of its tick, and a tower sold is gone
+/// for commands at once: neither can be upgraded in the same tick.
+#[test]
+fn towers_placed_or_sold_this_tick_take_no_other_command() {
+    let mut session = open();
+    let place = Command::PlaceTower {
+        kind: ARROW,
+        cell: Cell::new(2, 2),
+    };
+    let first_id = TowerId(1);
+    let results = run_together(
+        &mut session,
+        &[(P0, place), (P0, Command::UpgradeTower { tower: first_id })],
+    );
+    assert_eq!(results, [Ok(()), Err(Rejection::NoSuchTower)]);
+    let mut snapshot = rampart_sim::Snapshot::default();
+    session.snapshot(&mut snapshot);
+    assert_eq!(snapshot.towers.len(), 1, "it stands after its tick");
+
+    let results = run_together(
+        &mut session,
+        &[
+            (P0, Command::SellTower { tower: first_id }),
+            (P0, Command::UpgradeTower { tower: first_id }),
+            (P0, Command::SellTower { tower: first_id }),
+        ],
+    );
+    assert_eq!(
+        results,
+        [
+            Ok(()),
+            Err(Rejection::NoSuchTower),
+            Err(Rejection::NoSuchTower)
+        ]
+    );
+    session.snapshot(&mut snapshot);
+    assert!(snapshot.towers.is_empty(), "gone after its tick");
+    assert_eq!(session.summary().towers, 0);
+}
+
 #[test]
 fn max_level_is_a_rejection() {
     let content = common::content_with_gold(

@@ -8,54 +8,40 @@ mod sell;
 mod targeting;
 mod upgrade;
 
-use bevy_ecs::prelude::*;
-
 use crate::command::{Command, PlayerId, Rejection, TowerId};
 use crate::event::Event;
 use crate::world::{
-    Board, Clock, Enemies, Events, Game, Ids, Players, SessionRules, Tower, TowerOrder, Waves,
+    Board, Clock, Enemies, Events, Game, Ids, Players, SessionRules, Tower, Towers, Waves,
 };
 
 pub(crate) use place::place_tower;
 
 /// Everything a command may read or change.
-pub(crate) struct CommandContext<'a, 'w, 's> {
-    pub commands: Commands<'w, 's>,
+pub(crate) struct CommandContext<'a> {
     pub clock: &'a Clock,
     pub rules: &'a SessionRules,
     pub board: &'a mut Board,
     pub players: &'a mut Players,
     pub waves: &'a mut Waves,
     pub ids: &'a mut Ids,
-    pub order: &'a mut TowerOrder,
     pub events: &'a mut Events,
-    pub towers: Query<'w, 's, &'static mut Tower>,
+    pub towers: &'a mut Towers,
     pub enemies: &'a Enemies,
 }
 
-impl CommandContext<'_, '_, '_> {
-    /// The tower `id` if it exists and belongs to `player`.
-    fn own_tower(&mut self, player: PlayerId, id: TowerId) -> Result<Entity, Rejection> {
-        let entity = self.order.find(id.0).ok_or(Rejection::NoSuchTower)?;
-        let tower = self
-            .towers
-            .get(entity)
-            .map_err(|_| Rejection::NoSuchTower)?;
-        if tower.owner != player {
-            return Err(Rejection::NotYourTower);
-        }
-        Ok(entity)
+/// The tower `id` if it stands and belongs to `player`.
+fn own_tower(towers: &mut Towers, player: PlayerId, id: TowerId) -> Result<&mut Tower, Rejection> {
+    let tower = towers.find_mut(id.0).ok_or(Rejection::NoSuchTower)?;
+    if tower.owner != player {
+        return Err(Rejection::NotYourTower);
     }
+    Ok(tower)
 }
 
 /// Applies this tick's commands. They are sorted by player (stably, so each
 /// player's own order holds): the result does not depend on how the players'
 /// messages interleaved on the way in.
-pub(crate) fn apply_commands(
-    commands: Commands,
-    game: &mut Game,
-    towers: Query<&'static mut Tower>,
-) {
+pub(crate) fn apply_commands(game: &mut Game) {
     let Game {
         clock,
         rules,
@@ -65,7 +51,7 @@ pub(crate) fn apply_commands(
         ids,
         inbox,
         events,
-        order,
+        towers,
         enemies,
         ..
     } = game;
@@ -73,14 +59,12 @@ pub(crate) fn apply_commands(
     events.0.clear();
     inbox.pending.sort_by_key(|pending| pending.player);
     let mut context = CommandContext {
-        commands,
         clock,
         rules,
         board,
         players,
         waves,
         ids,
-        order,
         events,
         towers,
         enemies,

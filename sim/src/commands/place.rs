@@ -7,8 +7,6 @@
 
 use std::cell::RefCell;
 
-use bevy_ecs::prelude::*;
-
 use crate::command::{PlayerId, Rejection, Targeting, TowerId};
 use crate::content::TowerKindId;
 use crate::event::Event;
@@ -68,11 +66,10 @@ pub(super) fn apply(
     charge(context.players, player, price)?;
     context.ids.next_tower += 1;
     let id = context.ids.next_tower;
-    let entity = context
-        .commands
-        .spawn(new_tower(id, player, kind, cell, price))
-        .id();
-    finish_placement(board, &mut context.order.0, index, id, entity);
+    board.towers[index] = true;
+    context
+        .towers
+        .place(new_tower(id, player, kind, cell, price));
     let player_state = &mut context.players.0[usize::from(player.0)];
     player_state.towers_built += 1;
     context.events.0.push(Event::TowerPlaced {
@@ -133,24 +130,10 @@ fn try_block(board: &mut Board, index: usize) -> bool {
     })
 }
 
-/// Records a tower on the board and in id order.
-fn finish_placement(
-    board: &mut Board,
-    order: &mut Vec<(u32, Entity)>,
-    index: usize,
-    id: u32,
-    entity: Entity,
-) {
-    board.towers[index] = true;
-    // Ids only grow, so pushing keeps the order sorted.
-    order.push((id, entity));
-}
-
 /// Places a scenario tower before the first tick: no gold changes hands, and
 /// the caller recomputes the field once after the last one. Returns false if
 /// the cell cannot take a tower.
 pub(crate) fn place_tower(
-    world: &mut World,
     game: &mut Game,
     owner: PlayerId,
     kind: TowerKindId,
@@ -171,7 +154,7 @@ pub(crate) fn place_tower(
     let id = game.ids.next_tower;
     let mut tower = new_tower(id, owner, kind, cell, invested);
     tower.level = level;
-    let entity = world.spawn(tower).id();
-    finish_placement(&mut game.board, &mut game.order.0, index, id, entity);
+    board.towers[index] = true;
+    game.towers.stand(tower);
     true
 }

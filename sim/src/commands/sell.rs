@@ -6,18 +6,14 @@
 use crate::command::{PlayerId, Rejection, TowerId};
 use crate::event::Event;
 
-use super::CommandContext;
+use super::{CommandContext, own_tower};
 
 pub(super) fn apply(
     context: &mut CommandContext,
     player: PlayerId,
     id: TowerId,
 ) -> Result<(), Rejection> {
-    let entity = context.own_tower(player, id)?;
-    let tower = context
-        .towers
-        .get(entity)
-        .map_err(|_| Rejection::NoSuchTower)?;
+    let tower = own_tower(context.towers, player, id)?;
     let refund_share = context.rules.0.towers[usize::from(tower.kind.0)].sell_refund;
     let refund = (tower.invested as f32 * refund_share) as u32;
     let board = &mut *context.board;
@@ -26,8 +22,7 @@ pub(super) fn apply(
     board.walkable[index] = true;
     board.field.compute(&board.walkable, &board.goals);
     board.field_version += 1;
-    context.order.0.retain(|&(tower, _)| tower != id.0);
-    context.commands.entity(entity).despawn();
+    context.towers.sell(id.0);
     context.players.0[usize::from(player.0)].gold += refund;
     context
         .events

@@ -4,7 +4,7 @@
 
 use crate::command::{PlayerId, Rejection, Targeting, TowerId};
 
-use super::CommandContext;
+use super::{CommandContext, own_tower};
 
 pub(super) fn apply(
     context: &mut CommandContext,
@@ -12,11 +12,6 @@ pub(super) fn apply(
     id: TowerId,
     mode: Targeting,
 ) -> Result<(), Rejection> {
-    let entity = context.own_tower(player, id)?;
-    let mut tower = context
-        .towers
-        .get_mut(entity)
-        .map_err(|_| Rejection::NoSuchTower)?;
-    tower.targeting = mode;
+    own_tower(context.towers, player, id)?.targeting = mode;
     Ok(())
 }

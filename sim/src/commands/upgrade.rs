@@ -5,18 +5,14 @@
 use crate::command::{PlayerId, Rejection, TowerId};
 use crate::event::Event;
 
-use super::{CommandContext, charge};
+use super::{CommandContext, charge, own_tower};
 
 pub(super) fn apply(
     context: &mut CommandContext,
     player: PlayerId,
     id: TowerId,
 ) -> Result<(), Rejection> {
-    let entity = context.own_tower(player, id)?;
-    let mut tower = context
-        .towers
-        .get_mut(entity)
-        .map_err(|_| Rejection::NoSuchTower)?;
+    let tower = own_tower(context.towers, player, id)?;
     let levels = &context.rules.0.towers[usize::from(tower.kind.0)].levels;
     let next = usize::from(tower.level) + 1;
     let Some(level) = levels.get(next) else {

@@ -2,12 +2,11 @@
 //! over the enemies in `movement.rs`), and towers choosing targets from it
 //! (never all towers against all enemies).
 
-use bevy_ecs::prelude::*;
 use glam::Vec2;
 
 use crate::command::Targeting;
 use crate::content::Flight;
-use crate::world::{Game, Projectile, Tower, cell_centre};
+use crate::world::{Game, Projectile, cell_centre};
 
 /// Side of an index bucket, in cells: about a typical tower range, so a range
 /// query touches a handful of buckets.
@@ -181,32 +180,12 @@ fn better(mode: Targeting, tower: Vec2, candidate: &Indexed, best: &Indexed) -> 
     a < b || (a == b && candidate.id < best.id)
 }
 
-/// A tower that fired this tick, its projectile waiting for an id: shots
-/// are launched in tower id order, so ids do not depend on ECS storage.
-pub(crate) struct Shot {
-    tower: u32,
-    projectile: Projectile,
-}
-
 /// Step 6: towers count down their reload, and those ready fire at the best
-/// target in range.
-///
-/// Towers are visited in storage order, which keeps the walk over their
-/// table sequential where a walk in id order would look each one up in the
-/// world's cold entity table. A tower's choice depends on nothing another
-/// tower does this tick, so only the projectile ids need id order, and the
-/// few towers that fire are sorted for them ([`launch`]).
-pub(crate) fn fire_towers(
-    game: &Game,
-    index: &EnemyIndex,
-    towers: &mut Query<&mut Tower>,
-    shots: &mut Vec<Shot>,
-) {
-    let rules = &game.rules;
-    for mut tower in towers.iter_mut() {
-        // Nothing in a session reads change ticks: marking them would write
-        // a column of every tower each tick.
-        let tower = tower.bypass_change_detection();
+/// target in range. Towers are walked in id order, so their shots (id 0
+/// until [`launch`]) are in the order they are numbered in.
+pub(crate) fn fire_towers(game: &mut Game, index: &EnemyIndex, shots: &mut Vec<Projectile>) {
+    let Game { rules, towers, .. } = game;
+    for tower in towers.standing_mut() {
         if tower.cooldown > 0 {
             tower.cooldown -= 1;
             if tower.cooldown > 0 {
@@ -233,17 +212,14 @@ pub(crate) fn fire_towers(
         });
         let Some(target) = best else { continue };
         tower.cooldown = level.reload_ticks;
-        shots.push(Shot {
-            tower: tower.id,
-            projectile: Projectile {
-                id: 0,
-                owner: tower.owner,
-                tower_kind: tower.kind,
-                level: tower.level,
-                target: (kind.flight == Flight::Homing).then_some(target.id),
-                aim: target.position,
-                position: origin,
-            },
+        shots.push(Projectile {
+            id: 0,
+            owner: tower.owner,
+            tower_kind: tower.kind,
+            level: tower.level,
+            target: (kind.flight == Flight::Homing).then_some(target.id),
+            aim: target.position,
+            position: origin,
         });
     }
 }
@@ -251,16 +227,15 @@ pub(crate) fn fire_towers(
 /// The end of step 7: this tick's shots join those in flight, numbered in
 /// the order of the towers that fired them, after every shot in flight
 /// has moved (so they start moving next tick).
-pub(crate) fn launch(game: &mut Game, shots: &mut Vec<Shot>) {
+pub(crate) fn launch(game: &mut Game, shots: &mut Vec<Projectile>) {
     let Game {
         ids, projectiles, ..
     } = game;
-    shots.sort_unstable_by_key(|shot| shot.tower);
     projectiles.0.extend(shots.drain(..).map(|shot| {
         ids.next_projectile += 1;
         Projectile {
             id: ids.next_projectile,
-            ..shot.projectile
+            ..shot
         }
     }));
 }

@@ -1,11 +1,11 @@
-//! What a session's state is: towers, the components of its ECS world, and
-//! `Game`, the state beside the world, enemies and shots in flight among it.
+//! What a session's state is: `Game`, with its towers, enemies and shots in
+//! flight.
 //!
-//! Towers, enemies and shots each carry their own stable id (never bevy's
-//! `Entity`, which is recycled) because ids reach players and the state
-//! hash. Each kind has its own module, holding its data together with its
-//! record in the save and its part of the state hash, so a new field is
-//! declared, saved, restored and hashed in one file.
+//! Towers, enemies and shots each carry their own stable id, which reaches
+//! players and the state hash. Each kind has its own module, holding its
+//! data together with its record in the save and its part of the state
+//! hash, so a new field is declared, saved, restored and hashed in one
+//! file.
 
 mod enemy;
 mod projectile;
@@ -13,11 +13,10 @@ mod tower;
 
 pub(crate) use enemy::{Afflictions, Enemies, Enemy};
 pub(crate) use projectile::{InFlight, Projectile, Projectiles};
-pub(crate) use tower::Tower;
+pub(crate) use tower::{Tower, Towers};
 
 use std::sync::Arc;
 
-use bevy_ecs::prelude::*;
 use glam::Vec2;
 use rand_pcg::Pcg32;
 
@@ -27,15 +26,17 @@ use crate::grid::Cell;
 use crate::path::{FlowField, STRAIGHT_COST};
 use crate::rules::Rules;
 
-/// The session's state outside its entities, held by the `Session` beside
-/// its `World` and handed to the steps.
+/// A session's whole state, handed to the steps, which destructure the
+/// parts they use (what each reads and writes is in its first lines).
 ///
-/// Not a resource, let alone a dozen: in bevy 0.20 a resource is a
-/// component of an entity of its own, so each fetch is a lookup, the
-/// entity's location, its table and its change ticks, and in a host of
-/// hundreds of sessions each world is cold when its tick starts, so each
-/// fetch is a chain of cache misses. Steps destructure the parts they use,
-/// which keeps what each reads and writes in its first lines.
+/// Plain data, not a bevy `World` of entities and resources: in a host of
+/// a thousand sessions each session is cold when its tick starts, and the
+/// tick is bound by the cache lines it touches. Every resource fetch (in
+/// bevy 0.20 a resource is a component of an entity of its own), every
+/// query's archetype check and table look-up, every spawn's and despawn's
+/// bookkeeping was a chain of misses; the lists here are read straight
+/// through. `docs/BENCHMARKS.md` has the measurements of each step out of
+/// the world: the resources, shots, enemies, then towers.
 #[derive(Debug)]
 pub(crate) struct Game {
     pub clock: Clock,
@@ -48,7 +49,7 @@ pub(crate) struct Game {
     pub rng: SimRng,
     pub inbox: Inbox,
     pub events: Events,
-    pub order: TowerOrder,
+    pub towers: Towers,
     pub enemies: Enemies,
     pub projectiles: Projectiles,
 }
@@ -77,8 +78,8 @@ pub(crate) struct Board {
     pub buildable: Vec<bool>,
     /// Terrain walkable and no tower on it.
     pub walkable: Vec<bool>,
-    /// Whether a tower stands on each cell (nothing asks which: a byte a
-    /// cell, where its entity took eight).
+    /// Whether a tower stands on each cell (nothing here asks which: a
+    /// byte a cell).
     pub towers: Vec<bool>,
     pub spawns: Vec<usize>,
     pub goals: Vec<usize>,
@@ -207,16 +208,3 @@ pub(crate) struct Inbox {
 /// Events of the last tick.
 #[derive(Debug, Default)]
 pub(crate) struct Events(pub Vec<Event>);
-
-/// Towers in id order, so commands find a tower by id without a walk.
-#[derive(Debug, Default)]
-pub(crate) struct TowerOrder(pub Vec<(u32, Entity)>);
-
-impl TowerOrder {
-    pub(crate) fn find(&self, id: u32) -> Option<Entity> {
-        self.0
-            .binary_search_by_key(&id, |&(tower, _)| tower)
-            .ok()
-            .map(|slot| self.0[slot].1)
-    }
-}

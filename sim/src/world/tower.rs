@@ -1,8 +1,6 @@
-//! A built tower: the component, its record in a save and its part of the
+//! Towers: how they are kept, their record in a save and their part of the
 //! state hash, kept together so a new field is one edit here (plus the
 //! step that uses it and the save's format version).
-
-use bevy_ecs::prelude::*;
 
 use crate::command::{PlayerId, Targeting};
 use crate::content::TowerKindId;
@@ -11,7 +9,7 @@ use crate::hash::StableHasher;
 use crate::session::save::{Persisted, Reader, RestoreCx, RestoreError, Writer};
 
 /// A built tower.
-#[derive(Component, Clone, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Tower {
     pub id: u32,
     pub owner: PlayerId,
@@ -25,10 +23,84 @@ pub(crate) struct Tower {
     pub invested: u32,
 }
 
+/// The towers on the board, in id order, and what this tick's commands
+/// placed and sold, which the towers that fire see from the next tick on
+/// (as enemies spawned this tick start walking next tick).
+///
+/// A list in the session's `Game`, not entities in a bevy `World`: in a
+/// host of a thousand sessions each world is cold at its tick, and the
+/// towers' query cost a chain of misses in bevy's bookkeeping (the query's
+/// archetype check, the table and its column looked up, the entity rows,
+/// the change ticks, the world's trackers cleared), more than the towers'
+/// own rows.
+#[derive(Debug, Default)]
+pub(crate) struct Towers {
+    standing: Vec<Tower>,
+    /// Placed this tick: they join the standing at its end.
+    placed: Vec<Tower>,
+    /// Sold this tick: no command finds them any more, but they stand (and
+    /// fire) until its end.
+    sold: Vec<u32>,
+}
+
+impl Towers {
+    /// Towers standing; between ticks, every tower.
+    pub(crate) fn len(&self) -> usize {
+        self.standing.len()
+    }
+
+    /// The standing towers, in id order.
+    pub(crate) fn iter(&self) -> std::slice::Iter<'_, Tower> {
+        self.standing.iter()
+    }
+
+    /// The standing towers, in id order, for the step that fires them.
+    pub(crate) fn standing_mut(&mut self) -> &mut [Tower] {
+        &mut self.standing
+    }
+
+    /// The tower `id`, if it stands and was not sold this tick.
+    pub(crate) fn find_mut(&mut self, id: u32) -> Option<&mut Tower> {
+        if self.sold.contains(&id) {
+            return None;
+        }
+        let slot = self.standing.binary_search_by_key(&id, |tower| tower.id);
+        slot.ok().map(|slot| &mut self.standing[slot])
+    }
+
+    /// A tower built now (before the first tick, or restored): it stands at once.
+    pub(crate) fn stand(&mut self, tower: Tower) {
+        debug_assert!(self.standing.last().is_none_or(|last| last.id < tower.id));
+        self.standing.push(tower);
+    }
+
+    /// A tower a command places: it stands from the end of the tick.
+    pub(crate) fn place(&mut self, tower: Tower) {
+        self.placed.push(tower);
+    }
+
+    /// A tower a command sells: gone for commands now, from the board at
+    /// the end of the tick.
+    pub(crate) fn sell(&mut self, id: u32) {
+        self.sold.push(id);
+    }
+
+    /// The end of a tick: the sold leave, the placed join (ids only grow,
+    /// so appending keeps the order).
+    pub(crate) fn settle(&mut self) {
+        if !self.sold.is_empty() {
+            let sold = &self.sold;
+            self.standing.retain(|tower| !sold.contains(&tower.id));
+            self.sold.clear();
+        }
+        self.standing.append(&mut self.placed);
+    }
+}
+
 /// Record: owner (byte), kind, level (byte), cell (x, y), targeting (byte),
 /// reload countdown, gold invested.
 impl Persisted for Tower {
-    /// A tower has no other component: its record is all on `Tower`.
+    /// A tower's record is all on `Tower`.
     type Extra = ();
     const MIN_RECORD: usize = 9;
 

@@ -23,7 +23,7 @@
 //! 6. towers, enemies and projectiles: a count, then each in id order, its
 //!    id as the gap to the previous id minus one, then its record. Each
 //!    kind's record is laid out by its [`Persisted`] implementation, next to
-//!    its component in `world/` (`tower.rs`, `enemy.rs`, `projectile.rs`).
+//!    its data in `world/` (`tower.rs`, `enemy.rs`, `projectile.rs`).
 //!
 //! A reference session in its steady state (about 100 enemies, 50 towers)
 //! saves to roughly 4 KiB.
@@ -37,7 +37,6 @@ pub(crate) use self::bytes::{Reader, Writer};
 
 use std::sync::Arc;
 
-use bevy_ecs::prelude::*;
 use rand_core::Rng;
 use rand_pcg::Pcg32;
 
@@ -51,7 +50,7 @@ use crate::hash::StableHasher;
 use crate::rules::Rules;
 use crate::world::{
     Afflictions, Clock, Enemy, Game, Ids, InFlight, Match, PlayerState, Players, Projectile,
-    Projectiles, SimRng, Spawner, Tower, TowerOrder, Waves,
+    Projectiles, SimRng, Spawner, Tower, Waves,
 };
 
 /// First bytes of every save.
@@ -91,7 +90,7 @@ pub enum RestoreError {
     Session(#[from] SessionError),
 }
 
-/// A kind of entity the save and the state hash walk one by one, in id
+/// A kind of record the save and the state hash walk one by one, in id
 /// order. Each kind implements it beside its component, so a field is
 /// declared, saved, read back, checked and hashed in one file.
 pub(crate) trait Persisted: Sized {
@@ -109,7 +108,7 @@ pub(crate) trait Persisted: Sized {
     /// Appends the record (its id is written before it).
     fn save(&self, extra: Self::Extra, w: &mut Writer<'_>);
 
-    /// Reads back what [`Persisted::save`] wrote for the entity `id`,
+    /// Reads back what [`Persisted::save`] wrote for the record `id`,
     /// checking it against the rules, so a bad save is an error and never
     /// a panic later.
     fn restore(
@@ -118,7 +117,7 @@ pub(crate) trait Persisted: Sized {
         cx: &mut RestoreCx<'_>,
     ) -> Result<(Self, Self::Extra), RestoreError>;
 
-    /// Folds the entity's game state into its digest. Bookkeeping that
+    /// Folds the record's game state into its digest. Bookkeeping that
     /// only exists inside a step stays out.
     fn hash(&self, extra: Self::Extra, h: &mut StableHasher);
 }
@@ -156,7 +155,6 @@ impl Session {
     /// again after a restore. Neither are the last step's events, which its
     /// owner has already read.
     pub fn save(&self, out: &mut Vec<u8>) {
-        let world = &self.world;
         let mut w = Writer(out);
         w.0.extend_from_slice(&MAGIC);
         w.u16_fixed(FORMAT_VERSION);
@@ -218,10 +216,7 @@ impl Session {
             w.f32(spawner.hp_scale);
         }
 
-        let mut towers: Vec<(&Tower, ())> = world
-            .try_query::<&Tower>()
-            .map(|mut query| query.iter(world).map(|tower| (tower, ())).collect())
-            .unwrap_or_default();
+        let mut towers: Vec<(&Tower, ())> = game.towers.iter().map(|tower| (tower, ())).collect();
         write_records(&mut w, &mut towers);
         let mut enemies: Vec<(&Enemy, Afflictions)> = game
             .enemies
@@ -286,7 +281,7 @@ impl Session {
         if !r.is_empty() {
             return Err(RestoreError::Malformed("bytes after the end of the save"));
         }
-        let (world, mut game) = state.build(rules, &config);
+        let mut game = state.build(rules, &config);
         if compute_field(&mut game.board).is_some() {
             return Err(RestoreError::Malformed(
                 "the towers cut a spawn off from every goal",
@@ -295,14 +290,13 @@ impl Session {
         for enemy in game.enemies.walkers_mut() {
             enemy.refresh_heading(&game.board);
         }
-        Ok(Session::assemble(world, game, config))
+        Ok(Session::assemble(game, config))
     }
 
-    /// A hash of the whole game state (not of ECS bookkeeping such as change
-    /// ticks or entity slots): equal hashes mean equal games. The same
-    /// content, seed and command log give the same hash on every run.
+    /// A hash of the whole game state (not of what is derived from it, such
+    /// as the flow field): equal hashes mean equal games. The same content,
+    /// seed and command log give the same hash on every run.
     pub fn state_hash(&mut self) -> u64 {
-        let world = &self.world;
         let game = &self.game;
         let mut hash = StableHasher::new();
         hash.u64(game.clock.tick);
@@ -341,12 +335,12 @@ impl Session {
         // The generator's position, read from a copy so hashing changes nothing.
         hash.u64(game.rng.0.clone().next_u64());
 
-        // Entities kind by kind, each folded in id order.
-        let (views, digests) = (&mut self.views, &mut self.digests);
+        // Records kind by kind, each folded in id order.
+        let digests = &mut self.digests;
         let enemies = game.enemies.iter();
         let enemies = enemies.map(|(enemy, afflictions)| (enemy, *afflictions));
         fold_records(&mut hash, digests, enemies);
-        let towers = views.towers.iter(world).map(|tower| (tower, ()));
+        let towers = game.towers.iter().map(|tower| (tower, ()));
         fold_records(&mut hash, digests, towers);
         let projectiles = game.projectiles.0.iter();
         let projectiles =
@@ -357,7 +351,7 @@ impl Session {
 }
 
 /// A save's state, read and checked against the rules before any of it
-/// enters a world.
+/// enters a game.
 struct State {
     tick: u64,
     rng: u64,
@@ -463,13 +457,9 @@ impl State {
         })
     }
 
-    /// Builds the world and its game: a [`new_game`] with the saved state
-    /// put in. Towers are spawned in id order; no step depends on their
-    /// storage order (launches sort by tower id), so this need not match
-    /// the saved world's.
-    fn build(self, rules: Arc<Rules>, config: &SessionConfig) -> (World, Game) {
+    /// Builds the game: a [`new_game`] with the saved state put in.
+    fn build(self, rules: Arc<Rules>, config: &SessionConfig) -> Game {
         let mut game = new_game(rules, config, Players(self.players), self.state, self.waves);
-        let mut world = World::new();
         game.clock = Clock { tick: self.tick };
         game.rng = SimRng(Pcg32::from_state(self.rng, RNG_STREAM));
         game.inbox.next_ticket = self.next_ticket;
@@ -477,28 +467,24 @@ impl State {
 
         let board = &mut game.board;
         board.field_version = self.field_version;
-        let mut order = Vec::with_capacity(self.towers.len());
+        // Records come in id order, the order every list keeps.
         for (tower, ()) in self.towers {
             let index = board.index(tower.cell);
             board.towers[index] = true;
             board.walkable[index] = false;
-            let id = tower.id;
-            order.push((id, world.spawn(tower).id()));
+            game.towers.stand(tower);
         }
-        game.order = TowerOrder(order);
-
-        // Records come in id order, the order both lists keep.
         for (enemy, afflictions) in self.enemies {
             game.enemies.spawn(enemy, afflictions);
         }
         let projectiles = self.projectiles.into_iter();
         game.projectiles = Projectiles(projectiles.map(|(projectile, _)| projectile).collect());
-        (world, game)
+        game
     }
 }
 
-/// Folds one kind's entities into `hash`: each entity's own digest, in id
-/// order, so the hash does not depend on ECS storage order. `digests` is the
+/// Folds one kind's records into `hash`: each record's own digest, in id
+/// order, so the hash does not depend on storage order. `digests` is the
 /// session's buffer, reused so that hashing does not allocate.
 fn fold_records<'a, T: Persisted + 'a>(
     hash: &mut StableHasher,
