@@ -344,7 +344,7 @@ impl Session {
 
     /// Fills `out` with the visible state, every list sorted by id. Reuses
     /// `out`'s buffers.
-    pub fn snapshot(&mut self, out: &mut Snapshot) {
+    pub fn snapshot(&self, out: &mut Snapshot) {
         let game = &self.game;
         let state = &game.state;
         out.tick = self.game.clock.tick;
