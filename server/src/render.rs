@@ -112,7 +112,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
             seed: 0,
             tick_hz: DEFAULT_TICK_HZ,
         };
-        let mut session = Session::new(content, &config).context("setting up the map")?;
+        let session = Session::new(content, &config).context("setting up the map")?;
         session.snapshot(&mut snapshot);
         return write_picture(
             &board_picture(&session, &snapshot, &style),
