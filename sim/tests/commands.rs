@@ -22,18 +22,7 @@ fn open() -> Session {
 
 /// Submits one command, steps, and returns its result.
 fn run(session: &mut Session, player: PlayerId, command: Command) -> Result<(), Rejection> {
-    let ticket = session.submit(player, command);
-    session.step();
-    session
-        .events()
-        .iter()
-        .find_map(|event| match event {
-            Event::CommandResult {
-                ticket: t, result, ..
-            } if *t == ticket => Some(*result),
-            _ => None,
-        })
-        .unwrap()
+    run_together(session, &[(player, command)])[0]
 }
 
 fn place(session: &mut Session, player: PlayerId, x: u16, y: u16) -> Result<TowerId, Rejection> {
