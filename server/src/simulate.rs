@@ -224,7 +224,7 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let log = CommandLog::parse(&text, &content)
         .with_context(|| format!("reading the command log {}", args.file.display()))?;
     let started = Instant::now();
-    let mut session = log
+    let session = log
         .replay(content)
         .with_context(|| format!("replaying {}", args.file.display()))?;
     let stepping = started.elapsed();

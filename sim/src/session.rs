@@ -121,11 +121,9 @@ pub struct Summary {
     pub towers: u32,
 }
 
-/// One game: its state, and reusable buffers.
+/// One game: its state, and what it was built from.
 pub struct Session {
     game: Game,
-    /// Per-record digests for `state_hash`, kept so hashing does not allocate.
-    digests: Vec<(u32, u64)>,
     /// What it was built from, kept for `save` and for owners that resume
     /// a restored session (seats, command log header).
     config: SessionConfig,
@@ -217,7 +215,6 @@ impl Session {
     fn assemble(game: Game, config: SessionConfig) -> Self {
         Self {
             game,
-            digests: Vec::new(),
             config,
             #[cfg(feature = "fault-injection")]
             injected_panic: false,

@@ -94,7 +94,7 @@ proptest! {
             entry.write_line(&content, &mut line);
             prop_assert_eq!(&LogEntry::parse_line(&line, &content).unwrap(), entry);
         }
-        let mut replayed = parsed.replay(content).unwrap();
+        let replayed = parsed.replay(content).unwrap();
         prop_assert_eq!(replayed.state_hash(), first.state_hash());
     }
 }

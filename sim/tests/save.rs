@@ -164,7 +164,7 @@ fn sweep(config: &SessionConfig, style: BotStyle, every: u64, until: u64) -> Cov
         let tick = original.tick();
         if tick > 0 && tick.is_multiple_of(every) && original.outcome().is_none() {
             let bytes = save(&original);
-            let mut restored = restore(&content, &bytes);
+            let restored = restore(&content, &bytes);
             assert_eq!(restored.tick(), tick);
             assert_eq!(restored.state_hash(), original.state_hash(), "tick {tick}");
             assert_eq!(restored.config(), original.config());
@@ -266,7 +266,7 @@ fn steady_reference() -> (Arc<Content>, Session, Vec<u8>) {
 
 #[test]
 fn steady_reference_save_size() {
-    let (content, mut session, bytes) = steady_reference();
+    let (content, session, bytes) = steady_reference();
     let summary = session.summary();
     let mut snapshot = Snapshot::default();
     session.snapshot(&mut snapshot);
@@ -277,7 +277,7 @@ fn steady_reference_save_size() {
         summary.towers,
         snapshot.projectiles.len()
     );
-    let mut restored = restore(&content, &bytes);
+    let restored = restore(&content, &bytes);
     assert_eq!(restored.state_hash(), session.state_hash());
     assert_same_board(&session, &restored);
     assert!(bytes.len() < 8 * 1024, "{} bytes", bytes.len());
@@ -287,9 +287,9 @@ fn steady_reference_save_size() {
 fn a_new_session_restores_to_itself() {
     let content = common::assets();
     for config in [small(3, 5), reference(1)] {
-        let mut session = Session::new(content.clone(), &config).unwrap();
+        let session = Session::new(content.clone(), &config).unwrap();
         let bytes = save(&session);
-        let mut restored = restore(&content, &bytes);
+        let restored = restore(&content, &bytes);
         assert_eq!(restored.state_hash(), session.state_hash());
         assert_same_board(&session, &restored);
         assert_eq!(save(&restored), bytes);
@@ -383,11 +383,11 @@ fn corrupt_saves_never_panic() {
                 input
             }
         };
-        if let Ok(mut session) = Session::restore(content.clone(), &input) {
+        if let Ok(session) = Session::restore(content.clone(), &input) {
             restored += 1;
             // Whatever restores is self-consistent: it saves and restores again.
             let again = save(&session);
-            let mut twice = restore(&content, &again);
+            let twice = restore(&content, &again);
             assert_eq!(twice.state_hash(), session.state_hash());
         }
     }

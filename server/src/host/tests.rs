@@ -511,7 +511,7 @@ async fn a_drained_session_resumes_exactly_on_a_new_host() {
     let (_, log) = crate::stores::recorded_log(&database, &content, drained.id)
         .await
         .unwrap();
-    let mut replayed = log.replay(content.clone()).unwrap();
+    let replayed = log.replay(content.clone()).unwrap();
     assert_eq!(replayed.tick(), checkpoint.tick);
     assert_eq!(replayed.state_hash(), checkpoint.state_hash);
 

@@ -146,7 +146,7 @@ impl Enemies {
     }
 
     /// Every enemy with its afflictions, in id order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Enemy, &Afflictions)> {
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = (&Enemy, &Afflictions)> {
         self.walkers.iter().zip(&self.afflictions)
     }
 

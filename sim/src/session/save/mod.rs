@@ -216,24 +216,24 @@ impl Session {
             w.f32(spawner.hp_scale);
         }
 
-        let mut towers: Vec<(&Tower, ())> = game.towers.iter().map(|tower| (tower, ())).collect();
-        write_records(&mut w, &mut towers);
-        let mut enemies: Vec<(&Enemy, Afflictions)> = game
-            .enemies
-            .iter()
-            .map(|(enemy, afflictions)| (enemy, *afflictions))
-            .collect();
+        write_records(&mut w, game.towers.iter().map(|tower| (tower, ())));
         // Between steps the dead and the leaked are gone: the count is the
         // enemies saved, so it is not saved itself.
-        debug_assert_eq!(enemies.len(), state.alive as usize, "save between steps");
-        write_records(&mut w, &mut enemies);
-        let mut projectiles: Vec<(&Projectile, InFlight)> = game
-            .projectiles
-            .0
-            .iter()
-            .map(|projectile| (projectile, projectile.in_flight(&game.enemies)))
-            .collect();
-        write_records(&mut w, &mut projectiles);
+        debug_assert_eq!(
+            game.enemies.len(),
+            state.alive as usize,
+            "save between steps"
+        );
+        let enemies = game.enemies.iter();
+        write_records(
+            &mut w,
+            enemies.map(|(enemy, afflictions)| (enemy, *afflictions)),
+        );
+        let projectiles = game.projectiles.0.iter();
+        write_records(
+            &mut w,
+            projectiles.map(|projectile| (projectile, projectile.in_flight(&game.enemies))),
+        );
     }
 
     /// Rebuilds a session from [`Session::save`]'s bytes, ready to step on
@@ -296,7 +296,7 @@ impl Session {
     /// A hash of the whole game state (not of what is derived from it, such
     /// as the flow field): equal hashes mean equal games. The same content,
     /// seed and command log give the same hash on every run.
-    pub fn state_hash(&mut self) -> u64 {
+    pub fn state_hash(&self) -> u64 {
         let game = &self.game;
         let mut hash = StableHasher::new();
         hash.u64(game.clock.tick);
@@ -336,16 +336,15 @@ impl Session {
         hash.u64(game.rng.0.clone().next_u64());
 
         // Records kind by kind, each folded in id order.
-        let digests = &mut self.digests;
         let enemies = game.enemies.iter();
         let enemies = enemies.map(|(enemy, afflictions)| (enemy, *afflictions));
-        fold_records(&mut hash, digests, enemies);
+        fold_records(&mut hash, enemies);
         let towers = game.towers.iter().map(|tower| (tower, ()));
-        fold_records(&mut hash, digests, towers);
+        fold_records(&mut hash, towers);
         let projectiles = game.projectiles.0.iter();
         let projectiles =
             projectiles.map(|projectile| (projectile, projectile.in_flight(&game.enemies)));
-        fold_records(&mut hash, digests, projectiles);
+        fold_records(&mut hash, projectiles);
         hash.finish()
     }
 }
@@ -483,36 +482,35 @@ impl State {
     }
 }
 
-/// Folds one kind's records into `hash`: each record's own digest, in id
-/// order, so the hash does not depend on storage order. `digests` is the
-/// session's buffer, reused so that hashing does not allocate.
+/// Folds one kind's records into `hash`: the count, then each record's id
+/// and its own digest, in id order, the order every kind is kept in.
 fn fold_records<'a, T: Persisted + 'a>(
     hash: &mut StableHasher,
-    digests: &mut Vec<(u32, u64)>,
-    records: impl Iterator<Item = (&'a T, T::Extra)>,
+    records: impl ExactSizeIterator<Item = (&'a T, T::Extra)>,
 ) {
-    digests.clear();
-    digests.extend(records.map(|(record, extra)| {
+    hash.u64(records.len() as u64);
+    let mut previous = None;
+    for (record, extra) in records {
+        debug_assert!(previous < Some(record.id()), "records in id order");
+        previous = Some(record.id());
         let mut digest = StableHasher::new();
         record.hash(extra, &mut digest);
-        (record.id(), digest.finish())
-    }));
-    digests.sort_unstable_by_key(|&(id, _)| id);
-    hash.u64(digests.len() as u64);
-    for &(id, digest) in digests.iter() {
-        hash.u32(id);
-        hash.u64(digest);
+        hash.u32(record.id());
+        hash.u64(digest.finish());
     }
 }
 
-/// Writes one kind's records: their count, then each in id order, its id as
-/// the gap to the previous one minus one (most gaps fit a byte).
+/// Writes one kind's records: their count, then each in id order (the
+/// order every kind is kept in), its id as the gap to the previous one
+/// minus one (most gaps fit a byte).
 #[inline]
-fn write_records<T: Persisted>(w: &mut Writer<'_>, records: &mut [(&T, T::Extra)]) {
-    records.sort_unstable_by_key(|(record, _)| record.id());
+fn write_records<'a, T: Persisted + 'a>(
+    w: &mut Writer<'_>,
+    records: impl ExactSizeIterator<Item = (&'a T, T::Extra)>,
+) {
     w.var_usize(records.len());
     let mut previous = 0;
-    for &(record, extra) in records.iter() {
+    for (record, extra) in records {
         w.var(u64::from(record.id() - previous - 1));
         previous = record.id();
         record.save(extra, w);
