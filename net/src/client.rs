@@ -19,9 +19,10 @@ use serde::{Deserialize, Serialize};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
+use crate::bundle::{self, Slot};
 use crate::protocol::{
     self, ByeReason, CHANNEL_RELIABLE, CHANNEL_SNAPSHOT, ClientMessage, PROTOCOL_VERSION,
-    ServerMessage, SnapshotAck, Welcome, WireCommand,
+    ServerMessage, Welcome, WireCommand,
 };
 use crate::snapshot::{self, CodecError, NetWorld, SnapshotRing};
 use crate::tickets::decode_connect_token;
@@ -30,8 +31,9 @@ use crate::tickets::decode_connect_token;
 const UDP_OVERHEAD: u64 = 28;
 /// WebSocket frame header and TCP/IP headers per frame.
 const WS_OVERHEAD: u64 = 4 + 40;
-/// Flush at least this often even with nothing to say (renet's acks,
-/// resends, keep-alive).
+/// Flush at least this often even with nothing to say (renet's acks and
+/// resends); and renet's packets join an acknowledgement once renet has
+/// sent nothing for this long, so they ride in datagrams that go anyway.
 const IDLE_FLUSH: Duration = Duration::from_millis(100);
 /// Reliable messages kept for [`Client::poll`] before the oldest are
 /// dropped (a client that never polls must not grow without bound).
@@ -175,9 +177,7 @@ pub struct Client {
     renet: RenetClient,
     transport: Transport,
     welcome: Option<Welcome>,
-    world: Arc<NetWorld>,
-    ring: SnapshotRing,
-    scratch: NetWorld,
+    worlds: Worlds,
     inbox: VecDeque<ServerMessage>,
     next_seq: u32,
     /// The newest tick acknowledged to the server. A world newer than it
@@ -187,11 +187,14 @@ pub struct Client {
     /// sent). Acking five times a second cost the server 42% more bytes
     /// down at the steady state for 5% less CPU (`docs/BENCHMARKS.md`).
     acked: Option<u64>,
-    /// Something must go out at the next update: the hello, or renet's
-    /// acks for reliable messages that arrived (so the server does not
-    /// resend them).
+    /// renet must flush at the next update: the hello, or its acks for
+    /// reliable messages that arrived (so the server does not resend them).
     flush_due: bool,
+    /// When anything last went out.
     last_flush: Instant,
+    /// When renet's packets last went out (an ack alone leaves renet
+    /// alone).
+    renet_flushed: Instant,
     stats: ClientStats,
     bye: Option<ByeReason>,
     /// Start of the current bandwidth window and the byte counts then.
@@ -258,15 +261,14 @@ impl Client {
             renet,
             transport,
             welcome: None,
-            world: Arc::new(NetWorld::default()),
-            ring: SnapshotRing::new(),
-            scratch: NetWorld::default(),
+            worlds: Worlds::default(),
             inbox: VecDeque::new(),
             next_seq: 0,
             acked: None,
             // The hello goes with the first update that can send it.
             flush_due: true,
             last_flush: Instant::now(),
+            renet_flushed: Instant::now(),
             stats: ClientStats::default(),
             bye: None,
             rate_window: (Instant::now(), 0, 0),
@@ -294,19 +296,10 @@ impl Client {
         if let Some(reason) = self.bye {
             return Err(ClientError::Bye(reason));
         }
-        let ack_owed = self.stats.snapshots > 0 && self.acked != Some(self.world.tick);
-        if ack_owed || self.flush_due || self.last_flush.elapsed() >= IDLE_FLUSH {
-            // Any flush carries the newest world's ack: it costs no packet.
-            if ack_owed {
-                let ack = SnapshotAck {
-                    tick: self.world.tick,
-                };
-                self.renet
-                    .send_message(CHANNEL_SNAPSHOT, protocol::encode(&ack));
-                self.acked = Some(self.world.tick);
-                self.stats.acks_sent += 1;
-            }
-            self.flush()?;
+        let quiet = self.last_flush.elapsed() >= IDLE_FLUSH;
+        if self.flush_due || quiet || self.ack_owed().is_some() {
+            let renet_idle = self.renet_flushed.elapsed() >= IDLE_FLUSH;
+            self.flush(self.flush_due || renet_idle)?;
         }
         let (started, bytes_in, bytes_out) = self.rate_window;
         let window = started.elapsed();
@@ -351,8 +344,13 @@ impl Client {
                             }
                             self.stats.bytes_in += len as u64 + UDP_OVERHEAD;
                             if let Some(payload) = netcode.process_packet(&mut buffer[..len]) {
-                                for packet in crate::bundle::unbundle(payload).flatten() {
-                                    self.renet.process_packet(packet);
+                                for slot in bundle::unbundle(payload).flatten() {
+                                    take_slot(
+                                        slot,
+                                        &mut self.renet,
+                                        &mut self.worlds,
+                                        &mut self.stats,
+                                    );
                                 }
                             }
                         }
@@ -371,8 +369,8 @@ impl Client {
                 match socket.read() {
                     Ok(Message::Binary(bytes)) => {
                         self.stats.bytes_in += bytes.len() as u64 + WS_OVERHEAD;
-                        for packet in crate::bundle::unbundle(&bytes).flatten() {
-                            self.renet.process_packet(packet);
+                        for slot in bundle::unbundle(&bytes).flatten() {
+                            take_slot(slot, &mut self.renet, &mut self.worlds, &mut self.stats);
                         }
                     }
                     Ok(Message::Close(_)) => return Ok(true),
@@ -393,9 +391,9 @@ impl Client {
     }
 
     fn read_messages(&mut self) {
+        // Snapshots too large for one bundle slot come sliced by renet.
         while let Some(bytes) = self.renet.receive_message(CHANNEL_SNAPSHOT) {
-            self.stats.largest_snapshot = self.stats.largest_snapshot.max(bytes.len());
-            self.apply_snapshot(&bytes);
+            self.worlds.apply(&bytes, &mut self.stats);
         }
         while let Some(bytes) = self.renet.receive_message(CHANNEL_RELIABLE) {
             self.flush_due = true;
@@ -414,41 +412,16 @@ impl Client {
         }
     }
 
-    fn apply_snapshot(&mut self, bytes: &[u8]) {
-        let Ok(header) = snapshot::decode_header(bytes) else {
-            self.stats.rejected_snapshots += 1;
-            return;
-        };
-        if header.tick <= self.world.tick && self.stats.snapshots > 0 {
-            // Late or duplicated: we already hold something newer.
-            return;
-        }
-        let base = match header.base_tick {
-            Some(tick) => match self.ring.get(tick) {
-                Some(base) => Some(base.clone()),
-                None => {
-                    self.stats.rejected_snapshots += 1;
-                    return;
-                }
-            },
-            None => None,
-        };
-        match snapshot::apply(base.as_deref(), bytes, &mut self.scratch) {
-            Ok(()) => {
-                self.stats.snapshots += 1;
-                if base.is_none() {
-                    self.stats.full_snapshots += 1;
-                }
-                let world = Arc::new(self.scratch.clone());
-                self.ring.push(world.clone());
-                self.world = world;
-            }
-            Err(CodecError::Checksum) => self.stats.desyncs += 1,
-            Err(_) => self.stats.rejected_snapshots += 1,
-        }
+    /// The newest world's tick when the server has not had it acknowledged.
+    fn ack_owed(&self) -> Option<u64> {
+        let tick = self.worlds.world.tick;
+        (self.stats.snapshots > 0 && self.acked != Some(tick)).then_some(tick)
     }
 
-    fn flush(&mut self) -> Result<(), ClientError> {
+    /// Sends the newest world's acknowledgement if it is owed (it travels
+    /// beside renet, in the same datagram or frame), and renet's packets
+    /// when `with_renet`.
+    fn flush(&mut self, with_renet: bool) -> Result<(), ClientError> {
         if let Transport::Udp { netcode, .. } = &self.transport
             && !netcode.is_connected()
         {
@@ -456,8 +429,20 @@ impl Client {
             return Ok(());
         }
         self.last_flush = Instant::now();
-        self.flush_due = false;
-        let packets = crate::bundle::bundle(&self.renet.get_packets_to_send());
+        let packets = if with_renet {
+            self.renet_flushed = self.last_flush;
+            self.flush_due = false;
+            self.renet.get_packets_to_send()
+        } else {
+            Vec::new()
+        };
+        let ack = self.ack_owed();
+        if let Some(tick) = ack {
+            self.acked = Some(tick);
+            self.stats.acks_sent += 1;
+        }
+        let packets =
+            bundle::bundle(bundle::renet_slots(&packets).chain(ack.map(Slot::SnapshotAck)));
         match &mut self.transport {
             Transport::Udp {
                 socket, netcode, ..
@@ -522,7 +507,7 @@ impl Client {
     /// If sending fails.
     pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
         self.renet.send_message(CHANNEL_RELIABLE, bytes.to_vec());
-        self.flush()
+        self.flush(true)
     }
 
     /// The next message from the server (welcome, command results, events,
@@ -538,7 +523,7 @@ impl Client {
 
     /// The newest reconstructed world.
     pub fn world(&self) -> &NetWorld {
-        &self.world
+        &self.worlds.world
     }
 
     /// The socket the client reads, for a program that runs many clients
@@ -598,5 +583,76 @@ impl Client {
             }
         }
         self.renet.disconnect();
+    }
+}
+
+/// Hands one slot of a bundle from the server to whoever reads it.
+fn take_slot(
+    slot: Slot<'_>,
+    renet: &mut RenetClient,
+    worlds: &mut Worlds,
+    stats: &mut ClientStats,
+) {
+    match slot {
+        Slot::Renet(packet) => renet.process_packet(packet),
+        Slot::Snapshot(bytes) => worlds.apply(bytes, stats),
+        // Only clients acknowledge.
+        Slot::SnapshotAck(_) => {}
+    }
+}
+
+/// The reconstructed worlds: the newest, and the recent ones deltas may
+/// name as their baseline.
+struct Worlds {
+    world: Arc<NetWorld>,
+    ring: SnapshotRing,
+    /// Where a delta is applied, reused.
+    scratch: NetWorld,
+}
+
+impl Default for Worlds {
+    fn default() -> Self {
+        Self {
+            world: Arc::new(NetWorld::default()),
+            ring: SnapshotRing::new(),
+            scratch: NetWorld::default(),
+        }
+    }
+}
+
+impl Worlds {
+    fn apply(&mut self, bytes: &[u8], stats: &mut ClientStats) {
+        stats.largest_snapshot = stats.largest_snapshot.max(bytes.len());
+        let Ok(header) = snapshot::decode_header(bytes) else {
+            stats.rejected_snapshots += 1;
+            return;
+        };
+        if header.tick <= self.world.tick && stats.snapshots > 0 {
+            // Late or duplicated: we already hold something newer.
+            return;
+        }
+        let base = match header.base_tick {
+            Some(tick) => match self.ring.get(tick) {
+                Some(base) => Some(base.clone()),
+                None => {
+                    stats.rejected_snapshots += 1;
+                    return;
+                }
+            },
+            None => None,
+        };
+        match snapshot::apply(base.as_deref(), bytes, &mut self.scratch) {
+            Ok(()) => {
+                stats.snapshots += 1;
+                if base.is_none() {
+                    stats.full_snapshots += 1;
+                }
+                let world = Arc::new(self.scratch.clone());
+                self.ring.push(world.clone());
+                self.world = world;
+            }
+            Err(CodecError::Checksum) => stats.desyncs += 1,
+            Err(_) => stats.rejected_snapshots += 1,
+        }
     }
 }

@@ -5,7 +5,9 @@
 //! Control messages are `bincode` 2 (standard config: little-endian, varint
 //! integers) encodings of [`ClientMessage`] and [`ServerMessage`].
 //! Snapshots are not bincode: they are the delta codec's bytes
-//! ([`crate::snapshot`]), alone on their own unreliable channel.
+//! ([`crate::snapshot`]), sent beside renet in a bundle slot of their own
+//! and acknowledged the same way ([`crate::bundle::Slot`]), or, too large
+//! for a slot, sliced on renet's unreliable channel.
 
 use std::time::Duration;
 
@@ -18,7 +20,7 @@ use tungstenite::protocol::WebSocketConfig;
 
 /// Bumped on every incompatible change to messages, channels or the
 /// snapshot codec. Client and server refuse each other on a mismatch.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// The netcode protocol id ("rampart" and the protocol version): a client
 /// built for another protocol cannot even complete the UDP handshake.
@@ -26,7 +28,8 @@ pub const NETCODE_PROTOCOL_ID: u64 = 0x7261_6d70_6172_7400 | PROTOCOL_VERSION as
 
 /// Reliable, ordered, both directions: control messages.
 pub const CHANNEL_RELIABLE: u8 = 0;
-/// Unreliable: snapshots down, snapshot acks up.
+/// Unreliable, server to client only: snapshots too large for a bundle
+/// slot, which renet slices (smaller ones, and the acks, go beside renet).
 pub const CHANNEL_SNAPSHOT: u8 = 1;
 
 /// Largest client message the server accepts; larger ones are dropped and
@@ -124,14 +127,6 @@ pub enum ClientMessage {
     /// as if it had dropped (the seat keeps its towers and can be reclaimed
     /// with the reconnect token within the grace).
     Leave,
-}
-
-/// What a client sends on the snapshot channel: the newest snapshot tick it
-/// has reconstructed, so the server can delta against it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SnapshotAck {
-    /// Tick of the newest world the client holds.
-    pub tick: u64,
 }
 
 /// What the server says on the reliable channel.

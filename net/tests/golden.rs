@@ -15,10 +15,10 @@ mod support;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rampart_net::bundle::bundle;
+use rampart_net::bundle::{Slot, bundle};
 use rampart_net::protocol::{
     self, AbuseKind, ByeReason, CHANNEL_RELIABLE, CHANNEL_SNAPSHOT, ClientMessage, EndReason,
-    ServerMessage, SnapshotAck, Welcome, WireCommand, WireEvent, WireRejection,
+    ServerMessage, Welcome, WireCommand, WireEvent, WireRejection,
 };
 use rampart_net::snapshot::{
     CodecError, NetEnemy, NetPlayer, NetProjectile, NetTower, NetWorld, Trajectory, WorldTracker,
@@ -665,35 +665,52 @@ fn message_vectors() -> Value {
         ),
         (ClientMessage::Leave, json!({"type": "leave"})),
     ];
-    let acks: Vec<Value> = [0u64, 250, 251, 300, 65_536, 5_000_000_000]
-        .into_iter()
-        .map(|tick| json!({"tick": tick, "bytes": hex(&protocol::encode(&SnapshotAck { tick }))}))
-        .collect();
+    let (small, large, snapshot) = (vec![1u8; 10], vec![4u8; 1300], vec![0x21u8; 1277]);
     let bundles: Vec<Value> = [
-        vec![vec![1u8; 10], vec![2; 5]],
-        vec![vec![3; 127], vec![4; 128], vec![5; 1000]],
-        vec![vec![6; 1300], vec![7; 1]],
-        vec![vec![8; 600], vec![9; 600], vec![10; 600]],
+        vec![Slot::Renet(&small), Slot::Renet(&[2; 5])],
+        vec![
+            Slot::Renet(&[3; 127]),
+            Slot::Renet(&[4; 128]),
+            Slot::Renet(&[0; 1000]),
+        ],
+        vec![Slot::Renet(&large), Slot::Renet(&[1])],
+        vec![
+            Slot::Renet(&[2; 600]),
+            Slot::Renet(&[3; 600]),
+            Slot::Renet(&[0; 600]),
+        ],
+        vec![Slot::Renet(&small), Slot::Snapshot(&[0x21; 90])],
+        vec![Slot::Renet(&small), Slot::Snapshot(&snapshot)],
+        vec![Slot::Snapshot(&[])],
+        vec![Slot::SnapshotAck(0), Slot::Renet(&small)],
     ]
     .into_iter()
-    .map(|packets| {
+    .chain(
+        [0u64, 127, 128, 300, 65_536, 5_000_000_000]
+            .map(|tick| vec![Slot::Renet(&small), Slot::SnapshotAck(tick)]),
+    )
+    .map(|slots| {
         json!({
-            "packets": packets.iter().map(|packet| hex(packet)).collect::<Vec<_>>(),
-            "bundles": bundle(&packets).iter().map(|frame| hex(frame)).collect::<Vec<_>>(),
+            "slots": slots.iter().map(|slot| match slot {
+                Slot::Renet(packet) => json!({"kind": "renet", "bytes": hex(packet)}),
+                Slot::Snapshot(bytes) => json!({"kind": "snapshot", "bytes": hex(bytes)}),
+                Slot::SnapshotAck(tick) => json!({"kind": "snapshotAck", "tick": tick}),
+            }).collect::<Vec<_>>(),
+            "bundles": bundle(slots.iter().copied()).iter().map(|frame| hex(frame)).collect::<Vec<_>>(),
         })
     })
     .collect();
     json!({
         "about": "Written by net/tests/golden.rs: bincode bytes of every server and client \
                   message shape (rampart_net::protocol), in the TypeScript client's shapes \
-                  (u64 identifiers as decimal strings), snapshot acks, and bundles.",
+                  (u64 identifiers as decimal strings), and bundles of renet packets, \
+                  snapshots and snapshot acks.",
         "server": server.iter().map(|(message, shape)| json!({
             "bytes": hex(&protocol::encode(message)), "message": shape,
         })).collect::<Vec<_>>(),
         "client": client.iter().map(|(message, shape)| json!({
             "bytes": hex(&protocol::encode(message)), "message": shape,
         })).collect::<Vec<_>>(),
-        "snapshot_acks": acks,
         "bundles": bundles,
     })
 }

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { bundle, unbundle } from "./bundle.js";
+import { type Slot, bundle, renetSlots, unbundle } from "./bundle.js";
 import { DecodeError } from "./bytes.js";
 import { type JoinOptions, type JoinRequest, type JoinResponse, type SpectateResponse, join, spectate } from "./join.js";
 import {
@@ -26,7 +26,6 @@ import {
   decodeServerMessage,
   describeBye,
   encodeClientMessage,
-  encodeSnapshotAck,
 } from "./protocol.js";
 import { RenetConnection } from "./renet/connection.js";
 import { applyDelta, decodeHeader } from "./snapshot/codec.js";
@@ -38,7 +37,10 @@ import { type Transport, openWebSocket } from "./transport.js";
 const WS_OVERHEAD = 44;
 /** How often the connection's clock advances (resends, idle flushes). */
 const MAINTENANCE_MS = 10;
-/** Flush at least this often with nothing to say: acks, resends, keep-alive. */
+/**
+ * Flush at least this often with nothing to say (renet's acks and resends); and renet's packets join an
+ * acknowledgement once renet has sent nothing for this long, so they ride in frames that go anyway.
+ */
 const IDLE_FLUSH_MS = 100;
 /** Bandwidth is averaged over windows this long. */
 const RATE_WINDOW_MS = 1000;
@@ -119,7 +121,10 @@ export class Client {
   private nextSeq = 0;
   /** The newest tick acknowledged to the server. */
   private acked: number | undefined;
+  /** When anything last went out. */
   private lastFlush = 0;
+  /** When renet's packets last went out (an acknowledgement alone leaves renet alone). */
+  private renetFlushed = 0;
   private lastUpdate: number;
   private readonly maintenance: ReturnType<typeof setInterval>;
   private closed: CloseInfo | undefined;
@@ -327,28 +332,33 @@ export class Client {
 
   private sendReliable(message: ClientMessage): void {
     this.renet.send(CHANNEL_RELIABLE, encodeClientMessage(message));
-    this.flush();
+    this.flush(true);
   }
 
   private receive(frame: Uint8Array): void {
     if (this.closed !== undefined) return;
     this.counters.bytesIn += frame.length + WS_OVERHEAD;
     this.advanceClock();
-    for (const packet of unbundle(frame).packets) this.renet.processPacket(packet);
-    let flushDue = false;
-    for (let message = this.renet.receive(CHANNEL_SNAPSHOT); message !== undefined; message = this.renet.receive(CHANNEL_SNAPSHOT)) {
-      flushDue = this.applySnapshot(message) || flushDue;
+    let newWorld = false;
+    for (const slot of unbundle(frame).slots) {
+      if (slot.kind === "renet") this.renet.processPacket(slot.packet);
+      else if (slot.kind === "snapshot") newWorld = this.applySnapshot(slot.snapshot) || newWorld;
     }
+    // Snapshots too large for one slot come sliced by renet.
+    for (let message = this.renet.receive(CHANNEL_SNAPSHOT); message !== undefined; message = this.renet.receive(CHANNEL_SNAPSHOT)) {
+      newWorld = this.applySnapshot(message) || newWorld;
+    }
+    let renetDue = false;
     for (let message = this.renet.receive(CHANNEL_RELIABLE); message !== undefined; message = this.renet.receive(CHANNEL_RELIABLE)) {
       // renet's acks for it go out at once, so the server does not resend it.
-      flushDue = true;
+      renetDue = true;
       this.readMessage(message);
     }
     if (this.renet.error !== undefined) {
       this.close();
       return;
     }
-    if (flushDue) this.flushWithAck();
+    if (renetDue || newWorld) this.flush(renetDue || now() - this.renetFlushed >= IDLE_FLUSH_MS);
   }
 
   /**
@@ -439,7 +449,7 @@ export class Client {
     if (this.closed !== undefined) return;
     this.advanceClock();
     const at = this.lastUpdate;
-    if (at - this.lastFlush >= IDLE_FLUSH_MS) this.flushWithAck();
+    if (at - this.lastFlush >= IDLE_FLUSH_MS) this.flush(true);
     if (at - this.rateWindow.started >= RATE_WINDOW_MS) {
       const seconds = (at - this.rateWindow.started) / 1000;
       this.rates = {
@@ -451,20 +461,24 @@ export class Client {
     if (this.renet.error !== undefined) this.close();
   }
 
-  /** Flushes with the newest world's ack, which costs no frame of its own. */
-  private flushWithAck(): void {
+  /**
+   * Sends the newest world's acknowledgement if the server lacks it (beside renet, in the same frame), and
+   * renet's packets when `withRenet`.
+   */
+  private flush(withRenet: boolean): void {
+    if (this.closed !== undefined) return;
+    const slots: Slot[] = [];
+    this.lastFlush = now();
+    if (withRenet) {
+      this.renetFlushed = this.lastFlush;
+      slots.push(...renetSlots(this.renet.packetsToSend()));
+    }
     if (this.counters.snapshots > 0 && this.acked !== this.currentWorld.tick) {
-      this.renet.send(CHANNEL_SNAPSHOT, encodeSnapshotAck(this.currentWorld.tick));
+      slots.push({ kind: "snapshotAck", tick: this.currentWorld.tick });
       this.acked = this.currentWorld.tick;
       this.counters.acksSent += 1;
     }
-    this.flush();
-  }
-
-  private flush(): void {
-    if (this.closed !== undefined) return;
-    this.lastFlush = now();
-    for (const frame of bundle(this.renet.packetsToSend())) {
+    for (const frame of bundle(slots)) {
       this.counters.bytesOut += frame.length + WS_OVERHEAD;
       this.transport.send(frame);
     }

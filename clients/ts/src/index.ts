@@ -11,7 +11,7 @@
  * @module
  */
 
-export { BUNDLE_LIMIT, bundle, unbundle } from "./bundle.js";
+export { BUNDLE_LIMIT, SNAPSHOT_ACK_SLOT, SNAPSHOT_SLOT, type Slot, bundle, renetSlots, unbundle } from "./bundle.js";
 export { ByteReader, ByteWriter, DecodeError, type DecodeErrorKind, fromHex, toHex } from "./bytes.js";
 export {
   Client,
@@ -46,7 +46,6 @@ export {
   decodeServerMessage,
   describeBye,
   encodeClientMessage,
-  encodeSnapshotAck,
 } from "./protocol.js";
 export { type ChannelConfig, type ConnectionConfig, ConnectionLost, RenetConnection } from "./renet/connection.js";
 export { type AckRange, type Packet, SLICE_SIZE, type Slice, decodePacket, encodePacket } from "./renet/packet.js";

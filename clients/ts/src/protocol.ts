@@ -14,10 +14,10 @@ import { ByteReader, ByteWriter, DecodeError } from "./bytes.js";
 import type { ConnectionConfig } from "./renet/connection.js";
 
 /** The protocol this library speaks; the server refuses another. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 /** Reliable, ordered, both ways: control messages. */
 export const CHANNEL_RELIABLE = 0;
-/** Unreliable: snapshots down, snapshot acks up. */
+/** Unreliable, server to client: snapshots too large for a bundle slot, sliced by renet (smaller ones, and acks, go beside renet). */
 export const CHANNEL_SNAPSHOT = 1;
 /** The largest message the server accepts from a client. */
 export const MAX_CLIENT_MESSAGE_BYTES = 512;
@@ -205,13 +205,6 @@ function writeCommand(out: ByteWriter, command: WireCommand): void {
       out.bincodeUnsigned(5);
       break;
   }
-}
-
-/** The snapshot acknowledgement sent on channel 1: the newest tick rebuilt. */
-export function encodeSnapshotAck(tick: number): Uint8Array {
-  const out = new ByteWriter(9);
-  out.bincodeUnsigned(tick);
-  return out.finish();
 }
 
 /** Decodes a server message; trailing bytes are an error, as on the server. */

@@ -70,14 +70,21 @@ pub(super) struct Connection {
     pub(super) flood: TokenBucket,
     pub(super) malformed: TokenBucket,
     pub(super) last_heard: Instant,
+    /// When anything last went out.
     pub(super) last_flush: Instant,
+    /// When renet's packets last went out (a flush with only a snapshot
+    /// leaves renet alone).
+    pub(super) renet_flushed: Instant,
+    /// The newest world's encoding for this client, for the next flush.
+    pub(super) snapshot: Option<Bytes>,
     /// Listed in [`Attention::heard`].
     pub(super) heard: bool,
     /// Something waits that should not wait for an idle flush; listed in
     /// [`Attention::urgent`].
     pub(super) urgent: bool,
-    /// Has messages queued since its last flush.
-    pub(super) dirty: bool,
+    /// renet has something for the next flush: messages queued, or
+    /// packets from the client to acknowledge.
+    pub(super) renet_due: bool,
     /// Said goodbye: disconnect after the next flush; listed in
     /// [`Attention::closing`].
     pub(super) closing: bool,

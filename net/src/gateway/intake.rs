@@ -13,20 +13,42 @@
 
 use renet::RenetServer;
 
-/// Hands each packet of `bundle` from `client_id` to renet. Returns how
-/// many were refused: a malformed bundle, or a slice renet would panic on.
-pub(crate) fn deliver(renet: &mut RenetServer, client_id: u64, bundle: &[u8]) -> u64 {
-    let mut refused = 0;
-    for packet in crate::bundle::unbundle(bundle) {
-        match packet {
-            Some(packet) if slice_in_range(packet) => {
+use crate::bundle::Slot;
+
+/// renet's packet type of a bare ack, which needs no answer of its own.
+const RENET_ACK: u8 = 4;
+
+/// What one bundle from a client held.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Delivered {
+    /// Slots refused: a malformed bundle, a slice renet would panic on, or
+    /// a snapshot (only the server sends those).
+    pub refused: u64,
+    /// A renet packet that may carry messages, or that renet's next flush
+    /// should acknowledge, reached renet.
+    pub renet_messages: bool,
+    /// The newest snapshot tick the bundle acknowledged.
+    pub acked: Option<u64>,
+}
+
+/// Hands each renet packet of `bundle` from `client_id` to renet, and
+/// says what else the bundle held.
+pub(crate) fn deliver(renet: &mut RenetServer, client_id: u64, bundle: &[u8]) -> Delivered {
+    let mut delivered = Delivered::default();
+    for slot in crate::bundle::unbundle(bundle) {
+        match slot {
+            Some(Slot::Renet(packet)) if slice_in_range(packet) => {
+                delivered.renet_messages |= packet.first() != Some(&RENET_ACK);
                 // A packet for a client renet already dropped: nothing to do.
                 let _ = renet.process_packet_from(packet, client_id);
             }
-            _ => refused += 1,
+            Some(Slot::SnapshotAck(tick)) => {
+                delivered.acked = delivered.acked.max(Some(tick));
+            }
+            _ => delivered.refused += 1,
         }
     }
-    refused
+    delivered
 }
 
 /// False for a slice packet renet would panic on.

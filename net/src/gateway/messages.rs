@@ -231,7 +231,7 @@ impl NetLoop {
                     {
                         self.renet
                             .send_message(client_id, CHANNEL_RELIABLE, bytes.clone());
-                        connection.dirty = true;
+                        connection.renet_due = true;
                     }
                 }
             }

@@ -35,10 +35,11 @@ use rampart_sim::{Command, Event, Rejection, Snapshot};
 use renet::{RenetServer, ServerEvent};
 use tungstenite::Bytes;
 
+use crate::bundle::{self, MAX_SNAPSHOT_SLOT, Slot};
 use crate::protocol::{
     self, AbuseKind, ByeReason, CHANNEL_RELIABLE, CHANNEL_SNAPSHOT, ClientMessage, EndReason,
-    MAX_CHAT_BYTES, MAX_CLIENT_MESSAGE_BYTES, PROTOCOL_VERSION, ServerMessage, SnapshotAck,
-    Welcome, WireEvent, WireRejection,
+    MAX_CHAT_BYTES, MAX_CLIENT_MESSAGE_BYTES, PROTOCOL_VERSION, ServerMessage, Welcome, WireEvent,
+    WireRejection,
 };
 use crate::snapshot::{self, NetWorld, SnapshotRing, WorldTracker};
 use crate::tickets::{Access, Grant, SeatRef, TicketError, TicketKey};
@@ -48,6 +49,7 @@ use wake::{Nudge, NudgingSender};
 use ws::{WsEvent, WsTransport};
 
 use connection::{Connection, TokenBucket, Via};
+use intake::Delivered;
 use net_loop::{Attention, Hosted, NetLoop};
 use session::{SessionNet, send_world};
 

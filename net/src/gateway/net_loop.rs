@@ -5,8 +5,10 @@
 
 use super::*;
 
-/// A client that got nothing for this long is flushed anyway (acks,
-/// resends, keep-alives).
+/// A client that got nothing for this long is flushed anyway (renet's acks
+/// and resends); and a flush takes renet's packets along once renet has
+/// sent nothing for this long, so that with snapshots flowing renet's
+/// upkeep rides in their datagrams instead of datagrams of its own.
 const IDLE_FLUSH: Duration = Duration::from_millis(100);
 /// How often renet's and netcode's clocks advance (resends, keep-alives,
 /// timeouts) and every connection is looked at (idle flushes, quiet
@@ -341,7 +343,10 @@ impl NetLoop {
                 }
                 // renet reports it too; forgetting twice is harmless.
                 UdpEvent::Disconnected { client_id } => self.forget(client_id),
-                UdpEvent::Heard { client_id } => self.hear(client_id),
+                UdpEvent::Heard {
+                    client_id,
+                    delivered,
+                } => self.hear(client_id, delivered, now),
             }
         }
         self.udp_events = events;
@@ -386,9 +391,9 @@ impl NetLoop {
                         && connection.via.is_socket(socket)
                     {
                         connection.last_heard = now;
-                        let refused = intake::deliver(&mut self.renet, client_id, &bytes);
-                        self.counters.drop_many("malformed", refused);
-                        self.hear(client_id);
+                        let delivered = intake::deliver(&mut self.renet, client_id, &bytes);
+                        self.counters.drop_many("malformed", delivered.refused);
+                        self.hear(client_id, delivered, now);
                     }
                 }
                 WsEvent::Dropped { reason } => self.counters.drop(reason),
@@ -511,15 +516,33 @@ impl NetLoop {
             malformed: strikes(limits.malformed_strikes),
             last_heard: now,
             last_flush: now,
+            renet_flushed: now,
+            snapshot: None,
             heard: false,
             urgent: false,
-            dirty: false,
+            renet_due: false,
             closing: false,
         }
     }
 
-    /// Lists a client whose packets reached renet for reading this pass.
-    pub(super) fn hear(&mut self, client_id: u64) {
+    /// Takes in what a client's bundle held: its acknowledgement, and
+    /// renet packets to read this pass and acknowledge at the next flush.
+    pub(super) fn hear(&mut self, client_id: u64, delivered: Delivered, now: Instant) {
+        let Some(connection) = self.connections.get_mut(&client_id) else {
+            return;
+        };
+        if delivered.acked.is_some() {
+            connection.last_heard = now;
+            connection.acked = connection.acked.max(delivered.acked);
+        }
+        if delivered.renet_messages {
+            connection.renet_due = true;
+            self.list_heard(client_id);
+        }
+    }
+
+    /// Lists a client whose messages renet holds for reading this pass.
+    pub(super) fn list_heard(&mut self, client_id: u64) {
         if let Some(connection) = self.connections.get_mut(&client_id)
             && !connection.heard
         {
@@ -563,7 +586,7 @@ impl NetLoop {
         if let Some(connection) = self.connections.get_mut(&client_id) {
             self.renet
                 .send_message(client_id, CHANNEL_RELIABLE, protocol::encode(message));
-            connection.dirty = true;
+            connection.renet_due = true;
             if urgent {
                 connection.hurry(client_id, &mut self.attention);
             }
@@ -601,21 +624,17 @@ impl NetLoop {
     /// channel (a client with more stays listed for the next pass). True
     /// when there were any.
     pub(super) fn read_client(&mut self, client_id: u64, now: Instant) -> bool {
-        let mut acks = 0;
-        while acks < MESSAGES_PER_PASS {
-            let Some(bytes) = self.renet.receive_message(client_id, CHANNEL_SNAPSHOT) else {
-                break;
-            };
-            acks += 1;
-            match protocol::decode::<SnapshotAck>(&bytes, MAX_CLIENT_MESSAGE_BYTES) {
-                Ok(ack) => {
-                    if let Some(connection) = self.connections.get_mut(&client_id) {
-                        connection.last_heard = now;
-                        connection.acked = connection.acked.max(Some(ack.tick));
-                    }
-                }
-                Err(_) => self.strike(client_id, "malformed", now),
-            }
+        // Acknowledgements travel beside renet (`bundle::Slot`): nothing
+        // may come on the snapshot channel.
+        let mut stray = 0;
+        while stray < MESSAGES_PER_PASS
+            && self
+                .renet
+                .receive_message(client_id, CHANNEL_SNAPSHOT)
+                .is_some()
+        {
+            stray += 1;
+            self.strike(client_id, "malformed", now);
         }
         let mut messages = 0;
         while messages < MESSAGES_PER_PASS {
@@ -634,10 +653,10 @@ impl NetLoop {
                 Err(_) => self.strike(client_id, "malformed", now),
             }
         }
-        if acks == MESSAGES_PER_PASS || messages == MESSAGES_PER_PASS {
-            self.hear(client_id);
+        if stray == MESSAGES_PER_PASS || messages == MESSAGES_PER_PASS {
+            self.list_heard(client_id);
         }
-        acks + messages > 0
+        stray + messages > 0
     }
 
     /// Flushes the connections with something urgent.
@@ -652,7 +671,7 @@ impl NetLoop {
     }
 
     /// Flushes the connections nothing was sent to for [`IDLE_FLUSH`]:
-    /// renet's acks, resends and keep-alives go out with it.
+    /// renet's acks and resends go out with it.
     pub(super) fn flush_idle(&mut self, now: Instant) {
         let mut due = std::mem::take(&mut self.client_ids);
         due.clear();
@@ -668,24 +687,35 @@ impl NetLoop {
         self.client_ids = due;
     }
 
+    /// Sends a client's waiting snapshot, and renet's packets when renet
+    /// has something or has sent nothing for [`IDLE_FLUSH`]: a snapshot
+    /// alone costs renet nothing.
     pub(super) fn flush(&mut self, client_id: u64, now: Instant) {
-        let Ok(packets) = self.renet.get_packets_to_send(client_id) else {
-            return;
-        };
         let Some(connection) = self.connections.get_mut(&client_id) else {
             return;
         };
         connection.urgent = false;
-        connection.dirty = false;
         connection.last_flush = now;
+        let snapshot = connection.snapshot.take();
+        let packets = if connection.renet_due || now - connection.renet_flushed >= IDLE_FLUSH {
+            connection.renet_due = false;
+            connection.renet_flushed = now;
+            // None for a client renet already dropped.
+            self.renet
+                .get_packets_to_send(client_id)
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let slots = bundle::renet_slots(&packets).chain(snapshot.as_deref().map(Slot::Snapshot));
         match &connection.via {
             Via::Udp(index) => {
-                let sent = self.udp[*index].send(client_id, &packets);
+                let sent = self.udp[*index].send(client_id, slots);
                 self.counters.udp.bytes_out += sent;
             }
             Via::Ws { socket } => {
                 if let Some(ws) = &mut self.ws {
-                    let sent = ws.send(*socket, &packets, self.poll.registry());
+                    let sent = ws.send(*socket, slots, self.poll.registry());
                     self.counters.ws_out += sent.bytes + sent.frames * WS_OVERHEAD;
                     self.counters.drop_many("ws_backlog", sent.dropped);
                 }
@@ -701,7 +731,7 @@ impl NetLoop {
         closing.append(&mut self.attention.closing);
         for &client_id in &closing {
             match self.connections.get(&client_id) {
-                Some(connection) if connection.dirty => {
+                Some(connection) if connection.renet_due => {
                     self.attention.closing.push(client_id);
                 }
                 Some(_) => {

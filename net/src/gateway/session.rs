@@ -7,7 +7,9 @@ use super::*;
 /// Sends a session's newest world, if it has not gone out yet, to each of
 /// its clients: a delta against the world the client acknowledged (a full
 /// one when that is unknown or out of the ring), encoded once per distinct
-/// baseline.
+/// baseline. A snapshot that fits one bundle slot travels beside renet
+/// ([`Slot::Snapshot`]); a larger one is sliced by renet's unreliable
+/// channel.
 pub(super) fn send_world(
     net: &mut SessionNet,
     connections: &mut HashMap<u64, Connection>,
@@ -44,8 +46,14 @@ pub(super) fn send_world(
                 bytes
             }
         };
-        renet.send_message(client_id, CHANNEL_SNAPSHOT, bytes);
-        connection.dirty = true;
+        if bytes.len() <= MAX_SNAPSHOT_SLOT {
+            // Replaces one the net loop had no pass to send: newer is better.
+            connection.snapshot = Some(bytes);
+        } else {
+            // Too large for one slot: renet's unreliable channel slices it.
+            renet.send_message(client_id, CHANNEL_SNAPSHOT, bytes);
+            connection.renet_due = true;
+        }
         // A snapshot goes out at once, with whatever else is queued.
         connection.hurry(client_id, attention);
     }

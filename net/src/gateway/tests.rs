@@ -219,8 +219,8 @@ impl Harness {
         self.now += elapsed;
         for client in clients.iter_mut() {
             client.renet.update(elapsed);
-            let frames = crate::bundle::bundle(&client.renet.get_packets_to_send());
-            client.write(frames);
+            let packets = client.renet.get_packets_to_send();
+            client.write(bundle::bundle(bundle::renet_slots(&packets)));
         }
         // Loopback delivers within the send, but give the loop a moment.
         std::thread::sleep(Duration::from_millis(1));
@@ -282,8 +282,10 @@ impl TestClient {
         while !self.closed {
             match self.socket.read() {
                 Ok(Message::Binary(frame)) => {
-                    for packet in crate::bundle::unbundle(&frame).flatten() {
-                        self.renet.process_packet(packet);
+                    for slot in bundle::unbundle(&frame).flatten() {
+                        if let Slot::Renet(packet) = slot {
+                            self.renet.process_packet(packet);
+                        }
                     }
                 }
                 Ok(_) => {}
@@ -420,7 +422,7 @@ fn a_slice_past_its_count_is_refused_before_renet_would_panic_on_it() {
     // varint). renet 2.0 indexes its slice table with the index unchecked.
     let mut forged = vec![2, 0x43, 0x84, 0, 5, 3, 2, 0x44, 0xb0];
     forged.resize(forged.len() + 1200, 0xaa);
-    write_frames(&mut ada.socket, crate::bundle::bundle(&[forged]));
+    write_frames(&mut ada.socket, bundle::bundle([Slot::Renet(&forged)]));
     harness.step(&mut [&mut ada]);
     assert_eq!(harness.net.counters.dropped.get("malformed"), Some(&1));
 
@@ -457,7 +459,8 @@ fn a_ticket_presented_twice_cannot_speak_for_or_close_the_first_socket() {
         intruder.send_message(CHANNEL_RELIABLE, protocol::encode(&message));
     }
     intruder.update(Duration::from_millis(10));
-    let frames = crate::bundle::bundle(&intruder.get_packets_to_send());
+    let packets = intruder.get_packets_to_send();
+    let frames = bundle::bundle(bundle::renet_slots(&packets));
     for frame in frames {
         // The socket may already be closed under it.
         let _ = intruder_socket.send(Message::Binary(frame.into()));

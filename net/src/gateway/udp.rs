@@ -15,7 +15,9 @@ use renetcode::{
     NETCODE_MAX_PACKET_BYTES, NetcodeServer, ServerAuthentication, ServerConfig, ServerResult,
 };
 
+use super::intake::Delivered;
 use super::socket::{KernelDrops, UdpTables};
+use crate::bundle::Slot;
 use crate::protocol::NETCODE_PROTOCOL_ID;
 use crate::tickets::{Access, access_from_user_data};
 
@@ -30,8 +32,11 @@ pub(crate) enum UdpEvent {
     Connected { client_id: u64, access: Access },
     /// A client left or timed out (renet already knows).
     Disconnected { client_id: u64 },
-    /// A client's packets reached renet: it may have messages to read.
-    Heard { client_id: u64 },
+    /// A client's bundle arrived: what it held.
+    Heard {
+        client_id: u64,
+        delivered: Delivered,
+    },
 }
 
 /// Counters the net loop turns into metrics.
@@ -164,12 +169,12 @@ impl UdpTransport {
         }
     }
 
-    /// Sends renet's packets for one client, bundled. Returns wire bytes
+    /// Sends a flush's slots for one client, bundled. Returns wire bytes
     /// sent.
-    pub fn send(&mut self, client_id: u64, packets: &[Vec<u8>]) -> u64 {
+    pub fn send<'a>(&mut self, client_id: u64, slots: impl IntoIterator<Item = Slot<'a>>) -> u64 {
         let mut sent = 0;
         let (netcode, socket) = (&mut self.netcode, &self.socket);
-        crate::bundle::each_bundle(packets, &mut self.bundle, |bundle| {
+        crate::bundle::each_bundle(slots, &mut self.bundle, |bundle| {
             match netcode.generate_payload_packet(client_id, bundle) {
                 Ok((addr, payload)) => match socket.send_to(payload, addr) {
                     Ok(len) => {
@@ -219,8 +224,12 @@ fn handle(
         ServerResult::None => {}
         ServerResult::PacketToSend { payload, addr } => send(payload, addr),
         ServerResult::Payload { client_id, payload } => {
-            counters.malformed += super::intake::deliver(renet, client_id, payload);
-            events.push(UdpEvent::Heard { client_id });
+            let delivered = super::intake::deliver(renet, client_id, payload);
+            counters.malformed += delivered.refused;
+            events.push(UdpEvent::Heard {
+                client_id,
+                delivered,
+            });
         }
         ServerResult::ClientConnected {
             client_id,

@@ -24,6 +24,7 @@ use tungstenite::http::StatusCode;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Bytes, Error as WsError, Message, WebSocket};
 
+use crate::bundle::Slot;
 use crate::tickets::{TicketKey, WsTicket};
 
 /// The poll token of the listener.
@@ -407,20 +408,20 @@ impl WsTransport {
         self.list(socket);
     }
 
-    /// Sends renet's packets to a socket, bundled into frames. Frames its
+    /// Sends a flush's slots to a socket, bundled into frames. Frames its
     /// full buffer cannot take are dropped (and counted in the answer); the
     /// socket's end, if it ended, is left for its next read to report.
-    pub(crate) fn send<P: AsRef<[u8]>>(
+    pub(crate) fn send<'a>(
         &mut self,
         socket: u64,
-        packets: &[P],
+        slots: impl IntoIterator<Item = Slot<'a>>,
         registry: &Registry,
     ) -> Sent {
         let mut sent = Sent::default();
         let Some(Socket::Open(open)) = self.sockets.get_mut(&socket) else {
             return sent;
         };
-        crate::bundle::each_bundle(packets, &mut self.bundle, |frame| {
+        crate::bundle::each_bundle(slots, &mut self.bundle, |frame| {
             let len = frame.len() as u64;
             match open
                 .ws
