@@ -1,5 +1,6 @@
 //! What a client's bytes go through before renet sees them: the bundle is
-//! split into packets, and each packet is checked for what renet 2.0 does
+//! split into slots, the snapshot acknowledgement is taken out (it travels
+//! beside renet), and each renet packet is checked for what renet 2.0 does
 //! not check itself. A slice packet whose slice index is not below its
 //! slice count makes renet index out of bounds and panic (its
 //! `SliceConstructor` trusts the index), which would take down the net
@@ -100,6 +101,40 @@ mod tests {
             Some((494_878_333, &[0xff][..]))
         );
         assert_eq!(quic_varint(&[0x40]), None);
+    }
+
+    #[test]
+    fn acknowledgements_are_taken_out_and_snapshots_refused() {
+        let mut renet = RenetServer::new(crate::protocol::connection_config());
+        renet.add_connection(7);
+        // A bare renet ack (type 4: sequence 0, largest 0, size 0, no
+        // further range) between two acknowledgements, the older last.
+        let bare_ack = [4, 0, 0, 0, 0];
+        let bundle = crate::bundle::bundle([
+            Slot::SnapshotAck(90),
+            Slot::Renet(&bare_ack),
+            Slot::SnapshotAck(88),
+        ]);
+        assert_eq!(
+            deliver(&mut renet, 7, &bundle[0]),
+            Delivered {
+                refused: 0,
+                renet_messages: false,
+                acked: Some(90),
+            }
+        );
+        // A snapshot from a client is refused; a small unreliable packet
+        // (type 1: sequence 1, channel 1, no message) may need an answer.
+        let unreliable = [1, 1, 1, 0, 0];
+        let bundle = crate::bundle::bundle([Slot::Snapshot(&[1, 2]), Slot::Renet(&unreliable)]);
+        assert_eq!(
+            deliver(&mut renet, 7, &bundle[0]),
+            Delivered {
+                refused: 1,
+                renet_messages: true,
+                acked: None,
+            }
+        );
     }
 
     #[test]
