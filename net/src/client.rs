@@ -603,21 +603,12 @@ fn take_slot(
 
 /// The reconstructed worlds: the newest, and the recent ones deltas may
 /// name as their baseline.
+#[derive(Default)]
 struct Worlds {
     world: Arc<NetWorld>,
     ring: SnapshotRing,
     /// Where a delta is applied, reused.
     scratch: NetWorld,
-}
-
-impl Default for Worlds {
-    fn default() -> Self {
-        Self {
-            world: Arc::new(NetWorld::default()),
-            ring: SnapshotRing::new(),
-            scratch: NetWorld::default(),
-        }
-    }
 }
 
 impl Worlds {

@@ -142,17 +142,6 @@ function fromGoldenSlot(slot: GoldenSlot): Slot {
   }
 }
 
-function toGoldenSlot(slot: Slot): GoldenSlot {
-  switch (slot.kind) {
-    case "renet":
-      return { kind: "renet", bytes: toHex(slot.packet) };
-    case "snapshot":
-      return { kind: "snapshot", bytes: toHex(slot.snapshot) };
-    case "snapshotAck":
-      return { kind: "snapshotAck", tick: slot.tick };
-  }
-}
-
 interface Messages {
   server: { bytes: string; message: unknown }[];
   client: { bytes: string; message: Record<string, unknown> }[];
@@ -185,8 +174,8 @@ describe("messages and bundles", () => {
     for (const vector of messages.bundles) {
       const slots = vector.slots.map(fromGoldenSlot);
       assert.deepEqual(bundle(slots).map(toHex), vector.bundles);
-      const back = vector.bundles.flatMap((frame) => unbundle(fromHex(frame)).slots.map(toGoldenSlot));
-      assert.deepEqual(back, vector.slots);
+      const back = vector.bundles.flatMap((frame) => unbundle(fromHex(frame)).slots);
+      assert.deepEqual(back, slots);
     }
   });
 });
