@@ -1,6 +1,6 @@
 //! Golden vectors for clients in other languages: the Rust side's own bytes
 //! for the snapshot codec (worlds of a real reference session, their deltas
-//! and hashes, hand-made edge cases and broken inputs), the control messages,
+//! and checksums, hand-made edge cases and broken inputs), the control messages,
 //! bundles and a renet 2 exchange, written to `clients/ts/test/golden/`.
 //! The TypeScript client's tests decode and encode the same vectors, so the
 //! two implementations cannot part ways silently: this test fails when the
@@ -111,7 +111,7 @@ fn encoded(base: Option<&NetWorld>, next: &NetWorld) -> String {
 const RECORD_FROM: u64 = 7_200;
 const RECORD_TO: u64 = 7_350;
 /// Every this many recorded worlds is written out whole, with its full
-/// snapshot; the others as deltas and hashes.
+/// snapshot; the others as deltas and checksums.
 const WHOLE_EVERY: usize = 20;
 /// Every this many recorded worlds also carries a delta from 31 worlds back.
 const FAR_DELTA_EVERY: usize = 10;
@@ -279,7 +279,7 @@ fn codec_vectors() -> Value {
         .map(|(index, world)| {
             let mut entry = json!({
                 "tick": world.tick,
-                "hash": format!("{:016x}", world.state_hash()),
+                "checksum": format!("{:08x}", world.checksum()),
             });
             if index > 0 {
                 entry["delta"] = encoded(Some(&worlds[index - 1]), world).into();
@@ -311,7 +311,7 @@ fn codec_vectors() -> Value {
     json!({
         "about": "Written by net/tests/golden.rs from the Rust codec (rampart_net::snapshot). \
                   recorded: five seconds of the reference session's steady state at 20 Hz, \
-                  each world with its hash and its delta from the previous one, every 10th \
+                  each world with its checksum and its delta from the previous one, every 10th \
                   (from the 31st) with a delta from 31 worlds back, every 20th whole with its \
                   full snapshot. edges: hand-made worlds and their encodings. broken: bytes \
                   every decoder must refuse, with the reason's kind.",
@@ -319,7 +319,7 @@ fn codec_vectors() -> Value {
         "edges": {
             "worlds": edges.iter().map(|world| json!({
                 "world": world_json(world),
-                "hash": format!("{:016x}", world.state_hash()),
+                "checksum": format!("{:08x}", world.checksum()),
             })).collect::<Vec<_>>(),
             "encodings": pairs,
         },

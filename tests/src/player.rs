@@ -1,6 +1,6 @@
 //! A player (or a spectator) over the real network: joins through the HTTP
 //! API, connects with the client library, and records what it saw (world
-//! hashes by tick, command results, events, the goodbye) for tests to
+//! checksums by tick, command results, events, the goodbye) for tests to
 //! compare.
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,8 +18,8 @@ pub struct Player {
     pub client: Client,
     /// What the join answered; `None` for a spectator.
     seat: Option<JoinResponse>,
-    /// Hash of the reconstructed world at every tick it was seen.
-    pub hashes: BTreeMap<u64, u64>,
+    /// Checksum of the reconstructed world at every tick it was seen.
+    pub checksums: BTreeMap<u64, u32>,
     /// Results by command `seq`.
     pub results: HashMap<u32, Result<(), WireRejection>>,
     /// When each command was sent, for round trips.
@@ -97,7 +97,7 @@ impl Player {
         Player {
             client,
             seat,
-            hashes: BTreeMap::new(),
+            checksums: BTreeMap::new(),
             results: HashMap::new(),
             sent: HashMap::new(),
             round_trips: Vec::new(),
@@ -143,9 +143,9 @@ impl Player {
         }
         let world = self.client.world();
         if self.client.stats().snapshots > 0 {
-            self.hashes
+            self.checksums
                 .entry(world.tick)
-                .or_insert_with(|| world.state_hash());
+                .or_insert_with(|| world.checksum());
         }
         match outcome {
             Ok(()) => {}

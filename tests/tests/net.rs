@@ -62,7 +62,7 @@ fn place(kind: TowerKindId, x: u16, y: u16) -> Command {
 /// Ticks seen by more than one player must show the same world, and every
 /// snapshot each applied matched the server's checksum.
 fn assert_same_worlds(players: &[Player]) {
-    let mut by_tick: BTreeMap<u64, (usize, u64)> = BTreeMap::new();
+    let mut by_tick: BTreeMap<u64, (usize, u32)> = BTreeMap::new();
     let mut shared = 0;
     for (index, player) in players.iter().enumerate() {
         let stats = player.client.stats();
@@ -71,17 +71,17 @@ fn assert_same_worlds(players: &[Player]) {
             stats.rejected_snapshots, 0,
             "player {index} rejected snapshots"
         );
-        for (&tick, &hash) in &player.hashes {
+        for (&tick, &checksum) in &player.checksums {
             match by_tick.get(&tick) {
                 Some(&(other, expected)) => {
                     shared += 1;
                     assert_eq!(
-                        hash, expected,
+                        checksum, expected,
                         "tick {tick}: player {index} and {other} differ"
                     );
                 }
                 None => {
-                    by_tick.insert(tick, (index, hash));
+                    by_tick.insert(tick, (index, checksum));
                 }
             }
         }

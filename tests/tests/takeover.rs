@@ -112,7 +112,7 @@ fn keep_building(index: usize, player: &mut Player, sent_at: &mut HashMap<usize,
 fn last_ticks(players: &[Player]) -> Vec<u64> {
     players
         .iter()
-        .map(|player| player.hashes.keys().next_back().copied().unwrap_or(0))
+        .map(|player| player.checksums.keys().next_back().copied().unwrap_or(0))
         .collect()
 }
 

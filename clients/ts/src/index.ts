@@ -70,6 +70,5 @@ export {
   checksum,
   positionAt,
   positionInCells,
-  stateHash,
 } from "./snapshot/world.js";
 export { type Transport, type TransportHandlers, openWebSocket } from "./transport.js";

@@ -17,10 +17,10 @@ import {
   JoinError,
   type Transport,
   type WireEvent,
+  checksum,
   join,
   openWebSocket,
   spectate,
-  stateHash,
 } from "../src/index.js";
 import { Server, quickAssets } from "./support/server.js";
 
@@ -59,19 +59,19 @@ function lossy(inner: Transport, loss: number, seed: number): Transport & { drop
 /** One player's view of the game, recorded as it goes. */
 interface Seat {
   client: Client;
-  /** The hash of every world applied, by tick. */
-  hashes: Map<number, bigint>;
+  /** The checksum of every world applied, by tick. */
+  sums: Map<number, number>;
   events: WireEvent[];
   closed: Promise<CloseInfo>;
 }
 
 function watch(client: Client): Seat {
-  const hashes = new Map<number, bigint>();
+  const sums = new Map<number, number>();
   const events: WireEvent[] = [];
-  client.on("snapshot", (world) => hashes.set(world.tick, stateHash(world)));
+  client.on("snapshot", (world) => sums.set(world.tick, checksum(world)));
   client.on("event", ({ event }) => events.push(event));
   const closed = new Promise<CloseInfo>((resolve) => client.on("close", resolve));
-  return { client, hashes, events, closed };
+  return { client, sums, events, closed };
 }
 
 const ARROW = 0;
@@ -134,14 +134,14 @@ function assertSameWorlds(seats: Seat[]): void {
     assert.equal(stats.desyncs, 0, `player ${index} desynced`);
     assert.equal(stats.rejectedSnapshots, 0, `player ${index} rejected snapshots`);
     assert.ok(stats.snapshots > 100, `player ${index} applied ${stats.snapshots} snapshots`);
-    assert.equal(seat.hashes.size, stats.snapshots, `player ${index}: one world per snapshot`);
+    assert.equal(seat.sums.size, stats.snapshots, `player ${index}: one world per snapshot`);
   }
   let shared = 0;
-  for (const [tick, hash] of seats[0]!.hashes) {
-    const other = seats[1]!.hashes.get(tick);
+  for (const [tick, sum] of seats[0]!.sums) {
+    const other = seats[1]!.sums.get(tick);
     if (other === undefined) continue;
     shared += 1;
-    assert.equal(other, hash, `tick ${tick}: the players' worlds differ`);
+    assert.equal(other, sum, `tick ${tick}: the players' worlds differ`);
   }
   assert.ok(shared > 50, `players shared only ${shared} ticks`);
 }

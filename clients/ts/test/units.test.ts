@@ -26,6 +26,7 @@ import {
   positionInCells,
   toHex,
 } from "../src/index.js";
+import { xxh32 } from "../src/snapshot/xxh32.js";
 
 describe("docs/PROTOCOL.md examples", () => {
   test("the ack packet of section 4.2", () => {
@@ -35,8 +36,18 @@ describe("docs/PROTOCOL.md examples", () => {
   });
 
   test("the empty world's full snapshot at tick 0 (section 7)", () => {
-    assert.equal(toHex(encodeDelta(undefined, EMPTY_WORLD)), "00005f671fc300");
-    assert.deepEqual(applyDelta(undefined, fromHex("00005f671fc300")), EMPTY_WORLD);
+    assert.equal(toHex(encodeDelta(undefined, EMPTY_WORLD)), "00007fbd646d00");
+    assert.deepEqual(applyDelta(undefined, fromHex("00007fbd646d00")), EMPTY_WORLD);
+  });
+});
+
+describe("xxHash32", () => {
+  test("matches the specification's vectors", () => {
+    const text = (value: string) => new TextEncoder().encode(value);
+    assert.equal(xxh32(text("")), 0x02cc5d05);
+    assert.equal(xxh32(text("abc")), 0x32d153ff);
+    // Only the first `length` bytes count: the checksum reuses one buffer.
+    assert.equal(xxh32(text("abcdef"), 3), 0x32d153ff);
   });
 });
 

@@ -44,7 +44,7 @@ pub struct DeltaHeader {
     pub tick: u64,
     /// Tick of the base it is relative to; `None` for a full snapshot.
     pub base_tick: Option<u64>,
-    /// Low 32 bits of the encoded world's [`NetWorld::state_hash`].
+    /// The encoded world's [`NetWorld::checksum`].
     pub checksum: u32,
 }
 
@@ -92,7 +92,7 @@ pub fn encode(base: Option<&NetWorld>, next: &NetWorld, out: &mut Vec<u8>) {
     };
     leb128::write(out, next.tick);
     leb128::write(out, gap);
-    out.extend_from_slice(&(next.state_hash() as u32).to_le_bytes());
+    out.extend_from_slice(&next.checksum().to_le_bytes());
 
     let mut mask = 0;
     mask |= flag(next.wave != base.wave, WAVE);
@@ -201,7 +201,7 @@ pub fn apply(base: Option<&NetWorld>, bytes: &[u8], out: &mut NetWorld) -> Resul
     if !reader.is_empty() {
         return Err(CodecError::Malformed("trailing bytes"));
     }
-    if out.state_hash() as u32 != header.checksum {
+    if out.checksum() != header.checksum {
         return Err(CodecError::Checksum);
     }
     Ok(())
@@ -974,7 +974,7 @@ mod tests {
             Ok(DeltaHeader {
                 tick: 101,
                 base_tick: Some(100),
-                checksum: next.state_hash() as u32,
+                checksum: next.checksum(),
             })
         );
     }
@@ -1137,6 +1137,94 @@ mod tests {
     }
 
     /// xorshift64*: a fixed stream of test bytes, no dependency needed.
+    /// docs/PROTOCOL.md section 7's worked example, byte for byte: the
+    /// document is what client authors implement from.
+    #[test]
+    fn protocol_worked_example() {
+        const CHECKSUM_A: u32 = 0x58c2_318d;
+        const CHECKSUM_B: u32 = 0x966e_d8ae;
+        let a = NetWorld {
+            tick: 90,
+            wave: 1,
+            lives: 20,
+            outcome: 0,
+            players: vec![
+                NetPlayer {
+                    gold: 100,
+                    ready: true,
+                    kills: 0,
+                },
+                NetPlayer {
+                    gold: 100,
+                    ready: false,
+                    kills: 0,
+                },
+            ],
+            enemies: vec![NetEnemy {
+                id: 7,
+                kind: 3,
+                hp: 30,
+                max_hp: 30,
+                flags: 0,
+                path: Trajectory {
+                    x: 640,
+                    y: 1408,
+                    vx: 512,
+                    vy: 0,
+                    since: 88,
+                },
+            }],
+            towers: vec![NetTower {
+                id: 1,
+                owner: 0,
+                kind: 0,
+                level: 0,
+                x: 4,
+                y: 6,
+                targeting: 0,
+            }],
+            projectiles: Vec::new(),
+        };
+        let mut b = a.clone();
+        b.tick = 92;
+        b.enemies[0].hp = 22;
+        b.projectiles.push(NetProjectile {
+            id: 12,
+            tower_kind: 0,
+            path: Trajectory {
+                x: 1152,
+                y: 1664,
+                vx: -2000,
+                vy: -1000,
+                since: 92,
+            },
+        });
+        let hex =
+            |bytes: &[u8]| -> String { bytes.iter().map(|byte| format!("{byte:02x} ")).collect() };
+        assert_eq!(NetWorld::default().checksum(), 0x6d64_bd7f);
+        assert_eq!(
+            hex(&round_trip(None, &NetWorld::default())),
+            "00 00 7f bd 64 6d 00 "
+        );
+        assert_eq!(a.checksum(), CHECKSUM_A);
+        assert_eq!(
+            hex(&round_trip(None, &a)),
+            format!(
+                "5a 00 {}3b 01 14 02 05 c8 01 01 c8 01 00 01 07 03 1e 00 00 02 80 0a 80 16 80 08 00 \
+                 00 01 01 00 00 00 04 06 00 ",
+                hex(&CHECKSUM_A.to_le_bytes())
+            )
+        );
+        assert_eq!(b.checksum(), CHECKSUM_B);
+        assert_eq!(
+            hex(&round_trip(Some(&a), &b)),
+            format!(
+                "5c 02 {}50 00 01 07 02 0f 00 01 0c 00 00 80 12 80 1a 9f 1f cf 0f ",
+                hex(&CHECKSUM_B.to_le_bytes())
+            )
+        );
+    }
+
     struct Noise(u64);
 
     impl Noise {
@@ -1177,7 +1265,7 @@ mod tests {
             let _ = decode_header(&bytes);
             if apply(Some(&base), &bytes, &mut out).is_ok() {
                 assert_eq!(
-                    out.state_hash() as u32,
+                    out.checksum(),
                     decode_header(&bytes).map_or(0, |h| h.checksum)
                 );
             }

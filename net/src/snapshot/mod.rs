@@ -38,8 +38,7 @@
 //!
 //! 1. **Header.** `tick` varint; `base gap` varint, 0 for a full snapshot,
 //!    else the base world's tick is `tick - base gap`; `checksum`, 4 bytes
-//!    little-endian: the low 32 bits of the encoded world's
-//!    [`NetWorld::state_hash`]. A full snapshot is encoded exactly like a
+//!    little-endian: the encoded world's [`NetWorld::checksum`]. A full snapshot is encoded exactly like a
 //!    delta against the **empty world** (every number 0, every list empty).
 //! 2. **Globals mask**, one byte. Bit 0 wave, 1 lives, 2 outcome, 3 players,
 //!    4 enemies, 5 towers, 6 projectiles; bit 7 must be clear. A clear bit
@@ -87,8 +86,7 @@
 //! clamped to the `i32` range. Positions are in 1/256 cell, velocities in
 //! 1/4096 cell per tick.
 //!
-//! [`NetWorld::state_hash`] is 64-bit FNV-1a (offset basis
-//! `0xcbf29ce484222325`, prime `0x100000001b3`) over these little-endian
+//! [`NetWorld::checksum`] is xxHash32 (seed 0) over these little-endian
 //! values: tick u64, wave u32, lives u32, outcome u8; the seat count u32
 //! and per seat gold u32, ready u8 (0 or 1), kills u32; the enemy count u32
 //! and per enemy id u32, kind u16, hp u32, max_hp u32, flags u8, then its

@@ -1,11 +1,13 @@
 /**
  * The world as the wire carries it (docs/PROTOCOL.md section 6;
  * `net/src/snapshot/world.rs`): integers only, so every client rebuilds the
- * server's copy bit for bit and proves it with the world hash, and movers as
- * trajectories the client extrapolates between snapshots.
+ * server's copy bit for bit and proves it with the world checksum, and
+ * movers as trajectories the client extrapolates between snapshots.
  *
  * @module
  */
+
+import { xxh32 } from "./xxh32.js";
 
 /** Position units per cell. */
 export const POSITION_SCALE = 256;
@@ -145,36 +147,36 @@ export const EMPTY_WORLD: NetWorld = Object.freeze({
 });
 
 /**
- * 64-bit FNV-1a over the world's fields, little-endian (docs/PROTOCOL.md
- * section 7, "World hash"), as two 32-bit halves: no BigInt per byte.
+ * Lays the checksum's fields out little-endian (docs/PROTOCOL.md section 7,
+ * "World checksum") in one buffer kept between calls, for {@link xxh32}.
  */
-class Fnv64 {
-  private high = 0xcbf29ce4;
-  private low = 0x84222325;
+class ChecksumLayout {
+  private bytes = new Uint8Array(4096);
+  private view = new DataView(this.bytes.buffer);
+  length = 0;
 
-  byte(value: number): void {
-    // h ^= byte; h *= 0x100000001b3 (= 2^40 + 0x1b3), modulo 2^64.
-    const low = (this.low ^ (value & 0xff)) >>> 0;
-    const product = low * 0x1b3;
-    const carry = Math.floor(product / 2 ** 32);
-    this.low = product >>> 0;
-    this.high = (Math.imul(this.high, 0x1b3) + carry + (low << 8)) >>> 0;
+  /** Starts a world of at most `capacity` bytes. */
+  begin(capacity: number): void {
+    if (capacity > this.bytes.length) {
+      this.bytes = new Uint8Array(capacity * 2);
+      this.view = new DataView(this.bytes.buffer);
+    }
+    this.length = 0;
   }
 
   u8(value: number): void {
-    this.byte(value);
+    this.view.setUint8(this.length, value);
+    this.length += 1;
   }
 
   u16(value: number): void {
-    this.byte(value);
-    this.byte(value >>> 8);
+    this.view.setUint16(this.length, value, true);
+    this.length += 2;
   }
 
   u32(value: number): void {
-    this.byte(value);
-    this.byte(value >>> 8);
-    this.byte(value >>> 16);
-    this.byte(value >>> 24);
+    this.view.setUint32(this.length, value >>> 0, true);
+    this.length += 4;
   }
 
   u64(value: number): void {
@@ -190,62 +192,65 @@ class Fnv64 {
     this.u64(path.since);
   }
 
-  /** The low 32 bits, which snapshots carry. */
-  get low32(): number {
-    return this.low;
-  }
-
-  get value(): bigint {
-    return (BigInt(this.high) << 32n) | BigInt(this.low);
+  sum(): number {
+    return xxh32(this.bytes, this.length);
   }
 }
 
-function hashWorld(world: NetWorld): Fnv64 {
-  const hash = new Fnv64();
-  hash.u64(world.tick);
-  hash.u32(world.wave);
-  hash.u32(world.lives);
-  hash.u8(world.outcome);
-  hash.u32(world.players.length);
-  for (const player of world.players) {
-    hash.u32(player.gold);
-    hash.u8(player.ready ? 1 : 0);
-    hash.u32(player.kills);
-  }
-  hash.u32(world.enemies.length);
-  for (const enemy of world.enemies) {
-    hash.u32(enemy.id);
-    hash.u16(enemy.kind);
-    hash.u32(enemy.hp);
-    hash.u32(enemy.maxHp);
-    hash.u8(enemy.flags);
-    hash.trajectory(enemy.path);
-  }
-  hash.u32(world.towers.length);
-  for (const tower of world.towers) {
-    hash.u32(tower.id);
-    hash.u8(tower.owner);
-    hash.u16(tower.kind);
-    hash.u8(tower.level);
-    hash.u16(tower.x);
-    hash.u16(tower.y);
-    hash.u8(tower.targeting);
-  }
-  hash.u32(world.projectiles.length);
-  for (const projectile of world.projectiles) {
-    hash.u32(projectile.id);
-    hash.u16(projectile.towerKind);
-    hash.trajectory(projectile.path);
-  }
-  return hash;
-}
+const layout = new ChecksumLayout();
 
-/** The server's `NetWorld::state_hash`: a 64-bit hash both ends compute alike. */
-export function stateHash(world: NetWorld): bigint {
-  return hashWorld(world).value;
-}
+/** Bytes each entry takes in the layout. */
+const PLAYER_BYTES = 9;
+const ENEMY_BYTES = 39;
+const TOWER_BYTES = 13;
+const PROJECTILE_BYTES = 30;
 
-/** The low 32 bits of {@link stateHash}: the checksum every snapshot carries. */
+/**
+ * The server's `NetWorld::checksum`, which every snapshot carries:
+ * xxHash32 (seed 0) over the world's fields, little-endian.
+ */
 export function checksum(world: NetWorld): number {
-  return hashWorld(world).low32;
+  layout.begin(
+    33 +
+      PLAYER_BYTES * world.players.length +
+      ENEMY_BYTES * world.enemies.length +
+      TOWER_BYTES * world.towers.length +
+      PROJECTILE_BYTES * world.projectiles.length,
+  );
+  layout.u64(world.tick);
+  layout.u32(world.wave);
+  layout.u32(world.lives);
+  layout.u8(world.outcome);
+  layout.u32(world.players.length);
+  for (const player of world.players) {
+    layout.u32(player.gold);
+    layout.u8(player.ready ? 1 : 0);
+    layout.u32(player.kills);
+  }
+  layout.u32(world.enemies.length);
+  for (const enemy of world.enemies) {
+    layout.u32(enemy.id);
+    layout.u16(enemy.kind);
+    layout.u32(enemy.hp);
+    layout.u32(enemy.maxHp);
+    layout.u8(enemy.flags);
+    layout.trajectory(enemy.path);
+  }
+  layout.u32(world.towers.length);
+  for (const tower of world.towers) {
+    layout.u32(tower.id);
+    layout.u8(tower.owner);
+    layout.u16(tower.kind);
+    layout.u8(tower.level);
+    layout.u16(tower.x);
+    layout.u16(tower.y);
+    layout.u8(tower.targeting);
+  }
+  layout.u32(world.projectiles.length);
+  for (const projectile of world.projectiles) {
+    layout.u32(projectile.id);
+    layout.u16(projectile.towerKind);
+    layout.trajectory(projectile.path);
+  }
+  return layout.sum();
 }
