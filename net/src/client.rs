@@ -638,9 +638,7 @@ impl Worlds {
                 if base.is_none() {
                     stats.full_snapshots += 1;
                 }
-                let world = Arc::new(self.scratch.clone());
-                self.ring.push(world.clone());
-                self.world = world;
+                self.world = self.ring.push(&self.scratch).clone();
             }
             Err(CodecError::Checksum) => stats.desyncs += 1,
             Err(_) => stats.rejected_snapshots += 1,

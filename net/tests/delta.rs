@@ -301,8 +301,7 @@ proptest! {
             board.snapshot.towers.sort_by_key(|tower| tower.id);
             let world = tracker.observe(&board.snapshot);
             check_tracked(world, &board.snapshot);
-            let world = Arc::new(world.clone());
-            check_every_baseline(&ring, &world, &mut bytes);
+            check_every_baseline(&ring, world, &mut bytes);
             ring.push(world);
         }
     }
@@ -537,7 +536,7 @@ fn reference_session_deltas_are_small_and_exact() {
             encode(None, &world, &mut bytes);
             full_steady = full_steady.max(bytes.len());
         }
-        ring.push(world);
+        ring.push(&world);
     }
     let last = ring.latest().unwrap();
     bytes.clear();

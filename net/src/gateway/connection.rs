@@ -76,7 +76,7 @@ pub(super) struct Connection {
     /// leaves renet alone).
     pub(super) renet_flushed: Instant,
     /// The newest world's encoding for this client, for the next flush.
-    pub(super) snapshot: Option<Bytes>,
+    pub(super) snapshot: Option<Encoding>,
     /// Listed in [`Attention::heard`].
     pub(super) heard: bool,
     /// Something waits that should not wait for an idle flush; listed in

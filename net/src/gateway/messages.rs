@@ -146,7 +146,7 @@ impl NetLoop {
             } => {
                 let net = self.sessions.entry(session).or_insert_with(SessionNet::new);
                 let world = net.tracker.observe(&snapshot);
-                net.ring.push(Arc::new(world.clone()));
+                net.ring.push(world);
                 net.fresh = true;
             }
             Feed::Answer {

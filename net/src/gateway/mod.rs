@@ -51,7 +51,7 @@ use ws::{WsEvent, WsTransport};
 use connection::{Connection, TokenBucket, Via};
 use intake::Delivered;
 use net_loop::{Attention, Hosted, NetLoop};
-use session::{SessionNet, send_world};
+use session::{Encoding, SessionNet, send_world};
 
 /// Abuse limits. Defaults are documented in `docs/PROTOCOL.md`.
 #[derive(Clone, Debug)]

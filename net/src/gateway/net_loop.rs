@@ -707,7 +707,8 @@ impl NetLoop {
         } else {
             Vec::new()
         };
-        let slots = bundle::renet_slots(&packets).chain(snapshot.as_deref().map(Slot::Snapshot));
+        let slots = bundle::renet_slots(&packets)
+            .chain(snapshot.as_deref().map(|bytes| Slot::Snapshot(bytes)));
         match &connection.via {
             Via::Udp(index) => {
                 let sent = self.udp[*index].send(client_id, slots);

@@ -7,7 +7,8 @@ use super::*;
 /// Sends a session's newest world, if it has not gone out yet, to each of
 /// its clients: a delta against the world the client acknowledged (a full
 /// one when that is unknown or out of the ring), encoded once per distinct
-/// baseline. A snapshot that fits one bundle slot travels beside renet
+/// baseline into a buffer an earlier world's clients have finished with. A
+/// snapshot that fits one bundle slot travels beside renet
 /// ([`Slot::Snapshot`]); a larger one is sliced by renet's unreliable
 /// channel.
 pub(super) fn send_world(
@@ -23,7 +24,12 @@ pub(super) fn send_world(
     let Some(latest) = net.ring.latest().cloned() else {
         return;
     };
-    net.encoded.clear();
+    for (_, encoding) in net.encoded.drain(..) {
+        // Every client it was for has flushed it (the usual case): reuse.
+        if Arc::strong_count(&encoding) == 1 {
+            net.spare.push(encoding);
+        }
+    }
     for &client_id in &net.clients {
         let Some(connection) = connections.get_mut(&client_id) else {
             continue;
@@ -36,28 +42,39 @@ pub(super) fn send_world(
             .and_then(|tick| net.ring.get(tick))
             .filter(|base| base.tick < latest.tick);
         let key = base.map(|base| base.tick);
-        let bytes = match net.encoded.iter().find(|(baseline, _)| *baseline == key) {
-            Some((_, bytes)) => bytes.clone(),
+        let encoding = match net.encoded.iter().find(|(baseline, _)| *baseline == key) {
+            Some((_, encoding)) => encoding.clone(),
             None => {
-                let mut out = Vec::with_capacity(256);
-                snapshot::encode(base.map(|base| &**base), &latest, &mut out);
-                let bytes = Bytes::from(out);
-                net.encoded.push((key, bytes.clone()));
-                bytes
+                let mut encoding = net.spare.pop().unwrap_or_default();
+                // Unshared, so this never copies.
+                let out = Arc::make_mut(&mut encoding);
+                out.clear();
+                snapshot::encode(base.map(|base| &**base), &latest, out);
+                net.encoded.push((key, encoding.clone()));
+                encoding
             }
         };
-        if bytes.len() <= MAX_SNAPSHOT_SLOT {
+        if encoding.len() <= MAX_SNAPSHOT_SLOT {
             // Replaces one the net loop had no pass to send: newer is better.
-            connection.snapshot = Some(bytes);
+            connection.snapshot = Some(encoding);
         } else {
-            // Too large for one slot: renet's unreliable channel slices it.
-            renet.send_message(client_id, CHANNEL_SNAPSHOT, bytes);
+            // Too large for one slot (a full world at a join): renet's
+            // unreliable channel slices it.
+            renet.send_message(
+                client_id,
+                CHANNEL_SNAPSHOT,
+                Bytes::copy_from_slice(&encoding),
+            );
             connection.renet_due = true;
         }
         // A snapshot goes out at once, with whatever else is queued.
         connection.hurry(client_id, attention);
     }
 }
+
+/// A world's encoding for one baseline, shared by the clients that get it
+/// until their flushes; then its buffer serves a later world.
+pub(super) type Encoding = Arc<Vec<u8>>;
 
 /// The network's view of one session.
 pub(super) struct SessionNet {
@@ -69,7 +86,9 @@ pub(super) struct SessionNet {
     /// A new world arrived since the last send.
     pub(super) fresh: bool,
     /// Encodings of the newest world by baseline tick, this round.
-    pub(super) encoded: Vec<(Option<u64>, Bytes)>,
+    pub(super) encoded: Vec<(Option<u64>, Encoding)>,
+    /// Buffers of earlier rounds' encodings, for the next ones.
+    pub(super) spare: Vec<Encoding>,
 }
 
 impl SessionNet {
@@ -81,6 +100,7 @@ impl SessionNet {
             spectators: 0,
             fresh: false,
             encoded: Vec::new(),
+            spare: Vec::new(),
         }
     }
 }

@@ -26,10 +26,13 @@ impl SnapshotRing {
         }
     }
 
-    /// Adds the newest world, dropping the oldest when full. Ticks must grow:
-    /// a world not newer than those held (a restarted stream) first drops
-    /// every world at or after its tick, so lookups stay by increasing tick.
-    pub fn push(&mut self, world: Arc<NetWorld>) {
+    /// Adds a copy of `world` as the newest, dropping the oldest when full,
+    /// and returns it. The copy goes into the dropped world's lists when
+    /// nothing else holds that world (the usual case), so a full ring
+    /// allocates nothing. Ticks must grow: a world not newer than those held
+    /// (a restarted stream) first drops every world at or after its tick, so
+    /// lookups stay by increasing tick.
+    pub fn push(&mut self, world: &NetWorld) -> &Arc<NetWorld> {
         while self
             .worlds
             .back()
@@ -37,10 +40,24 @@ impl SnapshotRing {
         {
             self.worlds.pop_back();
         }
-        if self.worlds.len() == RING_SIZE {
-            self.worlds.pop_front();
-        }
-        self.worlds.push_back(world);
+        let oldest = if self.worlds.len() == RING_SIZE {
+            self.worlds.pop_front()
+        } else {
+            None
+        };
+        let newest = match oldest {
+            Some(mut recycled) => {
+                if let Some(unshared) = Arc::get_mut(&mut recycled) {
+                    unshared.clone_from(world);
+                    recycled
+                } else {
+                    Arc::new(world.clone())
+                }
+            }
+            None => Arc::new(world.clone()),
+        };
+        self.worlds.push_back(newest);
+        &self.worlds[self.worlds.len() - 1]
     }
 
     /// The world of `tick`, if still held.
@@ -82,12 +99,13 @@ impl SnapshotRing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::NetPlayer;
 
-    fn world(tick: u64) -> Arc<NetWorld> {
-        Arc::new(NetWorld {
+    fn world(tick: u64) -> NetWorld {
+        NetWorld {
             tick,
             ..NetWorld::default()
-        })
+        }
     }
 
     #[test]
@@ -95,7 +113,7 @@ mod tests {
         let mut ring = SnapshotRing::new();
         assert!(ring.latest().is_none());
         for tick in 0..100 {
-            ring.push(world(tick * 2));
+            ring.push(&world(tick * 2));
         }
         assert_eq!(ring.len(), RING_SIZE);
         assert_eq!(ring.oldest_tick(), Some(2 * (100 - RING_SIZE as u64)));
@@ -106,12 +124,36 @@ mod tests {
     }
 
     #[test]
+    fn a_full_ring_reuses_the_dropped_world_unless_it_is_held() {
+        let busy = |tick| NetWorld {
+            tick,
+            players: vec![NetPlayer::default(); 8],
+            ..NetWorld::default()
+        };
+        let mut ring = SnapshotRing::new();
+        for tick in 0..RING_SIZE as u64 {
+            ring.push(&busy(tick));
+        }
+        let oldest_players = ring.iter().next().map(|world| world.players.as_ptr());
+        let newest = ring.push(&busy(100));
+        assert_eq!(Some(newest.players.as_ptr()), oldest_players);
+        assert_eq!(**newest, busy(100));
+
+        // A world someone still holds is never written over.
+        let held = ring.iter().next().cloned().expect("a full ring");
+        let newest = ring.push(&busy(101));
+        assert_ne!(newest.players.as_ptr(), held.players.as_ptr());
+        assert_eq!(*held, busy(1));
+        assert_eq!(**newest, busy(101));
+    }
+
+    #[test]
     fn an_older_world_replaces_the_newer_ones() {
         let mut ring = SnapshotRing::new();
         for tick in [1, 2, 3, 4] {
-            ring.push(world(tick));
+            ring.push(&world(tick));
         }
-        ring.push(world(3));
+        ring.push(&world(3));
         let ticks: Vec<u64> = ring.iter().map(|world| world.tick).collect();
         assert_eq!(ticks, [1, 2, 3]);
     }

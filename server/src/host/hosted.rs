@@ -167,8 +167,11 @@ pub(super) struct HostedSession {
     awaiting: Vec<(CommandTicket, CommandOrigin)>,
     /// Snapshots per second, at most the tick rate.
     snapshot_hz: u32,
-    /// List lengths of the last snapshot published.
-    published_sizes: [usize; 4],
+    /// The last snapshot handed to the network. The net loop reads it and
+    /// lets go within a pass, long before the next is due, so the next is
+    /// written over it: no allocation on the step thread and no free on the
+    /// net thread per snapshot.
+    published: Arc<Snapshot>,
     /// Where and when the session's state is saved; `None` in hosts that
     /// keep nothing.
     pub(super) saving: Option<Saving>,
@@ -208,7 +211,7 @@ impl HostedSession {
             feed,
             awaiting: Vec::new(),
             snapshot_hz,
-            published_sizes: [0; 4],
+            published: Arc::default(),
             saving: saver.map(Saving::new),
         };
         hosted.next_thought = hosted.bots_next_thought(hosted.session.tick());
@@ -403,24 +406,15 @@ impl HostedSession {
         let Some(feed) = &self.feed else {
             return;
         };
-        // Sized like the last one, so filling it does not reallocate.
-        let mut snapshot = Snapshot {
-            players: Vec::with_capacity(self.published_sizes[0]),
-            enemies: Vec::with_capacity(self.published_sizes[1]),
-            towers: Vec::with_capacity(self.published_sizes[2]),
-            projectiles: Vec::with_capacity(self.published_sizes[3]),
-            ..Snapshot::default()
-        };
-        self.session.snapshot(&mut snapshot);
-        self.published_sizes = [
-            snapshot.players.len(),
-            snapshot.enemies.len(),
-            snapshot.towers.len(),
-            snapshot.projectiles.len(),
-        ];
+        if Arc::get_mut(&mut self.published).is_none() {
+            // The net loop is behind and still holds the last one.
+            self.published = Arc::default();
+        }
+        // Unshared now, so this never copies.
+        self.session.snapshot(Arc::make_mut(&mut self.published));
         let published = feed.try_send(Feed::Snapshot {
             session: self.id.0,
-            snapshot: Arc::new(snapshot),
+            snapshot: self.published.clone(),
             queued: Instant::now(),
         });
         if published.is_err() {
