@@ -65,6 +65,52 @@ fn golden_vectors_match_the_committed_files() {
     );
 }
 
+/// docs/PROTOCOL.md section 7's worked example, read from the document
+/// (client authors implement from it): its two byte listings are world A's
+/// full snapshot and world B's delta against A as the codec writes them,
+/// and the checksums it quotes are theirs.
+#[test]
+fn the_protocol_documents_worked_example_is_what_the_codec_writes() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"))
+        .expect("docs/PROTOCOL.md is readable");
+    let example = &doc[doc
+        .find("**Worked example**")
+        .expect("section 7 has a worked example")..];
+    // Each listing line is bytes, two or more spaces, then what they mean.
+    let listings: Vec<String> = example
+        .split("```")
+        .skip(1)
+        .step_by(2)
+        .take(2)
+        .map(|listing| {
+            listing
+                .lines()
+                .flat_map(|line| line.split("  ").next().unwrap_or("").split_whitespace())
+                .collect()
+        })
+        .collect();
+    let edges = edge_worlds();
+    let (a, b) = (&edges[0], &edges[1]);
+    assert_eq!(listings, [encoded(None, a), encoded(Some(a), b)]);
+    for quoted in [
+        format!("Its checksum is `0x{:08x}`", a.checksum()),
+        format!("its checksum is `0x{:08x}`", b.checksum()),
+        format!("sums to `0x{:08x}`", NetWorld::default().checksum()),
+    ] {
+        assert!(
+            doc.contains(&quoted),
+            "docs/PROTOCOL.md should say {quoted}"
+        );
+    }
+    let empty: Vec<String> = encoded(None, &NetWorld::default())
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| String::from_utf8_lossy(pair).into_owned())
+        .collect();
+    let empty = format!("tick 0 is `{}`", empty.join(" "));
+    assert!(doc.contains(&empty), "docs/PROTOCOL.md should say {empty}");
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
