@@ -38,8 +38,9 @@
 //!
 //! 1. **Header.** `tick` varint; `base gap` varint, 0 for a full snapshot,
 //!    else the base world's tick is `tick - base gap`; `checksum`, 4 bytes
-//!    little-endian: the encoded world's [`NetWorld::checksum`]. A full snapshot is encoded exactly like a
-//!    delta against the **empty world** (every number 0, every list empty).
+//!    little-endian: the encoded world's [`NetWorld::checksum`]. A full
+//!    snapshot is encoded exactly like a delta against the **empty world**
+//!    (every number 0, every list empty).
 //! 2. **Globals mask**, one byte. Bit 0 wave, 1 lives, 2 outcome, 3 players,
 //!    4 enemies, 5 towers, 6 projectiles; bit 7 must be clear. A clear bit
 //!    means "as in the base". Then, for each set bit in bit order: wave

@@ -203,14 +203,25 @@ impl Clone for NetWorld {
     }
 
     fn clone_from(&mut self, source: &Self) {
-        self.tick = source.tick;
-        self.wave = source.wave;
-        self.lives = source.lives;
-        self.outcome = source.outcome;
-        self.players.clone_from(&source.players);
-        self.enemies.clone_from(&source.enemies);
-        self.towers.clone_from(&source.towers);
-        self.projectiles.clone_from(&source.projectiles);
+        // Taken apart, so a field added to the world cannot be left out.
+        let Self {
+            tick,
+            wave,
+            lives,
+            outcome,
+            players,
+            enemies,
+            towers,
+            projectiles,
+        } = self;
+        *tick = source.tick;
+        *wave = source.wave;
+        *lives = source.lives;
+        *outcome = source.outcome;
+        players.clone_from(&source.players);
+        enemies.clone_from(&source.enemies);
+        towers.clone_from(&source.towers);
+        projectiles.clone_from(&source.projectiles);
     }
 }
 
@@ -285,7 +296,9 @@ pub fn outcome_code(outcome: Option<Outcome>) -> u8 {
 }
 
 /// Lays the checksum's fields out in a small buffer that xxHash32 takes a
-/// block at a time: no allocation, and the hash never sees a field alone.
+/// block at a time: no allocation, and the hash never sees a field alone
+/// (`Xxh32::update` per field measured twice as slow, no faster than the
+/// byte-wise FNV-1a it replaced).
 struct ChecksumWriter {
     hasher: Xxh32,
     buffer: [u8; 256],
