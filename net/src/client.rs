@@ -21,7 +21,7 @@ use tungstenite::{Message, WebSocket};
 
 use crate::bundle::{self, Slot};
 use crate::protocol::{
-    self, ByeReason, CHANNEL_RELIABLE, CHANNEL_SNAPSHOT, ClientMessage, PROTOCOL_VERSION,
+    self, ByeReason, CHANNEL_RELIABLE, CHANNEL_SNAPSHOT, ClientMessage, NO_WORLD, PROTOCOL_VERSION,
     ServerMessage, Welcome, WireCommand,
 };
 use crate::snapshot::{self, CodecError, NetWorld, SnapshotRing};
@@ -35,6 +35,11 @@ const WS_OVERHEAD: u64 = 4 + 40;
 /// resends); and renet's packets join an acknowledgement once renet has
 /// sent nothing for this long, so they ride in datagrams that go anyway.
 const IDLE_FLUSH: Duration = Duration::from_millis(100);
+/// Over a WebSocket, which acknowledges nothing it need not (the server
+/// presumes the snapshots it wrote arrived), a frame goes at least this
+/// often: renet's acks, and a sign of life for the server's 10 s idle
+/// timeout.
+const KEEP_ALIVE: Duration = Duration::from_secs(1);
 /// Reliable messages kept for [`Client::poll`] before the oldest are
 /// dropped (a client that never polls must not grow without bound).
 const INBOX_LIMIT: usize = 4096;
@@ -158,8 +163,9 @@ pub struct ClientStats {
     pub rejected_snapshots: u64,
     /// Largest snapshot message seen, in bytes.
     pub largest_snapshot: usize,
-    /// Snapshot acknowledgements sent (one per update that applied a
-    /// snapshot).
+    /// Snapshot acknowledgements sent: over UDP one per update that
+    /// applied a snapshot; over a WebSocket only for a snapshot renet
+    /// sliced, after a rejected one, and as a keep-alive.
     pub acks_sent: u64,
 }
 
@@ -180,13 +186,6 @@ pub struct Client {
     worlds: Worlds,
     inbox: VecDeque<ServerMessage>,
     next_seq: u32,
-    /// The newest tick acknowledged to the server. A world newer than it
-    /// is acknowledged at the next update, because the server deltas
-    /// against the newest one acknowledged, and a delta grows with its
-    /// baseline's age (movers are trajectories: only their changes are
-    /// sent). Acking five times a second cost the server 42% more bytes
-    /// down at the steady state for 5% less CPU (`docs/BENCHMARKS.md`).
-    acked: Option<u64>,
     /// renet must flush at the next update: the hello, or its acks for
     /// reliable messages that arrived (so the server does not resend them).
     flush_due: bool,
@@ -257,14 +256,14 @@ impl Client {
                 content_version: 0,
             }),
         );
+        let in_order = matches!(transport, Transport::WebSocket(_));
         Ok(Self {
             renet,
             transport,
             welcome: None,
-            worlds: Worlds::default(),
+            worlds: Worlds::new(in_order),
             inbox: VecDeque::new(),
             next_seq: 0,
-            acked: None,
             // The hello goes with the first update that can send it.
             flush_due: true,
             last_flush: Instant::now(),
@@ -296,8 +295,13 @@ impl Client {
         if let Some(reason) = self.bye {
             return Err(ClientError::Bye(reason));
         }
-        let quiet = self.last_flush.elapsed() >= IDLE_FLUSH;
-        if self.flush_due || quiet || self.ack_owed().is_some() {
+        let quiet_for = if self.worlds.in_order {
+            KEEP_ALIVE
+        } else {
+            IDLE_FLUSH
+        };
+        let quiet = self.last_flush.elapsed() >= quiet_for;
+        if self.flush_due || quiet || self.worlds.owed.is_some() {
             let renet_idle = self.renet_flushed.elapsed() >= IDLE_FLUSH;
             self.flush(self.flush_due || renet_idle)?;
         }
@@ -393,7 +397,7 @@ impl Client {
     fn read_messages(&mut self) {
         // Snapshots too large for one bundle slot come sliced by renet.
         while let Some(bytes) = self.renet.receive_message(CHANNEL_SNAPSHOT) {
-            self.worlds.apply(&bytes, &mut self.stats);
+            self.worlds.apply(&bytes, Arrival::Sliced, &mut self.stats);
         }
         while let Some(bytes) = self.renet.receive_message(CHANNEL_RELIABLE) {
             self.flush_due = true;
@@ -412,15 +416,11 @@ impl Client {
         }
     }
 
-    /// The newest world's tick when the server has not had it acknowledged.
-    fn ack_owed(&self) -> Option<u64> {
-        let tick = self.worlds.world.tick;
-        (self.stats.snapshots > 0 && self.acked != Some(tick)).then_some(tick)
-    }
-
-    /// Sends the newest world's acknowledgement if it is owed (it travels
+    /// Sends the acknowledgement the server is owed, if any (it travels
     /// beside renet, in the same datagram or frame), and renet's packets
-    /// when `with_renet`.
+    /// when `with_renet`. A WebSocket frame with nothing else in it
+    /// acknowledges the newest world again: the server hears from the
+    /// client, and deltas against a world it holds.
     fn flush(&mut self, with_renet: bool) -> Result<(), ClientError> {
         if let Transport::Udp { netcode, .. } = &self.transport
             && !netcode.is_connected()
@@ -436,9 +436,11 @@ impl Client {
         } else {
             Vec::new()
         };
-        let ack = self.ack_owed();
-        if let Some(tick) = ack {
-            self.acked = Some(tick);
+        let mut ack = self.worlds.owed.take();
+        if ack.is_none() && packets.is_empty() && self.worlds.in_order {
+            ack = self.worlds.newest(&self.stats);
+        }
+        if ack.is_some() {
             self.stats.acks_sent += 1;
         }
         let packets =
@@ -595,39 +597,97 @@ fn take_slot(
 ) {
     match slot {
         Slot::Renet(packet) => renet.process_packet(packet),
-        Slot::Snapshot(bytes) => worlds.apply(bytes, stats),
+        Slot::Snapshot(bytes) => worlds.apply(bytes, Arrival::Slot, stats),
         // Only clients acknowledge.
         Slot::SnapshotAck(_) => {}
     }
 }
 
-/// The reconstructed worlds: the newest, and the recent ones deltas may
-/// name as their baseline.
-#[derive(Default)]
+/// How a snapshot came: in a bundle slot of its own, or as a renet
+/// message (too large for a slot, renet sliced it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Arrival {
+    Slot,
+    Sliced,
+}
+
+/// What became of one snapshot.
+enum Applied {
+    /// A newer world, now the newest.
+    New,
+    /// Not newer than the newest world: late or duplicated.
+    Old,
+    /// Its baseline is not held, it does not decode, or its checksum
+    /// differs from the rebuilt world's.
+    Rejected,
+}
+
+/// The reconstructed worlds (the newest, and the recent ones deltas may
+/// name as their baseline) and what the server should hear of them.
 struct Worlds {
     world: Arc<NetWorld>,
     ring: SnapshotRing,
     /// Where a delta is applied, reused.
     scratch: NetWorld,
+    /// The transport delivers in order what the server wrote (a
+    /// WebSocket), and the server deltas against the last snapshot it
+    /// wrote in a slot of its own: only a sliced snapshot (renet may drop
+    /// it) and a rejected one are acknowledged. Over UDP every new world
+    /// is: the server deltas against the newest acknowledged, and a delta
+    /// grows with its baseline's age (movers are trajectories: only their
+    /// changes are sent); acking five times a second cost the server 42%
+    /// more bytes down at the steady state for 5% less CPU
+    /// (`docs/BENCHMARKS.md`).
+    in_order: bool,
+    /// The tick the next flush acknowledges.
+    owed: Option<u64>,
 }
 
 impl Worlds {
-    fn apply(&mut self, bytes: &[u8], stats: &mut ClientStats) {
+    fn new(in_order: bool) -> Self {
+        Self {
+            world: Arc::default(),
+            ring: SnapshotRing::new(),
+            scratch: NetWorld::default(),
+            in_order,
+            owed: None,
+        }
+    }
+
+    /// The newest world's tick, once one is held.
+    fn newest(&self, stats: &ClientStats) -> Option<u64> {
+        (stats.snapshots > 0).then_some(self.world.tick)
+    }
+
+    fn apply(&mut self, bytes: &[u8], arrival: Arrival, stats: &mut ClientStats) {
+        match self.rebuild(bytes, stats) {
+            Applied::New if !self.in_order || arrival == Arrival::Sliced => {
+                self.owed = self.newest(stats);
+            }
+            // The server deltas against a world this client lacks until it
+            // hears which one it holds (or that it holds none).
+            Applied::Rejected if self.in_order => {
+                self.owed = Some(self.newest(stats).unwrap_or(NO_WORLD));
+            }
+            Applied::New | Applied::Old | Applied::Rejected => {}
+        }
+    }
+
+    fn rebuild(&mut self, bytes: &[u8], stats: &mut ClientStats) -> Applied {
         stats.largest_snapshot = stats.largest_snapshot.max(bytes.len());
         let Ok(header) = snapshot::decode_header(bytes) else {
             stats.rejected_snapshots += 1;
-            return;
+            return Applied::Rejected;
         };
         if header.tick <= self.world.tick && stats.snapshots > 0 {
-            // Late or duplicated: we already hold something newer.
-            return;
+            return Applied::Old;
         }
         let base = match header.base_tick {
             Some(tick) => match self.ring.get(tick) {
                 Some(base) => Some(base.clone()),
                 None => {
                     stats.rejected_snapshots += 1;
-                    return;
+                    return Applied::Rejected;
                 }
             },
             None => None,
@@ -639,9 +699,16 @@ impl Worlds {
                     stats.full_snapshots += 1;
                 }
                 self.world = self.ring.push(&self.scratch).clone();
+                Applied::New
             }
-            Err(CodecError::Checksum) => stats.desyncs += 1,
-            Err(_) => stats.rejected_snapshots += 1,
+            Err(CodecError::Checksum) => {
+                stats.desyncs += 1;
+                Applied::Rejected
+            }
+            Err(_) => {
+                stats.rejected_snapshots += 1;
+                Applied::Rejected
+            }
         }
     }
 }

@@ -20,7 +20,7 @@ use tungstenite::protocol::WebSocketConfig;
 
 /// Bumped on every incompatible change to messages, channels or the
 /// snapshot codec. Client and server refuse each other on a mismatch.
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// The netcode protocol id ("rampart" and the protocol version): a client
 /// built for another protocol cannot even complete the UDP handshake.
@@ -31,6 +31,13 @@ pub const CHANNEL_RELIABLE: u8 = 0;
 /// Unreliable, server to client only: snapshots too large for a bundle
 /// slot, which renet slices (smaller ones, and the acks, go beside renet).
 pub const CHANNEL_SNAPSHOT: u8 = 1;
+
+/// The tick a client's snapshot acknowledgement names to ask for a full
+/// snapshot, having rejected one while holding no world: no session lives
+/// that long (2^53 - 1 ticks are nine million years at 30 Hz), so the
+/// server holds no world of that tick; and a JavaScript number holds it
+/// exactly.
+pub const NO_WORLD: u64 = (1 << 53) - 1;
 
 /// Largest client message the server accepts; larger ones are dropped and
 /// counted as `oversized`.

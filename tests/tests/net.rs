@@ -185,14 +185,28 @@ fn four_players_over_udp_and_websocket_play_to_the_end() {
         );
         let stats = player.client.stats();
         assert!(stats.snapshots > 100, "player {index}");
-        // Each new world is acknowledged (several applied in one update
-        // share an ack), and the delta chain the acks anchor never breaks.
-        assert!(
-            stats.acks_sent * 2 >= stats.snapshots && stats.acks_sent <= stats.snapshots,
-            "player {index} acknowledged {} of {} snapshots",
-            stats.acks_sent,
-            stats.snapshots
-        );
+        if index < 2 {
+            // Over UDP each new world is acknowledged (several applied in
+            // one update share an ack), and the delta chain the acks anchor
+            // never breaks.
+            assert!(
+                stats.acks_sent * 2 >= stats.snapshots && stats.acks_sent <= stats.snapshots,
+                "player {index} acknowledged {} of {} snapshots",
+                stats.acks_sent,
+                stats.snapshots
+            );
+        } else {
+            // A WebSocket delivers in order: the server deltas against what
+            // it wrote, so the client acknowledges only sliced worlds and
+            // keeps the connection alive, and no delta misses its base.
+            assert!(
+                stats.acks_sent * 10 <= stats.snapshots,
+                "player {index} acknowledged {} of {} snapshots",
+                stats.acks_sent,
+                stats.snapshots
+            );
+            assert_eq!(stats.rejected_snapshots, 0, "player {index}");
+        }
         assert!(
             stats.full_snapshots <= 2,
             "player {index}: {} full snapshots",

@@ -37,11 +37,15 @@ import { type Transport, openWebSocket } from "./transport.js";
 const WS_OVERHEAD = 44;
 /** How often the connection's clock advances (resends, idle flushes). */
 const MAINTENANCE_MS = 10;
-/**
- * Flush at least this often with nothing to say (renet's acks and resends); and renet's packets join an
- * acknowledgement once renet has sent nothing for this long, so they ride in frames that go anyway.
- */
+/** renet's packets join a frame that goes anyway once renet has sent nothing for this long. */
 const IDLE_FLUSH_MS = 100;
+/**
+ * A frame goes at least this often with nothing to say: renet's acks, and a sign of life for the server's 10 s
+ * idle timeout. Snapshots need no acknowledgement: the WebSocket delivers in order what the server wrote.
+ */
+const KEEP_ALIVE_MS = 1000;
+/** The tick an acknowledgement names to ask for a full snapshot: no world has it (2^53 - 1, as in Rust). */
+const NO_WORLD = Number.MAX_SAFE_INTEGER;
 /** Bandwidth is averaged over windows this long. */
 const RATE_WINDOW_MS = 1000;
 
@@ -62,7 +66,7 @@ export interface ClientStats {
   rejectedSnapshots: number;
   /** Largest snapshot message seen, in bytes. */
   largestSnapshot: number;
-  /** Snapshot acknowledgements sent (one per frame that brought new worlds). */
+  /** Snapshot acknowledgements sent: for a snapshot renet sliced, after a rejected one, and as a keep-alive. */
   acksSent: number;
 }
 
@@ -119,8 +123,12 @@ export class Client {
   private currentWelcome: Welcome | undefined;
   private snapshotArrivedAt = 0;
   private nextSeq = 0;
-  /** The newest tick acknowledged to the server. */
-  private acked: number | undefined;
+  /**
+   * The tick the next frame acknowledges. The server deltas against the last snapshot it wrote in a slot of its
+   * own (the WebSocket delivers in order), so this client speaks only for a snapshot renet sliced (renet may
+   * drop it) and after rejecting one: the world it holds, or {@link NO_WORLD}.
+   */
+  private ackOwed: number | undefined;
   /** When anything last went out. */
   private lastFlush = 0;
   /** When renet's packets last went out (an acknowledgement alone leaves renet alone). */
@@ -339,14 +347,13 @@ export class Client {
     if (this.closed !== undefined) return;
     this.counters.bytesIn += frame.length + WS_OVERHEAD;
     this.advanceClock();
-    let newWorld = false;
     for (const slot of unbundle(frame).slots) {
       if (slot.kind === "renet") this.renet.processPacket(slot.packet);
-      else if (slot.kind === "snapshot") newWorld = this.applySnapshot(slot.snapshot) || newWorld;
+      else if (slot.kind === "snapshot") this.applySnapshot(slot.snapshot, false);
     }
     // Snapshots too large for one slot come sliced by renet.
     for (let message = this.renet.receive(CHANNEL_SNAPSHOT); message !== undefined; message = this.renet.receive(CHANNEL_SNAPSHOT)) {
-      newWorld = this.applySnapshot(message) || newWorld;
+      this.applySnapshot(message, true);
     }
     let renetDue = false;
     for (let message = this.renet.receive(CHANNEL_RELIABLE); message !== undefined; message = this.renet.receive(CHANNEL_RELIABLE)) {
@@ -358,30 +365,45 @@ export class Client {
       this.close();
       return;
     }
-    if (renetDue || newWorld) this.flush(renetDue || now() - this.renetFlushed >= IDLE_FLUSH_MS);
+    if (renetDue || this.ackOwed !== undefined) this.flush(renetDue || now() - this.renetFlushed >= IDLE_FLUSH_MS);
   }
 
   /**
-   * True when a new world was applied: its ack goes at once, as the server deltas against the newest world
-   * acknowledged and a delta grows with its baseline's age (the Rust client's rule).
+   * Applies a snapshot. The server deltas the next one against it without waiting to hear (the WebSocket
+   * delivers in order what the server wrote), unless it came `sliced` by renet, which may drop it: that one is
+   * acknowledged. A rejected one is answered with the world this client holds, so that the server deltas
+   * against it, or with {@link NO_WORLD} for a full one.
    */
-  private applySnapshot(bytes: Uint8Array): boolean {
+  private applySnapshot(bytes: Uint8Array, sliced: boolean): void {
+    switch (this.rebuild(bytes)) {
+      case "new":
+        if (sliced) this.ackOwed = this.currentWorld.tick;
+        return;
+      case "rejected":
+        this.ackOwed = this.counters.snapshots > 0 ? this.currentWorld.tick : NO_WORLD;
+        return;
+      case "old":
+        return;
+    }
+  }
+
+  /** Rebuilds the world a snapshot describes from the base it names; "old" when it is not newer than the newest. */
+  private rebuild(bytes: Uint8Array): "new" | "old" | "rejected" {
     this.counters.largestSnapshot = Math.max(this.counters.largestSnapshot, bytes.length);
     let header;
     try {
       header = decodeHeader(bytes);
     } catch {
       this.counters.rejectedSnapshots += 1;
-      return false;
+      return "rejected";
     }
-    // Late or duplicated: something newer is already applied.
-    if (this.counters.snapshots > 0 && header.tick <= this.currentWorld.tick) return false;
+    if (this.counters.snapshots > 0 && header.tick <= this.currentWorld.tick) return "old";
     let base: NetWorld | undefined;
     if (header.baseTick !== undefined) {
       base = this.ring.get(header.baseTick);
       if (base === undefined) {
         this.counters.rejectedSnapshots += 1;
-        return false;
+        return "rejected";
       }
     }
     try {
@@ -392,7 +414,7 @@ export class Client {
       this.currentWorld = world;
       this.snapshotArrivedAt = now();
       this.emit("snapshot", world);
-      return true;
+      return "new";
     } catch (error) {
       if (!(error instanceof DecodeError)) throw error;
       if (error.kind === "checksum") {
@@ -401,7 +423,7 @@ export class Client {
       } else {
         this.counters.rejectedSnapshots += 1;
       }
-      return false;
+      return "rejected";
     }
   }
 
@@ -449,7 +471,7 @@ export class Client {
     if (this.closed !== undefined) return;
     this.advanceClock();
     const at = this.lastUpdate;
-    if (at - this.lastFlush >= IDLE_FLUSH_MS) this.flush(true);
+    if (at - this.lastFlush >= KEEP_ALIVE_MS) this.flush(true);
     if (at - this.rateWindow.started >= RATE_WINDOW_MS) {
       const seconds = (at - this.rateWindow.started) / 1000;
       this.rates = {
@@ -462,8 +484,9 @@ export class Client {
   }
 
   /**
-   * Sends the newest world's acknowledgement if the server lacks it (beside renet, in the same frame), and
-   * renet's packets when `withRenet`.
+   * Sends the acknowledgement the server is owed, if any (beside renet, in the same frame), and renet's packets
+   * when `withRenet`. A frame with nothing else in it acknowledges the newest world again: the server hears from
+   * this client, and deltas against a world it holds.
    */
   private flush(withRenet: boolean): void {
     if (this.closed !== undefined) return;
@@ -473,9 +496,11 @@ export class Client {
       this.renetFlushed = this.lastFlush;
       slots.push(...renetSlots(this.renet.packetsToSend()));
     }
-    if (this.counters.snapshots > 0 && this.acked !== this.currentWorld.tick) {
-      slots.push({ kind: "snapshotAck", tick: this.currentWorld.tick });
-      this.acked = this.currentWorld.tick;
+    let ack = this.ackOwed;
+    this.ackOwed = undefined;
+    if (ack === undefined && slots.length === 0 && this.counters.snapshots > 0) ack = this.currentWorld.tick;
+    if (ack !== undefined) {
+      slots.push({ kind: "snapshotAck", tick: ack });
       this.counters.acksSent += 1;
     }
     for (const frame of bundle(slots)) {

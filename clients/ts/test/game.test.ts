@@ -127,12 +127,15 @@ async function playSprint(server: Server, loss: number): Promise<{ seats: Seat[]
   return { seats, spectator, refused, dropped };
 }
 
-/** Both players saw the same world at every tick they share, and every snapshot passed its checksum. */
-function assertSameWorlds(seats: Seat[]): void {
+/**
+ * Both players saw the same world at every tick they share, and every snapshot passed its checksum; each applied
+ * every snapshot but the player on a `lossy` link, who rejects the delta after a lost one.
+ */
+function assertSameWorlds(seats: Seat[], lossy?: number): void {
   for (const [index, seat] of seats.entries()) {
     const stats = seat.client.stats;
     assert.equal(stats.desyncs, 0, `player ${index} desynced`);
-    assert.equal(stats.rejectedSnapshots, 0, `player ${index} rejected snapshots`);
+    if (index !== lossy) assert.equal(stats.rejectedSnapshots, 0, `player ${index} rejected snapshots`);
     assert.ok(stats.snapshots > 100, `player ${index} applied ${stats.snapshots} snapshots`);
     assert.equal(seat.sums.size, stats.snapshots, `player ${index}: one world per snapshot`);
   }
@@ -187,16 +190,22 @@ describe("whole games against a real server", () => {
     for (const seat of seats) {
       const stats = seat.client.stats;
       assert.ok(stats.bytesIn > 0 && stats.bytesOut > 0);
-      // Each new world is acknowledged (several in one frame share an ack), and the delta chain the acks anchor never breaks.
-      assert.ok(stats.acksSent * 2 >= stats.snapshots && stats.acksSent <= stats.snapshots, `acknowledged ${stats.acksSent} of ${stats.snapshots} snapshots`);
+      // The WebSocket delivers in order: the server deltas against what it wrote, so the client acknowledges only
+      // sliced worlds and keeps the connection alive, and no delta misses its base.
+      assert.ok(stats.acksSent * 10 <= stats.snapshots, `acknowledged ${stats.acksSent} of ${stats.snapshots} snapshots`);
+      assert.equal(stats.rejectedSnapshots, 0);
       assert.ok(stats.fullSnapshots <= 2, `${stats.fullSnapshots} full snapshots`);
     }
   });
 
   test("a player on a link that drops a tenth of the frames stays in step", { timeout: 120_000 }, async () => {
     const { seats, dropped } = await playSprint(server, 0.1);
-    assert.ok(dropped > 50, `the link dropped only ${dropped} frames`);
-    assertSameWorlds(seats);
+    assert.ok(dropped >= 20, `the link dropped only ${dropped} frames`);
+    // The server deltas against the snapshots it wrote, lost ones too: the delta after a lost one is rejected and
+    // answered with the world the client holds, which the server then builds on.
+    const lossy = seats[1]!.client.stats;
+    assert.ok(lossy.rejectedSnapshots > 0 && lossy.acksSent >= lossy.rejectedSnapshots / 2, `${lossy.rejectedSnapshots} rejected, ${lossy.acksSent} acknowledgements`);
+    assertSameWorlds(seats, 1);
     assertPlayedToTheEnd(seats);
   });
 

@@ -64,7 +64,9 @@ pub(super) struct Connection {
     pub(super) access: Access,
     pub(super) via: Via,
     pub(super) welcomed: bool,
-    /// Newest snapshot tick the client acknowledged.
+    /// The world the next snapshot is a delta against: the newest one the
+    /// client acknowledged, or over a WebSocket the last one written to it
+    /// (see [`Connection::wrote`]).
     pub(super) acked: Option<u64>,
     pub(super) commands: TokenBucket,
     pub(super) flood: TokenBucket,
@@ -76,7 +78,7 @@ pub(super) struct Connection {
     /// leaves renet alone).
     pub(super) renet_flushed: Instant,
     /// The newest world's encoding for this client, for the next flush.
-    pub(super) snapshot: Option<Encoding>,
+    pub(super) snapshot: Option<Outgoing>,
     /// Listed in [`Attention::heard`].
     pub(super) heard: bool,
     /// Something waits that should not wait for an idle flush; listed in
@@ -90,7 +92,34 @@ pub(super) struct Connection {
     pub(super) closing: bool,
 }
 
+/// A world's encoding waiting for a client's next flush.
+pub(super) struct Outgoing {
+    pub(super) tick: u64,
+    pub(super) encoding: Encoding,
+}
+
 impl Connection {
+    /// Takes in a snapshot acknowledgement. Datagrams overtake each other,
+    /// so over UDP the newest tick named counts. A WebSocket delivers in
+    /// order and its client speaks only to correct the server (a world it
+    /// rejected, or one renet sliced): the tick it names is the world it
+    /// holds, older or not.
+    pub(super) fn acknowledged(&mut self, tick: u64) {
+        self.acked = match self.via {
+            Via::Udp(_) => self.acked.max(Some(tick)),
+            Via::Ws { .. } => Some(tick),
+        };
+    }
+
+    /// Notes a flush that wrote every frame of the world `tick` to the
+    /// client's WebSocket. TCP delivers what it took, in order, so the
+    /// client will hold that world and the next delta can build on it at
+    /// once: no acknowledgement is waited for, and the client sends none
+    /// (`docs/PROTOCOL.md`, section 3.3).
+    pub(super) fn wrote(&mut self, tick: u64) {
+        self.acked = Some(tick);
+    }
+
     /// Gets this connection flushed in this pass.
     pub(super) fn hurry(&mut self, client_id: u64, attention: &mut Attention) {
         if !self.urgent {

@@ -6,8 +6,8 @@
 //! ([`Feed`]: snapshots, events, endings) into messages: per session it
 //! tracks the wire world ([`WorldTracker`]) and keeps a ring of recent
 //! worlds; each client gets a delta against the last world it acknowledged
-//! (or a full one), and one encoding serves every client with the same
-//! baseline. None of this runs on the tick thread.
+//! (over a WebSocket, the last one written to it), or a full one, and one
+//! encoding serves every client with the same baseline. None of this runs on the tick thread.
 
 mod connection;
 mod intake;
@@ -48,7 +48,7 @@ use wait::{SnapshotWaitReading, SnapshotWaits};
 use wake::{Nudge, NudgingSender};
 use ws::{WsEvent, WsTransport};
 
-use connection::{Connection, TokenBucket, Via};
+use connection::{Connection, Outgoing, TokenBucket, Via};
 use intake::Delivered;
 use net_loop::{Attention, Hosted, NetLoop};
 use session::{Encoding, SessionNet, send_world};

@@ -531,9 +531,9 @@ impl NetLoop {
         let Some(connection) = self.connections.get_mut(&client_id) else {
             return;
         };
-        if delivered.acked.is_some() {
+        if let Some(tick) = delivered.acked {
             connection.last_heard = now;
-            connection.acked = connection.acked.max(delivered.acked);
+            connection.acknowledged(tick);
         }
         if delivered.renet_messages {
             connection.renet_due = true;
@@ -707,8 +707,11 @@ impl NetLoop {
         } else {
             Vec::new()
         };
-        let slots = bundle::renet_slots(&packets)
-            .chain(snapshot.as_deref().map(|bytes| Slot::Snapshot(bytes)));
+        let slots = bundle::renet_slots(&packets).chain(
+            snapshot
+                .as_ref()
+                .map(|outgoing| Slot::Snapshot(&outgoing.encoding)),
+        );
         match &connection.via {
             Via::Udp(index) => {
                 let sent = self.udp[*index].send(client_id, slots);
@@ -719,6 +722,12 @@ impl NetLoop {
                     let sent = ws.send(*socket, slots, self.poll.registry());
                     self.counters.ws_out += sent.bytes + sent.frames * WS_OVERHEAD;
                     self.counters.drop_many("ws_backlog", sent.dropped);
+                    if let Some(outgoing) = &snapshot
+                        && sent.frames > 0
+                        && sent.dropped == 0
+                    {
+                        connection.wrote(outgoing.tick);
+                    }
                 }
             }
         }

@@ -5,8 +5,9 @@
 use super::*;
 
 /// Sends a session's newest world, if it has not gone out yet, to each of
-/// its clients: a delta against the world the client acknowledged (a full
-/// one when that is unknown or out of the ring), encoded once per distinct
+/// its clients: a delta against the world the client acknowledged, or was
+/// written over its WebSocket (a full one when that is unknown or out of
+/// the ring), encoded once per distinct
 /// baseline into a buffer an earlier world's clients have finished with. A
 /// snapshot that fits one bundle slot travels beside renet
 /// ([`Slot::Snapshot`]); a larger one is sliced by renet's unreliable
@@ -56,7 +57,10 @@ pub(super) fn send_world(
         };
         if encoding.len() <= MAX_SNAPSHOT_SLOT {
             // Replaces one the net loop had no pass to send: newer is better.
-            connection.snapshot = Some(encoding);
+            connection.snapshot = Some(Outgoing {
+                tick: latest.tick,
+                encoding,
+            });
         } else {
             // Too large for one slot (a full world at a join): renet's
             // unreliable channel slices it.

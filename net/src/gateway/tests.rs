@@ -83,6 +83,9 @@ struct TestClient {
     welcome: Option<Welcome>,
     /// The goodbye, once it came.
     bye: Option<ByeReason>,
+    /// Each snapshot in a slot of its own: its tick and the tick of its
+    /// baseline (none for a full one).
+    snapshots: Vec<(u64, Option<u64>)>,
 }
 
 impl Harness {
@@ -201,6 +204,7 @@ impl Harness {
             results: Vec::new(),
             welcome: None,
             bye: None,
+            snapshots: Vec::new(),
         };
         client.send(&ClientMessage::Hello {
             protocol: PROTOCOL_VERSION,
@@ -283,8 +287,13 @@ impl TestClient {
             match self.socket.read() {
                 Ok(Message::Binary(frame)) => {
                     for slot in bundle::unbundle(&frame).flatten() {
-                        if let Slot::Renet(packet) = slot {
-                            self.renet.process_packet(packet);
+                        match slot {
+                            Slot::Renet(packet) => self.renet.process_packet(packet),
+                            Slot::Snapshot(bytes) => {
+                                let header = snapshot::decode_header(bytes).unwrap();
+                                self.snapshots.push((header.tick, header.base_tick));
+                            }
+                            Slot::SnapshotAck(_) => {}
                         }
                     }
                 }
@@ -620,4 +629,64 @@ fn how_long_snapshots_waited_for_the_loop_reaches_the_game() {
     // A second in which no snapshot came reports none waiting.
     harness.net.publish_metrics();
     assert_eq!(harness.feed.snapshot_wait_p99(), Duration::ZERO);
+}
+
+/// TCP delivers in order what the server wrote, so a WebSocket client that
+/// never acknowledges still gets each world as a delta against the one
+/// written before it; when it names a world (after rejecting one), the next
+/// delta builds on that world, older or not, and a tick no world has asks
+/// for a full one.
+#[test]
+fn a_websocket_client_gets_deltas_on_what_was_written_without_acknowledging() {
+    let mut harness = Harness::new();
+    let mut ada = harness.connect(0);
+    fn publish(
+        harness: &mut Harness,
+        ada: &mut TestClient,
+        tick: u64,
+    ) -> Option<(u64, Option<u64>)> {
+        let snapshot = rampart_sim::Snapshot {
+            tick,
+            wave: 1,
+            lives: 20,
+            ..rampart_sim::Snapshot::default()
+        };
+        harness
+            .feed
+            .try_send(Feed::Snapshot {
+                session: SESSION,
+                snapshot: Arc::new(snapshot),
+                queued: Instant::now(),
+            })
+            .unwrap();
+        harness.step(&mut [ada]);
+        ada.snapshots.last().copied()
+    }
+    // The test client's frames carry renet's packets and never an
+    // acknowledgement.
+    assert_eq!(publish(&mut harness, &mut ada, 3), Some((3, None)));
+    for tick in [6, 9, 12] {
+        assert_eq!(
+            publish(&mut harness, &mut ada, tick),
+            Some((tick, Some(tick - 3))),
+            "the world written before is the baseline"
+        );
+    }
+
+    ada.write(bundle::bundle([Slot::SnapshotAck(6)]));
+    assert_eq!(
+        publish(&mut harness, &mut ada, 15),
+        Some((15, Some(6))),
+        "the world the client names, though older than the one written"
+    );
+    assert_eq!(publish(&mut harness, &mut ada, 18), Some((18, Some(15))));
+
+    ada.write(bundle::bundle([Slot::SnapshotAck(protocol::NO_WORLD)]));
+    assert_eq!(
+        publish(&mut harness, &mut ada, 21),
+        Some((21, None)),
+        "no world has that tick: a full snapshot"
+    );
+    assert_eq!(publish(&mut harness, &mut ada, 24), Some((24, Some(21))));
+    assert_eq!(ada.snapshots.len(), 8, "one snapshot per world");
 }
