@@ -57,7 +57,7 @@ fn record() -> Recording {
             if start.is_none() {
                 start = Some(tracker.clone());
             }
-            worlds.push(tracker.observe(&snapshot).clone());
+            worlds.push(NetWorld::clone(tracker.observe(&snapshot)));
             snapshots.push(snapshot);
         } else {
             tracker.observe(&snapshot);

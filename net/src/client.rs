@@ -627,8 +627,9 @@ enum Applied {
 struct Worlds {
     world: Arc<NetWorld>,
     ring: SnapshotRing,
-    /// Where a delta is applied, reused.
-    scratch: NetWorld,
+    /// Where the next delta is applied: a world the ring handed back, or
+    /// one a rejected delta left.
+    spare: Option<Arc<NetWorld>>,
     /// The transport delivers in order what the server wrote (a
     /// WebSocket), and the server deltas against the last snapshot it
     /// wrote in a slot of its own: only a sliced snapshot (renet may drop
@@ -648,7 +649,7 @@ impl Worlds {
         Self {
             world: Arc::default(),
             ring: SnapshotRing::new(),
-            scratch: NetWorld::default(),
+            spare: None,
             in_order,
             owed: None,
         }
@@ -692,21 +693,23 @@ impl Worlds {
             },
             None => None,
         };
-        match snapshot::apply(base.as_deref(), bytes, &mut self.scratch) {
+        let mut next = snapshot::writable(self.spare.take());
+        match snapshot::apply(base.as_deref(), bytes, Arc::make_mut(&mut next)) {
             Ok(()) => {
                 stats.snapshots += 1;
                 if base.is_none() {
                     stats.full_snapshots += 1;
                 }
-                self.world = self.ring.push(&self.scratch).clone();
+                self.world = next.clone();
+                self.spare = self.ring.push(next);
                 Applied::New
             }
-            Err(CodecError::Checksum) => {
-                stats.desyncs += 1;
-                Applied::Rejected
-            }
-            Err(_) => {
-                stats.rejected_snapshots += 1;
+            Err(error) => {
+                self.spare = Some(next);
+                match error {
+                    CodecError::Checksum => stats.desyncs += 1,
+                    _ => stats.rejected_snapshots += 1,
+                }
                 Applied::Rejected
             }
         }

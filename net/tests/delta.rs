@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::sync::Arc;
 use support::reference_session;
 
 use glam::Vec2;
@@ -299,10 +298,14 @@ proptest! {
             }
             board.snapshot.enemies.sort_by_key(|enemy| enemy.id);
             board.snapshot.towers.sort_by_key(|tower| tower.id);
-            let world = tracker.observe(&board.snapshot);
-            check_tracked(world, &board.snapshot);
-            check_every_baseline(&ring, world, &mut bytes);
-            ring.push(world);
+            // As the server does: the ring holds the tracker's worlds and
+            // hands the oldest back to be written over.
+            let world = tracker.observe(&board.snapshot).clone();
+            check_tracked(&world, &board.snapshot);
+            check_every_baseline(&ring, &world, &mut bytes);
+            if let Some(dropped) = ring.push(world) {
+                tracker.recycle(dropped);
+            }
         }
     }
 
@@ -513,9 +516,8 @@ fn reference_session_deltas_are_small_and_exact() {
             continue;
         }
         session.snapshot(&mut snapshot);
-        let world = tracker.observe(&snapshot);
-        check_tracked(world, &snapshot);
-        let world = Arc::new(world.clone());
+        let world = tracker.observe(&snapshot).clone();
+        check_tracked(&world, &snapshot);
         bytes.clear();
         encode(ring.latest().map(|base| &**base), &world, &mut bytes);
         // The client applies each delta to what it rebuilt last time.
@@ -536,7 +538,9 @@ fn reference_session_deltas_are_small_and_exact() {
             encode(None, &world, &mut bytes);
             full_steady = full_steady.max(bytes.len());
         }
-        ring.push(&world);
+        if let Some(dropped) = ring.push(world) {
+            tracker.recycle(dropped);
+        }
     }
     let last = ring.latest().unwrap();
     bytes.clear();

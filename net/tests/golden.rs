@@ -179,7 +179,7 @@ fn reference_worlds() -> Vec<NetWorld> {
         session.snapshot(&mut snapshot);
         let world = tracker.observe(&snapshot);
         if tick >= RECORD_FROM {
-            worlds.push(world.clone());
+            worlds.push(NetWorld::clone(world));
         }
     }
     worlds

@@ -145,8 +145,10 @@ impl NetLoop {
                 session, snapshot, ..
             } => {
                 let net = self.sessions.entry(session).or_insert_with(SessionNet::new);
-                let world = net.tracker.observe(&snapshot);
-                net.ring.push(world);
+                let world = net.tracker.observe(&snapshot).clone();
+                if let Some(dropped) = net.ring.push(world) {
+                    net.tracker.recycle(dropped);
+                }
                 net.fresh = true;
             }
             Feed::Answer {

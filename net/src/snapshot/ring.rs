@@ -26,38 +26,27 @@ impl SnapshotRing {
         }
     }
 
-    /// Adds a copy of `world` as the newest, dropping the oldest when full,
-    /// and returns it. The copy goes into the dropped world's lists when
-    /// nothing else holds that world (the usual case), so a full ring
-    /// allocates nothing. Ticks must grow: a world not newer than those held
-    /// (a restarted stream) first drops every world at or after its tick, so
-    /// lookups stay by increasing tick.
-    pub fn push(&mut self, world: &NetWorld) -> &Arc<NetWorld> {
+    /// Adds `world` as the newest and hands back the world it let go of:
+    /// the oldest of a full ring, or, for a world not newer than those held
+    /// (a restarted stream), one of the worlds at or after its tick, which
+    /// go first so lookups stay by increasing tick. Whoever derives the
+    /// next world writes it into the one handed back once nobody else holds
+    /// it (the usual case), so a full ring allocates nothing and no world
+    /// is copied into it.
+    pub fn push(&mut self, world: Arc<NetWorld>) -> Option<Arc<NetWorld>> {
+        let mut dropped = None;
         while self
             .worlds
             .back()
             .is_some_and(|newest| newest.tick >= world.tick)
         {
-            self.worlds.pop_back();
+            dropped = self.worlds.pop_back();
         }
-        let oldest = if self.worlds.len() == RING_SIZE {
-            self.worlds.pop_front()
-        } else {
-            None
-        };
-        let newest = match oldest {
-            Some(mut recycled) => {
-                if let Some(unshared) = Arc::get_mut(&mut recycled) {
-                    unshared.clone_from(world);
-                    recycled
-                } else {
-                    Arc::new(world.clone())
-                }
-            }
-            None => Arc::new(world.clone()),
-        };
-        self.worlds.push_back(newest);
-        &self.worlds[self.worlds.len() - 1]
+        if self.worlds.len() == RING_SIZE {
+            dropped = self.worlds.pop_front();
+        }
+        self.worlds.push_back(world);
+        dropped
     }
 
     /// The world of `tick`, if still held.
@@ -96,10 +85,21 @@ impl SnapshotRing {
     }
 }
 
+/// The world to write the next one into: `spare` (a world a ring handed
+/// back) unless someone still holds it, else a new one. Unshared, so
+/// `Arc::make_mut` on it never copies.
+pub fn writable(spare: Option<Arc<NetWorld>>) -> Arc<NetWorld> {
+    if let Some(mut world) = spare
+        && Arc::get_mut(&mut world).is_some()
+    {
+        return world;
+    }
+    Arc::default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::NetPlayer;
 
     fn world(tick: u64) -> NetWorld {
         NetWorld {
@@ -113,7 +113,7 @@ mod tests {
         let mut ring = SnapshotRing::new();
         assert!(ring.latest().is_none());
         for tick in 0..100 {
-            ring.push(&world(tick * 2));
+            ring.push(Arc::new(world(tick * 2)));
         }
         assert_eq!(ring.len(), RING_SIZE);
         assert_eq!(ring.oldest_tick(), Some(2 * (100 - RING_SIZE as u64)));
@@ -124,36 +124,25 @@ mod tests {
     }
 
     #[test]
-    fn a_full_ring_reuses_the_dropped_world_unless_it_is_held() {
-        let busy = |tick| NetWorld {
-            tick,
-            players: vec![NetPlayer::default(); 8],
-            ..NetWorld::default()
-        };
+    fn a_full_ring_hands_back_the_world_it_drops() {
         let mut ring = SnapshotRing::new();
         for tick in 0..RING_SIZE as u64 {
-            ring.push(&busy(tick));
+            assert!(ring.push(Arc::new(world(tick))).is_none());
         }
-        let oldest_players = ring.iter().next().map(|world| world.players.as_ptr());
-        let newest = ring.push(&busy(100));
-        assert_eq!(Some(newest.players.as_ptr()), oldest_players);
-        assert_eq!(**newest, busy(100));
-
-        // A world someone still holds is never written over.
-        let held = ring.iter().next().cloned().expect("a full ring");
-        let newest = ring.push(&busy(101));
-        assert_ne!(newest.players.as_ptr(), held.players.as_ptr());
-        assert_eq!(*held, busy(1));
-        assert_eq!(**newest, busy(101));
+        let oldest = ring.iter().next().cloned().expect("a full ring");
+        let dropped = ring.push(Arc::new(world(100))).expect("the oldest");
+        assert!(Arc::ptr_eq(&dropped, &oldest));
+        assert_eq!(ring.oldest_tick(), Some(1));
     }
 
     #[test]
     fn an_older_world_replaces_the_newer_ones() {
         let mut ring = SnapshotRing::new();
         for tick in [1, 2, 3, 4] {
-            ring.push(&world(tick));
+            ring.push(Arc::new(world(tick)));
         }
-        ring.push(&world(3));
+        let dropped = ring.push(Arc::new(world(3))).expect("a replaced world");
+        assert_eq!(dropped.tick, 3);
         let ticks: Vec<u64> = ring.iter().map(|world| world.tick).collect();
         assert_eq!(ticks, [1, 2, 3]);
     }

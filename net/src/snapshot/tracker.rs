@@ -2,9 +2,12 @@
 //! snapshots into the wire world, keeping each mover's trajectory for as
 //! long as it predicts the mover well enough, so deltas stay tiny.
 
+use std::sync::Arc;
+
 use glam::Vec2;
 use rampart_sim::{EnemyView, Snapshot, Targeting};
 
+use super::ring::writable;
 use super::world::{
     BURNING, FLYING, NetEnemy, NetPlayer, NetProjectile, NetTower, NetWorld, POSITION_SCALE,
     SLOWED, Trajectory, VELOCITY_SCALE, outcome_code,
@@ -50,19 +53,22 @@ struct Motion {
 
 /// Derives the wire world from the simulation's snapshots, one per session.
 ///
-/// Keeps the current [`NetWorld`] and, beside each mover (in lists aligned
-/// with the world's), the observations its velocity estimates come from.
-/// Every list is rebuilt by a merge-join of the previous world and the new
-/// snapshot into spare buffers that are then swapped in, so the steady state
-/// allocates nothing.
+/// Keeps the last [`NetWorld`] it derived and, beside each mover (in lists
+/// aligned with the world's), the observations its velocity estimates come
+/// from. Each new world is a merge-join of the last one and the snapshot,
+/// written into a world nobody holds any more: the last but one when the
+/// caller kept none, or the one its ring handed back ([`Self::recycle`]).
+/// The server's ring holds the very worlds the tracker derives, so a world
+/// is written once and never copied, the steady state allocates nothing,
+/// and the next delta's baseline is the world the tracker just read.
 #[derive(Clone, Debug, Default)]
 pub struct WorldTracker {
-    world: NetWorld,
+    world: Arc<NetWorld>,
+    /// A world to write the next one into.
+    spare: Option<Arc<NetWorld>>,
     enemy_motion: Vec<Motion>,
     projectile_motion: Vec<Motion>,
-    spare_enemies: Vec<NetEnemy>,
     spare_enemy_motion: Vec<Motion>,
-    spare_projectiles: Vec<NetProjectile>,
     spare_projectile_motion: Vec<Motion>,
     /// Enemy speeds by kind, unslowed and slowed (`2 * kind + slowed`).
     enemy_speeds: Speeds,
@@ -77,8 +83,16 @@ impl WorldTracker {
     }
 
     /// The wire world as of the last [`Self::observe`].
-    pub fn world(&self) -> &NetWorld {
+    pub fn world(&self) -> &Arc<NetWorld> {
         &self.world
+    }
+
+    /// Takes back a world the caller let go of (the oldest its ring
+    /// dropped), to write a later one into once nobody else holds it.
+    pub fn recycle(&mut self, world: Arc<NetWorld>) {
+        if self.spare.is_none() {
+            self.spare = Some(world);
+        }
     }
 
     /// Advances the wire world to `snapshot`. Movers keep their trajectory
@@ -87,8 +101,9 @@ impl WorldTracker {
     /// position; otherwise they get a new one that starts there, now, with
     /// the velocity measured over their latest straight run. Everything else
     /// is copied (quantised where it is a float: hit points rounded up).
-    pub fn observe(&mut self, snapshot: &Snapshot) -> &NetWorld {
-        let world = &mut self.world;
+    pub fn observe(&mut self, snapshot: &Snapshot) -> &Arc<NetWorld> {
+        let mut next = writable(self.spare.take());
+        let world = Arc::make_mut(&mut next);
         world.tick = snapshot.tick;
         world.wave = snapshot.wave;
         world.lives = snapshot.lives;
@@ -113,16 +128,20 @@ impl WorldTracker {
                 y: tower.cell.y,
                 targeting: targeting_code(tower.targeting),
             }));
-        self.track_enemies(snapshot);
-        self.track_projectiles(snapshot);
+        self.track_enemies(snapshot, &mut world.enemies);
+        self.track_projectiles(snapshot, &mut world.projectiles);
+        let last = std::mem::replace(&mut self.world, next);
+        // Kept by nobody else (no ring): the next world goes into it.
+        if Arc::strong_count(&last) == 1 {
+            self.recycle(last);
+        }
         &self.world
     }
 
-    fn track_enemies(&mut self, snapshot: &Snapshot) {
+    fn track_enemies(&mut self, snapshot: &Snapshot, next: &mut Vec<NetEnemy>) {
         let now = snapshot.tick;
         let previous = &self.world.enemies;
         let motions = &self.enemy_motion;
-        let next = &mut self.spare_enemies;
         let next_motion = &mut self.spare_enemy_motion;
         next.clear();
         next_motion.clear();
@@ -149,15 +168,13 @@ impl WorldTracker {
             next.push(enemy(view, path));
             next_motion.push(motion);
         }
-        std::mem::swap(&mut self.world.enemies, next);
         std::mem::swap(&mut self.enemy_motion, next_motion);
     }
 
-    fn track_projectiles(&mut self, snapshot: &Snapshot) {
+    fn track_projectiles(&mut self, snapshot: &Snapshot, next: &mut Vec<NetProjectile>) {
         let now = snapshot.tick;
         let previous = &self.world.projectiles;
         let motions = &self.projectile_motion;
-        let next = &mut self.spare_projectiles;
         let next_motion = &mut self.spare_projectile_motion;
         next.clear();
         next_motion.clear();
@@ -193,7 +210,6 @@ impl WorldTracker {
             });
             next_motion.push(motion);
         }
-        std::mem::swap(&mut self.world.projectiles, next);
         std::mem::swap(&mut self.projectile_motion, next_motion);
     }
 }
@@ -498,6 +514,53 @@ mod tests {
         assert_eq!(ids, [2, 5]);
         assert_eq!(world.enemies[0].path.since, 1);
         assert_eq!(world.enemies[1].path.since, 2);
+    }
+
+    /// As the server runs it: the ring holds the tracker's worlds, and the
+    /// tracker writes each new one into the world the ring dropped, whole.
+    #[test]
+    fn worlds_are_written_into_what_the_ring_hands_back_unless_held() {
+        use crate::snapshot::{RING_SIZE, SnapshotRing};
+
+        fn derive(
+            tracker: &mut WorldTracker,
+            ring: &mut SnapshotRing,
+            tick: u64,
+            walkers: u32,
+        ) -> Arc<NetWorld> {
+            let enemies = (0..walkers)
+                .map(|id| walker(id, Vec2::new(0.05 * tick as f32, id as f32)))
+                .collect();
+            let world = tracker.observe(&snapshot(tick, enemies)).clone();
+            if let Some(dropped) = ring.push(world.clone()) {
+                tracker.recycle(dropped);
+            }
+            world
+        }
+        let mut tracker = WorldTracker::new();
+        let mut ring = SnapshotRing::new();
+        let mut derive =
+            |ring: &mut SnapshotRing, tick, walkers| derive(&mut tracker, ring, tick, walkers);
+        // Busy worlds first, so a world written over would show leftovers,
+        // and keeps room a new one would not have.
+        for tick in 0..RING_SIZE as u64 {
+            derive(&mut ring, tick, 20);
+        }
+        derive(&mut ring, 100, 1);
+        let oldest = Arc::as_ptr(ring.iter().next().expect("a full ring"));
+        derive(&mut ring, 101, 1);
+        let world = derive(&mut ring, 102, 1);
+        assert_eq!(Arc::as_ptr(&world), oldest, "the dropped world, reused");
+        assert!(world.enemies.capacity() >= 20, "its lists, reused");
+        assert_eq!((world.tick, world.enemies.len()), (102, 1));
+
+        // A world someone holds is never written over.
+        let held = ring.iter().next().cloned().expect("a full ring");
+        let before = NetWorld::clone(&held);
+        derive(&mut ring, 103, 1);
+        let world = derive(&mut ring, 104, 1);
+        assert!(!Arc::ptr_eq(&world, &held));
+        assert_eq!(*held, before);
     }
 
     #[test]

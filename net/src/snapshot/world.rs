@@ -165,7 +165,7 @@ impl NetProjectile {
 
 /// Everything a client sees at one snapshot tick. Every list is sorted by id
 /// (players by seat).
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NetWorld {
     /// Ticks the session had stepped.
     pub tick: u64,
@@ -183,46 +183,6 @@ pub struct NetWorld {
     pub towers: Vec<NetTower>,
     /// Projectiles.
     pub projectiles: Vec<NetProjectile>,
-}
-
-/// By hand for `clone_from`, which the derive leaves at `*self =
-/// source.clone()`: copying into a world reuses its lists, so the rings that
-/// turn over twenty times a second allocate nothing.
-impl Clone for NetWorld {
-    fn clone(&self) -> Self {
-        Self {
-            tick: self.tick,
-            wave: self.wave,
-            lives: self.lives,
-            outcome: self.outcome,
-            players: self.players.clone(),
-            enemies: self.enemies.clone(),
-            towers: self.towers.clone(),
-            projectiles: self.projectiles.clone(),
-        }
-    }
-
-    fn clone_from(&mut self, source: &Self) {
-        // Taken apart, so a field added to the world cannot be left out.
-        let Self {
-            tick,
-            wave,
-            lives,
-            outcome,
-            players,
-            enemies,
-            towers,
-            projectiles,
-        } = self;
-        *tick = source.tick;
-        *wave = source.wave;
-        *lives = source.lives;
-        *outcome = source.outcome;
-        players.clone_from(&source.players);
-        enemies.clone_from(&source.enemies);
-        towers.clone_from(&source.towers);
-        projectiles.clone_from(&source.projectiles);
-    }
 }
 
 impl NetWorld {
