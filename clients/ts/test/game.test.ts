@@ -149,14 +149,18 @@ function assertSameWorlds(seats: Seat[], lossy?: number): void {
   assert.ok(shared > 50, `players shared only ${shared} ticks`);
 }
 
-/** Every player saw the whole game; one whose goodbye was lost may have missed the very end. */
-function assertPlayedToTheEnd(seats: Seat[]): void {
+/**
+ * Every player saw the whole game; one whose goodbye was lost may have missed the very end, and the player on a
+ * `lossy` link may miss the last world: the server deltas it against the one written before, which the link may
+ * have dropped, and no later snapshot comes to mend the chain (a real WebSocket loses nothing).
+ */
+function assertPlayedToTheEnd(seats: Seat[], lossy?: number): void {
   for (const [index, seat] of seats.entries()) {
     const world = seat.client.world;
     const gameOver = seat.events.find((event) => event.type === "gameOver");
     if (seat.client.closeInfo?.bye !== undefined) {
       assert.ok(gameOver !== undefined, `player ${index} heard the game end`);
-      assert.equal(world.outcome, gameOver.victory ? 1 : 2, `player ${index}: the last world shows the outcome`);
+      if (index !== lossy) assert.equal(world.outcome, gameOver.victory ? 1 : 2, `player ${index}: the last world shows the outcome`);
     }
     assert.equal(world.towers.length, 4, `player ${index} sees every tower`);
     assert.ok(
@@ -206,7 +210,7 @@ describe("whole games against a real server", () => {
     const lossy = seats[1]!.client.stats;
     assert.ok(lossy.rejectedSnapshots > 0 && lossy.acksSent >= lossy.rejectedSnapshots / 2, `${lossy.rejectedSnapshots} rejected, ${lossy.acksSent} acknowledgements`);
     assertSameWorlds(seats, 1);
-    assertPlayedToTheEnd(seats);
+    assertPlayedToTheEnd(seats, 1);
   });
 
   test("a join the server refuses is a JoinError with its status", async () => {

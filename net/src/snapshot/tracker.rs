@@ -103,33 +103,40 @@ impl WorldTracker {
     /// is copied (quantised where it is a float: hit points rounded up).
     pub fn observe(&mut self, snapshot: &Snapshot) -> &Arc<NetWorld> {
         let mut next = writable(self.spare.take());
-        let world = Arc::make_mut(&mut next);
-        world.tick = snapshot.tick;
-        world.wave = snapshot.wave;
-        world.lives = snapshot.lives;
-        world.outcome = outcome_code(snapshot.outcome);
-        world.players.clear();
-        world
-            .players
-            .extend(snapshot.players.iter().map(|player| NetPlayer {
-                gold: player.gold,
-                ready: player.ready,
-                kills: player.kills,
-            }));
-        world.towers.clear();
-        world
-            .towers
-            .extend(snapshot.towers.iter().map(|tower| NetTower {
-                id: tower.id.0,
-                owner: tower.owner.0,
-                kind: tower.kind.0,
-                level: tower.level,
-                x: tower.cell.x,
-                y: tower.cell.y,
-                targeting: targeting_code(tower.targeting),
-            }));
-        self.track_enemies(snapshot, &mut world.enemies);
-        self.track_projectiles(snapshot, &mut world.projectiles);
+        // Taken apart, so a field added to the world cannot keep the value
+        // an earlier world left in the one written over.
+        let NetWorld {
+            tick,
+            wave,
+            lives,
+            outcome,
+            players,
+            enemies,
+            towers,
+            projectiles,
+        } = Arc::make_mut(&mut next);
+        *tick = snapshot.tick;
+        *wave = snapshot.wave;
+        *lives = snapshot.lives;
+        *outcome = outcome_code(snapshot.outcome);
+        players.clear();
+        players.extend(snapshot.players.iter().map(|player| NetPlayer {
+            gold: player.gold,
+            ready: player.ready,
+            kills: player.kills,
+        }));
+        towers.clear();
+        towers.extend(snapshot.towers.iter().map(|tower| NetTower {
+            id: tower.id.0,
+            owner: tower.owner.0,
+            kind: tower.kind.0,
+            level: tower.level,
+            x: tower.cell.x,
+            y: tower.cell.y,
+            targeting: targeting_code(tower.targeting),
+        }));
+        self.track_enemies(snapshot, enemies);
+        self.track_projectiles(snapshot, projectiles);
         let last = std::mem::replace(&mut self.world, next);
         // Kept by nobody else (no ring): the next world goes into it.
         if Arc::strong_count(&last) == 1 {
