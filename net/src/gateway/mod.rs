@@ -307,6 +307,19 @@ pub struct NetStats {
     pub spectators: AtomicUsize,
 }
 
+/// The socket grant number `grant` names first, of `sockets`. Not
+/// `grant % sockets`: a grant does not say which transport its client will
+/// take, and clients that alternate UDP and WebSocket (as the load
+/// generator's do) would then put every UDP client on every other socket,
+/// where netcode turns away the 1,025th while the others stand empty. The
+/// grant number scrambled by Fibonacci hashing spreads any such pattern
+/// evenly (the multiples of the golden ratio are equidistributed, every
+/// other one too).
+fn first_socket(grant: usize, sockets: usize) -> usize {
+    let scrambled = (grant as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+    (scrambled % sockets.max(1) as u64) as usize
+}
+
 /// The running net server.
 pub struct NetHandle {
     key: Arc<TicketKey>,
@@ -430,16 +443,17 @@ impl NetHandle {
         &self.stats
     }
 
-    /// Tokens for a seat or a spectator. Sockets are handed out in turn;
-    /// the token lists every socket, starting with the chosen one. A client
-    /// moves on to the next only when one does not answer within netcode's
-    /// timeout: a full socket's "denied" ends the attempt; handing sockets
-    /// out in turn keeps them equally full.
+    /// Tokens for a seat or a spectator. The token lists every socket,
+    /// starting with the chosen one ([`first_socket`]). A client moves on
+    /// to the next only when one does not answer within netcode's timeout:
+    /// a full socket's "denied" ends the attempt, so the sockets must fill
+    /// evenly.
     ///
     /// # Errors
     /// If netcode cannot build the token.
     pub fn grant(&self, access: Access) -> Result<Grant, TicketError> {
-        let first = self.next_socket.fetch_add(1, Ordering::Relaxed) % self.udp_addresses.len();
+        let grant = self.next_socket.fetch_add(1, Ordering::Relaxed);
+        let first = first_socket(grant, self.udp_addresses.len());
         let mut addresses = self.udp_addresses.clone();
         addresses.rotate_left(first);
         addresses.truncate(32);

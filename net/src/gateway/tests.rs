@@ -690,3 +690,25 @@ fn a_websocket_client_gets_deltas_on_what_was_written_without_acknowledging() {
     assert_eq!(publish(&mut harness, &mut ada, 24), Some((24, Some(21))));
     assert_eq!(ada.snapshots.len(), 8, "one snapshot per world");
 }
+
+/// Every grant names a first socket, and each fills evenly whichever
+/// grants end up on UDP: all of them, or every other one (the load
+/// generator alternates UDP and WebSocket), or every third.
+#[test]
+fn udp_clients_spread_over_the_sockets_whatever_their_pattern() {
+    for sockets in 1..=4 {
+        for stride in 1..=3 {
+            let mut filled = vec![0usize; sockets];
+            for grant in (0..12_000).step_by(stride) {
+                filled[first_socket(grant, sockets)] += 1;
+            }
+            let even = 12_000 / stride / sockets;
+            for (socket, &count) in filled.iter().enumerate() {
+                assert!(
+                    count.abs_diff(even) * 20 <= even,
+                    "{sockets} sockets, every {stride}. grant: socket {socket} got {count} of about {even}"
+                );
+            }
+        }
+    }
+}
