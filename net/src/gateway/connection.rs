@@ -1,6 +1,6 @@
 //! One client connection as the net loop keeps it: how it is reached (a
 //! UDP socket or a WebSocket), its rate limits and strikes, and what it
-//! has acknowledged.
+//! has acknowledged (its baseline).
 
 use super::*;
 
@@ -64,10 +64,10 @@ pub(super) struct Connection {
     pub(super) access: Access,
     pub(super) via: Via,
     pub(super) welcomed: bool,
-    /// The world the next snapshot is a delta against: the newest one the
-    /// client acknowledged, or over a WebSocket the last one written to it
-    /// (see [`Connection::wrote`]).
-    pub(super) acked: Option<u64>,
+    /// The tick of the world the next snapshot is a delta against: the
+    /// newest one the client acknowledged, or over a WebSocket the last one
+    /// written to it or the one its client named (see [`Connection::wrote`]).
+    pub(super) baseline: Option<u64>,
     pub(super) commands: TokenBucket,
     pub(super) flood: TokenBucket,
     pub(super) malformed: TokenBucket,
@@ -105,8 +105,8 @@ impl Connection {
     /// rejected, or one renet sliced): the tick it names is the world it
     /// holds, older or not.
     pub(super) fn acknowledged(&mut self, tick: u64) {
-        self.acked = match self.via {
-            Via::Udp(_) => self.acked.max(Some(tick)),
+        self.baseline = match self.via {
+            Via::Udp(_) => self.baseline.max(Some(tick)),
             Via::Ws { .. } => Some(tick),
         };
     }
@@ -117,7 +117,7 @@ impl Connection {
     /// once: no acknowledgement is waited for, and the client sends none
     /// (`docs/PROTOCOL.md`, section 3.3).
     pub(super) fn wrote(&mut self, tick: u64) {
-        self.acked = Some(tick);
+        self.baseline = Some(tick);
     }
 
     /// Gets this connection flushed in this pass.

@@ -39,7 +39,7 @@ impl NetLoop {
                         return;
                     }
                     connection.welcomed = true;
-                    connection.acked = None;
+                    connection.baseline = None;
                     let welcome = Welcome {
                         protocol: PROTOCOL_VERSION,
                         session: session_id,

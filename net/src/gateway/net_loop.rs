@@ -510,7 +510,7 @@ impl NetLoop {
             access,
             via,
             welcomed: false,
-            acked: None,
+            baseline: None,
             commands: TokenBucket::new(limits.command_burst, limits.commands_per_second, now),
             flood: strikes(limits.flood_strikes),
             malformed: strikes(limits.malformed_strikes),

@@ -35,11 +35,11 @@ pub(super) fn send_world(
         let Some(connection) = connections.get_mut(&client_id) else {
             continue;
         };
-        if !connection.welcomed || connection.closing || connection.acked == Some(latest.tick) {
+        if !connection.welcomed || connection.closing || connection.baseline == Some(latest.tick) {
             continue;
         }
         let base: Option<&Arc<NetWorld>> = connection
-            .acked
+            .baseline
             .and_then(|tick| net.ring.get(tick))
             .filter(|base| base.tick < latest.tick);
         let key = base.map(|base| base.tick);
