@@ -438,7 +438,7 @@ impl Client {
         };
         let mut ack = self.worlds.owed.take();
         if ack.is_none() && packets.is_empty() && self.worlds.in_order {
-            ack = self.worlds.newest(&self.stats);
+            ack = self.worlds.newest();
         }
         if ack.is_some() {
             self.stats.acks_sent += 1;
@@ -656,19 +656,19 @@ impl Worlds {
     }
 
     /// The newest world's tick, once one is held.
-    fn newest(&self, stats: &ClientStats) -> Option<u64> {
-        (stats.snapshots > 0).then_some(self.world.tick)
+    fn newest(&self) -> Option<u64> {
+        self.ring.latest().map(|world| world.tick)
     }
 
     fn apply(&mut self, bytes: &[u8], arrival: Arrival, stats: &mut ClientStats) {
         match self.rebuild(bytes, stats) {
             Applied::New if !self.in_order || arrival == Arrival::Sliced => {
-                self.owed = self.newest(stats);
+                self.owed = self.newest();
             }
             // The server deltas against a world this client lacks until it
             // hears which one it holds (or that it holds none).
             Applied::Rejected if self.in_order => {
-                self.owed = Some(self.newest(stats).unwrap_or(NO_WORLD));
+                self.owed = Some(self.newest().unwrap_or(NO_WORLD));
             }
             Applied::New | Applied::Old | Applied::Rejected => {}
         }
@@ -680,7 +680,7 @@ impl Worlds {
             stats.rejected_snapshots += 1;
             return Applied::Rejected;
         };
-        if header.tick <= self.world.tick && stats.snapshots > 0 {
+        if self.newest().is_some_and(|newest| header.tick <= newest) {
             return Applied::Old;
         }
         let base = match header.base_tick {
@@ -713,5 +713,71 @@ impl Worlds {
                 Applied::Rejected
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn world(tick: u64, lives: u32) -> NetWorld {
+        NetWorld {
+            tick,
+            lives,
+            ..NetWorld::default()
+        }
+    }
+
+    fn delta(base: Option<&NetWorld>, next: &NetWorld) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        snapshot::encode(base, next, &mut bytes);
+        bytes
+    }
+
+    /// Over a WebSocket the server builds on what it wrote: a world in a
+    /// slot of its own is not acknowledged, a sliced one is, and a rejected
+    /// one is answered with the world held, or `NO_WORLD` when none is.
+    #[test]
+    fn a_websocket_client_speaks_only_for_sliced_and_rejected_snapshots() {
+        let (first, second, third) = (world(3, 20), world(6, 19), world(9, 18));
+        let mut stats = ClientStats::default();
+        let mut worlds = Worlds::new(true);
+        worlds.apply(&delta(Some(&first), &second), Arrival::Slot, &mut stats);
+        assert_eq!(worlds.owed, Some(NO_WORLD), "a delta on a world never held");
+
+        let mut worlds = Worlds::new(true);
+        worlds.apply(&delta(None, &first), Arrival::Slot, &mut stats);
+        assert_eq!(worlds.owed, None, "presumed held");
+        worlds.apply(&delta(Some(&first), &second), Arrival::Sliced, &mut stats);
+        assert_eq!(worlds.owed, Some(6), "renet may drop what it sliced");
+        worlds.owed = None;
+        worlds.apply(
+            &delta(Some(&world(5, 1)), &third),
+            Arrival::Slot,
+            &mut stats,
+        );
+        assert_eq!(worlds.owed, Some(6), "the world held after a rejection");
+        assert_eq!(worlds.world.tick, 6);
+    }
+
+    /// Over UDP every new world is acknowledged, and a rejected one is not:
+    /// the server goes on from the newest acknowledged.
+    #[test]
+    fn a_udp_client_acknowledges_every_new_world() {
+        let (first, second) = (world(3, 20), world(6, 19));
+        let mut stats = ClientStats::default();
+        let mut worlds = Worlds::new(false);
+        worlds.apply(&delta(None, &first), Arrival::Slot, &mut stats);
+        assert_eq!(worlds.owed.take(), Some(3));
+        worlds.apply(
+            &delta(Some(&world(5, 1)), &second),
+            Arrival::Slot,
+            &mut stats,
+        );
+        assert_eq!(worlds.owed, None);
+        worlds.apply(&delta(Some(&first), &second), Arrival::Slot, &mut stats);
+        assert_eq!(worlds.owed, Some(6));
     }
 }

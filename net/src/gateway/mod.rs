@@ -7,7 +7,8 @@
 //! tracks the wire world ([`WorldTracker`]) and keeps a ring of recent
 //! worlds; each client gets a delta against the last world it acknowledged
 //! (over a WebSocket, the last one written to it), or a full one, and one
-//! encoding serves every client with the same baseline. None of this runs on the tick thread.
+//! encoding serves every client with the same baseline. None of this runs
+//! on the tick thread.
 
 mod connection;
 mod intake;

@@ -102,7 +102,8 @@ mod tracker;
 mod world;
 
 pub use codec::{CodecError, DeltaHeader, MAX_ENTITIES, apply, decode_header, encode};
-pub use ring::{RING_SIZE, SnapshotRing, writable};
+pub(crate) use ring::writable;
+pub use ring::{RING_SIZE, SnapshotRing};
 pub use tracker::{PROJECTILE_TOLERANCE, TOLERANCE, WorldTracker};
 pub use world::{
     BURNING, DEFEAT, FLYING, NetEnemy, NetPlayer, NetProjectile, NetTower, NetWorld,

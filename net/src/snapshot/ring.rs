@@ -88,7 +88,7 @@ impl SnapshotRing {
 /// The world to write the next one into: `spare` (a world a ring handed
 /// back) unless someone still holds it, else a new one. Unshared, so
 /// `Arc::make_mut` on it never copies.
-pub fn writable(spare: Option<Arc<NetWorld>>) -> Arc<NetWorld> {
+pub(crate) fn writable(spare: Option<Arc<NetWorld>>) -> Arc<NetWorld> {
     if let Some(mut world) = spare
         && Arc::get_mut(&mut world).is_some()
     {
