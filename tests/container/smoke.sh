@@ -227,7 +227,7 @@ cat >"$RUST/usr/local/cargo/bin/cargo" <<'EOF'
 set -euo pipefail
 [[ "$*" == "build --release --locked -p rampart-server --bin rampart" ]] ||
   { echo "stub cargo: unexpected arguments: $*" >&2; exit 1; }
-for f in Cargo.toml Cargo.lock rampart.toml.example server/src/main.rs \
+for f in Cargo.toml Cargo.lock rampart.toml.example .cargo/config.toml server/src/main.rs \
   persistence/migrations/sqlite persistence/migrations/postgres; do
   [[ -e "$f" ]] || { echo "stub cargo: $f not in the build stage" >&2; exit 1; }
 done
