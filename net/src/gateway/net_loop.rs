@@ -15,18 +15,22 @@ const IDLE_FLUSH: Duration = Duration::from_millis(100);
 /// WebSockets), with clients connected. Everything else a pass does
 /// follows packets and the game's feed: a pass reads only the clients that
 /// sent something and flushes only those with something urgent, so its
-/// cost grows with traffic, not with clients times passes.
-const MAINTAIN_CONNECTED: Duration = Duration::from_millis(10);
+/// cost grows with traffic, not with clients times passes. Maintenance
+/// itself walks every client, so it runs as seldom as its jobs allow: a
+/// resend comes at most this much after its time (`protocol::RESEND`,
+/// 100 ms), an idle flush 100 to 125 ms after the last, and netcode's
+/// timeouts are seconds.
+const MAINTAIN_CONNECTED: Duration = Duration::from_millis(25);
 /// The same with nobody connected: the loop then only answers handshakes,
 /// which datagrams wake it for.
 const MAINTAIN_EMPTY: Duration = Duration::from_millis(50);
 /// The least time between the starts of two passes that found the loop
-/// idle in between. Each client acknowledges every snapshot, so with
-/// hundreds connected a datagram or frame arrives every few hundred
-/// microseconds; waking for each cost a context switch per packet (a
-/// tenth of the server's samples under the peer's workload). Sleeping out
-/// the rest of this span first lets one pass take everything that came
-/// meanwhile, at the price of up to this much added latency.
+/// idle in between. Each UDP client acknowledges every snapshot, so with
+/// hundreds connected a datagram arrives every few hundred microseconds;
+/// waking for each cost a context switch per packet (a tenth of the
+/// server's samples under the peer's workload). Sleeping out the rest of
+/// this span first lets one pass take everything that came meanwhile, at
+/// the price of up to this much added latency.
 const PASS_SPACING: Duration = Duration::from_millis(1);
 /// Messages read from one client per loop pass, so one flooder cannot
 /// hold the loop.
