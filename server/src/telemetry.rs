@@ -159,7 +159,7 @@ fn export_alerting_series_at_zero() {
         metrics::counter!("rampart_persist_dropped_total", "reason" => "memory_bound", "state" => state)
             .absolute(0);
     }
-    for reason in ["feed_full", "udp_buffer_full"] {
+    for reason in ["feed_full", "udp_buffer_full", "socket_full"] {
         metrics::counter!("rampart_net_dropped_total", "reason" => reason).absolute(0);
     }
     for store in ["database", "redis"] {

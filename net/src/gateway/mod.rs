@@ -381,6 +381,7 @@ impl NetHandle {
             let transport = UdpTransport::bind(
                 address,
                 config.udp_receive_buffer,
+                udp::MAX_CLIENTS_PER_SOCKET,
                 public,
                 netcode_key,
                 started,

@@ -861,6 +861,10 @@ impl NetLoop {
             metrics::counter!("rampart_net_dropped_total", "reason" => "oversized")
                 .increment(counters.udp.oversized);
         }
+        if counters.udp.denied > 0 {
+            metrics::counter!("rampart_net_dropped_total", "reason" => "socket_full")
+                .increment(counters.udp.denied);
+        }
         for (reason, count) in counters.dropped {
             metrics::counter!("rampart_net_dropped_total", "reason" => reason).increment(count);
         }

@@ -25,6 +25,10 @@ use crate::tickets::{Access, access_from_user_data};
 pub(crate) const MAX_CLIENTS_PER_SOCKET: usize = 1024;
 /// IPv4 and UDP headers, counted into wire bytes.
 pub(crate) const UDP_OVERHEAD: u64 = 28;
+/// netcode's "connection denied" packet type: the low four bits of a
+/// packet's prefix byte (netcode 1.02's standard; renetcode keeps its packet
+/// types private). A server sends it only when it serves its most clients.
+const CONNECTION_DENIED: u8 = 1;
 
 /// What a socket tells the net loop.
 pub(crate) enum UdpEvent {
@@ -47,6 +51,11 @@ pub(crate) struct UdpCounters {
     pub oversized: u64,
     /// Authenticated payloads that were not well-formed bundles.
     pub malformed: u64,
+    /// Connection requests netcode turned away because the socket served
+    /// its most clients already. The client then gives up (it tries the
+    /// next socket only when one does not answer), so this means the
+    /// server needs more sockets (`udp_sockets`) or grants spread unevenly.
+    pub denied: u64,
 }
 
 pub(crate) struct UdpTransport {
@@ -65,11 +74,14 @@ pub(crate) struct UdpTransport {
 
 impl UdpTransport {
     /// Binds `address` with a receive buffer of `receive_buffer` bytes (or
-    /// what the kernel allows); `public` says what connect tokens name for
-    /// the bound socket (the netcode handshake accepts only that).
+    /// what the kernel allows) for at most `max_clients` clients (netcode
+    /// allows [`MAX_CLIENTS_PER_SOCKET`]); `public` says what connect
+    /// tokens name for the bound socket (the netcode handshake accepts only
+    /// that).
     pub fn bind(
         address: SocketAddr,
         receive_buffer: usize,
+        max_clients: usize,
         public: impl FnOnce(SocketAddr) -> SocketAddr,
         private_key: [u8; 32],
         current_time: Duration,
@@ -81,7 +93,7 @@ impl UdpTransport {
         let authentication = ServerAuthentication::Secure { private_key };
         let netcode = NetcodeServer::new(ServerConfig {
             current_time,
-            max_clients: MAX_CLIENTS_PER_SOCKET,
+            max_clients: max_clients.min(MAX_CLIENTS_PER_SOCKET),
             protocol_id: NETCODE_PROTOCOL_ID,
             public_addresses: vec![public],
             authentication,
@@ -222,7 +234,12 @@ fn handle(
     };
     match result {
         ServerResult::None => {}
-        ServerResult::PacketToSend { payload, addr } => send(payload, addr),
+        ServerResult::PacketToSend { payload, addr } => {
+            if payload.first().map(|prefix| prefix & 0x0f) == Some(CONNECTION_DENIED) {
+                counters.denied += 1;
+            }
+            send(payload, addr);
+        }
         ServerResult::Payload { client_id, payload } => {
             let delivered = super::intake::deliver(renet, client_id, payload);
             counters.malformed += delivered.refused;
@@ -255,5 +272,66 @@ fn handle(
                 send(payload, addr);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Instant;
+
+    use super::*;
+    use crate::client::{Client, ClientError, Endpoint};
+    use crate::protocol;
+    use crate::tickets::{SeatRef, TicketKey};
+
+    /// Two clients, a socket for one: the second is denied, and counted.
+    #[test]
+    fn a_full_socket_counts_each_client_it_turns_away() {
+        let key = TicketKey::new([7; 32]).unwrap();
+        let mut transport = UdpTransport::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            1 << 16,
+            1,
+            |bound| bound,
+            key.netcode_key(),
+            crate::tickets::since_epoch(),
+        )
+        .unwrap();
+        let mut renet = RenetServer::new(protocol::connection_config());
+        let connect = |player| {
+            let access = Access::Seat(SeatRef { session: 1, player });
+            let grant = key.grant(access, vec![transport.public_addr()]).unwrap();
+            Client::connect(&Endpoint::Udp {
+                connect_token: grant.connect_token,
+            })
+            .unwrap()
+        };
+        let mut first = connect(0);
+        let mut second = connect(1);
+        let (mut events, mut counters) = (Vec::new(), UdpCounters::default());
+        let mut connected = 0;
+        let mut second_ended = None;
+        let elapsed = Duration::from_millis(5);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while (connected == 0 || second_ended.is_none()) && Instant::now() < deadline {
+            first.update(elapsed).unwrap();
+            if second_ended.is_none() {
+                second_ended = second.update(elapsed).err();
+            }
+            std::thread::sleep(elapsed);
+            transport.receive(&mut renet, &mut events, &mut counters);
+            transport.update(elapsed, &mut renet, &mut events, &mut counters);
+            for event in events.drain(..) {
+                connected += usize::from(matches!(event, UdpEvent::Connected { .. }));
+            }
+        }
+        assert_eq!(connected, 1, "one client fits");
+        assert!(
+            matches!(&second_ended, Some(ClientError::Disconnected(reason)) if reason.contains("denied")),
+            "the second is turned away: {second_ended:?}"
+        );
+        assert_eq!(counters.denied, 1);
     }
 }
