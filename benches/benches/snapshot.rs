@@ -1,7 +1,8 @@
 //! Cost of sending the world to clients, per snapshot of the reference
 //! session's steady state (see [`rampart_benches::STEADY_TICK`]): deriving
-//! the wire world from the simulation's snapshot, encoding a delta against
-//! the previous world and a full snapshot, and applying a delta.
+//! the wire world from the simulation's snapshot, its checksum, encoding a
+//! delta against the previous world and a full snapshot, and applying a
+//! delta.
 //!
 //! The session is played and recorded untimed first, at the 20 Hz snapshot
 //! rate over its 30 Hz tick, so every sample sees the same worlds.
@@ -105,8 +106,15 @@ fn snapshot_pipeline(c: &mut Criterion) {
         });
     });
 
-    let mut bytes = Vec::with_capacity(1 << 16);
     let mut next = 0;
+    group.bench_function("checksum", |b| {
+        b.iter(|| {
+            next = (next + 1) % recording.worlds.len();
+            black_box(recording.worlds[next].checksum())
+        });
+    });
+
+    let mut bytes = Vec::with_capacity(1 << 16);
     group.bench_function("encode_delta", |b| {
         b.iter(|| {
             next = (next + 1) % pairs;
