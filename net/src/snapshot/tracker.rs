@@ -439,10 +439,10 @@ fn rounded(velocity: Vec2) -> (i32, i32) {
 /// Exactly `value.round() as i32` (half away from zero, saturating, NaN to
 /// 0), without the call into libm that `round` is on baseline x86-64 (no
 /// SSE4.1): the tracker rounds every mover's position, and the calls were
-/// a sixth of its time. In `f64` the sum is exact for every `f32` that has
-/// a fraction (and a tiny one rounds onto the half, which truncates the
-/// same way), so truncating it rounds half away from zero; no branch, so
-/// no mispredictions on the sign.
+/// a sixth of its time. In `f64` the sum is exact for every `f32` down to
+/// 2^-30 (a smaller one rounds onto the half, which truncates to 0
+/// all the same), so truncating it rounds half away from zero; no branch,
+/// so no mispredictions on the sign.
 fn round_i32(value: f32) -> i32 {
     let wide = f64::from(value);
     (wide + 0.5_f64.copysign(wide)) as i32
