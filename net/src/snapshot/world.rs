@@ -270,6 +270,9 @@ pub fn outcome_code(outcome: Option<Outcome>) -> u8 {
     }
 }
 
+/// Bytes the checksum writer gathers before handing them to the hasher.
+const CHECKSUM_BLOCK: usize = 256;
+
 /// Lays the checksum's fields out in a small buffer that xxHash32 takes a
 /// block at a time: no allocation, and the hash never sees a field alone
 /// (`Xxh32::update` per field measured twice as slow, no faster than the
@@ -278,7 +281,7 @@ pub fn outcome_code(outcome: Option<Outcome>) -> u8 {
 /// per field.
 struct ChecksumWriter {
     hasher: Xxh32,
-    buffer: [u8; 256],
+    buffer: [u8; CHECKSUM_BLOCK],
     filled: usize,
 }
 
@@ -286,7 +289,7 @@ impl ChecksumWriter {
     fn new() -> Self {
         Self {
             hasher: Xxh32::new(0),
-            buffer: [0; 256],
+            buffer: [0; CHECKSUM_BLOCK],
             filled: 0,
         }
     }
@@ -300,8 +303,8 @@ impl ChecksumWriter {
     /// Lets `fill` write the next `N` bytes.
     #[inline(always)]
     fn record<const N: usize>(&mut self, fill: impl FnOnce(&mut Record<'_, N>)) {
-        const { assert!(N <= 256, "a checksum record exceeds the buffer") };
-        if self.filled + N > self.buffer.len() {
+        const { assert!(N <= CHECKSUM_BLOCK, "a checksum record exceeds the buffer") };
+        if self.filled + N > CHECKSUM_BLOCK {
             self.hasher.update(&self.buffer[..self.filled]);
             self.filled = 0;
         }
