@@ -56,10 +56,13 @@ const CLIENT_CHANNEL_MEMORY_BYTES: usize = 32 * 1024;
 const RESEND: Duration = Duration::from_millis(100);
 
 /// How both ends of a WebSocket read and bound frames. Frames are bundles of
-/// at most [`MAX_WS_FRAME_BYTES`]; tungstenite's default 128 KiB read
-/// buffer is zeroed before every read, which cost a WebSocket server a
-/// tenth of its CPU in `memset` (and 128 KiB per connection), so reads
-/// go through a few frames' worth.
+/// at most [`MAX_WS_FRAME_BYTES`]; tungstenite zeroes its whole read buffer
+/// before every read, the last one that finds nothing included: its
+/// default 128 KiB cost a WebSocket server a tenth of its CPU in `memset`
+/// (and 128 KiB per connection), and four frames' worth still cost a load
+/// generator of thousands of clients 3% (two reads of 5.6 KB for each
+/// frame of a few hundred bytes). So a read takes one frame at most: frames
+/// come one per snapshot, and a backlog costs a read per frame.
 pub fn websocket_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(WS_READ_BUFFER_BYTES)
@@ -67,8 +70,10 @@ pub fn websocket_config() -> WebSocketConfig {
         .max_message_size(Some(MAX_WS_FRAME_BYTES))
 }
 
-/// A WebSocket read's buffer: a few frames.
-const WS_READ_BUFFER_BYTES: usize = 4 * MAX_WS_FRAME_BYTES;
+/// A WebSocket read's buffer: one frame of [`MAX_WS_FRAME_BYTES`] with the
+/// longest header such a frame has (2 bytes, a 16-bit length, a 4-byte
+/// mask).
+const WS_READ_BUFFER_BYTES: usize = MAX_WS_FRAME_BYTES + 8;
 
 /// The renet channels, identical on both ends.
 pub fn connection_config() -> ConnectionConfig {

@@ -494,12 +494,15 @@ struct Shared {
 }
 
 /// How often a worker steps every bot whatever its socket says: the
-/// clients' clocks (handshake, resends, idle flushes) and the bots' moves.
-/// In between, a bot is stepped only when its socket has something to
-/// read, so the generator's cost follows packets rather than bots times
-/// passes (it polled every bot every millisecond, and used more CPU than
-/// the server it loaded).
-const SWEEP: Duration = Duration::from_millis(20);
+/// clients' clocks (handshake, resends, idle flushes, all on 100 ms or
+/// longer periods) and the bots' moves (every 1.5 to 2 s). In between, a
+/// bot is stepped only when its socket has something to read, so the
+/// generator's cost follows packets rather than bots times passes (it
+/// polled every bot every millisecond, and used more CPU than the server
+/// it loaded). At 20 ms the sweeps were still two of every three steps,
+/// each a walk over cold bots with nothing to do: a clock may run up to
+/// this much late, which none of those periods notices.
+const SWEEP: Duration = Duration::from_millis(50);
 
 /// One worker: pumps its bots until told to stop, or until none is left
 /// and none can come.

@@ -16,6 +16,11 @@ pub const RING_SIZE: usize = 32;
 #[derive(Clone, Debug, Default)]
 pub struct SnapshotRing {
     worlds: VecDeque<Arc<NetWorld>>,
+    /// The worlds' ticks, slot for slot: a lookup searches these few
+    /// adjacent words instead of following a pointer per probe into worlds
+    /// written long ago (a server holds a ring per session, a load
+    /// generator one per bot; every probe into `worlds` was a cache miss).
+    ticks: VecDeque<u64>,
 }
 
 impl SnapshotRing {
@@ -23,6 +28,7 @@ impl SnapshotRing {
     pub fn new() -> Self {
         Self {
             worlds: VecDeque::with_capacity(RING_SIZE),
+            ticks: VecDeque::with_capacity(RING_SIZE),
         }
     }
 
@@ -36,25 +42,25 @@ impl SnapshotRing {
     pub fn push(&mut self, world: Arc<NetWorld>) -> Option<Arc<NetWorld>> {
         let mut dropped = None;
         while self
-            .worlds
+            .ticks
             .back()
-            .is_some_and(|newest| newest.tick >= world.tick)
+            .is_some_and(|&newest| newest >= world.tick)
         {
+            self.ticks.pop_back();
             dropped = self.worlds.pop_back();
         }
         if self.worlds.len() == RING_SIZE {
+            self.ticks.pop_front();
             dropped = self.worlds.pop_front();
         }
+        self.ticks.push_back(world.tick);
         self.worlds.push_back(world);
         dropped
     }
 
     /// The world of `tick`, if still held.
     pub fn get(&self, tick: u64) -> Option<&Arc<NetWorld>> {
-        let index = self
-            .worlds
-            .binary_search_by_key(&tick, |world| world.tick)
-            .ok()?;
+        let index = self.ticks.binary_search(&tick).ok()?;
         self.worlds.get(index)
     }
 
@@ -66,7 +72,7 @@ impl SnapshotRing {
     /// The tick of the oldest world held: acknowledgements older than this
     /// get a full snapshot.
     pub fn oldest_tick(&self) -> Option<u64> {
-        self.worlds.front().map(|world| world.tick)
+        self.ticks.front().copied()
     }
 
     /// Worlds held, oldest first.
@@ -141,9 +147,18 @@ mod tests {
         for tick in [1, 2, 3, 4] {
             ring.push(Arc::new(world(tick)));
         }
-        let dropped = ring.push(Arc::new(world(3))).expect("a replaced world");
+        let again = Arc::new(world(3));
+        let dropped = ring.push(again.clone()).expect("a replaced world");
         assert_eq!(dropped.tick, 3);
+        assert!(!Arc::ptr_eq(&dropped, &again));
         let ticks: Vec<u64> = ring.iter().map(|world| world.tick).collect();
         assert_eq!(ticks, [1, 2, 3]);
+        // Lookups find the world that replaced them, and none past it.
+        assert!(ring.get(3).is_some_and(|held| Arc::ptr_eq(held, &again)));
+        assert!(ring.get(4).is_none());
+        assert_eq!(ring.get(2).map(|held| held.tick), Some(2));
+        ring.push(Arc::new(world(5)));
+        assert_eq!(ring.get(5).map(|held| held.tick), Some(5));
+        assert!(ring.get(4).is_none());
     }
 }
