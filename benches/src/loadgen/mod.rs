@@ -152,10 +152,21 @@ pub struct Window {
     pub tick_ms: TickQuantiles,
     /// Ticks that overran their period in the window.
     pub tick_overruns: f64,
+    /// This generator's CPU per bot, in milliseconds per second of the
+    /// window: what driving one more bot costs, with every bot playing
+    /// (over the whole run, the ramp's fewer bots would flatter it).
+    pub loadgen_cpu_ms_per_bot_second: f64,
 }
 
 impl Window {
-    fn between(before: &str, after: &str, seconds: f64, sessions: usize) -> Self {
+    /// The server's figures from its metrics `before` and `after`, and
+    /// this generator's from the CPU seconds it spent on `bots` in between.
+    fn between(
+        (before, after): (&str, &str),
+        seconds: f64,
+        sessions: usize,
+        (loadgen_cpu_seconds, bots): (f64, usize),
+    ) -> Self {
         let metric = |text: &str, name: &str| rampart_tests::server::metric(text, name);
         let growth =
             |name: &str| metric(after, name).unwrap_or(0.0) - metric(before, name).unwrap_or(0.0);
@@ -173,6 +184,12 @@ impl Window {
                 .map(|ticks| (ticks / seconds / sessions.max(1) as f64 * 100.0).round() / 100.0),
             tick_ms: TickQuantiles::between(before, after),
             tick_overruns: growth("rampart_tick_overruns_total"),
+            loadgen_cpu_ms_per_bot_second: (loadgen_cpu_seconds * 1e3
+                / seconds
+                / bots.max(1) as f64
+                * 1e3)
+                .round()
+                / 1e3,
         }
     }
 }
@@ -384,6 +401,15 @@ impl Report {
             (
                 "loadgen CPU",
                 format!("{:.2} cores", self.loadgen_cpu_cores),
+            ),
+            (
+                "measured window: loadgen per bot",
+                self.window.map_or("none".into(), |window| {
+                    format!(
+                        "{:.3} ms of CPU per bot-second",
+                        window.loadgen_cpu_ms_per_bot_second
+                    )
+                }),
             ),
             ("duration", format!("{:.0} s", self.duration_s)),
         ];
@@ -728,16 +754,20 @@ pub fn run(
         let settled = Instant::now() + Duration::from_secs(profile.warmup_seconds);
         if settled < end {
             std::thread::sleep(settled - Instant::now());
-            let opened = (scrape()?, Instant::now());
+            let opened = (scrape()?, Instant::now(), cpu_seconds("self"));
             if let Some(wait) = end.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
             let seconds = opened.1.elapsed().as_secs_f64();
+            let loadgen_cpu_seconds = cpu_seconds("self") - opened.2;
             window = Some(Window::between(
-                &opened.0,
-                &scrape()?,
+                (&opened.0, &scrape()?),
                 seconds,
                 profile.sessions,
+                (
+                    loadgen_cpu_seconds,
+                    profile.sessions * usize::from(profile.players),
+                ),
             ));
         } else if let Some(wait) = end.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
