@@ -825,4 +825,22 @@ mod tests {
         worlds.apply(&delta(Some(&first), &second), Arrival::Slot, &mut stats);
         assert_eq!(worlds.owed, Some(6));
     }
+
+    /// Time given to renet lazily still reaches it before it decides what
+    /// to resend.
+    #[test]
+    fn renet_hears_the_time_before_it_sends() {
+        let mut renet = LazyRenet::new(RenetClient::new(protocol::connection_config()));
+        renet.client.set_connected();
+        renet.client.send_message(CHANNEL_RELIABLE, vec![1, 2, 3]);
+        assert_eq!(renet.timed().get_packets_to_send().len(), 1);
+        renet.elapse(Duration::from_millis(60));
+        assert!(renet.timed().get_packets_to_send().is_empty(), "not due");
+        renet.elapse(Duration::from_millis(60));
+        assert_eq!(
+            renet.timed().get_packets_to_send().len(),
+            1,
+            "resent once renet knows 120 ms passed"
+        );
+    }
 }

@@ -605,4 +605,42 @@ mod tests {
         let unknown_mode = WireCommand::SetTargeting { tower: 1, mode: 9 };
         assert_eq!(unknown_mode.to_command(), None);
     }
+
+    /// The largest frames the protocol allows, masked as a client sends
+    /// them (the longest header), several waiting at once, pass the
+    /// configuration's limits and arrive whole and in order through the
+    /// small read buffer (tungstenite grows it for a frame that needs it).
+    #[test]
+    fn largest_frames_arrive_whole_and_in_order() {
+        use std::io::Cursor;
+        use tungstenite::Message;
+        use tungstenite::protocol::{Role, WebSocket};
+
+        let frames: Vec<Vec<u8>> = (1..=3u8)
+            .map(|fill| vec![fill; MAX_WS_FRAME_BYTES])
+            .collect();
+        let mut client = WebSocket::from_raw_socket(
+            Cursor::new(Vec::new()),
+            Role::Client,
+            Some(websocket_config()),
+        );
+        for frame in &frames {
+            client
+                .send(Message::binary(frame.clone()))
+                .expect("written to memory");
+        }
+        let written = client.get_ref().get_ref().clone();
+        assert_eq!(written.len(), frames.len() * (MAX_WS_FRAME_BYTES + 8));
+        let mut server = WebSocket::from_raw_socket(
+            Cursor::new(written),
+            Role::Server,
+            Some(websocket_config()),
+        );
+        for frame in &frames {
+            match server.read().expect("a whole frame") {
+                Message::Binary(bytes) => assert_eq!(&bytes[..], &frame[..]),
+                other => panic!("expected a binary frame, got {other:?}"),
+            }
+        }
+    }
 }

@@ -162,10 +162,12 @@ impl Window {
     /// The server's figures from its metrics `before` and `after`, and
     /// this generator's from the CPU seconds it spent on `bots` in between.
     fn between(
-        (before, after): (&str, &str),
+        before: &str,
+        after: &str,
         seconds: f64,
         sessions: usize,
-        (loadgen_cpu_seconds, bots): (f64, usize),
+        loadgen_cpu_seconds: f64,
+        bots: usize,
     ) -> Self {
         let metric = |text: &str, name: &str| rampart_tests::server::metric(text, name);
         let growth =
@@ -184,10 +186,9 @@ impl Window {
                 .map(|ticks| (ticks / seconds / sessions.max(1) as f64 * 100.0).round() / 100.0),
             tick_ms: TickQuantiles::between(before, after),
             tick_overruns: growth("rampart_tick_overruns_total"),
-            loadgen_cpu_ms_per_bot_second: (loadgen_cpu_seconds * 1e3
+            loadgen_cpu_ms_per_bot_second: (loadgen_cpu_seconds * 1e6
                 / seconds
-                / bots.max(1) as f64
-                * 1e3)
+                / bots.max(1) as f64)
                 .round()
                 / 1e3,
         }
@@ -761,13 +762,12 @@ pub fn run(
             let seconds = opened.1.elapsed().as_secs_f64();
             let loadgen_cpu_seconds = cpu_seconds("self") - opened.2;
             window = Some(Window::between(
-                (&opened.0, &scrape()?),
+                &opened.0,
+                &scrape()?,
                 seconds,
                 profile.sessions,
-                (
-                    loadgen_cpu_seconds,
-                    profile.sessions * usize::from(profile.players),
-                ),
+                loadgen_cpu_seconds,
+                profile.sessions * usize::from(profile.players),
             ));
         } else if let Some(wait) = end.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
