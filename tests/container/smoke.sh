@@ -237,6 +237,10 @@ members=$(sed -n 's/^members = \[\(.*\)\]/\1/p' Cargo.toml | tr -d '" ' | tr ','
 for m in $members; do
   [[ -f "$m/Cargo.toml" ]] || { echo "stub cargo: member $m missing" >&2; exit 1; }
 done
+# Every patched dependency ([patch.crates-io] path = "...").
+for p in $(sed -n 's/^[a-z_-]* = { path = "\(vendor\/[^"]*\)" }$/\1/p' Cargo.toml); do
+  [[ -f "$p/Cargo.toml" ]] || { echo "stub cargo: patched $p missing" >&2; exit 1; }
+done
 # The registry, git and target directories are cache mounts.
 for dir in /usr/local/cargo/registry /usr/local/cargo/git /src/target; do
   while read -r _ _ _ _ point _; do
