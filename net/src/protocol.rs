@@ -49,7 +49,7 @@ pub const MAX_WS_FRAME_BYTES: usize = 1400;
 
 /// Memory renet may hold per channel per connection before it gives up on
 /// the peer (a client that never acks reliable messages is disconnected).
-const CHANNEL_MEMORY_BYTES: usize = 256 * 1024;
+pub(crate) const CHANNEL_MEMORY_BYTES: usize = 256 * 1024;
 /// Client to server memory per channel: a client has little to say.
 const CLIENT_CHANNEL_MEMORY_BYTES: usize = 32 * 1024;
 /// Resend a reliable message not acked after this long.

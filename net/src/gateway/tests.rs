@@ -86,6 +86,10 @@ struct TestClient {
     /// Each snapshot in a slot of its own: its tick and the tick of its
     /// baseline (none for a full one).
     snapshots: Vec<(u64, Option<u64>)>,
+    /// renet packets it got.
+    renet_packets: usize,
+    /// Throws away what arrives, as a lossy link would.
+    deaf: bool,
 }
 
 impl Harness {
@@ -205,6 +209,8 @@ impl Harness {
             welcome: None,
             bye: None,
             snapshots: Vec::new(),
+            renet_packets: 0,
+            deaf: false,
         };
         client.send(&ClientMessage::Hello {
             protocol: PROTOCOL_VERSION,
@@ -285,10 +291,14 @@ impl TestClient {
     fn receive(&mut self) {
         while !self.closed {
             match self.socket.read() {
+                Ok(Message::Binary(_)) if self.deaf => {}
                 Ok(Message::Binary(frame)) => {
                     for slot in bundle::unbundle(&frame).flatten() {
                         match slot {
-                            Slot::Renet(packet) => self.renet.process_packet(packet),
+                            Slot::Renet(packet) => {
+                                self.renet_packets += 1;
+                                self.renet.process_packet(packet);
+                            }
                             Slot::Snapshot(bytes) => {
                                 let header = snapshot::decode_header(bytes).unwrap();
                                 self.snapshots.push((header.tick, header.base_tick));
@@ -689,6 +699,61 @@ fn a_websocket_client_gets_deltas_on_what_was_written_without_acknowledging() {
     );
     assert_eq!(publish(&mut harness, &mut ada, 24), Some((24, Some(21))));
     assert_eq!(ada.snapshots.len(), 8, "one snapshot per world");
+}
+
+/// With snapshots flowing and nothing unacknowledged, renet's packets (acks
+/// of the client's acks) ride along only every `RENET_QUIET_FLUSH`; a
+/// reliable message that was lost is resent after `protocol::RESEND`, not
+/// after that long.
+#[test]
+fn renet_rides_along_when_it_has_something_to_say() {
+    let mut harness = Harness::new();
+    let mut ada = harness.connect(0);
+    let mut tick = 0;
+    let mut play = |harness: &mut Harness, ada: &mut TestClient, steps: usize| {
+        for step in 0..steps {
+            // A world every 50 ms, as at 20 Hz.
+            if step % 5 == 0 {
+                tick += 3;
+                let snapshot = rampart_sim::Snapshot {
+                    tick,
+                    ..rampart_sim::Snapshot::default()
+                };
+                harness
+                    .feed
+                    .try_send(Feed::Snapshot {
+                        session: SESSION,
+                        snapshot: Arc::new(snapshot),
+                        queued: Instant::now(),
+                    })
+                    .unwrap();
+            }
+            harness.step(&mut [&mut *ada]);
+        }
+    };
+    play(&mut harness, &mut ada, 50);
+    let (snapshots, renet) = (ada.snapshots.len(), ada.renet_packets);
+    play(&mut harness, &mut ada, 200);
+    let snapshots = ada.snapshots.len() - snapshots;
+    let renet = ada.renet_packets - renet;
+    assert_eq!(snapshots, 40, "two seconds of snapshots");
+    assert!(
+        (3..=5).contains(&renet),
+        "renet's acks every 500 ms, not with every snapshot: {renet}"
+    );
+
+    // The answer to a command is lost once; its resend comes 100 ms on.
+    ada.command(7, WireCommand::Ready);
+    play(&mut harness, &mut ada, 3);
+    let submitted = harness.submitted();
+    let (seat, origin) = origin_of(&submitted, 7);
+    ada.deaf = true;
+    harness.answer(seat, origin, Ok(()));
+    play(&mut harness, &mut ada, 3);
+    assert!(ada.results.is_empty());
+    ada.deaf = false;
+    play(&mut harness, &mut ada, 25);
+    assert_eq!(ada.results, [(7, Ok(()))], "resent well within 500 ms");
 }
 
 /// Every grant names a first socket, and each fills evenly whichever

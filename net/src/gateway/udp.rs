@@ -25,6 +25,11 @@ use crate::tickets::{Access, access_from_user_data};
 pub(crate) const MAX_CLIENTS_PER_SOCKET: usize = 1024;
 /// IPv4 and UDP headers, counted into wire bytes.
 pub(crate) const UDP_OVERHEAD: u64 = 28;
+/// How often netcode looks after each client: a keep-alive once nothing
+/// went to it for 250 ms, the timeout after seconds of silence. So a
+/// keep-alive is at most this late. netcode's clock advances every
+/// maintenance (25 ms); walking every client that often found nothing due.
+const UPKEEP: Duration = Duration::from_millis(100);
 /// netcode's "connection denied" packet type: the low four bits of a
 /// packet's prefix byte (netcode 1.02's standard; renetcode keeps its packet
 /// types private). A server sends it only when it serves its most clients.
@@ -70,6 +75,10 @@ pub(crate) struct UdpTransport {
     /// The socket's receive buffer, as the kernel granted it.
     receive_buffer: usize,
     kernel_drops: KernelDrops,
+    /// netcode time since the last upkeep of every client.
+    since_upkeep: Duration,
+    /// Reused for the client ids an upkeep walks.
+    client_ids: Vec<u64>,
 }
 
 impl UdpTransport {
@@ -106,6 +115,8 @@ impl UdpTransport {
             bundle: Vec::with_capacity(crate::bundle::BUNDLE_LIMIT),
             receive_buffer,
             kernel_drops,
+            since_upkeep: Duration::ZERO,
+            client_ids: Vec::new(),
         })
     }
 
@@ -165,8 +176,8 @@ impl UdpTransport {
         }
     }
 
-    /// Advances netcode's clock: keep-alives, timeouts, and disconnecting
-    /// clients renet gave up on.
+    /// Advances netcode's clock, and every [`UPKEEP`] looks after each
+    /// client: keep-alives and timeouts.
     pub fn update(
         &mut self,
         elapsed: Duration,
@@ -175,10 +186,19 @@ impl UdpTransport {
         counters: &mut UdpCounters,
     ) {
         self.netcode.update(elapsed);
-        for client_id in self.netcode.clients_id() {
+        self.since_upkeep += elapsed;
+        if self.since_upkeep < UPKEEP {
+            return;
+        }
+        self.since_upkeep = Duration::ZERO;
+        let mut client_ids = std::mem::take(&mut self.client_ids);
+        client_ids.clear();
+        client_ids.extend(self.netcode.clients_id_iter());
+        for &client_id in &client_ids {
             let result = self.netcode.update_client(client_id);
             handle(result, &self.socket, renet, events, counters);
         }
+        self.client_ids = client_ids;
     }
 
     /// Sends a flush's slots for one client, bundled. Returns wire bytes
