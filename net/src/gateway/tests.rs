@@ -241,6 +241,23 @@ impl Harness {
         }
     }
 
+    /// The game publishes the session's state at `tick`.
+    fn publish(&self, tick: u64) {
+        let snapshot = rampart_sim::Snapshot {
+            tick,
+            wave: 1,
+            lives: 20,
+            ..rampart_sim::Snapshot::default()
+        };
+        self.feed
+            .try_send(Feed::Snapshot {
+                session: SESSION,
+                snapshot: Arc::new(snapshot),
+                queued: Instant::now(),
+            })
+            .unwrap();
+    }
+
     /// What the game was given since the last call.
     fn submitted(&self) -> Vec<(SeatRef, Command, CommandOrigin)> {
         std::mem::take(&mut *self.game.submitted.lock().unwrap())
@@ -655,20 +672,7 @@ fn a_websocket_client_gets_deltas_on_what_was_written_without_acknowledging() {
         ada: &mut TestClient,
         tick: u64,
     ) -> Option<(u64, Option<u64>)> {
-        let snapshot = rampart_sim::Snapshot {
-            tick,
-            wave: 1,
-            lives: 20,
-            ..rampart_sim::Snapshot::default()
-        };
-        harness
-            .feed
-            .try_send(Feed::Snapshot {
-                session: SESSION,
-                snapshot: Arc::new(snapshot),
-                queued: Instant::now(),
-            })
-            .unwrap();
+        harness.publish(tick);
         harness.step(&mut [ada]);
         ada.snapshots.last().copied()
     }
@@ -715,18 +719,7 @@ fn renet_rides_along_when_it_has_something_to_say() {
             // A world every 50 ms, as at 20 Hz.
             if step % 5 == 0 {
                 tick += 3;
-                let snapshot = rampart_sim::Snapshot {
-                    tick,
-                    ..rampart_sim::Snapshot::default()
-                };
-                harness
-                    .feed
-                    .try_send(Feed::Snapshot {
-                        session: SESSION,
-                        snapshot: Arc::new(snapshot),
-                        queued: Instant::now(),
-                    })
-                    .unwrap();
+                harness.publish(tick);
             }
             harness.step(&mut [&mut *ada]);
         }
