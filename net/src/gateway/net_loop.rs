@@ -5,10 +5,11 @@
 
 use super::*;
 
-/// A client that got nothing for this long is flushed anyway (renet's acks
-/// and resends); and a flush takes renet's packets along once renet has
-/// sent nothing for this long, so that with snapshots flowing renet's
-/// upkeep rides in their datagrams instead of datagrams of its own.
+/// A client that got nothing for this long is flushed anyway, so renet's
+/// resends do not wait for a snapshot; and a flush takes renet's packets
+/// along once renet has sent nothing for this long while a reliable
+/// message of its is unacknowledged, so that with snapshots flowing its
+/// resends ride in their datagrams instead of datagrams of its own.
 const IDLE_FLUSH: Duration = Duration::from_millis(100);
 /// How often a flush takes renet's packets along when renet holds no
 /// reliable message unacknowledged. All it has then are acks of the
@@ -683,7 +684,8 @@ impl NetLoop {
     }
 
     /// Flushes the connections nothing was sent to for [`IDLE_FLUSH`]:
-    /// renet's acks and resends go out with it.
+    /// renet's resends, and its acks once [`RENET_QUIET_FLUSH`] passed, go
+    /// out with it (a flush with nothing to send sends nothing).
     pub(super) fn flush_idle(&mut self, now: Instant) {
         let mut due = std::mem::take(&mut self.client_ids);
         due.clear();
