@@ -87,6 +87,11 @@ pub(super) struct Connection {
     /// renet has something for the next flush: messages queued, or
     /// packets from the client to acknowledge.
     pub(super) renet_due: bool,
+    /// Reliable messages were queued since renet was last seen holding
+    /// none unacknowledged: only then can a resend be due, so only then
+    /// is renet asked (a lookup in two of its maps, cold: asking on every
+    /// flush cost 3% of the server's CPU).
+    pub(super) reliable_unconfirmed: bool,
     /// Said goodbye: disconnect after the next flush; listed in
     /// [`Attention::closing`].
     pub(super) closing: bool,
@@ -118,6 +123,20 @@ impl Connection {
     /// (`docs/PROTOCOL.md`, section 3.3).
     pub(super) fn wrote(&mut self, tick: u64) {
         self.baseline = Some(tick);
+    }
+
+    /// Notes a message queued on renet's reliable channel.
+    pub(super) fn queued_reliable(&mut self) {
+        self.renet_due = true;
+        self.reliable_unconfirmed = true;
+    }
+
+    /// Whether renet may hold a reliable message of ours unacknowledged.
+    pub(super) fn reliable_unacked(&mut self, renet: &RenetServer, client_id: u64) -> bool {
+        self.reliable_unconfirmed = self.reliable_unconfirmed
+            && renet.channel_available_memory(client_id, CHANNEL_RELIABLE)
+                < protocol::CHANNEL_MEMORY_BYTES;
+        self.reliable_unconfirmed
     }
 
     /// Gets this connection flushed in this pass.

@@ -233,7 +233,7 @@ impl NetLoop {
                     {
                         self.renet
                             .send_message(client_id, CHANNEL_RELIABLE, bytes.clone());
-                        connection.renet_due = true;
+                        connection.queued_reliable();
                     }
                 }
             }

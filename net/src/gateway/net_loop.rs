@@ -534,6 +534,7 @@ impl NetLoop {
             heard: false,
             urgent: false,
             renet_due: false,
+            reliable_unconfirmed: false,
             closing: false,
         }
     }
@@ -599,7 +600,7 @@ impl NetLoop {
         if let Some(connection) = self.connections.get_mut(&client_id) {
             self.renet
                 .send_message(client_id, CHANNEL_RELIABLE, protocol::encode(message));
-            connection.renet_due = true;
+            connection.queued_reliable();
             if urgent {
                 connection.hurry(client_id, &mut self.attention);
             }
@@ -714,14 +715,9 @@ impl NetLoop {
         connection.last_flush = now;
         let snapshot = connection.snapshot.take();
         let renet_quiet = now - connection.renet_flushed;
-        let renet_unacked = || {
-            self.renet
-                .channel_available_memory(client_id, CHANNEL_RELIABLE)
-                < protocol::CHANNEL_MEMORY_BYTES
-        };
         let packets = if connection.renet_due
             || renet_quiet >= RENET_QUIET_FLUSH
-            || (renet_quiet >= IDLE_FLUSH && renet_unacked())
+            || (renet_quiet >= IDLE_FLUSH && connection.reliable_unacked(&self.renet, client_id))
         {
             connection.renet_due = false;
             connection.renet_flushed = now;
