@@ -11,6 +11,7 @@
 //! on the tick thread.
 
 mod connection;
+mod datagrams;
 mod intake;
 mod messages;
 mod net_loop;

@@ -287,7 +287,15 @@ impl NetLoop {
         self.flush_urgent(now);
         // 5. Close what said goodbye.
         self.close_finished(now);
+        // 6. The datagrams all this queued, a batch per system call.
+        self.send_datagrams();
         busy
+    }
+
+    fn send_datagrams(&mut self) {
+        for udp in &mut self.udp {
+            udp.send_queued(&mut self.counters.udp);
+        }
     }
 
     /// Advances renet's and netcode's clocks (resends, keep-alives,
@@ -735,8 +743,7 @@ impl NetLoop {
         );
         match &connection.via {
             Via::Udp(index) => {
-                let sent = self.udp[*index].send(client_id, slots);
-                self.counters.udp.bytes_out += sent;
+                self.udp[*index].send(client_id, slots);
             }
             Via::Ws { socket } => {
                 if let Some(ws) = &mut self.ws {
@@ -836,6 +843,7 @@ impl NetLoop {
             self.renet.disconnect(client_id);
             self.close(client_id, now);
         }
+        self.send_datagrams();
     }
 
     pub(super) fn publish_metrics(&mut self) {
@@ -881,6 +889,10 @@ impl NetLoop {
         if counters.udp.denied > 0 {
             metrics::counter!("rampart_net_dropped_total", "reason" => "socket_full")
                 .increment(counters.udp.denied);
+        }
+        if counters.udp.send_failed > 0 {
+            metrics::counter!("rampart_net_dropped_total", "reason" => "udp_send_failed")
+                .increment(counters.udp.send_failed);
         }
         for (reason, count) in counters.dropped {
             metrics::counter!("rampart_net_dropped_total", "reason" => reason).increment(count);

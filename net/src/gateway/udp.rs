@@ -15,6 +15,7 @@ use renetcode::{
     NETCODE_MAX_PACKET_BYTES, NetcodeServer, ServerAuthentication, ServerConfig, ServerResult,
 };
 
+use super::datagrams::{Inbox, Outbox};
 use super::intake::Delivered;
 use super::socket::{KernelDrops, UdpTables};
 use crate::bundle::Slot;
@@ -61,6 +62,9 @@ pub(crate) struct UdpCounters {
     /// next socket only when one does not answer), so this means the
     /// server needs more sockets (`udp_sockets`) or grants spread unevenly.
     pub denied: u64,
+    /// Datagrams the kernel would not send (its send buffer full, or the
+    /// address unreachable).
+    pub send_failed: u64,
 }
 
 pub(crate) struct UdpTransport {
@@ -68,8 +72,10 @@ pub(crate) struct UdpTransport {
     public: SocketAddr,
     socket: UdpSocket,
     netcode: NetcodeServer,
-    /// One byte more than netcode allows, to notice oversized datagrams.
-    buffer: Box<[u8; NETCODE_MAX_PACKET_BYTES + 1]>,
+    /// Where datagrams are read, a batch at a time.
+    inbox: Inbox,
+    /// What this pass sends, in order, until [`Self::send_queued`].
+    outbox: Outbox,
     /// Where a flush's packets are bundled, kept between flushes.
     bundle: Vec<u8>,
     /// The socket's receive buffer, as the kernel granted it.
@@ -111,7 +117,8 @@ impl UdpTransport {
             public,
             socket,
             netcode,
-            buffer: Box::new([0; NETCODE_MAX_PACKET_BYTES + 1]),
+            inbox: Inbox::new(),
+            outbox: Outbox::default(),
             bundle: Vec::with_capacity(crate::bundle::BUNDLE_LIMIT),
             receive_buffer,
             kernel_drops,
@@ -144,7 +151,8 @@ impl UdpTransport {
         registry.register(&mut self.socket, token, mio::Interest::READABLE)
     }
 
-    /// Reads every waiting datagram. Returns how many were read.
+    /// Reads every waiting datagram. Returns how many were read. Replies
+    /// (handshakes) are queued, to go with [`Self::send_queued`].
     pub fn receive(
         &mut self,
         renet: &mut RenetServer,
@@ -153,18 +161,21 @@ impl UdpTransport {
     ) -> usize {
         let mut read = 0;
         loop {
-            match self.socket.recv_from(&mut self.buffer[..]) {
-                Ok((len, addr)) => {
-                    read += 1;
-                    counters.bytes_in += len as u64 + UDP_OVERHEAD;
-                    if len > NETCODE_MAX_PACKET_BYTES {
-                        counters.oversized += 1;
-                        continue;
+            match self.inbox.receive(&self.socket) {
+                Ok(0) => return read,
+                Ok(count) => {
+                    read += count;
+                    for index in 0..count {
+                        let (datagram, addr) = self.inbox.datagram(index);
+                        counters.bytes_in += datagram.len() as u64 + UDP_OVERHEAD;
+                        if datagram.len() > NETCODE_MAX_PACKET_BYTES {
+                            counters.oversized += 1;
+                            continue;
+                        }
+                        let result = self.netcode.process_packet(addr, datagram);
+                        handle(result, &mut self.outbox, renet, events, counters);
                     }
-                    let result = self.netcode.process_packet(addr, &mut self.buffer[..len]);
-                    handle(result, &self.socket, renet, events, counters);
                 }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return read,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 // An ICMP "port unreachable" from a client that went away.
                 Err(error) if error.kind() == io::ErrorKind::ConnectionReset => {}
@@ -177,7 +188,7 @@ impl UdpTransport {
     }
 
     /// Advances netcode's clock, and every [`UPKEEP`] looks after each
-    /// client: keep-alives and timeouts.
+    /// client: keep-alives (queued) and timeouts.
     pub fn update(
         &mut self,
         elapsed: Duration,
@@ -196,38 +207,37 @@ impl UdpTransport {
         client_ids.extend(self.netcode.clients_id_iter());
         for &client_id in &client_ids {
             let result = self.netcode.update_client(client_id);
-            handle(result, &self.socket, renet, events, counters);
+            handle(result, &mut self.outbox, renet, events, counters);
         }
         self.client_ids = client_ids;
     }
 
-    /// Sends a flush's slots for one client, bundled. Returns wire bytes
-    /// sent.
-    pub fn send<'a>(&mut self, client_id: u64, slots: impl IntoIterator<Item = Slot<'a>>) -> u64 {
-        let mut sent = 0;
-        let (netcode, socket) = (&mut self.netcode, &self.socket);
+    /// Queues a flush's slots for one client, bundled, sealed by netcode.
+    pub fn send<'a>(&mut self, client_id: u64, slots: impl IntoIterator<Item = Slot<'a>>) {
+        let (netcode, outbox) = (&mut self.netcode, &mut self.outbox);
         crate::bundle::each_bundle(slots, &mut self.bundle, |bundle| {
             match netcode.generate_payload_packet(client_id, bundle) {
-                Ok((addr, payload)) => match socket.send_to(payload, addr) {
-                    Ok(len) => {
-                        sent += len as u64 + UDP_OVERHEAD;
-                        true
-                    }
-                    Err(error) => {
-                        tracing::debug!(%error, client_id, "UDP send failed");
-                        false
-                    }
-                },
+                Ok((addr, payload)) => {
+                    outbox.push(payload, addr);
+                    true
+                }
                 Err(error) => {
                     tracing::debug!(%error, client_id, "netcode refused a payload");
                     false
                 }
             }
         });
-        sent
     }
 
-    /// Ends a client's netcode connection (sends netcode's disconnect).
+    /// Sends what was queued since the last call, in order: a system call
+    /// per batch (`datagrams.rs`).
+    pub fn send_queued(&mut self, counters: &mut UdpCounters) {
+        let sent = self.outbox.send(&self.socket);
+        counters.bytes_out += sent.bytes + sent.datagrams * UDP_OVERHEAD;
+        counters.send_failed += sent.failed;
+    }
+
+    /// Ends a client's netcode connection (queues netcode's disconnect).
     pub fn disconnect(
         &mut self,
         client_id: u64,
@@ -236,22 +246,18 @@ impl UdpTransport {
         counters: &mut UdpCounters,
     ) {
         let result = self.netcode.disconnect(client_id);
-        handle(result, &self.socket, renet, events, counters);
+        handle(result, &mut self.outbox, renet, events, counters);
     }
 }
 
 fn handle(
     result: ServerResult<'_, '_>,
-    socket: &UdpSocket,
+    outbox: &mut Outbox,
     renet: &mut RenetServer,
     events: &mut Vec<UdpEvent>,
     counters: &mut UdpCounters,
 ) {
-    let mut send = |payload: &[u8], addr: SocketAddr| {
-        if let Ok(len) = socket.send_to(payload, addr) {
-            counters.bytes_out += len as u64 + UDP_OVERHEAD;
-        }
-    };
+    let mut send = |payload: &[u8], addr: SocketAddr| outbox.push(payload, addr);
     match result {
         ServerResult::None => {}
         ServerResult::PacketToSend { payload, addr } => {
@@ -343,6 +349,7 @@ mod tests {
             std::thread::sleep(elapsed);
             transport.receive(&mut renet, &mut events, &mut counters);
             transport.update(elapsed, &mut renet, &mut events, &mut counters);
+            transport.send_queued(&mut counters);
             for event in events.drain(..) {
                 connected += usize::from(matches!(event, UdpEvent::Connected { .. }));
             }
