@@ -124,6 +124,11 @@ mod batched {
 
     use super::*;
 
+    /// The address of an unused message slot, and the sender recorded for
+    /// a datagram that came without an IP one (which a UDP socket never
+    /// gets; it is kept in its place, empty, and netcode refuses it).
+    const NOWHERE: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+
     thread_local! {
         /// The kernel's message headers for a batch read. They point into
         /// the buffers of each call, so they are not `Send` and cannot live
@@ -151,9 +156,8 @@ mod batched {
             };
             [IoSlice::new(payload)]
         });
-        let unused = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
         let addresses: [SocketAddrAny; BATCH] = std::array::from_fn(|index| {
-            SocketAddrAny::from(batch.get(index).map_or(unused, |&(_, to)| to))
+            SocketAddrAny::from(batch.get(index).map_or(NOWHERE, |&(_, to)| to))
         });
         let mut controls: [SendAncillaryBuffer<'_, '_, '_>; BATCH] =
             std::array::from_fn(|_| SendAncillaryBuffer::default());
@@ -189,15 +193,10 @@ mod batched {
                 None,
             )?;
             for message in messages {
-                match message.address.as_ref().and_then(socket_addr) {
-                    Some(from) => received.push((message.bytes, from)),
-                    // No IP sender: not a datagram a UDP socket gets; kept
-                    // in its place, empty, which netcode refuses.
-                    None => received.push((
-                        0,
-                        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
-                    )),
-                }
+                received.push(match message.address.as_ref().and_then(socket_addr) {
+                    Some(from) => (message.bytes, from),
+                    None => (0, NOWHERE),
+                });
             }
             Ok(received.len())
         })
