@@ -35,6 +35,7 @@ pub(crate) struct Outbox {
 pub(crate) struct Sent {
     /// Payload bytes the kernel took.
     pub bytes: u64,
+    /// Datagrams the kernel took.
     pub datagrams: u64,
     /// Datagrams the kernel refused (its send buffer full, or the address
     /// unreachable): dropped, as a lost datagram would be.
@@ -168,6 +169,8 @@ mod batched {
             };
             MMsgHdr::new_with_addr(&addresses[index], &slices[index], control)
         });
+        // The caller passes at most a batch; more would go unsent, not
+        // out of bounds.
         let count = batch.len().min(BATCH);
         Ok(sendmmsg(
             socket,
