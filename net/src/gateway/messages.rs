@@ -56,7 +56,7 @@ impl NetLoop {
                     self.send(client_id, &ServerMessage::Welcome(welcome), true);
                     // The newest world goes out at once, not at the next snapshot.
                     if let Some(session) = self.sessions.get_mut(&session_id) {
-                        session.fresh |= session.ring.latest().is_some();
+                        session.send_this_pass(session_id, &mut self.attention);
                     }
                 } else {
                     self.say_bye(client_id, ByeReason::SessionEnded(EndReason::Gone));
@@ -145,11 +145,8 @@ impl NetLoop {
                 session, snapshot, ..
             } => {
                 let net = self.sessions.entry(session).or_insert_with(SessionNet::new);
-                let world = net.tracker.observe(&snapshot).clone();
-                if let Some(dropped) = net.ring.push(world) {
-                    net.tracker.recycle(dropped);
-                }
-                net.fresh = true;
+                net.pending = Some(snapshot);
+                net.send_this_pass(session, &mut self.attention);
             }
             Feed::Answer {
                 session,
@@ -166,12 +163,14 @@ impl NetLoop {
                 self.hosted.remove(&session);
                 if let Some(mut net) = self.sessions.remove(&session) {
                     // The deciding tick's world goes out with the goodbye.
-                    send_world(
-                        &mut net,
-                        &mut self.connections,
-                        &mut self.renet,
-                        &mut self.attention,
-                    );
+                    if net.due {
+                        send_world(
+                            &mut net,
+                            &mut self.connections,
+                            &mut self.renet,
+                            &mut self.attention,
+                        );
+                    }
                     for client_id in net.clients {
                         if let Some(Access::Seat(seat)) = self
                             .connections
@@ -240,15 +239,21 @@ impl NetLoop {
         }
     }
 
-    /// Sends each session's newest world to its clients.
+    /// Sends the newest world of each session that has one to send.
     pub(super) fn send_snapshots(&mut self) {
-        for net in self.sessions.values_mut() {
-            send_world(
-                net,
-                &mut self.connections,
-                &mut self.renet,
-                &mut self.attention,
-            );
+        let mut due = std::mem::take(&mut self.attention.worlds);
+        for session in due.drain(..) {
+            // Gone if it ended after its world was due (and sent it then).
+            if let Some(net) = self.sessions.get_mut(&session) {
+                send_world(
+                    net,
+                    &mut self.connections,
+                    &mut self.renet,
+                    &mut self.attention,
+                );
+            }
         }
+        // Kept for its capacity.
+        self.attention.worlds = due;
     }
 }

@@ -87,6 +87,9 @@ pub(super) struct Attention {
     pub(super) urgent: Vec<u64>,
     /// Said goodbye: close after their last flush.
     pub(super) closing: Vec<u64>,
+    /// Sessions with a world to send (a snapshot arrived, or a client was
+    /// welcomed).
+    pub(super) worlds: Vec<u64>,
 }
 
 /// What the welcome tells a session's clients, from its [`Feed::Opened`].

@@ -4,12 +4,14 @@
 
 use super::*;
 
-/// Sends a session's newest world, if it has not gone out yet, to each of
-/// its clients: a delta against the world the client acknowledged, or was
-/// written over its WebSocket (a full one when that is unknown or out of
-/// the ring), encoded once per distinct
-/// baseline into a buffer an earlier world's clients have finished with. A
-/// snapshot that fits one bundle slot travels beside renet
+/// Turns the session's pending snapshot, if any, into its newest world and
+/// sends that world to each of its clients who lacks it: a delta against
+/// the world the client acknowledged, or was written over its WebSocket (a
+/// full one when that is unknown or out of the ring), encoded once per
+/// distinct baseline into a buffer an earlier world's clients have finished
+/// with. Deriving, checksumming and encoding one world back to back finds
+/// it in cache; done a feed apart, hundreds of other sessions' worlds had
+/// evicted it. A snapshot that fits one bundle slot travels beside renet
 /// ([`Slot::Snapshot`]); a larger one is sliced by renet's unreliable
 /// channel.
 pub(super) fn send_world(
@@ -18,19 +20,22 @@ pub(super) fn send_world(
     renet: &mut RenetServer,
     attention: &mut Attention,
 ) {
-    if !net.fresh {
-        return;
+    net.due = false;
+    if let Some(snapshot) = net.pending.take() {
+        let world = net.tracker.observe(&snapshot).clone();
+        if let Some(dropped) = net.ring.push(world) {
+            net.tracker.recycle(dropped);
+        }
+        for (_, encoding) in net.encoded.drain(..) {
+            // Every client it was for has flushed it (the usual case): reuse.
+            if Arc::strong_count(&encoding) == 1 {
+                net.spare.push(encoding);
+            }
+        }
     }
-    net.fresh = false;
     let Some(latest) = net.ring.latest().cloned() else {
         return;
     };
-    for (_, encoding) in net.encoded.drain(..) {
-        // Every client it was for has flushed it (the usual case): reuse.
-        if Arc::strong_count(&encoding) == 1 {
-            net.spare.push(encoding);
-        }
-    }
     for &client_id in &net.clients {
         let Some(connection) = connections.get_mut(&client_id) else {
             continue;
@@ -87,8 +92,12 @@ pub(super) struct SessionNet {
     pub(super) clients: Vec<u64>,
     /// How many of `clients` are spectators.
     pub(super) spectators: u16,
-    /// A new world arrived since the last send.
-    pub(super) fresh: bool,
+    /// The newest snapshot the game published, not yet a world: a later one
+    /// replaces it, so a loop that fell behind skips worlds instead of
+    /// deriving and encoding each.
+    pub(super) pending: Option<Arc<Snapshot>>,
+    /// Listed in [`Attention::worlds`]: its newest world goes out this pass.
+    pub(super) due: bool,
     /// Encodings of the newest world by baseline tick, this round.
     pub(super) encoded: Vec<(Option<u64>, Encoding)>,
     /// Buffers of earlier rounds' encodings, for the next ones.
@@ -102,9 +111,18 @@ impl SessionNet {
             ring: SnapshotRing::new(),
             clients: Vec::new(),
             spectators: 0,
-            fresh: false,
+            pending: None,
+            due: false,
             encoded: Vec::new(),
             spare: Vec::new(),
+        }
+    }
+
+    /// Has [`send_world`] run for this session in the pass's step 4.
+    pub(super) fn send_this_pass(&mut self, session: u64, attention: &mut Attention) {
+        if !self.due {
+            self.due = true;
+            attention.worlds.push(session);
         }
     }
 }

@@ -705,6 +705,29 @@ fn a_websocket_client_gets_deltas_on_what_was_written_without_acknowledging() {
     assert_eq!(ada.snapshots.len(), 8, "one snapshot per world");
 }
 
+/// A loop that fell behind (several worlds of a session queued by its next
+/// pass) derives and sends only the newest: the ones it missed are never
+/// derived, so they cost nothing and no client can name them.
+#[test]
+fn a_loop_that_fell_behind_sends_only_the_newest_world() {
+    let mut harness = Harness::new();
+    let mut ada = harness.connect(0);
+    harness.publish(3);
+    harness.step(&mut [&mut ada]);
+    for tick in [6, 9, 12] {
+        harness.publish(tick);
+    }
+    harness.step(&mut [&mut ada]);
+    let ticks: Vec<u64> = ada.snapshots.iter().map(|&(tick, _)| tick).collect();
+    assert_eq!(ticks, [3, 12]);
+    let ring = &harness.net.sessions[&SESSION].ring;
+    assert!(ring.get(12).is_some() && ring.get(3).is_some());
+    assert!(
+        ring.get(6).is_none() && ring.get(9).is_none(),
+        "never derived"
+    );
+}
+
 /// With snapshots flowing and nothing unacknowledged, renet's packets (acks
 /// of the client's acks) ride along only every `RENET_QUIET_FLUSH`; a
 /// reliable message that was lost is resent after `protocol::RESEND`, not

@@ -94,15 +94,15 @@ pub fn encode(base: Option<&NetWorld>, next: &NetWorld, out: &mut Vec<u8>) {
     leb128::write(out, gap);
     out.extend_from_slice(&next.checksum().to_le_bytes());
 
+    // The mask goes before the sections but a list's bit is known only once
+    // its walk found a difference: written now, set at the end.
+    let mask_at = out.len();
+    out.push(0);
     let mut mask = 0;
     mask |= flag(next.wave != base.wave, WAVE);
     mask |= flag(next.lives != base.lives, LIVES);
     mask |= flag(next.outcome != base.outcome, OUTCOME);
     mask |= flag(next.players != base.players, PLAYERS);
-    mask |= flag(next.enemies != base.enemies, ENEMIES);
-    mask |= flag(next.towers != base.towers, TOWERS);
-    mask |= flag(next.projectiles != base.projectiles, PROJECTILES);
-    out.push(mask);
     if mask & WAVE != 0 {
         leb128::write(out, u64::from(next.wave));
     }
@@ -116,15 +116,19 @@ pub fn encode(base: Option<&NetWorld>, next: &NetWorld, out: &mut Vec<u8>) {
         write_players(&base.players, &next.players, out);
     }
     let tick = next.tick;
-    if mask & ENEMIES != 0 {
-        write_list::<NetEnemy>(&base.enemies, &next.enemies, tick, out);
-    }
-    if mask & TOWERS != 0 {
-        write_list::<NetTower>(&base.towers, &next.towers, tick, out);
-    }
-    if mask & PROJECTILES != 0 {
-        write_list::<NetProjectile>(&base.projectiles, &next.projectiles, tick, out);
-    }
+    mask |= flag(
+        write_list::<NetEnemy>(&base.enemies, &next.enemies, tick, out),
+        ENEMIES,
+    );
+    mask |= flag(
+        write_list::<NetTower>(&base.towers, &next.towers, tick, out),
+        TOWERS,
+    );
+    mask |= flag(
+        write_list::<NetProjectile>(&base.projectiles, &next.projectiles, tick, out),
+        PROJECTILES,
+    );
+    out[mask_at] = mask;
 }
 
 /// Reads the header of an encoded delta.
@@ -293,67 +297,48 @@ trait Entry: Clone + PartialEq {
     -> Result<Self, CodecError>;
 }
 
-/// Walks `base` and `next` (both sorted by id) together.
-fn merge<'a, T: Entry>(base: &'a [T], next: &'a [T], mut visit: impl FnMut(Step<'a, T>)) {
-    let (mut b, mut n) = (0, 0);
-    while b < base.len() || n < next.len() {
-        match (base.get(b), next.get(n)) {
-            (Some(old), Some(new)) if old.id() == new.id() => {
+/// Calls `visit` with each `next` entry (both lists sorted by id) that
+/// differs from its `base` entry of the same id, and that entry if it has one.
+fn changes<T: Entry>(base: &[T], next: &[T], mut visit: impl FnMut(&T, Option<&T>)) {
+    let mut b = 0;
+    for new in next {
+        while base.get(b).is_some_and(|old| old.id() < new.id()) {
+            b += 1;
+        }
+        match base.get(b) {
+            Some(old) if old.id() == new.id() => {
                 if old != new {
-                    visit(Step::Changed(old, new));
+                    visit(new, Some(old));
                 }
                 b += 1;
-                n += 1;
             }
-            (Some(old), Some(new)) if old.id() < new.id() => {
-                visit(Step::Removed(b));
-                b += 1;
-            }
-            (Some(_), None) => {
-                visit(Step::Removed(b));
-                b += 1;
-            }
-            (_, Some(new)) => {
-                visit(Step::Added(new));
-                n += 1;
-            }
-            (None, None) => break,
+            _ => visit(new, None),
         }
     }
 }
 
-/// One difference between a base list and a new one.
-enum Step<'a, T> {
-    /// The base entry at this index is gone.
-    Removed(usize),
-    /// A base entry and its different new value.
-    Changed(&'a T, &'a T),
-    /// An entry the base does not have.
-    Added(&'a T),
-}
-
-fn write_list<T: Entry>(base: &[T], next: &[T], tick: u64, out: &mut Vec<u8>) {
-    let (mut removed, mut entries) = (0u64, 0u64);
-    merge(base, next, |step| match step {
-        Step::Removed(_) => removed += 1,
-        Step::Changed(..) | Step::Added(_) => entries += 1,
-    });
+/// Writes how `next` differs from `base`, if it does, and tells whether it
+/// did. Comparing entries is what costs (every entry of a busy board, in
+/// memory no other session left in cache), so they are compared in one walk
+/// that writes each difference straight to `out`; the entry count, which the
+/// format puts first, is slid in front of them afterwards. Removals, usually
+/// none, are found by id alone.
+fn write_list<T: Entry>(base: &[T], next: &[T], tick: u64, out: &mut Vec<u8>) -> bool {
+    let start = out.len();
+    let mut removed = 0u64;
+    removals(base, next, |_| removed += 1);
     leb128::write(out, removed);
-    let mut after = 0;
-    merge(base, next, |step| {
-        if let Step::Removed(index) = step {
+    if removed > 0 {
+        let mut after = 0;
+        removals(base, next, |index| {
             leb128::write(out, (index - after) as u64);
             after = index + 1;
-        }
-    });
-    leb128::write(out, entries);
-    let mut expected = 0u64;
-    merge(base, next, |step| {
-        let (entry, old) = match step {
-            Step::Removed(_) => return,
-            Step::Changed(old, new) => (new, Some(old)),
-            Step::Added(new) => (new, None),
-        };
+        });
+    }
+    let entries_at = out.len();
+    let (mut entries, mut expected) = (0u64, 0u64);
+    changes(base, next, |entry, old| {
+        entries += 1;
         // Lists are sorted, so ids only grow; a caller's unsorted list gives
         // a delta that fails its checksum, never a panic.
         leb128::write(out, u64::from(entry.id()).wrapping_sub(expected));
@@ -363,6 +348,29 @@ fn write_list<T: Entry>(base: &[T], next: &[T], tick: u64, out: &mut Vec<u8>) {
             None => entry.write_spawn(tick, out),
         }
     });
+    if removed == 0 && entries == 0 {
+        out.truncate(start);
+        return false;
+    }
+    let count_at = out.len();
+    leb128::write(out, entries);
+    let count_len = out.len() - count_at;
+    out[entries_at..].rotate_right(count_len);
+    true
+}
+
+/// Calls `visit` with the index of each `base` entry whose id `next` (both
+/// sorted by id) no longer holds.
+fn removals<T: Entry>(base: &[T], next: &[T], mut visit: impl FnMut(usize)) {
+    let mut n = 0;
+    for (index, old) in base.iter().enumerate() {
+        while next.get(n).is_some_and(|new| new.id() < old.id()) {
+            n += 1;
+        }
+        if next.get(n).is_none_or(|new| new.id() != old.id()) {
+            visit(index);
+        }
+    }
 }
 
 fn read_list<T: Entry>(
@@ -959,6 +967,27 @@ mod tests {
         round_trip(None, &next);
         round_trip(Some(&base), &next);
         round_trip(Some(&next), &sample(103));
+    }
+
+    #[test]
+    fn a_busy_board_round_trips_with_counts_longer_than_a_byte() {
+        let mut base = sample(100);
+        base.enemies = (0..400)
+            .map(|id| enemy(id, 100, path(id as i32, 9, 90)))
+            .collect();
+        let mut next = base.clone();
+        next.tick = 102;
+        // 200 removals, 101 changes and 100 arrivals: every count and
+        // removal list takes two-byte varints.
+        next.enemies.retain(|enemy| enemy.id % 2 == 0);
+        for enemy in next.enemies.iter_mut().filter(|enemy| enemy.id % 4 == 0) {
+            enemy.hp = 7;
+        }
+        next.enemies[199].hp = 8;
+        next.enemies
+            .extend((400..500).map(|id| enemy(id, 50, path(0, 0, 102))));
+        round_trip(Some(&base), &next);
+        round_trip(None, &next);
     }
 
     #[test]
