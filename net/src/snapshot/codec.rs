@@ -318,11 +318,10 @@ fn changes<T: Entry>(base: &[T], next: &[T], mut visit: impl FnMut(&T, Option<&T
 }
 
 /// Writes how `next` differs from `base`, if it does, and tells whether it
-/// did. Comparing entries is what costs (every entry of a busy board, in
-/// memory no other session left in cache), so they are compared in one walk
-/// that writes each difference straight to `out`; the entry count, which the
-/// format puts first, is slid in front of them afterwards. Removals, usually
-/// none, are found by id alone.
+/// did. Comparing entries is what costs (every entry of a busy board), so
+/// they are compared in one walk that writes each difference straight to
+/// `out`; the entry count, which the format puts first, is slid in front of
+/// them afterwards. Removals, usually none, are found by id alone.
 fn write_list<T: Entry>(base: &[T], next: &[T], tick: u64, out: &mut Vec<u8>) -> bool {
     let start = out.len();
     let mut removed = 0u64;
