@@ -728,6 +728,31 @@ fn a_loop_that_fell_behind_sends_only_the_newest_world() {
     );
 }
 
+/// The deciding tick's world, published just before the session ends,
+/// reaches the clients with their goodbye, though the ending came in the
+/// same pass and took the session away.
+#[test]
+fn the_last_world_goes_out_with_the_goodbye() {
+    let mut harness = Harness::new();
+    let mut ada = harness.connect(0);
+    harness.publish(3);
+    harness.step(&mut [&mut ada]);
+    harness.publish(6);
+    harness
+        .feed
+        .try_send(Feed::Ended {
+            session: SESSION,
+            reason: EndReason::Victory,
+        })
+        .unwrap();
+    for _ in 0..5 {
+        harness.step(&mut [&mut ada]);
+    }
+    let ticks: Vec<u64> = ada.snapshots.iter().map(|&(tick, _)| tick).collect();
+    assert_eq!(ticks, [3, 6]);
+    assert_eq!(ada.bye, Some(ByeReason::SessionEnded(EndReason::Victory)));
+}
+
 /// With snapshots flowing and nothing unacknowledged, renet's packets (acks
 /// of the client's acks) ride along only every `RENET_QUIET_FLUSH`; a
 /// reliable message that was lost is resent after `protocol::RESEND`, not
