@@ -86,9 +86,14 @@ struct TestClient {
     /// Each snapshot in a slot of its own: its tick and the tick of its
     /// baseline (none for a full one).
     snapshots: Vec<(u64, Option<u64>)>,
+    /// The worlds it rebuilt from them: every delta must build on one of
+    /// these and match its checksum.
+    worlds: SnapshotRing,
     /// renet packets it got.
     renet_packets: usize,
-    /// Throws away what arrives, as a lossy link would.
+    /// Throws away renet's packets, as if a lossy link lost them (its
+    /// snapshots still arrive: the server counts a WebSocket's writes as
+    /// delivered).
     deaf: bool,
 }
 
@@ -209,6 +214,7 @@ impl Harness {
             welcome: None,
             bye: None,
             snapshots: Vec::new(),
+            worlds: SnapshotRing::new(),
             renet_packets: 0,
             deaf: false,
         };
@@ -241,12 +247,24 @@ impl Harness {
         }
     }
 
-    /// The game publishes the session's state at `tick`.
+    /// The game publishes the session's state at `tick`: two enemies
+    /// walking east, one a cell every 8 ticks and one a cell every 4.
     fn publish(&self, tick: u64) {
+        let walker = |id: u32, cells_per_tick: f32| rampart_sim::EnemyView {
+            id,
+            kind: rampart_sim::content::EnemyKindId(0),
+            position: glam::Vec2::new(tick as f32 * cells_per_tick, 2.0),
+            hp: 10.0,
+            max_hp: 10.0,
+            flying: false,
+            slowed: false,
+            burning: false,
+        };
         let snapshot = rampart_sim::Snapshot {
             tick,
             wave: 1,
             lives: 20,
+            enemies: vec![walker(1, 0.125), walker(2, 0.25)],
             ..rampart_sim::Snapshot::default()
         };
         self.feed
@@ -308,10 +326,10 @@ impl TestClient {
     fn receive(&mut self) {
         while !self.closed {
             match self.socket.read() {
-                Ok(Message::Binary(_)) if self.deaf => {}
                 Ok(Message::Binary(frame)) => {
                     for slot in bundle::unbundle(&frame).flatten() {
                         match slot {
+                            Slot::Renet(_) if self.deaf => {}
                             Slot::Renet(packet) => {
                                 self.renet_packets += 1;
                                 self.renet.process_packet(packet);
@@ -319,6 +337,11 @@ impl TestClient {
                             Slot::Snapshot(bytes) => {
                                 let header = snapshot::decode_header(bytes).unwrap();
                                 self.snapshots.push((header.tick, header.base_tick));
+                                let base = header.base_tick.and_then(|tick| self.worlds.get(tick));
+                                let mut world = NetWorld::default();
+                                snapshot::apply(base.map(|base| &**base), bytes, &mut world)
+                                    .unwrap();
+                                self.worlds.push(Arc::new(world));
                             }
                             Slot::SnapshotAck(_) => {}
                         }
