@@ -1,5 +1,6 @@
 //! Datagrams in batches: on Linux one system call reads (`recvmmsg`) or
-//! sends (`sendmmsg`) up to [`BATCH`] of them, elsewhere one call each.
+//! sends (`sendmmsg`) up to [`BATCH`] of them, elsewhere one call each
+//! (`one_by_one`, which the tests run on Linux too).
 //!
 //! At 800 peer sessions on one core the server read some 30,000 datagrams
 //! a second and sent as many, one `recvfrom` or `sendto` each; the calls'
@@ -50,6 +51,10 @@ impl Outbox {
 
     /// Sends everything queued, in order, and empties the box.
     pub(crate) fn send(&mut self, socket: &UdpSocket) -> Sent {
+        self.send_with(socket, send_batch)
+    }
+
+    fn send_with(&mut self, socket: &UdpSocket, send_batch: SendBatch) -> Sent {
         let mut sent = Sent::default();
         let mut first = 0;
         while first < self.datagrams.len() {
@@ -97,7 +102,17 @@ impl Inbox {
     }
 
     /// Reads up to [`BATCH`] waiting datagrams; `Ok(0)` when none wait.
+    /// Fewer than a batch means the socket had no more: the caller need
+    /// not ask again (a system call) only to hear so.
     pub(crate) fn receive(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+        self.receive_with(socket, receive_batch)
+    }
+
+    fn receive_with(
+        &mut self,
+        socket: &UdpSocket,
+        receive_batch: ReceiveBatch,
+    ) -> io::Result<usize> {
         self.received.clear();
         match receive_batch(socket, &mut self.buffers, &mut self.received) {
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(0),
@@ -180,7 +195,8 @@ mod batched {
     }
 
     /// Reads up to [`BATCH`] datagrams with one `recvmmsg`, noting each
-    /// one's length and sender in `received`.
+    /// one's length and sender in `received`: as many as wait, so fewer
+    /// than a batch means none are left.
     pub(super) fn receive_batch(
         socket: &UdpSocket,
         buffers: &mut [[u8; DATAGRAM_ROOM]; BATCH],
@@ -214,8 +230,8 @@ mod batched {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
-mod batched {
+#[cfg(any(not(target_os = "linux"), test))]
+mod one_by_one {
     use super::*;
 
     /// One `send_to` per call: how many went (one), or the error.
@@ -229,19 +245,38 @@ mod batched {
         socket.send_to(&bytes[start..end], to).map(|_| 1)
     }
 
-    /// One `recv_from` per call.
+    /// Up to [`BATCH`] datagrams, one `recv_from` each, until none wait:
+    /// the same answer as a `recvmmsg`, so fewer than a batch means none
+    /// are left.
     pub(super) fn receive_batch(
         socket: &UdpSocket,
         buffers: &mut [[u8; DATAGRAM_ROOM]; BATCH],
         received: &mut Vec<(usize, SocketAddr)>,
     ) -> io::Result<usize> {
-        let (len, from) = socket.recv_from(&mut buffers[0])?;
-        received.push((len, from));
-        Ok(1)
+        for buffer in buffers.iter_mut() {
+            match socket.recv_from(buffer) {
+                Ok((len, from)) => received.push((len, from)),
+                // What came is handed over; the error (`WouldBlock`: none
+                // left) is the next call's, as with `recvmmsg`.
+                Err(_) if !received.is_empty() => break,
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(received.len())
     }
 }
 
+type SendBatch = fn(&UdpSocket, &[u8], usize, &[(usize, SocketAddr)]) -> io::Result<usize>;
+type ReceiveBatch = fn(
+    &UdpSocket,
+    &mut [[u8; DATAGRAM_ROOM]; BATCH],
+    &mut Vec<(usize, SocketAddr)>,
+) -> io::Result<usize>;
+
+#[cfg(target_os = "linux")]
 use batched::{receive_batch, send_batch};
+#[cfg(not(target_os = "linux"))]
+use one_by_one::{receive_batch, send_batch};
 
 #[cfg(test)]
 mod tests {
@@ -251,16 +286,31 @@ mod tests {
 
     use super::*;
 
+    /// Both ways of moving datagrams, each tested here on Linux.
+    const WAYS: [(&str, SendBatch, ReceiveBatch); 2] = [
+        ("batched", batched::send_batch, batched::receive_batch),
+        (
+            "one by one",
+            one_by_one::send_batch,
+            one_by_one::receive_batch,
+        ),
+    ];
+
     fn bound() -> UdpSocket {
         UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap()
     }
 
     /// Reads what `inbox` gets until `count` datagrams came (or 5 s).
-    fn read(inbox: &mut Inbox, socket: &UdpSocket, count: usize) -> Vec<(Vec<u8>, SocketAddr)> {
+    fn read(
+        inbox: &mut Inbox,
+        socket: &UdpSocket,
+        receive: ReceiveBatch,
+        count: usize,
+    ) -> Vec<(Vec<u8>, SocketAddr)> {
         let mut got = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(5);
         while got.len() < count && Instant::now() < deadline {
-            let read = inbox.receive(socket).unwrap();
+            let read = inbox.receive_with(socket, receive).unwrap();
             assert!(read <= BATCH);
             for index in 0..read {
                 let (bytes, from) = inbox.datagram(index);
@@ -277,42 +327,66 @@ mod tests {
     /// socket's in the order queued, and the count and bytes are reported.
     #[test]
     fn an_outbox_sends_everything_in_order_a_batch_at_a_time() {
-        let (sender, first, second) = (bound(), bound(), bound());
-        let mut outbox = Outbox::default();
-        let total = 2 * BATCH + 5;
-        let mut bytes = 0;
-        for index in 0..total {
-            let to = if index % 3 == 0 { &second } else { &first };
-            let payload = vec![index as u8; 1 + index * 7];
-            bytes += payload.len() as u64;
-            outbox.push(&payload, to.local_addr().unwrap());
-        }
-        let sent = outbox.send(&sender);
-        assert_eq!(
-            sent,
-            Sent {
+        for (way, send, receive) in WAYS {
+            let (sender, first, second) = (bound(), bound(), bound());
+            let mut outbox = Outbox::default();
+            let total = 2 * BATCH + 5;
+            let mut bytes = 0;
+            for index in 0..total {
+                let to = if index % 3 == 0 { &second } else { &first };
+                let payload = vec![index as u8; 1 + index * 7];
+                bytes += payload.len() as u64;
+                outbox.push(&payload, to.local_addr().unwrap());
+            }
+            let sent = outbox.send_with(&sender, send);
+            let expected = Sent {
                 bytes,
                 datagrams: total as u64,
-                failed: 0
+                failed: 0,
+            };
+            assert_eq!(sent, expected, "{way}");
+            assert_eq!(
+                outbox.send_with(&sender, send),
+                Sent::default(),
+                "{way}: the box is empty after"
+            );
+            let mut inbox = Inbox::new();
+            let from = sender.local_addr().unwrap();
+            for (socket, to_second) in [(&first, false), (&second, true)] {
+                let expected: Vec<(u8, usize, SocketAddr)> = (0..total)
+                    .filter(|index| (index % 3 == 0) == to_second)
+                    .map(|index| (index as u8, 1 + index * 7, from))
+                    .collect();
+                let got: Vec<(u8, usize, SocketAddr)> =
+                    read(&mut inbox, socket, receive, expected.len())
+                        .into_iter()
+                        .map(|(bytes, from)| (bytes[0], bytes.len(), from))
+                        .collect();
+                assert_eq!(got, expected, "{way}");
             }
-        );
-        assert_eq!(
-            outbox.send(&sender),
-            Sent::default(),
-            "the box is empty after"
-        );
-        let mut inbox = Inbox::new();
-        let from = sender.local_addr().unwrap();
-        for (socket, to_second) in [(&first, false), (&second, true)] {
-            let expected: Vec<(u8, usize, SocketAddr)> = (0..total)
-                .filter(|index| (index % 3 == 0) == to_second)
-                .map(|index| (index as u8, 1 + index * 7, from))
-                .collect();
-            let got: Vec<(u8, usize, SocketAddr)> = read(&mut inbox, socket, expected.len())
-                .into_iter()
-                .map(|(bytes, from)| (bytes[0], bytes.len(), from))
-                .collect();
-            assert_eq!(got, expected);
+        }
+    }
+
+    /// A read takes what waits, up to a batch: fewer than a batch means
+    /// the socket is empty, so the net loop asks no more that pass.
+    #[test]
+    fn a_short_batch_means_nothing_is_left() {
+        for (way, _, receive) in WAYS {
+            let (sender, receiver) = (bound(), bound());
+            let to = receiver.local_addr().unwrap();
+            for index in 0..BATCH + 3 {
+                sender.send_to(&[index as u8], to).unwrap();
+            }
+            // Loopback delivers within the send.
+            let mut inbox = Inbox::new();
+            assert_eq!(
+                inbox.receive_with(&receiver, receive).unwrap(),
+                BATCH,
+                "{way}"
+            );
+            assert_eq!(inbox.receive_with(&receiver, receive).unwrap(), 3, "{way}");
+            assert_eq!(inbox.datagram(2).0, [BATCH as u8 + 2], "{way}");
+            assert_eq!(inbox.receive_with(&receiver, receive).unwrap(), 0, "{way}");
         }
     }
 
@@ -320,36 +394,38 @@ mod tests {
     /// socket) is counted and dropped; those after it still go.
     #[test]
     fn a_refused_datagram_is_dropped_and_the_rest_go() {
-        let (sender, receiver) = (bound(), bound());
-        let to = receiver.local_addr().unwrap();
-        let mut outbox = Outbox::default();
-        outbox.push(b"one", to);
-        outbox.push(b"lost", "[::1]:9".parse().unwrap());
-        outbox.push(b"two", to);
-        let sent = outbox.send(&sender);
-        assert_eq!(
-            sent,
-            Sent {
+        for (way, send, receive) in WAYS {
+            let (sender, receiver) = (bound(), bound());
+            let to = receiver.local_addr().unwrap();
+            let mut outbox = Outbox::default();
+            outbox.push(b"one", to);
+            outbox.push(b"lost", "[::1]:9".parse().unwrap());
+            outbox.push(b"two", to);
+            let sent = outbox.send_with(&sender, send);
+            let expected = Sent {
                 bytes: 6,
                 datagrams: 2,
-                failed: 1
-            }
-        );
-        let got = read(&mut Inbox::new(), &receiver, 2);
-        let payloads: Vec<&[u8]> = got.iter().map(|(bytes, _)| &bytes[..]).collect();
-        assert_eq!(payloads, [&b"one"[..], &b"two"[..]]);
+                failed: 1,
+            };
+            assert_eq!(sent, expected, "{way}");
+            let got = read(&mut Inbox::new(), &receiver, receive, 2);
+            let payloads: Vec<&[u8]> = got.iter().map(|(bytes, _)| &bytes[..]).collect();
+            assert_eq!(payloads, [&b"one"[..], &b"two"[..]], "{way}");
+        }
     }
 
     /// A datagram larger than netcode allows is read cut at one byte past
     /// the limit, so the caller sees it is too large.
     #[test]
     fn an_oversized_datagram_shows_as_one_byte_too_long() {
-        let (sender, receiver) = (bound(), bound());
-        let to = receiver.local_addr().unwrap();
-        sender.send_to(&[1; 3000], to).unwrap();
-        sender.send_to(&[2; 10], to).unwrap();
-        let got = read(&mut Inbox::new(), &receiver, 2);
-        let lengths: Vec<usize> = got.iter().map(|(bytes, _)| bytes.len()).collect();
-        assert_eq!(lengths, [DATAGRAM_ROOM, 10]);
+        for (way, _, receive) in WAYS {
+            let (sender, receiver) = (bound(), bound());
+            let to = receiver.local_addr().unwrap();
+            sender.send_to(&[1; 3000], to).unwrap();
+            sender.send_to(&[2; 10], to).unwrap();
+            let got = read(&mut Inbox::new(), &receiver, receive, 2);
+            let lengths: Vec<usize> = got.iter().map(|(bytes, _)| bytes.len()).collect();
+            assert_eq!(lengths, [DATAGRAM_ROOM, 10], "{way}");
+        }
     }
 }

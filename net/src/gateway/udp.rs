@@ -15,7 +15,7 @@ use renetcode::{
     NETCODE_MAX_PACKET_BYTES, NetcodeServer, ServerAuthentication, ServerConfig, ServerResult,
 };
 
-use super::datagrams::{Inbox, Outbox};
+use super::datagrams::{BATCH, Inbox, Outbox};
 use super::intake::Delivered;
 use super::socket::{KernelDrops, UdpTables};
 use crate::bundle::Slot;
@@ -174,6 +174,11 @@ impl UdpTransport {
                         }
                         let result = self.netcode.process_packet(addr, datagram);
                         handle(result, &mut self.outbox, renet, events, counters);
+                    }
+                    if count < BATCH {
+                        // The socket had no more: asking again would only
+                        // say so.
+                        return read;
                     }
                 }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
