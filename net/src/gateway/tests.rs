@@ -797,13 +797,13 @@ fn renet_rides_along_when_it_has_something_to_say() {
     };
     play(&mut harness, &mut ada, 50);
     let (snapshots, renet) = (ada.snapshots.len(), ada.renet_packets);
-    play(&mut harness, &mut ada, 200);
+    play(&mut harness, &mut ada, 1_000);
     let snapshots = ada.snapshots.len() - snapshots;
     let renet = ada.renet_packets - renet;
-    assert_eq!(snapshots, 40, "two seconds of snapshots");
+    assert_eq!(snapshots, 200, "ten seconds of snapshots");
     assert!(
-        (3..=5).contains(&renet),
-        "renet's acks every 500 ms, not with every snapshot: {renet}"
+        (1..=3).contains(&renet),
+        "renet's acks every 5 s, not with every snapshot: {renet}"
     );
 
     // The answer to a command is lost once; its resend comes 100 ms on.
@@ -817,7 +817,7 @@ fn renet_rides_along_when_it_has_something_to_say() {
     assert!(ada.results.is_empty());
     ada.deaf = false;
     play(&mut harness, &mut ada, 25);
-    assert_eq!(ada.results, [(7, Ok(()))], "resent well within 500 ms");
+    assert_eq!(ada.results, [(7, Ok(()))], "resent well within 5 s");
 }
 
 /// Every grant names a first socket, and each fills evenly whichever
