@@ -34,12 +34,13 @@ fn script() -> impl Strategy<Value = Vec<(u64, u8, Command)>> {
     })
 }
 
-/// Plays `script`; with `reverse`, each tick's commands are submitted in the
+/// Plays `script` until [`TICKS`] or the game's end (time then stands
+/// still); with `reverse`, each tick's commands are submitted in the
 /// reverse order (as if the network had interleaved them differently).
 fn play(session: &mut Session, script: &[(u64, u8, Command)], reverse: bool) -> Vec<u64> {
     let mut hashes = Vec::new();
     let mut next = 0;
-    while session.tick() < TICKS {
+    while session.tick() < TICKS && session.outcome().is_none() {
         let start = next;
         while next < script.len() && script[next].0 == session.tick() {
             next += 1;
