@@ -817,7 +817,11 @@ fn renet_rides_along_when_it_has_something_to_say() {
     assert!(ada.results.is_empty());
     ada.deaf = false;
     play(&mut harness, &mut ada, 25);
-    assert_eq!(ada.results, [(7, Ok(()))], "resent well within 5 s");
+    assert_eq!(
+        ada.results,
+        [(7, Ok(()))],
+        "resent within 250 ms, not held for the 5 s quiet flush"
+    );
 }
 
 /// Every grant names a first socket, and each fills evenly whichever
