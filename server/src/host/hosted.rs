@@ -18,6 +18,12 @@ use rampart_sim::{Content, SessionConfig};
 use super::saving::{CommandTail, Saver, Saving};
 use super::{CreateSession, HostError, SessionId, SessionInfo, SessionState};
 
+/// Snapshot buffers per session: one the net loop holds until its pass
+/// sends it, one a loop that fell behind may have queued behind that, one
+/// to write. (With one, a net loop behind on a full core left the step
+/// thread allocating snapshots afresh.)
+const PUBLISHED_BUFFERS: usize = 3;
+
 /// Who sits in a seat.
 pub(crate) enum Seat {
     Free,
@@ -167,11 +173,10 @@ pub(super) struct HostedSession {
     awaiting: Vec<(CommandTicket, CommandOrigin)>,
     /// Snapshots per second, at most the tick rate.
     snapshot_hz: u32,
-    /// The last snapshot handed to the network. The net loop reads it and
-    /// lets go within a pass, long before the next is due, so the next is
-    /// written over it: no allocation on the step thread and no free on the
-    /// net thread per snapshot.
-    published: Arc<Snapshot>,
+    /// Snapshots handed to the network, each written over once the net
+    /// loop lets go of it: no allocation on the step thread and no free on
+    /// the net thread per snapshot.
+    published: [Arc<Snapshot>; PUBLISHED_BUFFERS],
     /// Where and when the session's state is saved; `None` in hosts that
     /// keep nothing.
     pub(super) saving: Option<Saving>,
@@ -211,7 +216,7 @@ impl HostedSession {
             feed,
             awaiting: Vec::new(),
             snapshot_hz,
-            published: Arc::default(),
+            published: Default::default(),
             saving: saver.map(Saving::new),
         };
         hosted.next_thought = hosted.bots_next_thought(hosted.session.tick());
@@ -406,15 +411,23 @@ impl HostedSession {
         let Some(feed) = &self.feed else {
             return;
         };
-        if Arc::get_mut(&mut self.published).is_none() {
-            // The net loop is behind and still holds the last one.
-            self.published = Arc::default();
-        }
+        let free = self
+            .published
+            .iter_mut()
+            .position(|buffer| Arc::get_mut(buffer).is_some());
+        let buffer = match free {
+            Some(index) => &mut self.published[index],
+            None => {
+                // The net loop is far behind and holds them all.
+                self.published[0] = Arc::default();
+                &mut self.published[0]
+            }
+        };
         // Unshared now, so this never copies.
-        self.session.snapshot(Arc::make_mut(&mut self.published));
+        self.session.snapshot(Arc::make_mut(buffer));
         let published = feed.try_send(Feed::Snapshot {
             session: self.id.0,
-            snapshot: self.published.clone(),
+            snapshot: buffer.clone(),
             queued: Instant::now(),
         });
         if published.is_err() {
