@@ -5,6 +5,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use rampart_server::{balance, check, config, path, render, serve, simulate, stores};
 
+/// mimalloc rather than glibc's malloc: buffers that cross threads (a step
+/// thread's events freed by the net thread) and renet's small per-packet
+/// allocations cost glibc arena locks, chunk coalescing and fastbin
+/// consolidation, about 5% of a full core hosting 850 sessions with
+/// clients (`docs/BENCHMARKS.md`, "mimalloc, three snapshot buffers").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// rampart: an authoritative tower-defense game server and its tools.
 ///
 /// With no subcommand it serves, taking the same flags as `rampart serve`.
