@@ -711,8 +711,9 @@ impl Worlds {
                 self.owed = self.newest();
             }
             // The server deltas against a world this client lacks until it
-            // hears which one it holds (or that it holds none).
-            Applied::Rejected if self.in_order => {
+            // hears which one it holds (or that it holds none: over UDP
+            // too, once a failed checksum emptied the ring).
+            Applied::Rejected if self.in_order || self.newest().is_none() => {
                 self.owed = Some(self.newest().unwrap_or(NO_WORLD));
             }
             Applied::New | Applied::Old | Applied::Rejected => {}
@@ -752,7 +753,12 @@ impl Worlds {
             Err(error) => {
                 self.spare = Some(next);
                 match error {
-                    CodecError::Checksum => stats.desyncs += 1,
+                    CodecError::Checksum => {
+                        stats.desyncs += 1;
+                        // Worlds between checked ones carry no checksum:
+                        // any since the last checked may be wrong too.
+                        self.ring.clear();
+                    }
                     _ => stats.rejected_snapshots += 1,
                 }
                 Applied::Rejected
@@ -824,6 +830,37 @@ mod tests {
         assert_eq!(worlds.owed, None);
         worlds.apply(&delta(Some(&first), &second), Arrival::Slot, &mut stats);
         assert_eq!(worlds.owed, Some(6));
+    }
+
+    /// A world that fails its checksum condemns those applied since the
+    /// last checked one: the client drops them all and, over either
+    /// transport, asks for a full world until one comes.
+    #[test]
+    fn a_failed_checksum_drops_every_world_and_asks_for_a_full_one() {
+        let (first, second, third) = (world(3, 20), world(6, 19), world(9, 18));
+        for in_order in [false, true] {
+            let mut stats = ClientStats::default();
+            let mut worlds = Worlds::new(in_order);
+            worlds.apply(&delta(None, &first), Arrival::Slot, &mut stats);
+            let mut unchecked = Vec::new();
+            snapshot::encode_unchecked(Some(&first), &second, &mut unchecked);
+            worlds.apply(&unchecked, Arrival::Slot, &mut stats);
+            assert_eq!(worlds.newest(), Some(6));
+            worlds.owed = None;
+
+            let mut broken = delta(Some(&second), &third);
+            // tick, base, then the checksum's first byte.
+            broken[2] ^= 1;
+            worlds.apply(&broken, Arrival::Slot, &mut stats);
+            assert_eq!(stats.desyncs, 1);
+            assert_eq!(worlds.newest(), None, "in order: {in_order}");
+            assert_eq!(worlds.owed.take(), Some(NO_WORLD), "in order: {in_order}");
+            worlds.apply(&delta(Some(&second), &third), Arrival::Slot, &mut stats);
+            assert_eq!(worlds.owed.take(), Some(NO_WORLD), "still none held");
+
+            worlds.apply(&delta(None, &third), Arrival::Slot, &mut stats);
+            assert_eq!(worlds.newest(), Some(9));
+        }
     }
 
     /// Time given to renet lazily still reaches it before it decides what

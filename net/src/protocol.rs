@@ -20,7 +20,7 @@ use tungstenite::protocol::WebSocketConfig;
 
 /// Bumped on every incompatible change to messages, channels or the
 /// snapshot codec. Client and server refuse each other on a mismatch.
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;
 
 /// The netcode protocol id ("rampart" and the protocol version): a client
 /// built for another protocol cannot even complete the UDP handshake.

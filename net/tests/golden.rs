@@ -22,7 +22,7 @@ use rampart_net::protocol::{
 };
 use rampart_net::snapshot::{
     CodecError, NetEnemy, NetPlayer, NetProjectile, NetTower, NetWorld, Trajectory, WorldTracker,
-    apply, encode,
+    apply, encode, encode_unchecked,
 };
 use rampart_sim::{DEFAULT_TICK_HZ, Rejection, Snapshot};
 use renet::{RenetClient, RenetServer};
@@ -152,6 +152,12 @@ fn encoded(base: Option<&NetWorld>, next: &NetWorld) -> String {
     hex(&bytes)
 }
 
+fn encoded_unchecked(base: Option<&NetWorld>, next: &NetWorld) -> String {
+    let mut bytes = Vec::new();
+    encode_unchecked(base, next, &mut bytes);
+    hex(&bytes)
+}
+
 /// Snapshot ticks of the reference session recorded: five seconds of its
 /// steady state (about 100 enemies, 50 towers), at 20 Hz over 30 Hz ticks.
 const RECORD_FROM: u64 = 7_200;
@@ -159,6 +165,9 @@ const RECORD_TO: u64 = 7_350;
 /// Every this many recorded worlds is written out whole, with its full
 /// snapshot; the others as deltas and checksums.
 const WHOLE_EVERY: usize = 20;
+/// Every this many recorded worlds' delta from the one before carries its
+/// checksum; the others are unchecked.
+const CHECKED_EVERY: usize = 4;
 /// Every this many recorded worlds also carries a delta from 31 worlds back.
 const FAR_DELTA_EVERY: usize = 10;
 
@@ -327,8 +336,11 @@ fn codec_vectors() -> Value {
                 "tick": world.tick,
                 "checksum": format!("{:08x}", world.checksum()),
             });
-            if index > 0 {
+            // Checked as the server checks: one world in four.
+            if index > 0 && index % CHECKED_EVERY == 0 {
                 entry["delta"] = encoded(Some(&worlds[index - 1]), world).into();
+            } else if index > 0 {
+                entry["delta"] = encoded_unchecked(Some(&worlds[index - 1]), world).into();
             }
             // A base 31 snapshots back: the oldest the ring still holds.
             if index >= 31 && index % FAR_DELTA_EVERY == 0 {
@@ -357,7 +369,8 @@ fn codec_vectors() -> Value {
     json!({
         "about": "Written by net/tests/golden.rs from the Rust codec (rampart_net::snapshot). \
                   recorded: five seconds of the reference session's steady state at 20 Hz, \
-                  each world with its checksum and its delta from the previous one, every 10th \
+                  each world with its checksum and its delta from the previous one (every 4th \
+                  checked, the others without a checksum), every 10th \
                   (from the 31st) with a delta from 31 worlds back, every 20th whole with its \
                   full snapshot. edges: hand-made worlds and their encodings. broken: bytes \
                   every decoder must refuse, with the reason's kind.",
@@ -395,39 +408,39 @@ fn broken_deltas(edges: &[NetWorld]) -> Value {
         ("base mismatch", valid.clone(), "base-mismatch", Some(1)),
         (
             "base before tick 0",
-            vec![1, 2, 0, 0, 0, 0],
+            vec![1, 2 << 1 | 1, 0, 0, 0, 0],
             "malformed",
             None,
         ),
         (
             "unknown globals bit",
-            vec![9, 0, 0, 0, 0, 0, 0x80],
+            vec![9, 1, 0, 0, 0, 0, 0x80],
             "malformed",
             None,
         ),
         (
             "count above the cap",
-            vec![9, 0, 0, 0, 0, 0, 16, 0, 0x81, 0x80, 0x04],
+            vec![9, 1, 0, 0, 0, 0, 16, 0, 0x81, 0x80, 0x04],
             "too-large",
             None,
         ),
         (
             "count above the bytes left",
-            vec![9, 0, 0, 0, 0, 0, 16, 0, 0xe8, 0x07],
+            vec![9, 1, 0, 0, 0, 0, 16, 0, 0xe8, 0x07],
             "truncated",
             None,
         ),
         (
             "u16 field over 65535",
             vec![
-                9, 0, 0, 0, 0, 0, 32, 0, 1, 5, 0, 0xf0, 0xa2, 0x04, 0, 0, 0, 0,
+                9, 1, 0, 0, 0, 0, 32, 0, 1, 5, 0, 0xf0, 0xa2, 0x04, 0, 0, 0, 0,
             ],
             "malformed",
             None,
         ),
         (
             "more removals than entries",
-            vec![9, 0, 0, 0, 0, 0, 16, 1, 0, 0],
+            vec![9, 1, 0, 0, 0, 0, 16, 1, 0, 0],
             "malformed",
             None,
         ),

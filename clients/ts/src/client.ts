@@ -372,7 +372,7 @@ export class Client {
    * Applies a snapshot. The server deltas the next one against it without waiting to hear (the WebSocket
    * delivers in order what the server wrote), unless it came `sliced` by renet, which may drop it: that one is
    * acknowledged. A rejected one is answered with the world this client holds, so that the server deltas
-   * against it, or with {@link NO_WORLD} for a full one.
+   * against it, or with {@link NO_WORLD} for a full one (none is held at first, nor after a failed checksum).
    */
   private applySnapshot(bytes: Uint8Array, sliced: boolean): void {
     switch (this.rebuild(bytes)) {
@@ -380,7 +380,7 @@ export class Client {
         if (sliced) this.ackOwed = this.currentWorld.tick;
         return;
       case "rejected":
-        this.ackOwed = this.counters.snapshots > 0 ? this.currentWorld.tick : NO_WORLD;
+        this.ackOwed = this.ring.latest()?.tick ?? NO_WORLD;
         return;
       case "old":
         return;
@@ -419,6 +419,8 @@ export class Client {
       if (!(error instanceof DecodeError)) throw error;
       if (error.kind === "checksum") {
         this.counters.desyncs += 1;
+        // Worlds between checked ones carry no checksum: any since the last checked one may be wrong too.
+        this.ring.clear();
         this.emit("desync", { tick: header.tick });
       } else {
         this.counters.rejectedSnapshots += 1;
@@ -498,7 +500,7 @@ export class Client {
     }
     let ack = this.ackOwed;
     this.ackOwed = undefined;
-    if (ack === undefined && slots.length === 0 && this.counters.snapshots > 0) ack = this.currentWorld.tick;
+    if (ack === undefined && slots.length === 0) ack = this.ring.latest()?.tick;
     if (ack !== undefined) {
       slots.push({ kind: "snapshotAck", tick: ack });
       this.counters.acksSent += 1;

@@ -14,7 +14,7 @@ import { ByteReader, ByteWriter, DecodeError } from "./bytes.js";
 import type { ConnectionConfig } from "./renet/connection.js";
 
 /** The protocol this library speaks; the server refuses another. */
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 /** Reliable, ordered, both ways: control messages. */
 export const CHANNEL_RELIABLE = 0;
 /** Unreliable, server to client: snapshots too large for a bundle slot, sliced by renet (smaller ones, and acks, go beside renet). */

@@ -18,6 +18,7 @@ import {
   bundle,
   checksum,
   clientConnectionConfig,
+  decodeHeader,
   decodeServerMessage,
   encodeClientMessage,
   encodeDelta,
@@ -96,7 +97,8 @@ describe("snapshot codec", () => {
       const world = worlds[index]!;
       if (entry.full !== undefined) assert.equal(toHex(encodeDelta(undefined, world)), entry.full, `tick ${entry.tick}: full`);
       if (entry.delta !== undefined) {
-        assert.equal(toHex(encodeDelta(worlds[index - 1], world)), entry.delta, `tick ${entry.tick}: delta`);
+        const checked = decodeHeader(fromHex(entry.delta)).checksum !== undefined;
+        assert.equal(toHex(encodeDelta(worlds[index - 1], world, checked)), entry.delta, `tick ${entry.tick}: delta`);
       }
       if (entry.delta_from_31_back !== undefined) {
         assert.equal(toHex(encodeDelta(worlds[index - 31], world)), entry.delta_from_31_back);

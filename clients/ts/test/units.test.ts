@@ -36,8 +36,8 @@ describe("docs/PROTOCOL.md examples", () => {
   });
 
   test("the empty world's full snapshot at tick 0 (section 7)", () => {
-    assert.equal(toHex(encodeDelta(undefined, EMPTY_WORLD)), "00007fbd646d00");
-    assert.deepEqual(applyDelta(undefined, fromHex("00007fbd646d00")), EMPTY_WORLD);
+    assert.equal(toHex(encodeDelta(undefined, EMPTY_WORLD)), "00017fbd646d00");
+    assert.deepEqual(applyDelta(undefined, fromHex("00017fbd646d00")), EMPTY_WORLD);
   });
 });
 
@@ -87,6 +87,10 @@ describe("snapshot ring", () => {
     ring.push({ ...EMPTY_WORLD, tick: 190 });
     assert.equal(ring.latest()?.tick, 190);
     assert.equal(ring.get(192), undefined);
+    ring.clear();
+    assert.equal(ring.size, 0);
+    assert.equal(ring.latest(), undefined);
+    assert.equal(ring.get(150), undefined);
   });
 });
 

@@ -105,12 +105,15 @@ pub(super) struct Outgoing {
 
 impl Connection {
     /// Takes in a snapshot acknowledgement. Datagrams overtake each other,
-    /// so over UDP the newest tick named counts. A WebSocket delivers in
-    /// order and its client speaks only to correct the server (a world it
-    /// rejected, or one renet sliced): the tick it names is the world it
-    /// holds, older or not.
+    /// so over UDP the newest tick named counts, unless it is `NO_WORLD`: a
+    /// client that dropped its worlds (its rebuilt world failed a
+    /// checksum) needs a full one. A WebSocket delivers in order and its
+    /// client speaks only to correct the server (a world it rejected, or
+    /// one renet sliced): the tick it names is the world it holds, older
+    /// or not.
     pub(super) fn acknowledged(&mut self, tick: u64) {
         self.baseline = match self.via {
+            Via::Udp(_) if tick == protocol::NO_WORLD => None,
             Via::Udp(_) => self.baseline.max(Some(tick)),
             Via::Ws { .. } => Some(tick),
         };

@@ -86,6 +86,8 @@ struct TestClient {
     /// Each snapshot in a slot of its own: its tick and the tick of its
     /// baseline (none for a full one).
     snapshots: Vec<(u64, Option<u64>)>,
+    /// The ticks of those that carried their world's checksum.
+    checked: Vec<u64>,
     /// The worlds it rebuilt from them: every delta must build on one of
     /// these and match its checksum.
     worlds: SnapshotRing,
@@ -214,6 +216,7 @@ impl Harness {
             welcome: None,
             bye: None,
             snapshots: Vec::new(),
+            checked: Vec::new(),
             worlds: SnapshotRing::new(),
             renet_packets: 0,
             deaf: false,
@@ -337,6 +340,9 @@ impl TestClient {
                             Slot::Snapshot(bytes) => {
                                 let header = snapshot::decode_header(bytes).unwrap();
                                 self.snapshots.push((header.tick, header.base_tick));
+                                if header.checksum.is_some() {
+                                    self.checked.push(header.tick);
+                                }
                                 let base = header.base_tick.and_then(|tick| self.worlds.get(tick));
                                 let mut world = NetWorld::default();
                                 snapshot::apply(base.map(|base| &**base), bytes, &mut world)
@@ -726,6 +732,48 @@ fn a_websocket_client_gets_deltas_on_what_was_written_without_acknowledging() {
     );
     assert_eq!(publish(&mut harness, &mut ada, 24), Some((24, Some(21))));
     assert_eq!(ada.snapshots.len(), 8, "one snapshot per world");
+}
+
+/// One world in four carries its checksum, and so does every full
+/// snapshot: the first a client gets, and one it asked for by naming no
+/// world (as after a failed checksum).
+#[test]
+fn one_world_in_four_and_every_full_snapshot_carry_the_checksum() {
+    let mut harness = Harness::new();
+    let mut ada = harness.connect(0);
+    for tick in (1..=10).map(|world| world * 3) {
+        harness.publish(tick);
+        harness.step(&mut [&mut ada]);
+    }
+    assert_eq!(ada.snapshots.len(), 10);
+    assert_eq!(ada.checked, [3, 15, 27], "the 1st, 5th and 9th worlds");
+
+    ada.write(bundle::bundle([Slot::SnapshotAck(protocol::NO_WORLD)]));
+    harness.publish(33);
+    harness.step(&mut [&mut ada]);
+    assert_eq!(ada.snapshots.last(), Some(&(33, None)));
+    assert_eq!(ada.checked.last(), Some(&33), "the 11th world, sent full");
+}
+
+/// Over UDP the newest acknowledgement counts, datagrams overtaking each
+/// other, except `NO_WORLD`: a client that dropped its worlds gets a full
+/// one, then builds on what it acknowledges next.
+#[test]
+fn a_udp_client_naming_no_world_gets_a_full_one() {
+    let harness = Harness::new();
+    let watching = Access::Spectator { session: SESSION };
+    let mut connection = harness.net.connection(watching, Via::Udp(0), harness.now);
+    connection.acknowledged(12);
+    connection.acknowledged(9);
+    assert_eq!(
+        connection.baseline,
+        Some(12),
+        "an older ack changes nothing"
+    );
+    connection.acknowledged(protocol::NO_WORLD);
+    assert_eq!(connection.baseline, None);
+    connection.acknowledged(15);
+    assert_eq!(connection.baseline, Some(15));
 }
 
 /// A loop that fell behind (several worlds of a session queued by its next

@@ -22,7 +22,8 @@
 //!
 //! Everything on the wire is an integer and the decoder is exact, so a
 //! client rebuilds the server's [`NetWorld`] bit for bit and proves it with
-//! the checksum each delta carries.
+//! the checksum a delta carries (the server sends one with a world in four
+//! and with every full snapshot).
 //!
 //! # Wire format
 //!
@@ -36,11 +37,13 @@
 //!
 //! A delta is, in order:
 //!
-//! 1. **Header.** `tick` varint; `base gap` varint, 0 for a full snapshot,
-//!    else the base world's tick is `tick - base gap`; `checksum`, 4 bytes
-//!    little-endian: the encoded world's [`NetWorld::checksum`]. A full
-//!    snapshot is encoded exactly like a delta against the **empty world**
-//!    (every number 0, every list empty).
+//! 1. **Header.** `tick` varint; `base` varint: the `base gap` times two,
+//!    plus one when a checksum follows. The base gap is 0 for a full
+//!    snapshot, else the base world's tick is `tick - base gap`. Then, when
+//!    `base` is odd, `checksum`, 4 bytes little-endian: the encoded world's
+//!    [`NetWorld::checksum`] ([`encode`] writes it, [`encode_unchecked`]
+//!    does not). A full snapshot is encoded exactly like a delta against
+//!    the **empty world** (every number 0, every list empty).
 //! 2. **Globals mask**, one byte. Bit 0 wave, 1 lives, 2 outcome, 3 players,
 //!    4 enemies, 5 towers, 6 projectiles; bit 7 must be clear. A clear bit
 //!    means "as in the base". Then, for each set bit in bit order: wave
@@ -101,7 +104,9 @@ mod ring;
 mod tracker;
 mod world;
 
-pub use codec::{CodecError, DeltaHeader, MAX_ENTITIES, apply, decode_header, encode};
+pub use codec::{
+    CodecError, DeltaHeader, MAX_ENTITIES, apply, decode_header, encode, encode_unchecked,
+};
 pub(crate) use ring::writable;
 pub use ring::{RING_SIZE, SnapshotRing};
 pub use tracker::{PROJECTILE_TOLERANCE, TOLERANCE, WorldTracker};

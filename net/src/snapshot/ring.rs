@@ -32,6 +32,13 @@ impl SnapshotRing {
         }
     }
 
+    /// Lets go of every world: a client whose world failed its checksum
+    /// cannot trust those it applied since the last checked one either.
+    pub fn clear(&mut self) {
+        self.worlds.clear();
+        self.ticks.clear();
+    }
+
     /// Adds `world` as the newest and hands back the world it let go of:
     /// the oldest of a full ring, or, for a world not newer than those held
     /// (a restarted stream), one of the worlds at or after its tick, which

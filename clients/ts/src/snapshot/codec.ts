@@ -31,8 +31,8 @@ export interface DeltaHeader {
   tick: number;
   /** The base world's tick; undefined for a full snapshot. */
   baseTick: number | undefined;
-  /** Low 32 bits of the encoded world's hash. */
-  checksum: number;
+  /** The encoded world's checksum, when the server sent one (one world in four, and every full one). */
+  checksum: number | undefined;
 }
 
 // Globals mask bits.
@@ -76,8 +76,10 @@ export function decodeHeader(bytes: Uint8Array): DeltaHeader {
 
 function readHeader(reader: ByteReader): DeltaHeader {
   const tick = reader.leb128();
-  const gap = reader.leb128();
-  const sum = reader.u32le();
+  // The base gap times two, plus one when a checksum follows.
+  const base = reader.leb128();
+  const gap = Math.floor(base / 2);
+  const sum = base % 2 === 1 ? reader.u32le() : undefined;
   if (gap > tick) throw malformed("base before tick 0");
   return { tick, baseTick: gap === 0 ? undefined : tick - gap, checksum: sum };
 }
@@ -166,7 +168,7 @@ interface EntryCodec<T extends { id: number }> {
 
 /**
  * Rebuilds the world `bytes` encode from `base` (ignored by a full
- * snapshot) and checks it against the checksum.
+ * snapshot) and checks it against the checksum, when the delta carries one.
  *
  * @throws DecodeError of kind `base-mismatch` when the delta names another
  *   base, `checksum` when the rebuilt world differs from the server's, or
@@ -199,7 +201,7 @@ export function applyDelta(base: NetWorld | undefined, bytes: Uint8Array): NetWo
     projectiles: mask & PROJECTILES ? readList(reader, from.projectiles, tick, PROJECTILE) : from.projectiles,
   };
   if (reader.bytes.remaining > 0) throw malformed("trailing bytes");
-  if (checksum(world) !== header.checksum) {
+  if (header.checksum !== undefined && checksum(world) !== header.checksum) {
     throw new DecodeError("checksum", "rebuilt world fails its checksum");
   }
   return world;
@@ -426,16 +428,17 @@ function sameList<T extends { id: number }>(a: readonly T[], b: readonly T[], co
 }
 
 /**
- * Encodes `next` against `base` exactly as the server does; no base, or one
- * not older than `next`, gives a full snapshot.
+ * Encodes `next` against `base` exactly as the server does, with `next`'s
+ * checksum unless `checked` is false; no base, or one not older than
+ * `next`, gives a full snapshot.
  */
-export function encodeDelta(base: NetWorld | undefined, next: NetWorld): Uint8Array {
+export function encodeDelta(base: NetWorld | undefined, next: NetWorld, checked = true): Uint8Array {
   const from = base !== undefined && base.tick < next.tick ? base : EMPTY_WORLD;
   const gap = from === EMPTY_WORLD ? 0 : next.tick - from.tick;
   const out = new ByteWriter(128);
   out.leb128(next.tick);
-  out.leb128(gap);
-  out.u32le(checksum(next));
+  out.leb128(gap * 2 + (checked ? 1 : 0));
+  if (checked) out.u32le(checksum(next));
   const mask =
     (next.wave !== from.wave ? WAVE : 0) |
     (next.lives !== from.lives ? LIVES : 0) |

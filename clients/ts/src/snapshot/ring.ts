@@ -24,6 +24,11 @@ export class SnapshotRing {
     this.worlds.push(world);
   }
 
+  /** Drops every world: after a failed checksum, those since the last checked one are suspect too. */
+  clear(): void {
+    this.worlds.length = 0;
+  }
+
   /** The world of `tick`, if still held. */
   get(tick: number): NetWorld | undefined {
     let low = 0;
