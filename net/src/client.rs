@@ -205,6 +205,23 @@ pub struct Client {
 /// Bandwidth is averaged over windows this long.
 const RATE_WINDOW: Duration = Duration::from_secs(1);
 
+/// What a client does with the snapshots it receives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Snapshots {
+    /// Rebuilds each world from its delta, checking the checksums the
+    /// server sends: what a game needs.
+    #[default]
+    Rebuild,
+    /// Reads each snapshot's header only: counts it, and acknowledges it
+    /// as held when a rebuilding client would (its baseline held, newer
+    /// than the newest), so the server does the same work for it. For a
+    /// load generator, whose thousands of clients on one core cannot all
+    /// rebuild (the Colyseus peer's harness skips decoding in its capacity
+    /// runs for the same reason). [`Client::world`] then has only the
+    /// newest tick, and no checksum is checked.
+    HeadersOnly,
+}
+
 impl Client {
     /// Connects and says hello. The handshake completes during
     /// [`Self::update`]; [`Self::welcome`] is set once the server accepts.
@@ -212,6 +229,14 @@ impl Client {
     /// # Errors
     /// A bad token, or the socket or WebSocket handshake failing.
     pub fn connect(endpoint: &Endpoint) -> Result<Self, ClientError> {
+        Self::connect_with(endpoint, Snapshots::Rebuild)
+    }
+
+    /// [`Self::connect`], choosing what becomes of the snapshots.
+    ///
+    /// # Errors
+    /// As [`Self::connect`].
+    pub fn connect_with(endpoint: &Endpoint, snapshots: Snapshots) -> Result<Self, ClientError> {
         let mut renet = RenetClient::new(protocol::connection_config());
         let transport = match endpoint {
             Endpoint::Udp { connect_token } => {
@@ -261,7 +286,7 @@ impl Client {
             renet: LazyRenet::new(renet),
             transport,
             welcome: None,
-            worlds: Worlds::new(in_order),
+            worlds: Worlds::new(in_order, snapshots),
             inbox: VecDeque::new(),
             next_seq: 0,
             // The hello goes with the first update that can send it.
@@ -531,7 +556,8 @@ impl Client {
         self.welcome.as_ref()
     }
 
-    /// The newest reconstructed world.
+    /// The newest reconstructed world (only its tick with
+    /// [`Snapshots::HeadersOnly`]).
     pub fn world(&self) -> &NetWorld {
         &self.worlds.world
     }
@@ -687,16 +713,19 @@ struct Worlds {
     in_order: bool,
     /// The tick the next flush acknowledges.
     owed: Option<u64>,
+    /// Worlds are rebuilt, or only their ticks kept.
+    snapshots: Snapshots,
 }
 
 impl Worlds {
-    fn new(in_order: bool) -> Self {
+    fn new(in_order: bool, snapshots: Snapshots) -> Self {
         Self {
             world: Arc::default(),
             ring: SnapshotRing::new(),
             spare: None,
             in_order,
             owed: None,
+            snapshots,
         }
     }
 
@@ -740,7 +769,14 @@ impl Worlds {
             None => None,
         };
         let mut next = snapshot::writable(self.spare.take());
-        match snapshot::apply(base.as_deref(), bytes, Arc::make_mut(&mut next)) {
+        let rebuilt = match self.snapshots {
+            Snapshots::Rebuild => snapshot::apply(base.as_deref(), bytes, Arc::make_mut(&mut next)),
+            Snapshots::HeadersOnly => {
+                Arc::make_mut(&mut next).tick = header.tick;
+                Ok(())
+            }
+        };
+        match rebuilt {
             Ok(()) => {
                 stats.snapshots += 1;
                 if base.is_none() {
@@ -794,11 +830,11 @@ mod tests {
     fn a_websocket_client_speaks_only_for_sliced_and_rejected_snapshots() {
         let (first, second, third) = (world(3, 20), world(6, 19), world(9, 18));
         let mut stats = ClientStats::default();
-        let mut worlds = Worlds::new(true);
+        let mut worlds = Worlds::new(true, Snapshots::Rebuild);
         worlds.apply(&delta(Some(&first), &second), Arrival::Slot, &mut stats);
         assert_eq!(worlds.owed, Some(NO_WORLD), "a delta on a world never held");
 
-        let mut worlds = Worlds::new(true);
+        let mut worlds = Worlds::new(true, Snapshots::Rebuild);
         worlds.apply(&delta(None, &first), Arrival::Slot, &mut stats);
         assert_eq!(worlds.owed, None, "presumed held");
         worlds.apply(&delta(Some(&first), &second), Arrival::Sliced, &mut stats);
@@ -819,7 +855,7 @@ mod tests {
     fn a_udp_client_acknowledges_every_new_world() {
         let (first, second) = (world(3, 20), world(6, 19));
         let mut stats = ClientStats::default();
-        let mut worlds = Worlds::new(false);
+        let mut worlds = Worlds::new(false, Snapshots::Rebuild);
         worlds.apply(&delta(None, &first), Arrival::Slot, &mut stats);
         assert_eq!(worlds.owed.take(), Some(3));
         worlds.apply(
@@ -840,7 +876,7 @@ mod tests {
         let (first, second, third) = (world(3, 20), world(6, 19), world(9, 18));
         for in_order in [false, true] {
             let mut stats = ClientStats::default();
-            let mut worlds = Worlds::new(in_order);
+            let mut worlds = Worlds::new(in_order, Snapshots::Rebuild);
             worlds.apply(&delta(None, &first), Arrival::Slot, &mut stats);
             let mut unchecked = Vec::new();
             snapshot::encode_unchecked(Some(&first), &second, &mut unchecked);
@@ -860,6 +896,63 @@ mod tests {
 
             worlds.apply(&delta(None, &third), Arrival::Slot, &mut stats);
             assert_eq!(worlds.newest(), Some(9));
+        }
+    }
+
+    /// A client reading headers only tells the server what a rebuilding one
+    /// would, snapshot by snapshot, on either transport (so a load
+    /// generator's server does the same work), and keeps the ticks.
+    #[test]
+    fn a_client_reading_headers_only_acknowledges_as_a_rebuilding_one() {
+        let worlds: Vec<NetWorld> = (1..=4)
+            .map(|step| world(3 * step, 20 - step as u32))
+            .collect();
+        let arrivals = [
+            (delta(None, &worlds[0]), Arrival::Slot),
+            // Its base was never held.
+            (delta(Some(&world(5, 1)), &worlds[1]), Arrival::Slot),
+            (delta(Some(&worlds[0]), &worlds[1]), Arrival::Sliced),
+            // Late.
+            (delta(None, &worlds[0]), Arrival::Slot),
+            (delta(Some(&worlds[1]), &worlds[3]), Arrival::Slot),
+            (delta(Some(&worlds[1]), &worlds[2]), Arrival::Slot),
+        ];
+        for in_order in [false, true] {
+            let mut rebuilding = (
+                Worlds::new(in_order, Snapshots::Rebuild),
+                ClientStats::default(),
+            );
+            let mut counting = (
+                Worlds::new(in_order, Snapshots::HeadersOnly),
+                ClientStats::default(),
+            );
+            for (index, (bytes, arrival)) in arrivals.iter().enumerate() {
+                for (worlds, stats) in [&mut rebuilding, &mut counting] {
+                    worlds.apply(bytes, *arrival, stats);
+                }
+                let context = format!("snapshot {index}, in order: {in_order}");
+                assert_eq!(
+                    counting.0.owed.take(),
+                    rebuilding.0.owed.take(),
+                    "{context}"
+                );
+                assert_eq!(counting.0.world.tick, rebuilding.0.world.tick, "{context}");
+            }
+            for (counted, rebuilt) in [
+                (counting.1.snapshots, rebuilding.1.snapshots),
+                (counting.1.full_snapshots, rebuilding.1.full_snapshots),
+                (
+                    counting.1.rejected_snapshots,
+                    rebuilding.1.rejected_snapshots,
+                ),
+            ] {
+                assert_eq!(counted, rebuilt, "in order: {in_order}");
+            }
+            assert_eq!(
+                rebuilding.0.world.lives, 16,
+                "the rebuilding one has the world"
+            );
+            assert_eq!(counting.0.world.lives, 0, "the other only its tick");
         }
     }
 

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use rampart_benches::loadgen::{Profile, Report, run};
+use rampart_benches::loadgen::{Profile, Report, Seating, run};
 use rampart_tests::server::Server;
 
 #[derive(Parser)]
@@ -82,6 +82,12 @@ struct RunArgs {
     /// Share of bots on WebSocket, 0 to 1 (overrides the profile).
     #[arg(long)]
     ws_share: Option<f64>,
+    /// Bots read snapshot headers only: they count and acknowledge each as
+    /// a rebuilding client would (the server's work is the same) but
+    /// rebuild no world and check no checksum, so one core drives more of
+    /// them, as the Colyseus harness's `--decode none`.
+    #[arg(long)]
+    headers_only: bool,
     /// Exit 1 unless every bot connected, every game completed and nothing
     /// desynced.
     #[arg(long)]
@@ -185,6 +191,14 @@ fn profile(args: &RunArgs) -> Result<Profile, String> {
     if let Some(warmup) = args.warmup {
         profile.warmup_seconds = warmup;
     }
+    if args.headers_only && !matches!(profile.seating, Seating::Reference { .. }) {
+        return Err(format!(
+            "--headers-only: the `{}` profile's bots play from the world they rebuild; \
+             only watching bots (the peer profile) can skip it",
+            profile.name
+        ));
+    }
+    profile.headers_only = args.headers_only;
     Ok(profile)
 }
 

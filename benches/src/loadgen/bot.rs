@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rampart_net::client::{Client, ClientError, JoinResponse};
+use rampart_net::client::{Client, ClientError, JoinResponse, Snapshots};
 use rampart_net::protocol::{ByeReason, EndReason, ServerMessage, WireEvent};
 use rampart_sim::content::TowerKindId;
 use rampart_sim::grid::{Cell, Tile};
@@ -140,8 +140,12 @@ impl Bot {
     ///
     /// # Errors
     /// If the connection cannot be opened.
-    pub fn connect(join: &JoinResponse, websocket: bool) -> Result<Self, ClientError> {
-        let client = Client::connect(&join.endpoint(websocket))?;
+    pub fn connect(
+        join: &JoinResponse,
+        websocket: bool,
+        snapshots: Snapshots,
+    ) -> Result<Self, ClientError> {
+        let client = Client::connect_with(&join.endpoint(websocket), snapshots)?;
         let now = Instant::now();
         let noise = u64::from(join.player_id).wrapping_mul(0x9e37_79b9_7f4a_7c15)
             ^ join
