@@ -9,8 +9,10 @@ use rampart_server::{balance, check, config, path, render, serve, simulate, stor
 /// thread's events freed by the net thread) and renet's small per-packet
 /// allocations cost glibc arena locks, chunk coalescing and fastbin
 /// consolidation, about 5% of a full core hosting 850 sessions with
-/// clients. It holds more memory: 0.16 MiB per session against 0.06
-/// (`docs/BENCHMARKS.md`, "mimalloc, three snapshot buffers").
+/// clients. Built without its transparent huge pages (`no_thp`, in the
+/// workspace's `Cargo.toml`), it holds what glibc did, about 60 KiB per
+/// reference session (`docs/BENCHMARKS.md`, "Clients that read headers
+/// only").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
