@@ -1,8 +1,9 @@
 //! Cost of sending the world to clients, per snapshot of the reference
 //! session's steady state (see [`rampart_benches::STEADY_TICK`]): deriving
 //! the wire world from the simulation's snapshot, its checksum, encoding a
-//! delta against the previous world and a full snapshot, and applying a
-//! delta.
+//! delta against the previous world (with its checksum, as one world in
+//! four goes, and without, as the rest do) and a full snapshot, and
+//! applying a delta of each kind.
 //!
 //! The session is played and recorded untimed first, at the 20 Hz snapshot
 //! rate over its 30 Hz tick, so every sample sees the same worlds.
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rampart_benches::{STEADY_TICK, assets, reference_session};
-use rampart_net::snapshot::{NetWorld, WorldTracker, apply, encode};
+use rampart_net::snapshot::{NetWorld, WorldTracker, apply, encode, encode_unchecked};
 use rampart_sim::{DEFAULT_TICK_HZ, Snapshot};
 
 /// Snapshots per second, against the simulation's 30 ticks per second.
@@ -27,13 +28,17 @@ const RECORDED: u64 = 1_800;
 
 /// A stretch of the steady state: the simulation's snapshots, the tracker as
 /// it stood before the first of them, the wire worlds it derived and the
-/// delta from each world to the next.
+/// delta from each world to the next, with its checksum and without.
 struct Recording {
     snapshots: Vec<Snapshot>,
     tracker: WorldTracker,
     worlds: Vec<NetWorld>,
-    deltas: Vec<Vec<u8>>,
+    checked: Vec<Vec<u8>>,
+    unchecked: Vec<Vec<u8>>,
 }
+
+/// How the server writes a delta: [`encode`] or [`encode_unchecked`].
+type Encoder = fn(Option<&NetWorld>, &NetWorld, &mut Vec<u8>);
 
 fn record() -> Recording {
     let content = assets();
@@ -64,25 +69,28 @@ fn record() -> Recording {
             tracker.observe(&snapshot);
         }
     }
-    let deltas = worlds
-        .windows(2)
-        .map(|pair| {
-            let mut bytes = Vec::new();
-            encode(Some(&pair[0]), &pair[1], &mut bytes);
-            bytes
-        })
-        .collect();
+    let deltas = |encoder: Encoder| {
+        worlds
+            .windows(2)
+            .map(|pair| {
+                let mut bytes = Vec::new();
+                encoder(Some(&pair[0]), &pair[1], &mut bytes);
+                bytes
+            })
+            .collect()
+    };
     Recording {
+        checked: deltas(encode),
+        unchecked: deltas(encode_unchecked),
         snapshots,
         tracker: start.unwrap_or(tracker),
         worlds,
-        deltas,
     }
 }
 
 fn snapshot_pipeline(c: &mut Criterion) {
     let recording = record();
-    let pairs = recording.deltas.len();
+    let pairs = recording.checked.len();
     let mut group = c.benchmark_group("snapshot");
     group.throughput(Throughput::Elements(1));
 
@@ -115,18 +123,23 @@ fn snapshot_pipeline(c: &mut Criterion) {
     });
 
     let mut bytes = Vec::with_capacity(1 << 16);
-    group.bench_function("encode_delta", |b| {
-        b.iter(|| {
-            next = (next + 1) % pairs;
-            bytes.clear();
-            encode(
-                Some(&recording.worlds[next]),
-                &recording.worlds[next + 1],
-                &mut bytes,
-            );
-            black_box(bytes.len())
+    for (name, encoder) in [
+        ("encode_delta", encode as Encoder),
+        ("encode_delta_unchecked", encode_unchecked),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                next = (next + 1) % pairs;
+                bytes.clear();
+                encoder(
+                    Some(&recording.worlds[next]),
+                    &recording.worlds[next + 1],
+                    &mut bytes,
+                );
+                black_box(bytes.len())
+            });
         });
-    });
+    }
 
     group.bench_function("encode_full", |b| {
         b.iter(|| {
@@ -138,17 +151,18 @@ fn snapshot_pipeline(c: &mut Criterion) {
     });
 
     let mut out = NetWorld::default();
-    group.bench_function("apply", |b| {
-        b.iter(|| {
-            next = (next + 1) % pairs;
-            let applied = apply(
-                Some(&recording.worlds[next]),
-                &recording.deltas[next],
-                &mut out,
-            );
-            black_box(applied.is_ok())
+    for (name, deltas) in [
+        ("apply", &recording.checked),
+        ("apply_unchecked", &recording.unchecked),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                next = (next + 1) % pairs;
+                let applied = apply(Some(&recording.worlds[next]), &deltas[next], &mut out);
+                black_box(applied.is_ok())
+            });
         });
-    });
+    }
     group.finish();
 }
 
