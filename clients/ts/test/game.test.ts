@@ -213,6 +213,50 @@ describe("whole games against a real server", () => {
     assertPlayedToTheEnd(seats, 1);
   });
 
+  test("a client whose world went wrong drops its worlds, asks for a full one and is back in step", { timeout: 60_000 }, async () => {
+    const client = await RampartClient.open(await join(server.url, { name: "ts", map: "sprint", maxPlayers: 1 }));
+    await client.ready;
+    assert.deepEqual(await client.command({ type: "placeTower", kind: ARROW, x: 1, y: 1 }), { ok: true });
+    // The game starts: the world moves, and a snapshot follows each move.
+    assert.deepEqual(await client.command({ type: "ready" }), { ok: true });
+    const desynced = new Promise<{ tick: number }>((resolve) => client.on("desync", resolve));
+    let trueLevel: number | undefined;
+    let corruptedAt: number | undefined;
+    client.on("snapshot", (world) => {
+      const tower = world.towers[0];
+      if (tower === undefined || corruptedAt !== undefined) return;
+      // The world a handler is given is the one the client holds and deltas are applied to: a bug that changed
+      // it is what the checksum is there to catch. Nothing changes a tower's level here, so every later delta
+      // carries the wrong one along until a checked world shows it.
+      trueLevel = tower.level;
+      corruptedAt = world.tick;
+      (tower as { level: number }).level += 1;
+    });
+    const { tick } = await desynced;
+    assert.ok(tick > corruptedAt!, `the desync at tick ${tick} comes after the change at ${corruptedAt}`);
+    // Worlds since the last checked one are suspect: none is kept, so the next acknowledgement asks for a full one.
+    const fullBefore = client.stats.fullSnapshots;
+    const mended = await new Promise<number>((resolve) => {
+      client.on("snapshot", (world) => {
+        if (client.stats.fullSnapshots > fullBefore) resolve(world.tick);
+      });
+    });
+    assert.ok(mended > tick);
+    assert.equal(client.world.towers[0]?.level, trueLevel, "the full world has the server's level");
+    const applied = client.stats.snapshots;
+    // Deltas on the mended world apply and pass their checksums again.
+    await new Promise<void>((resolve) => {
+      client.on("snapshot", () => {
+        if (client.stats.snapshots >= applied + 8) resolve();
+      });
+    });
+    const stats = client.stats;
+    assert.equal(stats.desyncs, 1);
+    assert.equal(stats.fullSnapshots, fullBefore + 1, "one full world mends it");
+    assert.ok(stats.acksSent >= 1, "the client asked for it");
+    client.close();
+  });
+
   test("a join the server refuses is a JoinError with its status", async () => {
     await assert.rejects(join(server.url, { map: "no-such-map" }), (error: unknown) => error instanceof JoinError && error.status === 400);
     await assert.rejects(
