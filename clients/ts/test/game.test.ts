@@ -236,7 +236,9 @@ describe("whole games against a real server", () => {
     assert.ok(tick > corruptedAt!, `the desync at tick ${tick} comes after the change at ${corruptedAt}`);
     // Worlds since the last checked one are suspect: none is kept, so the next acknowledgement asks for a full one.
     const fullBefore = client.stats.fullSnapshots;
-    const mended = await new Promise<number>((resolve) => {
+    const mended = await new Promise<number>((resolve, reject) => {
+      // A client that kept its worlds would build on the wrong one and fail again.
+      client.on("desync", (again) => reject(new Error(`desynced again at tick ${again.tick} before a full world came`)));
       client.on("snapshot", (world) => {
         if (client.stats.fullSnapshots > fullBefore) resolve(world.tick);
       });
