@@ -198,6 +198,13 @@ fn profile(args: &RunArgs) -> Result<Profile, String> {
             profile.name
         ));
     }
+    if args.headers_only && args.check {
+        return Err(
+            "--check asks that nothing desynced, which bots reading headers only \
+             (--headers-only) cannot see"
+                .to_owned(),
+        );
+    }
     profile.headers_only = args.headers_only;
     Ok(profile)
 }
