@@ -1155,13 +1155,20 @@ mod tests {
         ));
     }
 
+    /// A hand-written header: `tick`, a base `gap` ticks back (0: a full
+    /// snapshot) with the checksum bit set, and a zero checksum, which the
+    /// errors these tests provoke come before.
+    fn checked_header(tick: u64, gap: u64) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        leb128::write(&mut bytes, tick);
+        leb128::write(&mut bytes, gap << 1 | 1);
+        bytes.extend_from_slice(&[0; 4]);
+        bytes
+    }
+
     #[test]
     fn lying_counts_are_refused_before_allocating() {
-        let mut bytes = Vec::new();
-        leb128::write(&mut bytes, 9);
-        // A full snapshot, checked.
-        leb128::write(&mut bytes, 1);
-        bytes.extend_from_slice(&[0; 4]);
+        let mut bytes = checked_header(9, 0);
         bytes.push(ENEMIES);
         let header = bytes.len();
         leb128::write(&mut bytes, 0);
@@ -1185,11 +1192,7 @@ mod tests {
     #[test]
     fn values_beyond_their_fields_are_malformed() {
         // A spawn whose kind exceeds u16.
-        let mut bytes = Vec::new();
-        leb128::write(&mut bytes, 9);
-        // A full snapshot, checked.
-        leb128::write(&mut bytes, 1);
-        bytes.extend_from_slice(&[0; 4]);
+        let mut bytes = checked_header(9, 0);
         bytes.push(TOWERS);
         leb128::write(&mut bytes, 0);
         leb128::write(&mut bytes, 1);
@@ -1204,11 +1207,7 @@ mod tests {
         );
         // A change that drives hit points below zero.
         let base = sample(10);
-        let mut bytes = Vec::new();
-        leb128::write(&mut bytes, 11);
-        // Against tick 10, checked.
-        leb128::write(&mut bytes, 1 << 1 | 1);
-        bytes.extend_from_slice(&[0; 4]);
+        let mut bytes = checked_header(11, 1);
         bytes.push(ENEMIES);
         leb128::write(&mut bytes, 0);
         leb128::write(&mut bytes, 1);
