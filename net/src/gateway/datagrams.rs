@@ -70,6 +70,15 @@ impl Outbox {
                     first += count;
                 }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                // The kernel's send buffer is full. Everything left would
+                // be refused alike, a system call each, so it is dropped
+                // at once, as a full queue drops datagrams: snapshots are
+                // superseded and renet resends what must arrive.
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    tracing::debug!(%error, "UDP send buffer full");
+                    sent.failed += (self.datagrams.len() - first) as u64;
+                    break;
+                }
                 // The first of the batch failed (or, which the kernel never
                 // reports, nothing went): drop it, go on.
                 result => {
@@ -416,6 +425,44 @@ mod tests {
             let payloads: Vec<&[u8]> = got.iter().map(|(bytes, _)| &bytes[..]).collect();
             assert_eq!(payloads, [&b"one"[..], &b"two"[..]], "{way}");
         }
+    }
+
+    /// With the send buffer full, what is left is dropped and counted in
+    /// one go, not tried again a system call per datagram.
+    #[test]
+    fn a_full_send_buffer_drops_the_rest_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static CALLS: AtomicUsize = AtomicUsize::new(0);
+        /// Takes three datagrams, then finds the buffer full.
+        fn fills_after_three(
+            _: &UdpSocket,
+            _: &[u8],
+            _: usize,
+            batch: &[(usize, SocketAddr)],
+        ) -> io::Result<usize> {
+            match CALLS.fetch_add(1, Ordering::SeqCst) {
+                0 => Ok(batch.len().min(3)),
+                _ => Err(io::ErrorKind::WouldBlock.into()),
+            }
+        }
+        let sender = bound();
+        let to = bound().local_addr().unwrap();
+        let mut outbox = Outbox::default();
+        for _ in 0..BATCH + 10 {
+            outbox.push(b"snapshot", to);
+        }
+        let sent = outbox.send_with(&sender, fills_after_three);
+        let expected = Sent {
+            bytes: 3 * 8,
+            datagrams: 3,
+            failed: BATCH as u64 + 7,
+        };
+        assert_eq!(sent, expected);
+        assert_eq!(CALLS.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            outbox.send_with(&sender, fills_after_three),
+            Sent::default()
+        );
     }
 
     /// A datagram larger than netcode allows is read cut at one byte past
