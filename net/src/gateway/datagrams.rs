@@ -97,17 +97,37 @@ impl Outbox {
 /// Room for a batch of datagrams read at once.
 pub(crate) struct Inbox {
     buffers: Box<[[u8; DATAGRAM_ROOM]; BATCH]>,
-    /// Each buffer's datagram: its length as read (truncated to
-    /// [`DATAGRAM_ROOM`]) and its sender.
-    received: Vec<(usize, SocketAddr)>,
+    received: Received,
+}
+
+/// What the reads of a socket found.
+struct Received {
+    /// The last read's datagrams, one per buffer: its length as read
+    /// (truncated to [`DATAGRAM_ROOM`]) and its sender.
+    datagrams: Vec<(usize, SocketAddr)>,
+    /// Datagrams the kernel dropped on the socket since it opened, its
+    /// receive buffer full, as the latest datagram read told. On Linux
+    /// every datagram queued after a drop carries the count
+    /// (`SO_RXQ_OVFL`, set by `socket::bind_udp`); elsewhere it stays 0.
+    kernel_drops: u32,
 }
 
 impl Inbox {
     pub(crate) fn new() -> Self {
         Self {
             buffers: Box::new([[0; DATAGRAM_ROOM]; BATCH]),
-            received: Vec::with_capacity(BATCH),
+            received: Received {
+                datagrams: Vec::with_capacity(BATCH),
+                kernel_drops: 0,
+            },
         }
+    }
+
+    /// Datagrams the kernel dropped on the socket since it opened (wrapping
+    /// at `u32::MAX`), as of the latest datagram read: a drop shows once a
+    /// datagram queued after it is read.
+    pub(crate) fn kernel_drops(&self) -> u32 {
+        self.received.kernel_drops
     }
 
     /// Reads up to [`BATCH`] waiting datagrams; `Ok(0)` when none wait.
@@ -122,7 +142,7 @@ impl Inbox {
         socket: &UdpSocket,
         receive_batch: ReceiveBatch,
     ) -> io::Result<usize> {
-        self.received.clear();
+        self.received.datagrams.clear();
         match receive_batch(socket, &mut self.buffers, &mut self.received) {
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(0),
             result => result,
@@ -132,7 +152,7 @@ impl Inbox {
     /// The `index`th datagram of the last read: its bytes (those past
     /// `DATAGRAM_ROOM` cut off) and its sender.
     pub(crate) fn datagram(&mut self, index: usize) -> (&mut [u8], SocketAddr) {
-        let (len, from) = self.received[index];
+        let (len, from) = self.received.datagrams[index];
         (&mut self.buffers[index][..len], from)
     }
 }
@@ -144,7 +164,9 @@ mod batched {
     use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
     use std::os::fd::AsRawFd;
 
-    use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
+    use nix::sys::socket::{
+        ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg,
+    };
     use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny, sendmmsg};
 
     use super::*;
@@ -158,9 +180,14 @@ mod batched {
         /// The kernel's message headers for a batch read. They point into
         /// the buffers of each call, so they are not `Send` and cannot live
         /// in the net loop, which is built on one thread and run on
-        /// another: each thread keeps its own, allocated once.
-        static HEADERS: RefCell<MultiHeaders<SockaddrStorage>> =
-            RefCell::new(MultiHeaders::preallocate(BATCH, None));
+        /// another: each thread keeps its own, allocated once (and again
+        /// after the kernel cut a drop count short, below).
+        static HEADERS: RefCell<MultiHeaders<SockaddrStorage>> = RefCell::new(fresh_headers());
+    }
+
+    /// Headers for a batch, each with room for a datagram's drop count.
+    fn fresh_headers() -> MultiHeaders<SockaddrStorage> {
+        MultiHeaders::preallocate(BATCH, Some(nix::cmsg_space!(u32)))
     }
 
     /// Sends `batch` (payloads back to back in `bytes` from `start`, each
@@ -204,12 +231,13 @@ mod batched {
     }
 
     /// Reads up to [`BATCH`] datagrams with one `recvmmsg`, noting each
-    /// one's length and sender in `received`: as many as wait, so fewer
-    /// than a batch means none are left.
+    /// one's length and sender, and the kernel's drop count where one
+    /// came, in `received`: as many as wait, so fewer than a batch means
+    /// none are left.
     pub(super) fn receive_batch(
         socket: &UdpSocket,
         buffers: &mut [[u8; DATAGRAM_ROOM]; BATCH],
-        received: &mut Vec<(usize, SocketAddr)>,
+        received: &mut Received,
     ) -> io::Result<usize> {
         HEADERS.with_borrow_mut(|headers| {
             let mut slices = buffers.each_mut().map(|buffer| [IoSliceMut::new(buffer)]);
@@ -220,13 +248,34 @@ mod batched {
                 MsgFlags::MSG_DONTWAIT,
                 None,
             )?;
+            let mut cut = false;
             for message in messages {
-                received.push(match message.address.as_ref().and_then(socket_addr) {
-                    Some(from) => (message.bytes, from),
-                    None => (0, NOWHERE),
-                });
+                received
+                    .datagrams
+                    .push(match message.address.as_ref().and_then(socket_addr) {
+                        Some(from) => (message.bytes, from),
+                        None => (0, NOWHERE),
+                    });
+                if message.flags.contains(MsgFlags::MSG_CTRUNC) {
+                    cut = true;
+                } else if let Ok(controls) = message.cmsgs() {
+                    for control in controls {
+                        if let ControlMessageOwned::RxqOvfl(total) = control {
+                            received.kernel_drops = total;
+                        }
+                    }
+                }
             }
-            Ok(received.len())
+            if cut {
+                // The kernel writes back how much control room each read
+                // used, and nix does not restore it, so a header whose
+                // datagrams came without a count (before any drop) has no
+                // room left for one. After a drop every datagram carries
+                // the count: rebuilt once, the headers keep their room,
+                // and the next read tells the count this one lost.
+                *headers = fresh_headers();
+            }
+            Ok(received.datagrams.len())
         })
     }
 
@@ -260,27 +309,24 @@ mod one_by_one {
     pub(super) fn receive_batch(
         socket: &UdpSocket,
         buffers: &mut [[u8; DATAGRAM_ROOM]; BATCH],
-        received: &mut Vec<(usize, SocketAddr)>,
+        received: &mut Received,
     ) -> io::Result<usize> {
         for buffer in buffers.iter_mut() {
             match socket.recv_from(buffer) {
-                Ok((len, from)) => received.push((len, from)),
+                Ok((len, from)) => received.datagrams.push((len, from)),
                 // What came is handed over; the error (`WouldBlock`: none
                 // left) is the next call's, as with `recvmmsg`.
-                Err(_) if !received.is_empty() => break,
+                Err(_) if !received.datagrams.is_empty() => break,
                 Err(error) => return Err(error),
             }
         }
-        Ok(received.len())
+        Ok(received.datagrams.len())
     }
 }
 
 type SendBatch = fn(&UdpSocket, &[u8], usize, &[(usize, SocketAddr)]) -> io::Result<usize>;
-type ReceiveBatch = fn(
-    &UdpSocket,
-    &mut [[u8; DATAGRAM_ROOM]; BATCH],
-    &mut Vec<(usize, SocketAddr)>,
-) -> io::Result<usize>;
+type ReceiveBatch =
+    fn(&UdpSocket, &mut [[u8; DATAGRAM_ROOM]; BATCH], &mut Received) -> io::Result<usize>;
 
 #[cfg(target_os = "linux")]
 use batched::{receive_batch, send_batch};

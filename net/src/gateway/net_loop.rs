@@ -853,16 +853,8 @@ impl NetLoop {
     }
 
     pub(super) fn publish_metrics(&mut self) {
-        if !self.udp.is_empty() {
-            // One read of the kernel's tables for every socket.
-            let tables = socket::UdpTables::read();
-            let kernel_drops: u64 = self
-                .udp
-                .iter_mut()
-                .map(|udp| udp.kernel_drops(&tables))
-                .sum();
-            self.counters.drop_many("udp_buffer_full", kernel_drops);
-        }
+        let kernel_drops: u64 = self.udp.iter_mut().map(UdpTransport::kernel_drops).sum();
+        self.counters.drop_many("udp_buffer_full", kernel_drops);
         let waited = self.snapshot_waits.roll();
         metrics::gauge!("rampart_net_snapshot_wait_seconds").set(waited.as_secs_f64());
         let counters = std::mem::take(&mut self.counters);

@@ -17,7 +17,6 @@ use renetcode::{
 
 use super::datagrams::{BATCH, Inbox, Outbox};
 use super::intake::Delivered;
-use super::socket::{KernelDrops, UdpTables};
 use crate::bundle::Slot;
 use crate::protocol::NETCODE_PROTOCOL_ID;
 use crate::tickets::{Access, access_from_user_data};
@@ -80,7 +79,8 @@ pub(crate) struct UdpTransport {
     bundle: Vec<u8>,
     /// The socket's receive buffer, as the kernel granted it.
     receive_buffer: usize,
-    kernel_drops: KernelDrops,
+    /// The kernel's drop count when [`Self::kernel_drops`] last read it.
+    drops_counted: u32,
     /// netcode time since the last upkeep of every client.
     since_upkeep: Duration,
     /// Reused for the client ids an upkeep walks.
@@ -102,7 +102,6 @@ impl UdpTransport {
         current_time: Duration,
     ) -> io::Result<Self> {
         let (socket, receive_buffer) = super::socket::bind_udp(address, receive_buffer)?;
-        let kernel_drops = KernelDrops::of(&socket);
         let socket = UdpSocket::from_std(socket);
         let public = public(socket.local_addr()?);
         let authentication = ServerAuthentication::Secure { private_key };
@@ -121,7 +120,7 @@ impl UdpTransport {
             outbox: Outbox::default(),
             bundle: Vec::with_capacity(crate::bundle::BUNDLE_LIMIT),
             receive_buffer,
-            kernel_drops,
+            drops_counted: 0,
             since_upkeep: Duration::ZERO,
             client_ids: Vec::new(),
         })
@@ -133,9 +132,11 @@ impl UdpTransport {
     }
 
     /// Datagrams the kernel dropped since the last call, its buffer full
-    /// (the net thread did not read in time), from `tables` read just now.
-    pub fn kernel_drops(&mut self, tables: &UdpTables) -> u64 {
-        self.kernel_drops.since_last(tables)
+    /// (the net thread did not read in time), as far as the datagrams read
+    /// since have told.
+    pub fn kernel_drops(&mut self) -> u64 {
+        let total = self.inbox.kernel_drops();
+        u64::from(total.wrapping_sub(std::mem::replace(&mut self.drops_counted, total)))
     }
 
     pub fn public_addr(&self) -> SocketAddr {
@@ -316,6 +317,44 @@ mod tests {
     use crate::client::{Client, ClientError, Endpoint};
     use crate::protocol;
     use crate::tickets::{SeatRef, TicketKey};
+
+    /// Datagrams the kernel drops past a full receive buffer are reported
+    /// once, as the datagrams read after them tell.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_kernels_drops_are_reported_once() {
+        let mut transport = UdpTransport::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            4096,
+            8,
+            |bound| bound,
+            [7; 32],
+            crate::tickets::since_epoch(),
+        )
+        .unwrap();
+        let mut renet = RenetServer::new(protocol::connection_config());
+        let (mut events, mut counters) = (Vec::new(), UdpCounters::default());
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = transport.local_addr().unwrap();
+        sender.send_to(&[1], to).unwrap();
+        assert_eq!(transport.receive(&mut renet, &mut events, &mut counters), 1);
+        assert_eq!(transport.kernel_drops(), 0, "nothing dropped yet");
+        // Loopback delivers within the send: what does not fit is dropped.
+        let sent = 200;
+        for _ in 0..sent {
+            sender.send_to(&[7; 512], to).unwrap();
+        }
+        let kept = transport.receive(&mut renet, &mut events, &mut counters);
+        assert!(kept < sent / 2, "{kept} of {sent} fit");
+        // Those were queued before the drops; the ones after carry the
+        // count (the first read may find its header's room used up).
+        for _ in 0..2 {
+            sender.send_to(&[8], to).unwrap();
+            assert_eq!(transport.receive(&mut renet, &mut events, &mut counters), 1);
+        }
+        assert_eq!(transport.kernel_drops(), (sent - kept) as u64);
+        assert_eq!(transport.kernel_drops(), 0, "counted once");
+    }
 
     /// Two clients, a socket for one: the second is denied, and counted.
     #[test]
