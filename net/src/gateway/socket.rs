@@ -13,7 +13,7 @@
 //! The drops come with the datagrams read (`SO_RXQ_OVFL`,
 //! `datagrams::Inbox::kernel_drops`). They were read once a second from
 //! `/proc/self/net/udp`, which lists every UDP socket of the network
-//! namespace: beside a load generator's 2,000 that took the net thread
+//! namespace: beside a load generator's 1,800 that took the net thread
 //! about 6 ms each time, a stall in its loop.
 
 use std::io;
