@@ -472,7 +472,8 @@ impl HostHandle {
         answer.await.map_err(|_| HostError::Stopped)
     }
 
-    /// Creates a session; bot seats are filled at once.
+    /// Creates a session; bot seats are filled at once. Answered once
+    /// [`Self::get`] and [`Self::list`] show it.
     ///
     /// # Errors
     /// Full, overloaded, draining, or an invalid request.

@@ -195,6 +195,48 @@ async fn a_panicking_session_is_isolated() {
     assert_eq!(host.status().running, 2, "the other sessions keep ticking");
 }
 
+/// A client that reads back the session it was just told of finds it: the
+/// answer to a create waits for the view that shows the session. (Before,
+/// a tick thread slow between answering and publishing gave a 404.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_is_shown_by_the_time_its_creation_is_answered() {
+    let host = start_host(10);
+    let control = host.control.clone();
+    let empty = control.max_capacity();
+    let queued = |count: usize| {
+        let control = control.clone();
+        async move {
+            while control.capacity() != empty - count {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    };
+    // Wedge the tick thread, queue a create behind the wedge and a second
+    // wedge behind the create; released once, the thread takes the create
+    // and stops again before it publishes.
+    let first = host.stall().await;
+    queued(0).await;
+    let mut create = tokio::spawn({
+        let host = host.host.clone();
+        async move { host.create(bots("reference", 2)).await }
+    });
+    queued(1).await;
+    let second = host.stall().await;
+    drop(first);
+    let info = match tokio::time::timeout(Duration::from_millis(200), &mut create).await {
+        // Answered while the thread is stopped before publishing.
+        Ok(answered) => answered.unwrap().unwrap(),
+        Err(_) => {
+            drop(second);
+            create.await.unwrap().unwrap()
+        }
+    };
+    assert!(
+        host.get(info.id).is_some(),
+        "a created session is shown once its creation is answered"
+    );
+}
+
 /// The panic hook names the session a thread steps, and only while it
 /// steps: a caught panic leaves no stale name for the thread's next panic.
 #[test]

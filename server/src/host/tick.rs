@@ -13,7 +13,7 @@ use rampart_sim::{PlayerId, Rejection};
 use rand_core::Rng;
 use rand_pcg::Pcg32;
 use rayon::prelude::*;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use rampart_persistence::PersistEvent;
 
@@ -83,6 +83,7 @@ pub(super) fn spawn(
         dirty: true,
         feed,
         fresh: None,
+        unpublished: Vec::new(),
     };
     std::thread::Builder::new()
         .name("rampart-tick".into())
@@ -152,7 +153,14 @@ struct Ticker {
     feed: Option<FeedSender>,
     /// The infos this tick's pass read, for publishing at its end.
     fresh: Option<Vec<SessionInfo>>,
+    /// Answers to requests that changed which sessions the API shows (a
+    /// create, an adoption, an end), held until the view showing the
+    /// change is published: a client that reads back the session it was
+    /// just told of finds it as told.
+    unpublished: Vec<(SessionReply, SessionInfo)>,
 }
+
+type SessionReply = oneshot::Sender<Result<SessionInfo, HostError>>;
 
 impl Ticker {
     fn run(mut self) {
@@ -253,7 +261,7 @@ impl Ticker {
         match control {
             Control::Create { prepared, reply } => {
                 let created = self.admit(*prepared);
-                let _ = reply.send(created);
+                self.answer_once_published(reply, created);
             }
             Control::Adopt {
                 id,
@@ -262,14 +270,14 @@ impl Ticker {
                 reply,
             } => {
                 let adopted = self.adopt(id, epoch, *resumed);
-                let _ = reply.send(adopted);
+                self.answer_once_published(reply, adopted);
             }
             Control::End { id, reply } => {
                 let ended = match self.sessions.iter().position(|hosted| hosted.id == id) {
                     Some(index) => Ok(self.end(index, EndReason::EndedByAdmin)),
                     None => Err(HostError::NotFound),
                 };
-                let _ = reply.send(ended);
+                self.answer_once_published(reply, ended);
             }
             Control::Join { id, who, reply } => {
                 let tick = self.tick;
@@ -628,6 +636,9 @@ impl Ticker {
         if let Ok(mut published) = self.published.write() {
             published.status = status;
         }
+        // The host stops here: what it did before the drain is answered
+        // rather than left to look like a stopped host.
+        self.answer_published();
         let sessions = std::mem::take(&mut self.sessions);
         tracing::info!(
             sessions = sessions.len(),
@@ -717,6 +728,29 @@ impl Ticker {
             *published = Published { sessions, status };
         }
         self.dirty = false;
+        self.answer_published();
+    }
+
+    /// Answers `reply` once the view shows what `answer` tells of; a
+    /// refusal changed nothing and goes at once.
+    fn answer_once_published(
+        &mut self,
+        reply: SessionReply,
+        answer: Result<SessionInfo, HostError>,
+    ) {
+        match answer {
+            Ok(info) => self.unpublished.push((reply, info)),
+            Err(refused) => {
+                let _ = reply.send(Err(refused));
+            }
+        }
+    }
+
+    /// Sends the answers the view just published shows.
+    fn answer_published(&mut self) {
+        for (reply, info) in self.unpublished.drain(..) {
+            let _ = reply.send(Ok(info));
+        }
     }
 }
 
