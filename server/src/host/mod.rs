@@ -703,8 +703,9 @@ impl HostHandle {
     }
 
     /// One session as the tick thread sees it now: unlike [`Self::get`]
-    /// (the view published every few ticks), it knows a session created or
-    /// joined a moment ago. Waits at most a tick.
+    /// (the view published every few ticks), it knows what changed since
+    /// the last publish, such as a seat taken or a game decided a moment
+    /// ago. Waits at most a tick.
     ///
     /// # Errors
     /// If the host has stopped.
