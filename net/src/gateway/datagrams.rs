@@ -162,7 +162,7 @@ mod batched {
     use std::cell::RefCell;
     use std::io::{IoSlice, IoSliceMut};
     use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-    use std::os::fd::AsRawFd;
+    use std::os::fd::{AsRawFd, RawFd};
 
     use nix::sys::socket::{
         ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg,
@@ -177,12 +177,17 @@ mod batched {
     const NOWHERE: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
 
     thread_local! {
-        /// The kernel's message headers for a batch read. They point into
-        /// the buffers of each call, so they are not `Send` and cannot live
-        /// in the net loop, which is built on one thread and run on
-        /// another: each thread keeps its own, allocated once (and again
-        /// after the kernel cut a drop count short, below).
-        static HEADERS: RefCell<MultiHeaders<SockaddrStorage>> = RefCell::new(fresh_headers());
+        /// The kernel's message headers for batch reads, a set per socket
+        /// (by descriptor). They point into the buffers of each call, so
+        /// they are not `Send` and cannot live in the net loop, which is
+        /// built on one thread and run on another: each thread keeps its
+        /// own, allocated once (and again after the kernel cut a drop
+        /// count short, below). No two sockets share a set: a read leaves
+        /// each header it used the control room its datagram took, so a
+        /// socket that never dropped would take back, at every read, the
+        /// room another that has dropped needs for its count.
+        static HEADERS: RefCell<Vec<(RawFd, MultiHeaders<SockaddrStorage>)>> =
+            const { RefCell::new(Vec::new()) };
     }
 
     /// Headers for a batch, each with room for a datagram's drop count.
@@ -239,15 +244,18 @@ mod batched {
         buffers: &mut [[u8; DATAGRAM_ROOM]; BATCH],
         received: &mut Received,
     ) -> io::Result<usize> {
-        HEADERS.with_borrow_mut(|headers| {
+        let fd = socket.as_raw_fd();
+        HEADERS.with_borrow_mut(|sets| {
+            let set = match sets.iter().position(|(owner, _)| *owner == fd) {
+                Some(set) => set,
+                None => {
+                    sets.push((fd, fresh_headers()));
+                    sets.len() - 1
+                }
+            };
+            let headers = &mut sets[set].1;
             let mut slices = buffers.each_mut().map(|buffer| [IoSliceMut::new(buffer)]);
-            let messages = recvmmsg(
-                socket.as_raw_fd(),
-                headers,
-                slices.iter_mut(),
-                MsgFlags::MSG_DONTWAIT,
-                None,
-            )?;
+            let messages = recvmmsg(fd, headers, slices.iter_mut(), MsgFlags::MSG_DONTWAIT, None)?;
             let mut cut = false;
             for message in messages {
                 received
