@@ -257,6 +257,9 @@ mod batched {
             let mut slices = buffers.each_mut().map(|buffer| [IoSliceMut::new(buffer)]);
             let messages = recvmmsg(fd, headers, slices.iter_mut(), MsgFlags::MSG_DONTWAIT, None)?;
             let mut cut = false;
+            // The count is the socket's total so far: the batch's last
+            // datagram that has room for it tells all the batch can.
+            let mut latest = None;
             for message in messages {
                 received
                     .datagrams
@@ -266,11 +269,14 @@ mod batched {
                     });
                 if message.flags.contains(MsgFlags::MSG_CTRUNC) {
                     cut = true;
-                } else if let Ok(controls) = message.cmsgs() {
-                    for control in controls {
-                        if let ControlMessageOwned::RxqOvfl(total) = control {
-                            received.kernel_drops = total;
-                        }
+                } else {
+                    latest = Some(message);
+                }
+            }
+            if let Some(Ok(controls)) = latest.as_ref().map(|message| message.cmsgs()) {
+                for control in controls {
+                    if let ControlMessageOwned::RxqOvfl(total) = control {
+                        received.kernel_drops = total;
                     }
                 }
             }
