@@ -161,6 +161,13 @@ pub struct Window {
     /// Server CPU per running session per tick, in microseconds (from
     /// `rampart_session_ticks_total`; absent from builds without it).
     pub server_cpu_us_per_session_tick: Option<f64>,
+    /// Of it, the server's own code in user space; the rest is the kernel's
+    /// work for it, which over loopback includes the receiving side of
+    /// every packet it sends: the generator's share, run in the sender's
+    /// system call (absent from builds that export no split). A kernel
+    /// that charges time by its tick splits by sampling, so this wanders
+    /// between runs more than the whole does (`docs/BENCHMARKS.md`).
+    pub server_user_cpu_us_per_session_tick: Option<f64>,
     /// Ticks each of the run's sessions was stepped per second, on
     /// average (30 when the server keeps up; same source).
     pub session_tick_hz: Option<f64>,
@@ -193,11 +200,17 @@ impl Window {
             .zip(metric(before, SESSION_TICKS))
             .map(|(after, before)| after - before)
             .filter(|&ticks| ticks > 0.0);
+        let user_cpu = metric(after, USER_CPU)
+            .zip(metric(before, USER_CPU))
+            .map(|(after, before)| after - before);
+        let per_session_tick = |cpu: f64, ticks: f64| (cpu / ticks * 1e7).round() / 10.0;
         Self {
             seconds: seconds.round(),
             server_cpu_cores: (cpu / seconds * 100.0).round() / 100.0,
-            server_cpu_us_per_session_tick: session_ticks
-                .map(|ticks| (cpu / ticks * 1e7).round() / 10.0),
+            server_cpu_us_per_session_tick: session_ticks.map(|ticks| per_session_tick(cpu, ticks)),
+            server_user_cpu_us_per_session_tick: session_ticks
+                .zip(user_cpu)
+                .map(|(ticks, user)| per_session_tick(user, ticks)),
             session_tick_hz: session_ticks
                 .map(|ticks| (ticks / seconds / sessions.max(1) as f64 * 100.0).round() / 100.0),
             tick_ms: TickQuantiles::between(before, after),
@@ -213,6 +226,14 @@ impl Window {
 
 /// The server's count of session-ticks.
 const SESSION_TICKS: &str = "rampart_session_ticks_total";
+/// The server's CPU seconds in user space.
+const USER_CPU: &str = "process_cpu_user_seconds_total";
+
+/// A figure in microseconds for the table, or `?` where the server did
+/// not give it.
+fn micros(us: Option<f64>) -> String {
+    us.map_or("? µs".into(), |us| format!("{us:.1} µs"))
+}
 
 /// Quantiles of a sample, in milliseconds.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
@@ -403,12 +424,11 @@ impl Report {
                 "measured window: server CPU",
                 self.window.map_or("none".into(), |window| {
                     format!(
-                        "{:.2} cores over {:.0} s, {} per session-tick",
+                        "{:.2} cores over {:.0} s, {} per session-tick ({} in user space)",
                         window.server_cpu_cores,
                         window.seconds,
-                        window
-                            .server_cpu_us_per_session_tick
-                            .map_or("? µs".into(), |us| format!("{us:.1} µs"))
+                        micros(window.server_cpu_us_per_session_tick),
+                        micros(window.server_user_cpu_us_per_session_tick),
                     )
                 }),
             ),
@@ -978,5 +998,43 @@ mod tests {
             ..perfect
         };
         assert!(!headers_only.flawless());
+    }
+
+    /// The window splits the server's CPU per session-tick into its own
+    /// code's part and the whole, and leaves the part out for a server
+    /// that does not export it.
+    #[test]
+    fn a_window_gives_the_servers_user_space_share_per_session_tick() {
+        let scrape = |cpu: f64, user: f64, ticks: f64| {
+            format!(
+                "process_cpu_seconds_total {cpu}\nprocess_cpu_user_seconds_total {user}\n\
+                 rampart_session_ticks_total {ticks}\n"
+            )
+        };
+        // 30,000 session-ticks in 10 s, for 3 s of CPU of which 1.2 s user.
+        let window = Window::between(
+            &scrape(5.0, 2.0, 1_000.0),
+            &scrape(8.0, 3.2, 31_000.0),
+            10.0,
+            100,
+            0.0,
+            400,
+        );
+        assert_eq!(window.server_cpu_us_per_session_tick, Some(100.0));
+        assert_eq!(window.server_user_cpu_us_per_session_tick, Some(40.0));
+        assert_eq!(window.session_tick_hz, Some(30.0));
+        let older = |cpu: f64, ticks: f64| {
+            format!("process_cpu_seconds_total {cpu}\nrampart_session_ticks_total {ticks}\n")
+        };
+        let window = Window::between(
+            &older(5.0, 1_000.0),
+            &older(8.0, 31_000.0),
+            10.0,
+            100,
+            0.0,
+            400,
+        );
+        assert_eq!(window.server_cpu_us_per_session_tick, Some(100.0));
+        assert_eq!(window.server_user_cpu_us_per_session_tick, None);
     }
 }
