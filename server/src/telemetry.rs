@@ -155,7 +155,7 @@ pub fn cpu_times(pid: &str) -> Option<CpuTimes> {
 
 /// CPU seconds (user plus system) process `pid` (or `"self"`) has used.
 pub fn cpu_seconds(pid: &str) -> Option<f64> {
-    cpu_times(pid).as_ref().map(CpuTimes::total)
+    cpu_times(pid).map(|times| times.total())
 }
 
 /// utime and stime from a `/proc/<pid>/stat` line (Linux counts them in
